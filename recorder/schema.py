@@ -1,0 +1,350 @@
+"""The revati trace format: every table, its columns and the schema version, defined once.
+
+A trace is one DuckDB file. Times are integer nanoseconds of *virtual* time since the start of
+the run (`*_ns`), except `run.started_at` (wall-clock). Ids are assigned by the single writer
+and are unique within a trace; `call_id` joins a kernel, copy, memset, allocation or sync to the
+API call that caused it. `docs/trace-format.md` documents every column and shows example queries.
+
+SCHEMA_VERSION bump rules:
+- bump it for any change a reader of the previous version would misread: a renamed, removed or
+  retyped column or table, or a changed unit or meaning;
+- adding a nullable column at the end of a table or adding a table is backward compatible and
+  does not bump the version, but is recorded in docs/trace-format.md's changelog;
+- readers refuse a trace whose version differs from theirs with a clear message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+TRACE_FORMAT = "revati-trace"
+META_TABLE = "revati_meta"
+
+# Values of run.source
+SOURCE_EMULATED = "emulated"
+SOURCE_REAL = "real"
+SOURCE_IMPORTED = "imported"
+SOURCES = (SOURCE_EMULATED, SOURCE_REAL, SOURCE_IMPORTED)
+
+# Values of kernels/copies/memsets.duration_source
+DURATION_PREDICTED = "predicted"
+DURATION_MEASURED = "measured"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    doc: str
+
+    def ddl(self) -> str:
+        return f"{self.name} {self.sql_type}"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def ddl(self) -> str:
+        cols = ",\n    ".join(c.ddl() for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {cols}\n)"
+
+
+def _c(name: str, sql_type: str, doc: str) -> Column:
+    return Column(name, sql_type, doc)
+
+
+# Columns shared by every device-side operation (kernels, copies, memsets).
+_DEVICE_OP = (
+    _c("call_id", "BIGINT", "api_calls.call_id of the launching call (NULL if unknown)"),
+    _c("device_id", "INTEGER", "devices.device_id"),
+    _c("stream_id", "BIGINT", "streams.stream_id"),
+    _c("launch_ns", "BIGINT", "virtual time the host submitted it"),
+    _c("start_ns", "BIGINT", "virtual time it started on the device"),
+    _c("end_ns", "BIGINT", "virtual time it ended on the device"),
+    _c("duration_source", "VARCHAR", "'predicted' or 'measured'"),
+    _c("model", "VARCHAR", "predictor model that produced the duration, or 'measured'"),
+)
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        META_TABLE,
+        "Key/value identity of the file: format = 'revati-trace', schema_version.",
+        (_c("key", "VARCHAR PRIMARY KEY", "key"), _c("value", "VARCHAR", "value")),
+    ),
+    Table(
+        "run",
+        "One row: how the trace was made.",
+        (
+            _c("source", "VARCHAR", "'emulated', 'real' or 'imported'"),
+            _c("argv", "VARCHAR[]", "command line of the traced program"),
+            _c("cwd", "VARCHAR", "working directory of the traced program"),
+            _c("started_at", "TIMESTAMPTZ", "wall-clock start of the run"),
+            _c("device", "VARCHAR", "device model id from the catalog (e.g. 'h100-sxm')"),
+            _c("predictor", "VARCHAR", "predictor used for durations (NULL for measured)"),
+            _c("profile", "VARCHAR", "calibration profile identity (NULL if none)"),
+            _c("dilation", "DOUBLE", "host time dilation factor"),
+            _c("revati_version", "VARCHAR", "revati version that wrote the trace"),
+            _c("host", "VARCHAR", "host name where it was recorded"),
+            _c("config", "JSON", "the resolved run configuration"),
+            _c("virtual_end_ns", "BIGINT", "virtual time at the end of the run (NULL while running)"),
+            _c("wall_ns", "BIGINT", "wall-clock duration of the run (NULL while running)"),
+            _c("exit_status", "INTEGER", "exit status of the traced program (128+signal if killed)"),
+        ),
+    ),
+    Table(
+        "processes",
+        "Every participant process.",
+        (
+            _c("pid", "BIGINT", "process id (key within the trace)"),
+            _c("parent_pid", "BIGINT", "parent's pid"),
+            _c("argv", "VARCHAR[]", "command line"),
+            _c("rank", "INTEGER", "global rank (RANK), NULL if none"),
+            _c("local_rank", "INTEGER", "LOCAL_RANK, NULL if none"),
+            _c("world_size", "INTEGER", "WORLD_SIZE, NULL if none"),
+            _c("host", "VARCHAR", "host name"),
+            _c("started_ns", "BIGINT", "virtual time it joined the run"),
+            _c("ended_ns", "BIGINT", "virtual time it left (NULL if never seen leaving)"),
+            _c("exit_status", "INTEGER", "exit status if known"),
+        ),
+    ),
+    Table(
+        "threads",
+        "Every participant host thread.",
+        (
+            _c("thread_id", "BIGINT", "id of the thread within the trace"),
+            _c("pid", "BIGINT", "processes.pid"),
+            _c("tid", "BIGINT", "OS thread id"),
+            _c("name", "VARCHAR", "thread name"),
+            _c("started_ns", "BIGINT", "virtual time first seen"),
+            _c("ended_ns", "BIGINT", "virtual time it ended (NULL if unknown)"),
+        ),
+    ),
+    Table(
+        "devices",
+        "Every (virtual or real) GPU seen by a process.",
+        (
+            _c("device_id", "INTEGER", "id within the trace"),
+            _c("pid", "BIGINT", "process that uses it (NULL if shared)"),
+            _c("ordinal", "INTEGER", "CUDA device ordinal as the process sees it"),
+            _c("name", "VARCHAR", "marketing name, e.g. 'NVIDIA H100 80GB HBM3'"),
+            _c("model", "VARCHAR", "catalog id, e.g. 'h100-sxm'"),
+            _c("memory_bytes", "BIGINT", "device memory capacity"),
+        ),
+    ),
+    Table(
+        "streams",
+        "Every CUDA stream.",
+        (
+            _c("stream_id", "BIGINT", "id within the trace"),
+            _c("pid", "BIGINT", "owning process"),
+            _c("device_id", "INTEGER", "devices.device_id"),
+            _c("handle", "UBIGINT", "the cudaStream_t value the program saw (0 = legacy default)"),
+            _c("flags", "INTEGER", "cudaStreamCreateWithFlags flags"),
+            _c("priority", "INTEGER", "stream priority"),
+            _c("is_default", "BOOLEAN", "legacy or per-thread default stream"),
+            _c("name", "VARCHAR", "display name"),
+            _c("created_ns", "BIGINT", "virtual time of creation"),
+        ),
+    ),
+    Table(
+        "api_calls",
+        "Every intercepted host API call (CUDA runtime, driver, libraries, libc waits).",
+        (
+            _c("call_id", "BIGINT", "id within the trace; kernels etc. refer to it"),
+            _c("thread_id", "BIGINT", "threads.thread_id"),
+            _c("seq", "BIGINT", "sequence number of the call within its thread"),
+            _c("name", "VARCHAR", "function name, e.g. 'cudaLaunchKernel'"),
+            _c("enter_ns", "BIGINT", "virtual time of entry"),
+            _c("exit_ns", "BIGINT", "virtual time of return"),
+            _c("result", "INTEGER", "return code (0 = success)"),
+            _c("args", "VARCHAR", "argument summary"),
+        ),
+    ),
+    Table(
+        "kernels",
+        "Every kernel executed (or predicted) on a device.",
+        (
+            _c("kernel_id", "BIGINT", "id within the trace"),
+            *_DEVICE_OP,
+            _c("name", "VARCHAR", "kernel name (demangled where possible)"),
+            _c("grid_x", "INTEGER", "grid dimension x"),
+            _c("grid_y", "INTEGER", "grid dimension y"),
+            _c("grid_z", "INTEGER", "grid dimension z"),
+            _c("block_x", "INTEGER", "block dimension x"),
+            _c("block_y", "INTEGER", "block dimension y"),
+            _c("block_z", "INTEGER", "block dimension z"),
+            _c("shared_mem", "INTEGER", "dynamic shared memory bytes"),
+            _c("registers", "INTEGER", "registers per thread if known"),
+            _c("gemm_m", "BIGINT", "GEMM M (library call shape), NULL if not a GEMM"),
+            _c("gemm_n", "BIGINT", "GEMM N"),
+            _c("gemm_k", "BIGINT", "GEMM K"),
+            _c("batch", "BIGINT", "batch count of a batched GEMM / attention batch"),
+            _c("dtype", "VARCHAR", "element type, e.g. 'bf16'"),
+            _c("bytes", "BIGINT", "bytes moved, where known"),
+            _c("features", "JSON", "other shape features (attention lengths, heads, ...)"),
+            _c("graph_id", "BIGINT", "CUDA graph launch this kernel belongs to, NULL if none"),
+            _c("correlation", "BIGINT", "correlation id from an imported trace, NULL if none"),
+        ),
+    ),
+    Table(
+        "copies",
+        "Every memory copy.",
+        (
+            _c("copy_id", "BIGINT", "id within the trace"),
+            *_DEVICE_OP,
+            _c("kind", "VARCHAR", "'HtoD', 'DtoH', 'DtoD', 'HtoH' or 'PtoP'"),
+            _c("bytes", "BIGINT", "bytes copied"),
+            _c("src", "UBIGINT", "source address"),
+            _c("dst", "UBIGINT", "destination address"),
+        ),
+    ),
+    Table(
+        "memsets",
+        "Every memset.",
+        (
+            _c("memset_id", "BIGINT", "id within the trace"),
+            *_DEVICE_OP,
+            _c("bytes", "BIGINT", "bytes set"),
+            _c("value", "INTEGER", "byte value"),
+            _c("dst", "UBIGINT", "destination address"),
+        ),
+    ),
+    Table(
+        "allocations",
+        "Every device, pinned-host or managed allocation.",
+        (
+            _c("alloc_id", "BIGINT", "id within the trace"),
+            _c("call_id", "BIGINT", "api_calls.call_id of the allocating call"),
+            _c("pid", "BIGINT", "processes.pid"),
+            _c("device_id", "INTEGER", "devices.device_id (NULL for host memory)"),
+            _c("kind", "VARCHAR", "'device', 'host' (pinned) or 'managed'"),
+            _c("address", "UBIGINT", "returned address (0 if it failed)"),
+            _c("bytes", "BIGINT", "requested size"),
+            _c("backed", "BOOLEAN", "true if it holds real bytes (see DESIGN §4)"),
+            _c("alloc_ns", "BIGINT", "virtual time of the allocation"),
+            _c("free_ns", "BIGINT", "virtual time of the free (NULL if never freed)"),
+            _c("result", "INTEGER", "return code of the allocating call"),
+        ),
+    ),
+    Table(
+        "syncs",
+        "Every period a thread was blocked in an intercepted call.",
+        (
+            _c("sync_id", "BIGINT", "id within the trace"),
+            _c("call_id", "BIGINT", "api_calls.call_id of the blocking call"),
+            _c("thread_id", "BIGINT", "threads.thread_id"),
+            _c("kind", "VARCHAR", "'stream', 'event', 'device', 'copy', 'sleep', 'poll', 'wait', 'barrier'"),
+            _c("target", "VARCHAR", "what was awaited (stream, event, fd set, ...)"),
+            _c("blocked_ns", "BIGINT", "virtual time the thread blocked"),
+            _c("deadline_ns", "BIGINT", "deadline in virtual time (NULL = none / infinite)"),
+            _c("resumed_ns", "BIGINT", "virtual time the thread resumed"),
+        ),
+    ),
+    Table(
+        "jumps",
+        "Every jump of the virtual clock (taken while no participant thread ran).",
+        (
+            _c("jump_id", "BIGINT", "id within the trace"),
+            _c("generation", "BIGINT", "clock generation after the jump"),
+            _c("from_ns", "BIGINT", "virtual time before"),
+            _c("to_ns", "BIGINT", "virtual time after (the earliest pending deadline)"),
+            _c("cause_thread_id", "BIGINT", "thread whose deadline set the target"),
+            _c("cause_kind", "VARCHAR", "kind of wait that set it (see syncs.kind)"),
+            _c("cause_object", "VARCHAR", "the awaited object, e.g. 'stream 3' or 'kernel 812'"),
+            _c("wall_ns", "BIGINT", "wall-clock time since run start when it was taken"),
+        ),
+    ),
+    Table(
+        "barriers",
+        "Every cross-rank collective (a causality barrier).",
+        (
+            _c("barrier_id", "BIGINT", "id within the trace"),
+            _c("collective", "VARCHAR", "e.g. 'allreduce', 'allgather'"),
+            _c("communicator", "VARCHAR", "communicator id"),
+            _c("bytes", "BIGINT", "message size per rank"),
+            _c("world_size", "INTEGER", "ranks taking part"),
+            _c("release_ns", "BIGINT", "virtual time the last rank arrived"),
+            _c("end_ns", "BIGINT", "virtual time the collective ended on every rank"),
+            _c("model", "VARCHAR", "model that produced the duration, or 'measured'"),
+        ),
+    ),
+    Table(
+        "barrier_arrivals",
+        "Each rank's arrival at a barrier.",
+        (
+            _c("barrier_id", "BIGINT", "barriers.barrier_id"),
+            _c("rank", "INTEGER", "rank that arrived"),
+            _c("pid", "BIGINT", "processes.pid"),
+            _c("stream_id", "BIGINT", "stream the collective ran on"),
+            _c("kernel_id", "BIGINT", "the collective's kernel on this rank, if any"),
+            _c("arrival_ns", "BIGINT", "virtual time this rank arrived"),
+        ),
+    ),
+    Table(
+        "nvtx_ranges",
+        "NVTX push/pop and start/end ranges.",
+        (
+            _c("range_id", "BIGINT", "id within the trace"),
+            _c("thread_id", "BIGINT", "threads.thread_id"),
+            _c("name", "VARCHAR", "range text"),
+            _c("domain", "VARCHAR", "NVTX domain"),
+            _c("start_ns", "BIGINT", "virtual start"),
+            _c("end_ns", "BIGINT", "virtual end"),
+            _c("depth", "INTEGER", "nesting depth (0 = outermost)"),
+        ),
+    ),
+    Table(
+        "unsupported_calls",
+        "Every call the application made that revati does not emulate.",
+        (
+            _c("call_id", "BIGINT", "api_calls.call_id"),
+            _c("thread_id", "BIGINT", "threads.thread_id"),
+            _c("name", "VARCHAR", "function name"),
+            _c("library", "VARCHAR", "library it belongs to, e.g. 'libcudart.so.13'"),
+            _c("at_ns", "BIGINT", "virtual time of the call"),
+            _c("result", "INTEGER", "what was returned (cudaErrorNotSupported = 801)"),
+        ),
+    ),
+    Table(
+        "markers",
+        "Free-form events: request arrival, first token, last token, iteration boundaries.",
+        (
+            _c("marker_id", "BIGINT", "id within the trace"),
+            _c("pid", "BIGINT", "processes.pid"),
+            _c("thread_id", "BIGINT", "threads.thread_id (NULL if not thread-bound)"),
+            _c("kind", "VARCHAR", "'request_arrival', 'first_token', 'last_token', 'iteration', ..."),
+            _c("name", "VARCHAR", "label"),
+            _c("at_ns", "BIGINT", "virtual time"),
+            _c("request_id", "VARCHAR", "request this belongs to, if any"),
+            _c("payload", "JSON", "anything else"),
+        ),
+    ),
+)
+
+TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Tables whose rows are events on a track with a time; the reader's global order uses these.
+EVENT_TABLES = (
+    "api_calls",
+    "kernels",
+    "copies",
+    "memsets",
+    "syncs",
+    "jumps",
+    "barriers",
+    "nvtx_ranges",
+    "markers",
+)
+
+
+def create_all_ddl() -> list[str]:
+    """DDL statements that create every table of the current schema."""
+    return [t.ddl() for t in TABLES]

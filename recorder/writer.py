@@ -1,0 +1,199 @@
+"""TraceWriter: the single writer of a revati trace.
+
+Rows arrive in columnar batches (a dict of equal-length numpy arrays or lists per table) and are
+buffered per table; a table's buffer is inserted into DuckDB in one statement once it holds
+`flush_rows` rows. `flush()` makes everything appended so far durable (DuckDB commits each insert;
+its WAL survives a crash of this process), and `close()` flushes, records the end of the run and
+checkpoints. Nothing is ever written row by row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from revati import __version__
+from revati.errors import RevatiTraceError
+from revati.recorder import schema
+
+ColumnData = np.ndarray | Sequence[Any]
+
+
+@dataclass
+class RunInfo:
+    """The `run` row: how the trace was made."""
+
+    source: str = schema.SOURCE_EMULATED
+    argv: list[str] = field(default_factory=list)
+    cwd: str = field(default_factory=os.getcwd)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    device: str | None = None
+    predictor: str | None = None
+    profile: str | None = None
+    dilation: float = 1.0
+    host: str = field(default_factory=socket.gethostname)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source not in schema.SOURCES:
+            raise ValueError(f"run source must be one of {schema.SOURCES}, not {self.source!r}")
+
+
+class TraceWriter:
+    """Append-only writer of one trace file. Use as a context manager or call `close()`."""
+
+    def __init__(self, path: str | os.PathLike[str], run: RunInfo, *, flush_rows: int = 65536,
+                 overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            if not overwrite:
+                raise RevatiTraceError(f"{self.path}: already exists; choose another -o path or remove it")
+            self.path.unlink()
+            wal = self.path.with_name(self.path.name + ".wal")
+            if wal.exists():
+                wal.unlink()
+        self.flush_rows = flush_rows
+        self._buffers: dict[str, list[dict[str, ColumnData]]] = {}
+        self._buffered_rows: dict[str, int] = {}
+        self._next_ids: dict[str, int] = {}
+        self._closed = False
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.Error as e:
+            raise RevatiTraceError(f"{self.path}: cannot create trace: {e}") from e
+        self._create(run)
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def _create(self, run: RunInfo) -> None:
+        con = self._con
+        con.execute("BEGIN")
+        for ddl in schema.create_all_ddl():
+            con.execute(ddl)
+        con.executemany(
+            f"INSERT INTO {schema.META_TABLE} VALUES (?, ?)",
+            [("format", schema.TRACE_FORMAT), ("schema_version", str(schema.SCHEMA_VERSION))],
+        )
+        con.execute(
+            "INSERT INTO run (source, argv, cwd, started_at, device, predictor, profile, dilation,"
+            " revati_version, host, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run.source, run.argv, run.cwd, run.started_at, run.device, run.predictor, run.profile,
+             run.dilation, __version__, run.host, json.dumps(run.config)],
+        )
+        con.execute("COMMIT")
+
+    # ---- ids ---------------------------------------------------------------------------------
+
+    def allocate_ids(self, kind: str, count: int) -> np.ndarray:
+        """Reserve `count` consecutive ids for `kind` (e.g. 'call', 'kernel') and return them."""
+        start = self._next_ids.get(kind, 0)
+        self._next_ids[kind] = start + count
+        return np.arange(start, start + count, dtype=np.int64)
+
+    # ---- appends -----------------------------------------------------------------------------
+
+    def append(self, table: str, columns: Mapping[str, ColumnData]) -> None:
+        """Buffer a batch of rows for `table`; columns missing from the batch become NULL."""
+        self._check_open()
+        spec = schema.TABLE_BY_NAME.get(table)
+        if spec is None or table in (schema.META_TABLE, "run"):
+            raise ValueError(f"cannot append to table {table!r}")
+        unknown = set(columns) - set(spec.column_names)
+        if unknown:
+            raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"{table}: columns of unequal length {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        if n == 0:
+            return
+        self._buffers.setdefault(table, []).append(dict(columns))
+        self._buffered_rows[table] = self._buffered_rows.get(table, 0) + n
+        if self._buffered_rows[table] >= self.flush_rows:
+            self._flush_table(table)
+
+    def append_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Convenience for low-rate tables (processes, streams): a list of row dicts."""
+        if not rows:
+            return
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        self.append(table, {k: [r.get(k) for r in rows] for k in names})
+
+    def flush(self) -> None:
+        """Make everything appended so far durable."""
+        self._check_open()
+        for table in list(self._buffers):
+            self._flush_table(table)
+
+    def _flush_table(self, table: str) -> None:
+        batches = self._buffers.pop(table, [])
+        self._buffered_rows.pop(table, None)
+        for batch in batches:
+            self._insert(table, batch)
+
+    def _insert(self, table: str, batch: dict[str, ColumnData]) -> None:
+        frame = {k: _as_array(v) for k, v in batch.items()}  # noqa: F841 (read by DuckDB by name)
+        cols = ", ".join(frame)
+        try:
+            self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM frame")
+        except duckdb.Error as e:
+            raise RevatiTraceError(f"{self.path}: writing {table} failed: {e}") from e
+
+    # ---- end ---------------------------------------------------------------------------------
+
+    def update_run(self, **fields: Any) -> None:
+        """Set columns of the run row (virtual_end_ns, wall_ns, exit_status, device, ...)."""
+        self._check_open()
+        allowed = set(schema.TABLE_BY_NAME["run"].column_names)
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"run: unknown columns {sorted(bad)}")
+        if "config" in fields:
+            fields["config"] = json.dumps(fields["config"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._con.execute(f"UPDATE run SET {sets}", list(fields.values()))
+
+    def close(self, **run_fields: Any) -> None:
+        """Flush every buffer, record `run_fields` on the run row and checkpoint. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+            if run_fields:
+                self.update_run(**run_fields)
+            self._con.execute("CHECKPOINT")
+        finally:
+            self._closed = True
+            self._con.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RevatiTraceError(f"{self.path}: trace writer is already closed")
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_array(values: ColumnData) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
+    arr = np.asarray(values, dtype=object)
+    # Let numpy pick a native dtype when the column is homogeneous and has no NULLs.
+    if arr.dtype == object and len(arr) and all(v is not None for v in arr):
+        try:
+            arr = np.asarray(list(values))
+        except (ValueError, TypeError):
+            pass
+    return arr

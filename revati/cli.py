@@ -1,0 +1,77 @@
+"""The `revati` command line: a thin layer over library calls.
+
+Each subcommand lives in its own module under `revati/commands/` and exposes
+`register(subparsers)`, which adds its parser and sets `handler=<callable(args) -> int>`.
+Errors are `RevatiError`s, caught here only: the user sees one line on stderr and the error's
+exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from revati import __version__
+from revati.errors import RevatiError
+
+# Subcommand modules, in the order `revati --help` lists them.
+COMMAND_MODULES = (
+    "revati.commands.record",
+    "revati.commands.doctor",
+    "revati.commands.info",
+    "revati.commands.export",
+    "revati.commands.import_",
+    "revati.commands.synth",
+    "revati.commands.tui",
+    "revati.commands.devices",
+    "revati.commands.calibrate",
+    "revati.commands.predict_report",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revati",
+        description="Run real CUDA serving code with no GPU on a virtual clock, record every CUDA "
+        "call into a DuckDB trace, and step through it in a TUI.",
+        epilog="Examples:\n"
+        "  revati record -o trace.duckdb -- ./my_cuda_program   # run under emulation\n"
+        "  revati info trace.duckdb                             # what is in a trace\n"
+        "  revati tui trace.duckdb                              # step through it\n"
+        "Run `revati COMMAND --help` for the options of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"revati {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name == module_name:  # command not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except RevatiError as e:
+        print(f"revati: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("revati: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
