@@ -1,0 +1,132 @@
+"""Columnar records in (`OpBatch`) and durations out (`Prediction`) of the predictor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+INT_COLUMNS = (
+    "grid_x",
+    "grid_y",
+    "grid_z",
+    "block_x",
+    "block_y",
+    "block_z",
+    "shared_mem",
+    "registers",
+    "bytes",
+    "gemm_m",
+    "gemm_n",
+    "gemm_k",
+    "batch",
+    "world_size",
+    "attn_batch",
+    "attn_q_len",
+    "attn_kv_len",
+    "attn_heads",
+    "attn_kv_heads",
+    "attn_head_dim",
+)
+STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective")
+KINDS = ("kernel", "copy", "memset", "collective")
+
+
+class OpBatch:
+    """n operation records, one numpy array per column (ints int64, strings object arrays).
+
+    `kind` is "kernel" | "copy" | "memset" | "collective"; GEMM features (gemm_m/n/k, batch,
+    dtype), attention features (attn_*), `bytes` moved, and collective/world_size describe the
+    operation where known; 0 or "" means unknown.
+    """
+
+    __slots__ = ("n", *INT_COLUMNS, *STR_COLUMNS)
+
+    n: int
+    kind: np.ndarray
+    name: np.ndarray
+    dtype: np.ndarray
+    copy_kind: np.ndarray
+    collective: np.ndarray
+    grid_x: np.ndarray
+    grid_y: np.ndarray
+    grid_z: np.ndarray
+    block_x: np.ndarray
+    block_y: np.ndarray
+    block_z: np.ndarray
+    shared_mem: np.ndarray
+    registers: np.ndarray
+    bytes: np.ndarray
+    gemm_m: np.ndarray
+    gemm_n: np.ndarray
+    gemm_k: np.ndarray
+    batch: np.ndarray
+    world_size: np.ndarray
+    attn_batch: np.ndarray
+    attn_q_len: np.ndarray
+    attn_kv_len: np.ndarray
+    attn_heads: np.ndarray
+    attn_kv_heads: np.ndarray
+    attn_head_dim: np.ndarray
+
+    @classmethod
+    def from_columns(cls, n: int, **columns: Any) -> OpBatch:
+        """Build a batch of `n` records; absent columns default to 0 / "" ("kernel" for kind)."""
+        unknown = set(columns) - set(INT_COLUMNS) - set(STR_COLUMNS)
+        if unknown:
+            raise ValueError(f"OpBatch has no column(s) {sorted(unknown)}")
+        batch = cls.__new__(cls)
+        batch.n = int(n)
+        for col in INT_COLUMNS:
+            setattr(batch, col, _int_column(columns.get(col), n, col))
+        for col in STR_COLUMNS:
+            default = "kernel" if col == "kind" else ""
+            setattr(batch, col, _str_column(columns.get(col), n, col, default))
+        return batch
+
+    def take(self, idx: np.ndarray) -> OpBatch:
+        """The records at positions `idx` (an index or boolean mask array)."""
+        cols = {c: getattr(self, c)[idx] for c in (*INT_COLUMNS, *STR_COLUMNS)}
+        return OpBatch.from_columns(len(cols["name"]), **cols)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _int_column(values: Any, n: int, col: str) -> np.ndarray:
+    if values is None:
+        return np.zeros(n, dtype=np.int64)
+    arr = np.asarray(values)
+    if arr.ndim == 0:
+        return np.full(n, int(arr), dtype=np.int64)
+    if len(arr) != n:
+        raise ValueError(f"OpBatch column {col} has {len(arr)} values, expected {n}")
+    if arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr, nan=0.0)
+    return arr.astype(np.int64, copy=False)
+
+
+def _str_column(values: Any, n: int, col: str, default: str) -> np.ndarray:
+    if values is None:
+        return np.full(n, default, dtype=object)
+    if isinstance(values, str):
+        return np.full(n, values, dtype=object)
+    arr = np.asarray(values, dtype=object)
+    if len(arr) != n:
+        raise ValueError(f"OpBatch column {col} has {len(arr)} values, expected {n}")
+    arr = arr.copy()
+    arr[np.equal(arr, None)] = default
+    return arr
+
+
+@dataclass
+class Prediction:
+    """Durations (int64 ns, >= 1), the model that produced each, and the unmodelled flag."""
+
+    duration_ns: np.ndarray
+    model: np.ndarray
+    unmodelled: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.duration_ns)

@@ -1,0 +1,40 @@
+"""Kernel families from kernel names: gemm, attention, collective, memcpy, memset, elementwise.
+
+The one classifier of revati; the predictor, the calibration and the TUI's compare view all use
+it, so a kernel lands in the same family everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+FAMILIES = ("gemm", "attention", "collective", "memcpy", "memset", "elementwise")
+
+_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("collective", re.compile(r"nccl", re.I)),
+    ("attention", re.compile(r"flash|fmha|attention|paged_attention", re.I)),
+    ("gemm", re.compile(r"gemm|gemv|xmma|cutlass|nvjet|sm90_|ampere_.*gemm|cublas", re.I)),
+    ("memcpy", re.compile(r"memcpy", re.I)),
+    ("memset", re.compile(r"memset", re.I)),
+)
+_KIND_FAMILY = {"copy": "memcpy", "memset": "memset", "collective": "collective"}
+
+
+def kernel_family(name: str) -> str:
+    """The family of a kernel named `name` (anything unmatched is "elementwise")."""
+    for family, pattern in _RULES:
+        if pattern.search(name):
+            return family
+    return "elementwise"
+
+
+def families_of(names: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+    """Vectorised `kernel_family` over an array of names; a non-kernel `kind` decides first."""
+    uniq, inverse = np.unique(names.astype(str), return_inverse=True)
+    fams = np.array([kernel_family(n) for n in uniq], dtype=object)[inverse]
+    if kinds is not None:
+        for kind, family in _KIND_FAMILY.items():
+            fams[kinds == kind] = family
+    return fams
