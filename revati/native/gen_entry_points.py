@@ -1,0 +1,147 @@
+"""Regenerate `entry_points.tsv` from a real CUDA library's dynamic symbol table.
+
+    python -m revati.native.gen_entry_points [--lib PATH] [--table PATH]
+
+Reads every function the library exports (pyelftools, `.dynsym`), replaces that library's rows
+in the table with one row per export, and keeps the status and notes of every name already
+listed; new names start as `emulated` if they are in `INITIAL_EMULATED`, else `stub`. Rows of
+other libraries are left alone. The table is committed, so building revati never needs the
+CUDA toolkit; run this only when a new CUDA release adds or removes functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from pathlib import Path
+
+from revati.elfinfo import LibrarySearch, read_elf
+from revati.errors import RevatiConfigError, RevatiError
+from revati.native.entry_table import TABLE_PATH, EntryPoint, read_table, write_table
+
+DEFAULT_LIBRARY = "libcudart.so.13"
+
+# What a basic CUDA program needs from the runtime: the shim implements these from day one.
+# `_ptsz`/`_ptds` (per-thread default stream) variants follow their base name.
+_EMULATED_BASES = {
+    # registration and launch internals emitted by nvcc
+    "__cudaRegisterFatBinary", "__cudaRegisterFatBinaryEnd", "__cudaUnregisterFatBinary",
+    "__cudaRegisterFunction", "__cudaRegisterVar", "__cudaRegisterManagedVar",
+    "__cudaPushCallConfiguration", "__cudaPopCallConfiguration", "__cudaGetKernel",
+    "__cudaLaunchKernel", "__cudaInitModule",
+    # launch
+    "cudaLaunchKernel", "cudaLaunchKernelExC", "cudaLaunchCooperativeKernel",
+    "cudaLaunchHostFunc", "cudaFuncGetAttributes", "cudaFuncSetAttribute",
+    "cudaFuncSetCacheConfig", "cudaFuncGetName", "cudaGetFuncBySymbol",
+    "cudaOccupancyMaxActiveBlocksPerMultiprocessor",
+    "cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags",
+    # memory
+    "cudaMalloc", "cudaFree", "cudaMallocAsync", "cudaFreeAsync", "cudaMallocHost", "cudaFreeHost",
+    "cudaHostAlloc", "cudaHostRegister", "cudaHostUnregister", "cudaHostGetDevicePointer",
+    "cudaMallocManaged", "cudaMallocPitch", "cudaMemGetInfo", "cudaPointerGetAttributes",
+    "cudaMemcpy", "cudaMemcpyAsync", "cudaMemcpyPeer", "cudaMemcpyPeerAsync",
+    "cudaMemcpy2D", "cudaMemcpy2DAsync", "cudaMemcpyToSymbol", "cudaMemcpyToSymbolAsync",
+    "cudaMemcpyFromSymbol", "cudaMemcpyFromSymbolAsync", "cudaGetSymbolAddress",
+    "cudaGetSymbolSize", "cudaMemset", "cudaMemsetAsync", "cudaMemset2D", "cudaMemset2DAsync",
+    # devices
+    "cudaGetDevice", "cudaSetDevice", "cudaGetDeviceCount", "cudaGetDeviceProperties",
+    "cudaDeviceGetAttribute", "cudaGetDeviceFlags", "cudaSetDeviceFlags", "cudaInitDevice",
+    "cudaDeviceSynchronize", "cudaDeviceReset", "cudaDeviceGetStreamPriorityRange",
+    "cudaDeviceCanAccessPeer", "cudaDeviceEnablePeerAccess", "cudaDeviceGetPCIBusId",
+    "cudaDeviceGetLimit", "cudaDeviceSetLimit", "cudaChooseDevice",
+    # streams and events
+    "cudaStreamCreate", "cudaStreamCreateWithFlags", "cudaStreamCreateWithPriority",
+    "cudaStreamDestroy", "cudaStreamSynchronize", "cudaStreamQuery", "cudaStreamWaitEvent",
+    "cudaStreamGetPriority", "cudaStreamGetFlags", "cudaStreamGetId", "cudaStreamGetDevice",
+    "cudaEventCreate", "cudaEventCreateWithFlags", "cudaEventDestroy", "cudaEventRecord",
+    "cudaEventRecordWithFlags", "cudaEventSynchronize", "cudaEventQuery", "cudaEventElapsedTime",
+    # graphs and capture (the path CUDA-graph users such as PyTorch take)
+    "cudaStreamBeginCapture", "cudaStreamEndCapture", "cudaStreamIsCapturing",
+    "cudaStreamGetCaptureInfo", "cudaThreadExchangeStreamCaptureMode", "cudaGraphCreate",
+    "cudaGraphDestroy", "cudaGraphInstantiate", "cudaGraphInstantiateWithFlags",
+    "cudaGraphInstantiateWithParams", "cudaGraphLaunch", "cudaGraphUpload",
+    "cudaGraphExecDestroy", "cudaGraphGetNodes",
+    # errors and versions
+    "cudaGetLastError", "cudaPeekAtLastError", "cudaGetErrorString", "cudaGetErrorName",
+    "cudaRuntimeGetVersion", "cudaDriverGetVersion",
+    "cudaGetDriverEntryPoint", "cudaGetDriverEntryPointByVersion",
+    "cudaProfilerStart", "cudaProfilerStop",
+}  # fmt: skip
+INITIAL_EMULATED = frozenset(
+    _EMULATED_BASES | {f"{n}{s}" for n in _EMULATED_BASES for s in ("_ptsz", "_ptds")}
+)
+
+
+def find_library(soname: str = DEFAULT_LIBRARY) -> Path:
+    """The real library: $CUDA_HOME, /usr/local/cuda*, the ldconfig cache, or an error."""
+    roots = [os.environ.get("CUDA_HOME", ""), os.environ.get("CUDA_PATH", ""), "/usr/local/cuda"]
+    roots += sorted(glob.glob("/usr/local/cuda-*"), reverse=True)
+    candidates = [Path(root) / sub / soname for root in roots if root for sub in ("lib64", "lib")]
+    candidates += [Path(p) for p in LibrarySearch().ldconfig_cache().get(soname, [])]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise RevatiConfigError(
+        f"{soname} not found (looked in $CUDA_HOME, /usr/local/cuda*/lib64 and the ldconfig "
+        "cache); install the CUDA toolkit or pass --lib /path/to/" + soname
+    )
+
+
+def merge(existing: list[EntryPoint], library: str, exports: list[str]) -> list[EntryPoint]:
+    """`library`'s rows become one per export; known names keep their status and notes."""
+    known = {row.name: row for row in existing}
+    exported = set(exports)
+    others = [row for row in existing if row.library != library and row.name not in exported]
+    rows = []
+    for name in sorted(exported):
+        old = known.get(name)
+        if old is not None:
+            rows.append(EntryPoint(name, library, old.status, old.notes))
+        else:
+            rows.append(
+                EntryPoint(name, library, "emulated" if name in INITIAL_EMULATED else "stub")
+            )
+    return others + rows
+
+
+def regenerate(library_path: Path, table_path: Path) -> tuple[list[EntryPoint], list[str]]:
+    """Rewrite the table from `library_path`; returns the rows and the names dropped."""
+    info = read_elf(library_path)
+    library = info.soname or library_path.name
+    exports = [sym.name for sym in info.defined_functions()]
+    if not exports:
+        raise RevatiConfigError(f"{library_path} exports no functions; is it a CUDA library?")
+    existing = read_table(table_path) if table_path.exists() else []
+    rows = merge(existing, library, exports)
+    dropped = sorted({r.name for r in existing if r.library == library} - set(exports))
+    write_table(rows, table_path)
+    return rows, dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m revati.native.gen_entry_points",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument(
+        "--lib", type=Path, help=f"the real library (default: find {DEFAULT_LIBRARY})"
+    )
+    parser.add_argument("--table", type=Path, default=TABLE_PATH, help="the table to update")
+    args = parser.parse_args(argv)
+    try:
+        library_path = args.lib or find_library()
+        if not library_path.is_file():
+            raise RevatiConfigError(f"{library_path} does not exist; pass --lib the real library")
+        rows, dropped = regenerate(library_path, args.table)
+    except RevatiError as e:
+        print(f"gen_entry_points: error: {e}", file=sys.stderr)
+        return e.exit_code
+    emulated = sum(row.status == "emulated" for row in rows)
+    print(f"{args.table}: {len(rows)} rows ({emulated} emulated) from {library_path}")
+    if dropped:
+        print(f"dropped (no longer exported): {', '.join(dropped)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

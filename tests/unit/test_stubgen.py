@@ -1,0 +1,135 @@
+"""The generated stubs compile, export every stub name, return 801 and report their name."""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from revati.native.entry_table import TABLE_PATH
+from revati.native.stubgen import NOT_SUPPORTED, emulated_names, generate_stubs_c, stub_names
+
+# A stand-in for the shim's recorder: remembers the last name and returns cudaErrorNotSupported.
+RECORDER_C = """
+#include <string.h>
+static char last_name[256];
+static int calls;
+int revati_unsupported_call(const char *name) {
+    strncpy(last_name, name, sizeof last_name - 1);
+    calls++;
+    return 801;
+}
+const char *test_last_name(void) { return last_name; }
+int test_calls(void) { return calls; }
+"""
+
+# A shim that implements one emulated function itself.
+STRONG_C = "int cudaMalloc(void **p, unsigned long n) { (void)p; (void)n; return 0; }\n"
+
+
+def compile_shared(tmp: Path, name: str, sources: dict[str, str]) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler (cc/gcc) on PATH")
+    paths = []
+    for file_name, text in sources.items():
+        path = tmp / file_name
+        path.write_text(text)
+        paths.append(str(path))
+    out = tmp / name
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", str(out), *paths],
+                   check=True, capture_output=True, text=True)  # fmt: skip
+    return out
+
+
+def exported_functions(path: Path) -> dict[str, str]:
+    """Defined dynamic function symbols -> binding."""
+    with open(path, "rb") as f:
+        dynsym = ELFFile(f).get_section_by_name(".dynsym")
+        return {
+            sym.name: sym["st_info"]["bind"]
+            for sym in dynsym.iter_symbols()
+            if sym["st_shndx"] != "SHN_UNDEF" and sym["st_info"]["type"] == "STT_FUNC"
+        }
+
+
+@pytest.fixture(scope="module")
+def stub_library(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("stubs")
+    return compile_shared(tmp, "libstubs.so", {"stubs.c": generate_stubs_c(), "rec.c": RECORDER_C})
+
+
+@pytest.fixture(scope="module")
+def weak_library(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("weak")
+    sources = {
+        "stubs.c": generate_stubs_c(weak_emulated=True),
+        "rec.c": RECORDER_C,
+        "shim.c": STRONG_C,
+    }
+    return compile_shared(tmp, "libweak.so", sources)
+
+
+def test_every_stub_row_is_exported_and_no_emulated_row_is(stub_library):
+    exported = exported_functions(stub_library)
+    stubs = stub_names()
+    assert len(stubs) > 200
+    assert set(stubs) <= set(exported)
+    assert not set(emulated_names()) & set(exported)
+
+
+def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    for name in ("cudaMalloc3D", "cudaGraphAddKernelNode", "cudaIpcGetMemHandle"):
+        fn = getattr(lib, name)
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]  # the real args are ignored
+        assert fn(None, 7, 1 << 40) == NOT_SUPPORTED
+        assert lib.test_last_name() == name.encode()
+
+
+def test_pointer_and_struct_returning_stubs_return_zeros(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    lib.__cudaGetProcAddress.restype = ctypes.c_void_p
+    assert lib.__cudaGetProcAddress(b"cuInit") is None
+    assert lib.test_last_name() == b"__cudaGetProcAddress"
+
+    class ChannelDesc(ctypes.Structure):
+        _fields_ = [(c, ctypes.c_int) for c in ("x", "y", "z", "w", "f")]
+
+    lib.cudaCreateChannelDesc.restype = ChannelDesc
+    lib.cudaCreateChannelDesc.argtypes = [ctypes.c_int] * 5
+    desc = lib.cudaCreateChannelDesc(8, 8, 8, 8, 1)
+    assert (desc.x, desc.y, desc.z, desc.w, desc.f) == (0, 0, 0, 0, 0)
+    assert lib.test_last_name() == b"cudaCreateChannelDesc"
+
+
+def test_weak_emulated_stubs_yield_to_the_shims_definitions(weak_library):
+    exported = exported_functions(weak_library)
+    assert set(emulated_names()) | set(stub_names()) <= set(exported)
+    assert exported["cudaMalloc"] == "STB_GLOBAL"  # the shim's strong definition won
+    assert exported["cudaFree"] == "STB_WEAK"
+    lib = ctypes.CDLL(str(weak_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    assert lib.cudaMalloc(None, 16) == 0
+    assert lib.test_calls() == 0
+    assert lib.cudaFree(None) == NOT_SUPPORTED
+    assert lib.test_last_name() == b"cudaFree"
+
+
+def test_an_unknown_return_tag_is_a_config_error(tmp_path):
+    from revati.errors import RevatiConfigError
+
+    table = tmp_path / "t.tsv"
+    table.write_text("name\tlibrary\tstatus\tnotes\ncudaX\tlibcudart.so.13\tstub\tret:float\n")
+    with pytest.raises(RevatiConfigError, match="ret:float"):
+        generate_stubs_c(table)
+
+
+def test_the_committed_table_is_the_default():
+    assert TABLE_PATH.name == "entry_points.tsv" and TABLE_PATH.exists()
