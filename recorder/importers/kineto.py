@@ -1,0 +1,620 @@
+"""Import PyTorch-profiler (Kineto) Chrome-trace JSON files into a revati trace.
+
+Each file is one rank of one run (`distributedInfo.rank`). Mapping (see docs/importers.md):
+`cuda_runtime` / `cuda_driver` -> api_calls; `kernel` -> kernels; `gpu_memcpy` -> copies;
+`gpu_memset` -> memsets; `cuda_sync` -> syncs; `user_annotation` -> nvtx_ranges (ProfilerStep#N
+also -> markers kind 'iteration'); `gpu_user_annotation` -> nvtx_ranges with no thread.
+GPU events carry pid = device and tid = stream; `args.correlation` links a runtime call to the
+device work it launched. NCCL kernels of several ranks become barriers. `cpu_op`,
+`python_function` and other host-only categories are counted in run.config but not imported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from revati.recorder import schema
+from revati.recorder.importers.builder import (
+    ImportSummary,
+    TraceBuilder,
+    add_barriers,
+    atomic_output,
+    catalog_id,
+    check_output,
+    nesting_depths,
+    started_at_from,
+    write_trace,
+)
+from revati.recorder.writer import RunInfo
+
+from revati.errors import RevatiImportError
+
+# Kineto categories (lower-cased; the legacy capitalised names map onto the current ones).
+_CATEGORY = {
+    "kernel": "kernel",
+    "gpu_memcpy": "memcpy",
+    "memcpy": "memcpy",
+    "gpu_memset": "memset",
+    "memset": "memset",
+    "cuda_runtime": "call",
+    "runtime": "call",
+    "cuda_driver": "call",
+    "cuda_sync": "sync",
+    "user_annotation": "annotation",
+    "gpu_user_annotation": "gpu_annotation",
+}
+# Categories that prove a file is a Kineto trace even when it holds no GPU work.
+_KINETO_ONLY = {
+    "cpu_op",
+    "python_function",
+    "operator",
+    "cpu_instant_event",
+    "ac2g",
+    "async_cpu_to_gpu",
+    "fwdbwd",
+    "trace",
+}
+_COPY_KIND = re.compile(r"\b(HtoD|DtoH|DtoD|HtoH|PtoP)\b")
+_SYNC_KIND = {
+    "stream sync": "stream",
+    "event sync": "event",
+    "context sync": "device",
+    "stream wait event": "event",
+}
+_PROFILER_STEP = re.compile(r"^ProfilerStep#(\d+)$")
+_GZIP_MAGIC = b"\x1f\x8b"
+# A host pid already taken by another input file is moved up by multiples of this.
+_PID_STRIDE = 10_000_000
+
+
+def load_kineto(path: Path) -> dict[str, Any]:
+    """Read one Kineto JSON (optionally gzip) file; any problem is one RevatiImportError line."""
+    try:
+        with path.open("rb") as f:
+            gz = f.read(2) == _GZIP_MAGIC
+        opener = gzip.open if gz else open
+        with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+            data = json.load(f)
+    except FileNotFoundError:
+        raise RevatiImportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RevatiImportError(f"{path}: is a directory, not a Kineto JSON file") from None
+    except PermissionError:
+        raise RevatiImportError(f"{path}: permission denied") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise RevatiImportError(
+            f"{path}: truncated or corrupt gzip file ({e}); re-copy or re-export the trace"
+        ) from None
+    except UnicodeDecodeError:
+        raise RevatiImportError(
+            f"{path}: not a JSON text file (binary content); expected a "
+            "PyTorch-profiler trace .json or .json.gz"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise RevatiImportError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno} column "
+            f"{e.colno}); expected a PyTorch-profiler trace"
+        ) from None
+    _check_is_kineto(path, data)
+    return data
+
+
+def _check_is_kineto(path: Path, data: Any) -> None:
+    events = data.get("traceEvents") if isinstance(data, dict) else None
+    if not isinstance(events, list):
+        raise RevatiImportError(
+            f"{path}: JSON but not a PyTorch-profiler (Kineto) trace: no "
+            "'traceEvents' list at the top level"
+        )
+    for e in events:
+        if isinstance(e, dict) and isinstance(e.get("cat"), str):
+            cat = e["cat"].lower()
+            if cat in _CATEGORY or cat in _KINETO_ONLY:
+                return
+    raise RevatiImportError(
+        f"{path}: JSON with traceEvents but not a PyTorch-profiler (Kineto) "
+        "trace: no kernel, cuda_runtime, cpu_op or user_annotation events"
+    )
+
+
+@dataclass
+class _FileState:
+    """Per-input bookkeeping while its events are converted."""
+
+    index: int
+    path: Path
+    data: dict[str, Any]
+    rank: int | None
+    world_size: int | None
+    base_ns: int
+    main_pid: int = 0
+    pids: dict[int, int] = field(default_factory=dict)  # original pid -> trace pid
+    calls: dict[int, int] = field(default_factory=dict)  # correlation -> api_calls row
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+class KinetoImporter:
+    """Converts one or more Kineto files (ranks of one run) into a TraceBuilder."""
+
+    def __init__(self) -> None:
+        self.b = TraceBuilder()
+        self.used_pids: set[int] = set()
+        self.threads: dict[tuple[int, int], int] = {}  # (pid, tid) -> thread_id
+        self.devices: dict[tuple[int, int], int] = {}  # (file, ordinal) -> id
+        self.streams: dict[tuple[int, int, int], int] = {}  # (file, dev, stream) -> id
+        self.span: dict[int, list[int]] = {}  # trace pid -> [min, max]
+        self.thread_span: dict[int, list[int]] = {}
+        self.kernel_owner: list[tuple[int | None, int]] = []  # per kernel row
+        self.ann_keys: list[Any] = []  # per nvtx row
+        self.files: list[_FileState] = []
+        self.thread_names: dict[int, str | None] = {}
+
+    # ---- entry -------------------------------------------------------------------------------
+
+    def add_file(self, path: Path, data: dict[str, Any]) -> None:
+        dist = data.get("distributedInfo") if isinstance(data.get("distributedInfo"), dict) else {}
+        st = _FileState(
+            index=len(self.files),
+            path=path,
+            data=data,
+            rank=_int_or_none(dist.get("rank")),
+            world_size=_int_or_none(dist.get("world_size")),
+            base_ns=_int_or_none(data.get("baseTimeNanoseconds")) or 0,
+        )
+        self.files.append(st)
+        events = [e for e in data["traceEvents"] if isinstance(e, dict)]
+        names = _metadata_names(events)
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for e in events:
+            cat = e.get("cat")
+            kind = _CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
+            if kind is None or e.get("ph") != "X" or not _is_number(e.get("ts")):
+                st.skipped[str(cat)] += 1
+                continue
+            by_kind.setdefault(kind, []).append(e)
+        st.main_pid = self._main_pid(st, by_kind)
+        for e in by_kind.get("call", []):
+            self._add_call(st, e, names)
+        for e in by_kind.get("annotation", []):
+            self._add_annotation(st, e, names)
+        for kind in ("kernel", "memcpy", "memset", "sync", "gpu_annotation"):
+            for e in by_kind.get(kind, []):
+                self._add_device_event(st, kind, e, names)
+
+    def finish(self) -> TraceBuilder:
+        """Add the derived rows (processes, threads, seq, depths, barriers)."""
+        self._add_processes()
+        self._add_threads()
+        self._number_calls()
+        ann = self.b.tables.get("nvtx_ranges")
+        if ann:
+            ann["depth"] = nesting_depths(self.ann_keys, ann["start_ns"], ann["end_ns"])
+        if len(self.files) > 1:
+            add_barriers(self.b, self.kernel_owner)
+        return self.b
+
+    # ---- identities --------------------------------------------------------------------------
+
+    def _main_pid(self, st: _FileState, by_kind: dict[str, list[dict[str, Any]]]) -> int:
+        """The file's host process: the one making most CUDA calls (the rank's process)."""
+        counts = Counter(
+            e.get("pid")
+            for e in by_kind.get("call", []) + by_kind.get("annotation", [])
+            if _is_int(e.get("pid"))
+        )
+        original = counts.most_common(1)[0][0] if counts else -1 - st.index
+        return self._trace_pid(st, original)
+
+    def _trace_pid(self, st: _FileState, pid: int) -> int:
+        """Trace pid for a host pid of this file, distinct from every other file's pids."""
+        if pid not in st.pids:
+            new = pid
+            while new in self.used_pids:  # same OS pid in another file (another host or rank)
+                new += _PID_STRIDE
+            self.used_pids.add(new)
+            st.pids[pid] = new
+        return st.pids[pid]
+
+    def _thread(self, st: _FileState, e: dict[str, Any], names: _Names) -> int | None:
+        if not _is_int(e.get("pid")) or not _is_int(e.get("tid")):
+            return None
+        pid = self._trace_pid(st, e["pid"])
+        key = (pid, e["tid"])
+        if key not in self.threads:
+            thread_id = self.b.next_id("thread")
+            self.threads[key] = thread_id
+            self.thread_names[thread_id] = names.threads.get((e["pid"], e["tid"]))
+        return self.threads[key]
+
+    def _device(self, st: _FileState, ordinal: int) -> int:
+        key = (st.index, ordinal)
+        if key not in self.devices:
+            props = _device_properties(st.data, ordinal)
+            name = props.get("name")
+            device_id = self.devices[key] = self.b.next_id("device")
+            self.b.add(
+                "devices",
+                device_id=device_id,
+                pid=st.main_pid,
+                ordinal=ordinal,
+                name=name,
+                model=catalog_id(name),
+                memory_bytes=_int_or_none(props.get("totalGlobalMem")),
+            )
+        return self.devices[key]
+
+    def _stream(self, st: _FileState, ordinal: int, stream: int, names: _Names) -> int:
+        key = (st.index, ordinal, stream)
+        if key not in self.streams:
+            stream_id = self.streams[key] = self.b.next_id("stream")
+            label = (names.threads.get((ordinal, stream)) or f"stream {stream}").strip()
+            self.b.add(
+                "streams",
+                stream_id=stream_id,
+                pid=st.main_pid,
+                device_id=self._device(st, ordinal),
+                name=label,
+            )
+        return self.streams[key]
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def _add_call(self, st: _FileState, e: dict[str, Any], names: _Names) -> None:
+        thread_id = self._thread(st, e, names)
+        if thread_id is None:
+            st.skipped["call without pid/tid"] += 1
+            return
+        start, end = _times(st, e)
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        call_id = self.b.next_id("call")
+        corr = _int_or_none(args.get("correlation"))
+        if corr is not None:
+            st.calls[corr] = self.b.rows("api_calls")
+        self.b.add(
+            "api_calls",
+            call_id=call_id,
+            thread_id=thread_id,
+            name=str(e.get("name")),
+            enter_ns=start,
+            exit_ns=end,
+            args=json.dumps(args, separators=(",", ":")),
+        )
+        self._touch(st.pids[e["pid"]], thread_id, start, end)
+
+    def _add_annotation(self, st: _FileState, e: dict[str, Any], names: _Names) -> None:
+        thread_id = self._thread(st, e, names)
+        if thread_id is None:
+            st.skipped["annotation without pid/tid"] += 1
+            return
+        start, end = _times(st, e)
+        name = str(e.get("name"))
+        self.b.add(
+            "nvtx_ranges",
+            range_id=self.b.next_id("range"),
+            thread_id=thread_id,
+            name=name,
+            domain="user_annotation",
+            start_ns=start,
+            end_ns=end,
+        )
+        self.ann_keys.append(("thread", thread_id))
+        pid = st.pids[e["pid"]]
+        self._touch(pid, thread_id, start, end)
+        step = _PROFILER_STEP.match(name)
+        if step:
+            payload = {"step": int(step.group(1)), "duration_ns": end - start}
+            self.b.add(
+                "markers",
+                marker_id=self.b.next_id("marker"),
+                pid=pid,
+                thread_id=thread_id,
+                kind="iteration",
+                name=name,
+                at_ns=start,
+                payload=json.dumps(payload),
+            )
+
+    def _add_device_event(
+        self, st: _FileState, kind: str, e: dict[str, Any], names: _Names
+    ) -> None:
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        ordinal = _int_or_none(args.get("device"))
+        ordinal = ordinal if ordinal is not None else _int_or_none(e.get("pid"))
+        stream = _int_or_none(args.get("stream"))
+        stream = stream if stream is not None else _int_or_none(e.get("tid"))
+        if ordinal is None or stream is None:
+            st.skipped[f"{kind} without device/stream"] += 1
+            return
+        start, end = _times(st, e)
+        row = st.calls.get(_int_or_none(args.get("correlation")) or -1)
+        call_id = None if row is None else self.b.column("api_calls", "call_id")[row]
+        launch = None if row is None else self.b.column("api_calls", "enter_ns")[row]
+        if kind == "sync":
+            self._add_sync(st, e, args, row, start, end)
+            return
+        if kind == "gpu_annotation":
+            self.b.add(
+                "nvtx_ranges",
+                range_id=self.b.next_id("range"),
+                thread_id=None,
+                name=str(e.get("name")),
+                domain="gpu_user_annotation",
+                start_ns=start,
+                end_ns=end,
+            )
+            self.ann_keys.append(("stream", st.index, ordinal, stream))
+            return
+        common = dict(
+            call_id=call_id,
+            device_id=self._device(st, ordinal),
+            stream_id=self._stream(st, ordinal, stream, names),
+            launch_ns=launch,
+            start_ns=start,
+            end_ns=end,
+            duration_source=schema.DURATION_MEASURED,
+            model=schema.DURATION_MEASURED,
+        )
+        self._touch(st.main_pid, None, start, end)
+        if kind == "kernel":
+            self._add_kernel(st, e, args, common)
+        elif kind == "memcpy":
+            m = _COPY_KIND.search(str(e.get("name")))
+            self.b.add(
+                "copies",
+                copy_id=self.b.next_id("copy"),
+                kind=m.group(1) if m else None,
+                bytes=_int_or_none(args.get("bytes")),
+                **common,
+            )
+        else:
+            self.b.add(
+                "memsets",
+                memset_id=self.b.next_id("memset"),
+                bytes=_int_or_none(args.get("bytes")),
+                **common,
+            )
+
+    def _add_kernel(
+        self, st: _FileState, e: dict[str, Any], args: dict[str, Any], common: dict[str, Any]
+    ) -> None:
+        grid = _dim3(args.get("grid"))
+        block = _dim3(args.get("block"))
+        features = {
+            k: args[k]
+            for k in ("blocks per SM", "warps per SM", "est. achieved occupancy %")
+            if k in args
+        }
+        features["shared_mem_kind"] = "static+dynamic"
+        self.b.add(
+            "kernels",
+            kernel_id=self.b.next_id("kernel"),
+            name=str(e.get("name")),
+            grid_x=grid[0],
+            grid_y=grid[1],
+            grid_z=grid[2],
+            block_x=block[0],
+            block_y=block[1],
+            block_z=block[2],
+            shared_mem=_int_or_none(args.get("shared memory")),
+            registers=_int_or_none(args.get("registers per thread")),
+            features=json.dumps(features),
+            correlation=_int_or_none(args.get("correlation")),
+            **common,
+        )
+        self.kernel_owner.append((st.rank, st.main_pid))
+
+    def _add_sync(
+        self,
+        st: _FileState,
+        e: dict[str, Any],
+        args: dict[str, Any],
+        row: int | None,
+        start: int,
+        end: int,
+    ) -> None:
+        sync_kind = str(args.get("cuda_sync_kind") or e.get("name") or "").lower()
+        target = f"stream {args['stream']}" if "stream" in args else None
+        if "event" in args:
+            target = f"event {args['event']}"
+        self.b.add(
+            "syncs",
+            sync_id=self.b.next_id("sync"),
+            call_id=None if row is None else self.b.column("api_calls", "call_id")[row],
+            thread_id=None if row is None else self.b.column("api_calls", "thread_id")[row],
+            kind=_SYNC_KIND.get(sync_kind, "device"),
+            target=target,
+            blocked_ns=start,
+            resumed_ns=end,
+        )
+
+    # ---- derived rows ------------------------------------------------------------------------
+
+    def _touch(self, pid: int, thread_id: int | None, start: int, end: int) -> None:
+        for key, spans in ((pid, self.span), (thread_id, self.thread_span)):
+            if key is None:
+                continue
+            s = spans.get(key)
+            if s is None:
+                spans[key] = [start, end]
+            else:
+                s[0], s[1] = min(s[0], start), max(s[1], end)
+
+    def _add_processes(self) -> None:
+        for st in self.files:
+            names = _metadata_names([e for e in st.data["traceEvents"] if isinstance(e, dict)])
+            host = st.data.get("host_name") if isinstance(st.data.get("host_name"), str) else None
+            for original, pid in sorted(st.pids.items(), key=lambda kv: kv[1] != st.main_pid):
+                span = self.span.get(pid, [None, None])
+                pname = names.processes.get(original)
+                self.b.add(
+                    "processes",
+                    pid=pid,
+                    argv=[pname] if pname else [],
+                    rank=st.rank,
+                    world_size=st.world_size,
+                    host=host,
+                    started_ns=span[0],
+                    ended_ns=span[1],
+                )
+
+    def _add_threads(self) -> None:
+        for (pid, tid), thread_id in sorted(self.threads.items(), key=lambda kv: kv[1]):
+            span = self.thread_span.get(thread_id, [None, None])
+            self.b.add(
+                "threads",
+                thread_id=thread_id,
+                pid=pid,
+                tid=tid,
+                name=self.thread_names.get(thread_id),
+                started_ns=span[0],
+                ended_ns=span[1],
+            )
+
+    def _number_calls(self) -> None:
+        calls = self.b.tables.get("api_calls")
+        if not calls:
+            return
+        order = sorted(
+            range(len(calls["call_id"])),
+            key=lambda i: (calls["thread_id"][i], calls["enter_ns"][i], i),
+        )
+        seq = [0] * len(order)
+        last, n = None, 0
+        for i in order:
+            n = n + 1 if calls["thread_id"][i] == last else 0
+            last = calls["thread_id"][i]
+            seq[i] = n
+        calls["seq"] = seq
+
+
+@dataclass
+class _Names:
+    processes: dict[int, str]
+    threads: dict[tuple[int, int], str]
+
+
+def _metadata_names(events: list[dict[str, Any]]) -> _Names:
+    names = _Names({}, {})
+    for e in events:
+        if e.get("ph") != "M" or not isinstance(e.get("args"), dict):
+            continue
+        label = e["args"].get("name")
+        if not isinstance(label, str):
+            continue
+        if e.get("name") == "process_name" and _is_int(e.get("pid")):
+            names.processes[e["pid"]] = label
+        elif e.get("name") == "thread_name" and _is_int(e.get("pid")) and _is_int(e.get("tid")):
+            names.threads[(e["pid"], e["tid"])] = label.strip()
+    return names
+
+
+def _device_properties(data: dict[str, Any], ordinal: int) -> dict[str, Any]:
+    props = data.get("deviceProperties")
+    if isinstance(props, list):
+        for p in props:
+            if isinstance(p, dict) and p.get("id") == ordinal:
+                return p
+    return {}
+
+
+def _times(st: _FileState, e: dict[str, Any]) -> tuple[int, int]:
+    start = st.base_ns + _us_to_ns(e["ts"])
+    dur = e.get("dur")
+    return start, start + (_us_to_ns(dur) if _is_number(dur) and dur > 0 else 0)
+
+
+def _us_to_ns(us: int | float) -> int:
+    return us * 1000 if isinstance(us, int) else round(us * 1000)
+
+
+def _dim3(v: Any) -> tuple[int | None, int | None, int | None]:
+    if isinstance(v, list) and len(v) == 3 and all(_is_int(x) for x in v):
+        return v[0], v[1], v[2]
+    return None, None, None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int_or_none(v: Any) -> int | None:
+    if _is_int(v):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return None
+
+
+def import_kineto(
+    paths: list[str | os.PathLike[str]], out: str | os.PathLike[str], *, force: bool = False
+) -> ImportSummary:
+    """Import PyTorch-profiler traces (one per rank of one run) into a new trace at `out`."""
+    if not paths:
+        raise RevatiImportError("no Kineto input files given")
+    output = check_output(out, force=force)
+    importer = KinetoImporter()
+    for p in paths:
+        path = Path(p)
+        importer.add_file(path, load_kineto(path))
+    builder = importer.finish()
+    run = _run_info(importer, builder)
+    with atomic_output(output) as tmp:
+        counts = write_trace(builder, tmp, run)
+    return ImportSummary(
+        output=output,
+        source_format="kineto",
+        inputs=tuple(str(p) for p in paths),
+        counts=counts,
+        ranks=tuple(st.rank for st in importer.files),
+    )
+
+
+def _run_info(importer: KinetoImporter, builder: TraceBuilder) -> RunInfo:
+    offset = builder.min_time()
+    models = [m for m in builder.column("devices", "model") if m]
+    first = importer.files[0]
+    pnames = _metadata_names([e for e in first.data["traceEvents"] if isinstance(e, dict)])
+    main = next((o for o, p in first.pids.items() if p == first.main_pid), None)
+    argv = [pnames.processes[main]] if main in pnames.processes else []
+    inputs = [
+        {
+            "path": str(st.path.resolve()),
+            "rank": st.rank,
+            "world_size": st.world_size,
+            "base_time_ns": st.base_ns,
+            "pids": {str(k): v for k, v in st.pids.items()},
+            "devices": sorted(
+                {
+                    str(_device_properties(st.data, o).get("name"))
+                    for (f, o) in importer.devices
+                    if f == st.index
+                }
+            ),
+            "not_imported": dict(st.skipped.most_common()),
+        }
+        for st in importer.files
+    ]
+    run = RunInfo(
+        source=schema.SOURCE_REAL,
+        argv=argv,
+        cwd="",
+        device=models[0] if models else None,
+        host="",
+        config={"importer": "kineto", "inputs": inputs},
+    )
+    started = started_at_from(offset)
+    if started is not None:
+        run.started_at = started
+    return run
