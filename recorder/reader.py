@@ -7,14 +7,51 @@ reader never modifies what the user has.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+from revati.recorder import event_order, schema
+from revati.recorder.event_index import EventIndex, GroupFilter
+from revati.recorder.records import (
+    EVENT_KINDS,
+    BarrierArrival,
+    BarrierDetail,
+    Event,
+    KernelStat,
+    ProcessInfo,
+    Track,
+)
 
-from revati.errors import RevatiTraceError
-from revati.recorder import schema
+from revati.errors import RevatiTraceError, RevatiUsageError
+
+__all__ = [
+    "BarrierArrival",
+    "BarrierDetail",
+    "Event",
+    "KernelStat",
+    "ProcessInfo",
+    "Track",
+    "TraceReader",
+    "open_trace",
+]
+
+# kind -> (table, id column) of the table that holds the full row of an event
+KIND_TABLE = {
+    "api_call": ("api_calls", "call_id"),
+    "kernel": ("kernels", "kernel_id"),
+    "copy": ("copies", "copy_id"),
+    "memset": ("memsets", "memset_id"),
+    "sync": ("syncs", "sync_id"),
+    "jump": ("jumps", "jump_id"),
+    "barrier": ("barriers", "barrier_id"),
+    "nvtx": ("nvtx_ranges", "range_id"),
+    "marker": ("markers", "marker_id"),
+}
 
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
@@ -43,17 +80,21 @@ class TraceReader:
         try:
             self.con = duckdb.connect(str(self.path), read_only=True)
         except duckdb.Error as e:
-            raise RevatiTraceError(f"{self.path}: cannot open as a DuckDB database ({_first_line(e)}); "
-                                   "the file may be truncated or corrupt") from e
+            raise RevatiTraceError(
+                f"{self.path}: cannot open as a DuckDB database ({_first_line(e)}); "
+                "the file may be truncated or corrupt"
+            ) from e
         self._check_identity()
+        self._index: EventIndex | None = None
 
     def _check_identity(self) -> None:
         try:
             rows = dict(self.con.execute(f"SELECT key, value FROM {schema.META_TABLE}").fetchall())
         except duckdb.Error as e:
             self.con.close()
-            raise RevatiTraceError(f"{self.path}: a DuckDB file but not a revati trace "
-                                   f"(no {schema.META_TABLE} table)") from e
+            raise RevatiTraceError(
+                f"{self.path}: a DuckDB file but not a revati trace (no {schema.META_TABLE} table)"
+            ) from e
         if rows.get("format") != schema.TRACE_FORMAT:
             self.con.close()
             raise RevatiTraceError(f"{self.path}: a DuckDB file but not a revati trace")
@@ -62,7 +103,8 @@ class TraceReader:
             self.con.close()
             raise RevatiTraceError(
                 f"{self.path}: trace schema version {version}, this revati reads version "
-                f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record")
+                f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record"
+            )
 
     # ---- basics ------------------------------------------------------------------------------
 
@@ -91,6 +133,222 @@ class TraceReader:
             out[t.name] = self.con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]  # type: ignore[index]
         return out
 
+    # ---- processes and tracks ----------------------------------------------------------------
+
+    def processes(self) -> list[ProcessInfo]:
+        """Every participant process, by rank then pid."""
+        rows = self.sql(
+            "SELECT pid, rank, local_rank, world_size, argv FROM processes "
+            "ORDER BY rank NULLS LAST, pid"
+        )
+        return [
+            ProcessInfo(pid, rank, lr, ws, list(argv or [])) for pid, rank, lr, ws, argv in rows
+        ]
+
+    def ranks(self) -> list[int | None]:
+        """Distinct ranks, ascending; None last if some process has no rank."""
+        rows = self.sql("SELECT DISTINCT rank FROM processes ORDER BY rank NULLS LAST")
+        return [r[0] for r in rows]
+
+    def tracks(self) -> list[Track]:
+        """Every thread and stream, by rank, pid, threads before streams, id."""
+        rows = self.sql("""
+            SELECT 'thread' AS kind, t.thread_id, t.pid, p.rank, t.tid::VARCHAR, t.name
+            FROM threads t LEFT JOIN processes p USING (pid)
+            UNION ALL
+            SELECT 'stream', s.stream_id, s.pid, p.rank, NULL, s.name
+            FROM streams s LEFT JOIN processes p USING (pid)
+            ORDER BY rank NULLS LAST, pid, kind DESC, 2""")
+        return [_track(*r) for r in rows]
+
+    # ---- the global order --------------------------------------------------------------------
+
+    @property
+    def index(self) -> EventIndex:
+        """The global event order as numpy arrays (built or loaded on first use)."""
+        if self._index is None:
+            self._index = self._load_index()
+        return self._index
+
+    def _load_index(self) -> EventIndex:
+        try:
+            if event_order.has_event_order(self.con):
+                return EventIndex(self.con, "event_order", "event_groups")
+            for stmt in event_order.build_sql("temp_event_order", "temp_event_groups", temp=True):
+                self.con.execute(stmt)
+            return EventIndex(self.con, "temp_event_order", "temp_event_groups")
+        except duckdb.Error as e:
+            raise RevatiTraceError(
+                f"{self.path}: cannot index events ({_first_line(e)}); "
+                "the file may be truncated or corrupt"
+            ) from e
+
+    def event_count(self) -> int:
+        return self.index.count
+
+    def time_range(self) -> tuple[int, int]:
+        """(first event start, last event end) in virtual ns; (0, 0) for an empty trace."""
+        return self.index.time_range()
+
+    def event(self, seq: int) -> Event:
+        """The event at position `seq` of the global order."""
+        ix = self.index
+        if not 0 <= seq < ix.count:
+            raise IndexError(f"event seq {seq} outside 0..{ix.count - 1}")
+        g = int(ix.grp[seq])
+        return Event(
+            seq,
+            str(ix.group_kind[g]),
+            int(ix.ref_id[seq]),
+            ix.group_track[g],
+            ix.group_pid[g],
+            ix.group_rank[g],
+            int(ix.start_ns[seq]),
+            int(ix.end_ns[seq]),
+            ix.group_name[g],
+        )
+
+    def event_for(self, kind: str, ref_id: int) -> Event:
+        """The event of row `ref_id` of `kind`'s table; KeyError if there is none."""
+        seq = self.index.seq_for(_check_kind(kind), ref_id)
+        if seq is None:
+            raise KeyError(f"no {kind} event with id {ref_id}")
+        return self.event(seq)
+
+    def first_event_at(self, t_ns: int) -> Event | None:
+        """First event starting at or after `t_ns`."""
+        seq = self.index.first_at(t_ns)
+        return None if seq is None else self.event(seq)
+
+    def next_event(
+        self,
+        seq: int,
+        *,
+        rank: int | None = None,
+        track_id: str | None = None,
+        kinds: list[str] | None = None,
+        name_pattern: str | None = None,
+    ) -> Event | None:
+        """The first event after `seq` that passes the filters (name_pattern: a regex)."""
+        tracks = None if track_id is None else [track_id]
+        groups = self._groups(rank, tracks, kinds, name_pattern)
+        found = self.index.next_seq(seq, groups)
+        return None if found is None else self.event(found)
+
+    def prev_event(
+        self,
+        seq: int,
+        *,
+        rank: int | None = None,
+        track_id: str | None = None,
+        kinds: list[str] | None = None,
+        name_pattern: str | None = None,
+    ) -> Event | None:
+        """The last event before `seq` that passes the filters (name_pattern: a regex)."""
+        tracks = None if track_id is None else [track_id]
+        groups = self._groups(rank, tracks, kinds, name_pattern)
+        found = self.index.prev_seq(seq, groups)
+        return None if found is None else self.event(found)
+
+    def events_in_window(
+        self,
+        start_ns: int,
+        end_ns: int,
+        track_ids: list[str] | None = None,
+        kinds: list[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events overlapping [start_ns, end_ns] (inclusive), in global order."""
+        groups = self._groups(None, track_ids, kinds, None)
+        return [self.event(int(s)) for s in self.index.window(start_ns, end_ns, groups, limit)]
+
+    def _groups(
+        self,
+        rank: int | None,
+        track_ids: list[str] | None,
+        kinds: list[str] | None,
+        name_pattern: str | None,
+    ) -> np.ndarray | None:
+        f = GroupFilter(
+            rank,
+            None if track_ids is None else tuple(track_ids),
+            tuple(_check_kind(k) for k in kinds or ()),
+            name_pattern,
+        )
+        if f.is_empty:
+            return None
+        try:
+            return self.index.select_groups(f)
+        except re.error as e:
+            raise RevatiUsageError(
+                f"name pattern {name_pattern!r} is not a valid regex: {e}"
+            ) from e
+
+    # ---- details -----------------------------------------------------------------------------
+
+    def details(self, event: Event) -> dict[str, Any]:
+        """The full row of the event's table; kernels, copies and memsets add `launch_call`."""
+        table, id_col = KIND_TABLE[event.kind]
+        row = self._row(table, id_col, event.ref_id)
+        if event.kind == "barrier":
+            row["arrivals"] = [a.__dict__ for a in self.barrier(event.ref_id).arrivals]
+        if table in ("kernels", "copies", "memsets") and row.get("call_id") is not None:
+            row["launch_call"] = self._row("api_calls", "call_id", row["call_id"])
+        return row
+
+    def _row(self, table: str, id_col: str, ref_id: int) -> dict[str, Any]:
+        try:
+            cur = self.con.execute(f"SELECT * FROM {table} WHERE {id_col} = ?", [ref_id])
+            names = [d[0] for d in cur.description]
+            row = cur.fetchone()
+        except duckdb.Error as e:
+            raise RevatiTraceError(f"{self.path}: query failed: {_first_line(e)}") from e
+        if row is None:
+            raise KeyError(f"no row {id_col} = {ref_id} in {table}")
+        out = dict(zip(names, row, strict=True))
+        for key in ("features", "config", "payload"):
+            if isinstance(out.get(key), str):
+                out[key] = json.loads(out[key])
+        return out
+
+    # ---- barriers and kernel statistics ------------------------------------------------------
+
+    def barriers(self) -> list[BarrierDetail]:
+        """Every barrier with its arrivals, by release time."""
+        return self._barriers("")
+
+    def barrier(self, barrier_id: int) -> BarrierDetail:
+        found = self._barriers("WHERE b.barrier_id = ?", [barrier_id])
+        if not found:
+            raise KeyError(f"no barrier with id {barrier_id}")
+        return found[0]
+
+    def _barriers(self, where: str, params: list[Any] | None = None) -> list[BarrierDetail]:
+        rows = self.sql(
+            f"""
+            SELECT b.barrier_id, b.collective, b.communicator, b.bytes, b.world_size,
+                   b.release_ns, b.end_ns,
+                   list((a.rank, a.pid, a.arrival_ns, a.stream_id, a.kernel_id)
+                        ORDER BY a.arrival_ns, a.rank) FILTER (WHERE a.barrier_id IS NOT NULL)
+            FROM barriers b LEFT JOIN barrier_arrivals a USING (barrier_id) {where}
+            GROUP BY ALL ORDER BY b.release_ns, b.barrier_id""",
+            params,
+        )
+        return [_barrier(*r) for r in rows]
+
+    def kernel_stats(self, limit: int | None = None) -> list[KernelStat]:
+        """Per kernel name: count and device time, by total time descending."""
+        rows = self.sql(f"""
+            SELECT name, count(*), sum(end_ns - start_ns), avg(end_ns - start_ns),
+                   min(end_ns - start_ns), max(end_ns - start_ns),
+                   sum(end_ns - start_ns) / nullif(sum(sum(end_ns - start_ns)) OVER (), 0)
+            FROM kernels WHERE start_ns IS NOT NULL AND end_ns IS NOT NULL
+            GROUP BY name ORDER BY 3 DESC, name {"LIMIT " + str(int(limit)) if limit else ""}""")
+        return [
+            KernelStat(n, int(c), int(t), float(m), int(lo), int(hi), float(sh or 0.0))
+            for n, c, t, m, lo, hi, sh in rows
+        ]
+
     def close(self) -> None:
         self.con.close()
 
@@ -108,3 +366,52 @@ def open_trace(path: str | os.PathLike[str]) -> TraceReader:
 
 def _first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in EVENT_KINDS:
+        raise RevatiUsageError(
+            f"unknown event kind {kind!r}; known kinds: {', '.join(EVENT_KINDS)}"
+        )
+    return kind
+
+
+def _track(
+    kind: str, ref_id: int, pid: int, rank: int | None, tid: str | None, name: str | None
+) -> Track:
+    who = f"rank {rank}" if rank is not None else f"pid {pid}"
+    if kind == "thread":
+        label = f"{who} · thread {tid}" + (f" ({name})" if name else "")
+    else:
+        label = f"{who} · stream {ref_id}" + (f" ({name})" if name else "")
+    return Track(f"{kind}:{ref_id}", kind, pid, rank, ref_id, label)
+
+
+def _barrier(
+    barrier_id: int,
+    collective: str | None,
+    communicator: str | None,
+    nbytes: int | None,
+    world_size: int | None,
+    release_ns: int | None,
+    end_ns: int | None,
+    arrivals: list[Any] | None,
+) -> BarrierDetail:
+    raw = [tuple(a.values()) if isinstance(a, dict) else tuple(a) for a in arrivals or []]
+    release = release_ns if release_ns is not None else max((a[2] for a in raw), default=0)
+    parsed = [
+        BarrierArrival(rank, pid, at, release - at, stream, kernel)
+        for rank, pid, at, stream, kernel in raw
+    ]
+    return BarrierDetail(
+        barrier_id,
+        collective or "barrier",
+        communicator,
+        nbytes,
+        world_size,
+        release,
+        end_ns if end_ns is not None else release,
+        parsed,
+        straggler_rank=parsed[-1].rank if parsed else None,
+        total_wait_ns=sum(a.wait_ns for a in parsed),
+    )

@@ -3,12 +3,14 @@
 Rows arrive in columnar batches (a dict of equal-length numpy arrays or lists per table) and are
 buffered per table; a table's buffer is inserted into DuckDB in one statement once it holds
 `flush_rows` rows. `flush()` makes everything appended so far durable (DuckDB commits each insert;
-its WAL survives a crash of this process), and `close()` flushes, records the end of the run and
+its WAL survives a crash of this process), and `close()` flushes, records the end of the run, builds the
+derived `event_order`/`event_groups` tables (the global event order, see `event_order.py`) and
 checkpoints. Nothing is ever written row by row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -20,10 +22,11 @@ from typing import Any
 
 import duckdb
 import numpy as np
+from revati.recorder import schema
+from revati.recorder.event_order import write_event_order
 
 from revati import __version__
 from revati.errors import RevatiTraceError
-from revati.recorder import schema
 
 ColumnData = np.ndarray | Sequence[Any]
 
@@ -51,9 +54,10 @@ class RunInfo:
 class TraceWriter:
     """Append-only writer of one trace file. Use as a context manager or call `close()`."""
 
-    def __init__(self, path: str | os.PathLike[str], run: RunInfo, *, flush_rows: int = 65536,
-                 overwrite: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], run: RunInfo, *, flush_rows: int = 262144,
+                 overwrite: bool = False, build_event_order: bool = True) -> None:
         self.path = Path(path)
+        self.build_event_order = build_event_order
         if self.path.exists():
             if not overwrite:
                 raise RevatiTraceError(f"{self.path}: already exists; choose another -o path or remove it")
@@ -137,8 +141,15 @@ class TraceWriter:
     def _flush_table(self, table: str) -> None:
         batches = self._buffers.pop(table, [])
         self._buffered_rows.pop(table, None)
+        # Consecutive batches with the same columns go in as one statement.
+        run: list[dict[str, ColumnData]] = []
         for batch in batches:
-            self._insert(table, batch)
+            if run and batch.keys() != run[0].keys():
+                self._insert(table, _concat(run))
+                run = []
+            run.append(batch)
+        if run:
+            self._insert(table, _concat(run))
 
     def _insert(self, table: str, batch: dict[str, ColumnData]) -> None:
         frame = {k: _as_array(v) for k, v in batch.items()}  # noqa: F841 (read by DuckDB by name)
@@ -170,6 +181,8 @@ class TraceWriter:
             self.flush()
             if run_fields:
                 self.update_run(**run_fields)
+            if self.build_event_order:
+                write_event_order(self._con)
             self._con.execute("CHECKPOINT")
         finally:
             self._closed = True
@@ -186,14 +199,23 @@ class TraceWriter:
         self.close()
 
 
+def _concat(batches: list[dict[str, ColumnData]]) -> dict[str, np.ndarray]:
+    if len(batches) == 1:
+        return {k: _as_array(v) for k, v in batches[0].items()}
+    return {k: np.concatenate([_as_array(b[k]) for b in batches]) for k in batches[0]}
+
+
 def _as_array(values: ColumnData) -> np.ndarray:
-    if isinstance(values, np.ndarray):
+    """A 1-D numpy array DuckDB can scan (lists stay one object per row, e.g. argv)."""
+    if isinstance(values, np.ndarray) and values.ndim == 1:
         return values
-    arr = np.asarray(values, dtype=object)
-    # Let numpy pick a native dtype when the column is homogeneous and has no NULLs.
-    if arr.dtype == object and len(arr) and all(v is not None for v in arr):
-        try:
-            arr = np.asarray(list(values))
-        except (ValueError, TypeError):
-            pass
+    arr = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        arr[i] = v
+    # Let numpy pick a native dtype when the column is homogeneous scalars with no NULLs.
+    if len(arr) and all(v is not None and not isinstance(v, list | tuple | dict) for v in arr):
+        with contextlib.suppress(ValueError, TypeError):
+            native = np.asarray(list(arr))
+            if native.ndim == 1 and native.dtype.kind in "biuf":  # strings stay objects (faster)
+                arr = native
     return arr

@@ -1,0 +1,218 @@
+"""EventIndex: the global event order held as numpy arrays, for interactive navigation.
+
+Loaded once from `event_order`/`event_groups` (see `event_order.py`). Per event (indexed by
+seq) it keeps the group, ref id, start and end; per group the kind, track, pid, rank and name;
+and a CSR layout of every group's seqs in order. A filter (rank, track, kinds, name regex)
+selects a set of groups; next/previous is then one binary search per selected group, or, when
+the filter selects many groups, a scan over growing windows of the group array.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+# Above this many selected groups, next/prev scans windows instead of searching each group.
+_MAX_GROUP_SEARCHES = 256
+_FIRST_WINDOW = 4096
+# Events longer than this quantile of durations are "long" and kept aside for window queries.
+_LONG_QUANTILE = 0.999
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """What next/prev and window queries may match; None means any."""
+
+    rank: int | None = None
+    track_ids: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    name_pattern: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return (
+            self.rank is None
+            and self.track_ids is None
+            and not self.kinds
+            and not self.name_pattern
+        )
+
+
+class EventIndex:
+    """Numpy arrays of the global order of one trace."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, order_table: str, groups_table: str) -> None:
+        g = con.execute(
+            f"SELECT grp, kind, track_id, pid, rank, name FROM {groups_table} ORDER BY grp"
+        ).fetchall()
+        self.group_kind = np.array([r[1] for r in g], dtype=object)
+        self.group_track = np.array([r[2] for r in g], dtype=object)
+        self.group_pid = [r[3] for r in g]
+        self.group_rank = [r[4] for r in g]
+        self.group_name = [r[5] for r in g]
+        cols = con.execute(
+            f"SELECT seq, grp, ref_id, start_ns, end_ns FROM {order_table}"
+        ).fetchnumpy()
+        seq = np.asarray(cols["seq"], dtype=np.int64)
+        self.count = len(seq)
+        order = np.argsort(seq) if self.count and not _is_arange(seq) else None
+        self.grp = _take(cols["grp"], order, np.int32)
+        self.ref_id = _take(cols["ref_id"], order, np.int64)
+        self.start_ns = _take(cols["start_ns"], order, np.int64)
+        self.end_ns = _take(cols["end_ns"], order, np.int64)
+        self._build_groups(len(g))
+        self._build_long()
+        self._names: dict[str, np.ndarray] = {}
+        self._by_ref: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _build_groups(self, n_groups: int) -> None:
+        key = self.grp.astype(np.uint16) if n_groups <= 65536 else self.grp
+        self.csr = np.argsort(key, kind="stable").astype(np.int64)  # seqs grouped by group
+        counts = np.bincount(self.grp, minlength=n_groups) if self.count else np.zeros(n_groups)
+        self.offsets = np.zeros(n_groups + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.offsets[1:])
+        self.n_groups = n_groups
+
+    def _build_long(self) -> None:
+        dur = self.end_ns - self.start_ns
+        if self.count == 0:
+            self.long_threshold = 0
+            self.long_seqs = np.zeros(0, dtype=np.int64)
+            return
+        self.long_threshold = int(np.quantile(dur, _LONG_QUANTILE, method="higher"))
+        self.long_seqs = np.flatnonzero(dur > self.long_threshold)
+
+    # ---- group selection ---------------------------------------------------------------------
+
+    def select_groups(self, f: GroupFilter) -> np.ndarray:
+        """Ids of the groups whose events pass `f`."""
+        mask = np.ones(self.n_groups, dtype=bool)
+        if f.kinds:
+            mask &= np.isin(self.group_kind, list(f.kinds))
+        if f.track_ids is not None:
+            mask &= np.isin(self.group_track, list(f.track_ids))
+        if f.rank is not None:
+            mask &= np.array([r == f.rank for r in self.group_rank], dtype=bool)
+        if f.name_pattern:
+            mask &= self._name_mask(f.name_pattern)
+        return np.flatnonzero(mask)
+
+    def _name_mask(self, pattern: str) -> np.ndarray:
+        cached = self._names.get(pattern)
+        if cached is None:
+            rx = re.compile(pattern)
+            cached = np.array([rx.search(n) is not None for n in self.group_name], dtype=bool)
+            self._names[pattern] = cached
+        return cached
+
+    # ---- navigation --------------------------------------------------------------------------
+
+    def next_seq(self, seq: int, groups: np.ndarray | None) -> int | None:
+        """Smallest seq > `seq` in `groups` (None = all groups)."""
+        if groups is None:
+            return seq + 1 if seq + 1 < self.count else None
+        if len(groups) <= _MAX_GROUP_SEARCHES:
+            best = None
+            for g in groups:
+                lo, hi = self.offsets[g], self.offsets[g + 1]
+                i = lo + np.searchsorted(self.csr[lo:hi], seq, side="right")
+                if i < hi and (best is None or self.csr[i] < best):
+                    best = int(self.csr[i])
+            return best
+        return self._scan(seq, groups, forward=True)
+
+    def prev_seq(self, seq: int, groups: np.ndarray | None) -> int | None:
+        """Largest seq < `seq` in `groups` (None = all groups)."""
+        if groups is None:
+            return min(seq, self.count) - 1 if seq > 0 and self.count else None
+        if len(groups) <= _MAX_GROUP_SEARCHES:
+            best = None
+            for g in groups:
+                lo, hi = self.offsets[g], self.offsets[g + 1]
+                i = lo + np.searchsorted(self.csr[lo:hi], seq, side="left") - 1
+                if i >= lo and (best is None or self.csr[i] > best):
+                    best = int(self.csr[i])
+            return best
+        return self._scan(seq, groups, forward=False)
+
+    def _scan(self, seq: int, groups: np.ndarray, *, forward: bool) -> int | None:
+        lut = np.zeros(self.n_groups, dtype=bool)
+        lut[groups] = True
+        width = _FIRST_WINDOW
+        if forward:
+            a = seq + 1
+            while a < self.count:
+                b = min(self.count, a + width)
+                hits = np.flatnonzero(lut[self.grp[a:b]])
+                if len(hits):
+                    return int(a + hits[0])
+                a, width = b, width * 4
+            return None
+        b = min(seq, self.count)
+        while b > 0:
+            a = max(0, b - width)
+            hits = np.flatnonzero(lut[self.grp[a:b]])
+            if len(hits):
+                return int(a + hits[-1])
+            b, width = a, width * 4
+        return None
+
+    def first_at(self, t_ns: int) -> int | None:
+        """First seq whose start is at or after `t_ns`."""
+        i = int(np.searchsorted(self.start_ns, t_ns, side="left"))
+        return i if i < self.count else None
+
+    def seq_for(self, kind: str, ref_id: int) -> int | None:
+        """Seq of the event (kind, ref_id), or None."""
+        refs, seqs = self._ref_lookup(kind)
+        i = int(np.searchsorted(refs, ref_id))
+        return int(seqs[i]) if i < len(refs) and refs[i] == ref_id else None
+
+    def _ref_lookup(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._by_ref.get(kind)
+        if cached is None:
+            kind_groups = np.flatnonzero(self.group_kind == kind)
+            lut = np.zeros(self.n_groups, dtype=bool)
+            lut[kind_groups] = True
+            seqs = np.flatnonzero(lut[self.grp])
+            refs = self.ref_id[seqs]
+            o = np.argsort(refs, kind="stable")
+            cached = (refs[o], seqs[o])
+            self._by_ref[kind] = cached
+        return cached
+
+    # ---- windows -----------------------------------------------------------------------------
+
+    def window(
+        self, start_ns: int, end_ns: int, groups: np.ndarray | None, limit: int | None
+    ) -> np.ndarray:
+        """Seqs (ascending) of the events overlapping [start_ns, end_ns] in `groups`."""
+        lo = int(np.searchsorted(self.start_ns, start_ns - self.long_threshold, side="left"))
+        hi = int(np.searchsorted(self.start_ns, end_ns, side="right"))
+        short = lo + np.flatnonzero(self.end_ns[lo:hi] >= start_ns)
+        ls = self.long_seqs
+        long_hits = ls[(self.start_ns[ls] <= end_ns) & (self.end_ns[ls] >= start_ns)]
+        seqs = np.union1d(short, long_hits) if len(long_hits) else short
+        if groups is not None:
+            lut = np.zeros(self.n_groups, dtype=bool)
+            lut[groups] = True
+            seqs = seqs[lut[self.grp[seqs]]]
+        return seqs[:limit] if limit is not None else seqs
+
+    def time_range(self) -> tuple[int, int]:
+        if self.count == 0:
+            return (0, 0)
+        return (int(self.start_ns[0]), int(self.end_ns.max()))
+
+
+def _is_arange(seq: np.ndarray) -> bool:
+    return bool(seq[0] == 0 and seq[-1] == len(seq) - 1 and np.all(np.diff(seq) == 1))
+
+
+def _take(col: Sequence[object] | np.ndarray, order: np.ndarray | None, dtype: type) -> np.ndarray:
+    arr = np.asarray(col, dtype=dtype)
+    return arr[order] if order is not None else arr

@@ -1,0 +1,85 @@
+"""Plain records the reader returns: tracks, events, processes, barriers, kernel statistics.
+
+They are frozen dataclasses with no behaviour, so views (CLI, TUI) and replay never touch DuckDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENT_KINDS = ("api_call", "kernel", "copy", "memset", "sync", "jump", "barrier", "nvtx", "marker")
+
+
+@dataclass(frozen=True)
+class Track:
+    """A host thread or a device stream: one horizontal lane of a timeline."""
+
+    track_id: str  # "thread:<thread_id>" | "stream:<stream_id>"
+    kind: str  # "thread" | "stream"
+    pid: int
+    rank: int | None
+    ref_id: int  # thread_id or stream_id
+    label: str  # "rank 0 · thread 1234 (python)" / "rank 0 · stream 7"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event in the global total order of a trace."""
+
+    seq: int  # position in the global order (0..event_count-1)
+    kind: str  # one of EVENT_KINDS
+    ref_id: int  # id in its table (call_id, kernel_id, copy_id, ...)
+    track_id: str | None  # None for run-global events (jumps, barriers)
+    pid: int | None
+    rank: int | None
+    start_ns: int
+    end_ns: int  # == start_ns for instants
+    name: str
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    rank: int | None
+    local_rank: int | None
+    world_size: int | None
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class BarrierArrival:
+    rank: int | None
+    pid: int
+    arrival_ns: int
+    wait_ns: int  # release_ns - arrival_ns: how long this rank waited for the last one
+    stream_id: int | None
+    kernel_id: int | None
+
+
+@dataclass(frozen=True)
+class BarrierDetail:
+    barrier_id: int
+    collective: str
+    communicator: str | None
+    bytes: int | None
+    world_size: int | None
+    release_ns: int
+    end_ns: int
+    arrivals: list[BarrierArrival]  # sorted by arrival time
+    straggler_rank: int | None  # the rank that arrived last (None if no arrivals)
+    total_wait_ns: int  # sum of wait_ns over arrivals
+
+
+@dataclass(frozen=True)
+class KernelStat:
+    name: str
+    count: int
+    total_ns: int
+    mean_ns: float
+    min_ns: int
+    max_ns: int
+    share: float  # total_ns / total kernel time of the trace (0..1)
