@@ -41,7 +41,7 @@ class OpBatch:
     operation where known; 0 or "" means unknown.
     """
 
-    __slots__ = ("n", *INT_COLUMNS, *STR_COLUMNS)
+    __slots__ = ("n", "_names", *INT_COLUMNS, *STR_COLUMNS)
 
     n: int
     kind: np.ndarray
@@ -78,6 +78,7 @@ class OpBatch:
             raise ValueError(f"OpBatch has no column(s) {sorted(unknown)}")
         batch = cls.__new__(cls)
         batch.n = int(n)
+        batch._names = None
         for col in INT_COLUMNS:
             setattr(batch, col, _int_column(columns.get(col), n, col))
         for col in STR_COLUMNS:
@@ -87,11 +88,28 @@ class OpBatch:
 
     def take(self, idx: np.ndarray) -> OpBatch:
         """The records at positions `idx` (an index or boolean mask array)."""
-        cols = {c: getattr(self, c)[idx] for c in (*INT_COLUMNS, *STR_COLUMNS)}
-        return OpBatch.from_columns(len(cols["name"]), **cols)
+        sub = OpBatch.__new__(OpBatch)
+        for col in (*INT_COLUMNS, *STR_COLUMNS):
+            setattr(sub, col, getattr(self, col)[idx])
+        sub.n = len(sub.name)
+        sub._names = None if self._names is None else (self._names[0], self._names[1][idx])
+        return sub
+
+    def name_index(self) -> tuple[list[str], np.ndarray]:
+        """(distinct names, index of each record's name in them); computed once per batch."""
+        if self._names is None:
+            self._names = value_index(self.name)
+        return self._names
 
     def __len__(self) -> int:
         return self.n
+
+
+def value_index(values: np.ndarray) -> tuple[list, np.ndarray]:
+    """(distinct values, index of each value in them), through one hash per value."""
+    hashes = np.fromiter(map(hash, values), np.int64, len(values))
+    _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
+    return list(values[first]), codes.reshape(-1)
 
 
 def _int_column(values: Any, n: int, col: str) -> np.ndarray:

@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 
+from revati.predict.batch import OpBatch
+
 FAMILIES = ("gemm", "attention", "collective", "memcpy", "memset", "elementwise")
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -30,11 +32,16 @@ def kernel_family(name: str) -> str:
     return "elementwise"
 
 
-def families_of(names: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
-    """Vectorised `kernel_family` over an array of names; a non-kernel `kind` decides first."""
-    uniq, inverse = np.unique(names.astype(str), return_inverse=True)
-    fams = np.array([kernel_family(n) for n in uniq], dtype=object)[inverse]
-    if kinds is not None:
-        for kind, family in _KIND_FAMILY.items():
-            fams[kinds == kind] = family
+def batch_families(batch: OpBatch) -> np.ndarray:
+    """The family of every record of `batch`; a non-kernel `kind` decides before the name."""
+    uniq, codes = batch.name_index()
+    fams = np.array([kernel_family(str(n)) for n in uniq], dtype=object)[codes]
+    for kind, family in _KIND_FAMILY.items():
+        fams[batch.kind == kind] = family
     return fams
+
+
+def families_of(names: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+    """Vectorised `kernel_family` over an array of names (and optional kinds)."""
+    kind = kinds if kinds is not None else "kernel"
+    return batch_families(OpBatch.from_columns(len(names), name=names, kind=kind))

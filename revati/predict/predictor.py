@@ -7,12 +7,13 @@ import numpy as np
 from revati.errors import RevatiConfigError
 from revati.predict.batch import OpBatch, Prediction
 from revati.predict.catalog import DeviceSpec, get_device
-from revati.predict.families import families_of
+from revati.predict.families import batch_families
 from revati.predict.models import MODEL_CLASSES, DurationModel
 from revati.predict.models.fallback import FallbackModel
 from revati.predict.profile import Profile, default_profile_for, load_profile
 
 PREDICTOR_VERSION = 1
+UNMODELLED_LABELS = ("roofline:unmodelled", "constant:unmodelled")
 
 
 class Predictor:
@@ -39,7 +40,7 @@ class Predictor:
         n = batch.n
         duration = np.zeros(n, dtype=np.float64)
         model = np.empty(n, dtype=object)
-        families = families_of(batch.name, batch.kind)
+        families = batch_families(batch)
         free = np.ones(n, dtype=bool)
         for m in [*self.models, self.fallback]:
             if not free.any():
@@ -47,21 +48,16 @@ class Predictor:
             take = free & m.claims(batch, families)
             if not take.any():
                 continue
-            sub = batch.take(take)
-            duration[take] = m.predict(sub)
-            model[take] = m.labels(sub)
+            duration[take], model[take] = m.predict_claimed(batch, take)
             free &= ~take
-        duration = np.where(
-            np.isfinite(duration),
-            duration,
-            FallbackModel.default_params(self.device)["constant_ns"],
-        )
+        bad = ~np.isfinite(duration)
+        if bad.any():  # a model failed on odd inputs: the record is unmodelled, never an error
+            duration[bad] = self.fallback.params["constant_ns"]
+            model[bad] = "constant:unmodelled"
         ns = np.maximum(np.rint(duration), 1).astype(np.int64)
-        unmodelled = (
-            np.array([str(label).endswith(":unmodelled") for label in model], dtype=bool)
-            if n
-            else np.zeros(0, dtype=bool)
-        )
+        unmodelled = np.zeros(n, dtype=bool)
+        for label in UNMODELLED_LABELS:
+            unmodelled |= model == label
         return Prediction(duration_ns=ns, model=model, unmodelled=unmodelled)
 
 

@@ -48,12 +48,23 @@ class DurationModel(ABC):
     def predict(self, batch: OpBatch) -> np.ndarray:
         """Durations in ns (float) for every record of `batch` (all claimed by this model)."""
 
+    def predict_claimed(self, batch: OpBatch, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(durations, labels) of the records of `batch` selected by `mask` (claimed here)."""
+        sub = batch.take(mask)
+        return self.predict(sub), self.labels(sub)
+
     def labels(self, batch: OpBatch) -> np.ndarray:
         """The model name recorded for each record (one label unless a model has variants)."""
         return np.full(batch.n, self.label, dtype=object)
 
     @classmethod
-    def fit(cls, device: DeviceSpec, batch: OpBatch, measured_ns: np.ndarray) -> Params | None:
+    def fit(
+        cls,
+        device: DeviceSpec,
+        batch: OpBatch,
+        measured_ns: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> Params | None:
         """Parameters fitted on measured records of this model's families (None: cannot fit)."""
         return None
 
