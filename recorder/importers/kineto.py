@@ -177,7 +177,7 @@ class KinetoImporter:
             cat = e.get("cat")
             kind = _CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
             if kind is None or e.get("ph") != "X" or not _is_number(e.get("ts")):
-                st.skipped[str(cat)] += 1
+                st.skipped["metadata" if e.get("ph") == "M" else str(cat)] += 1
                 continue
             by_kind.setdefault(kind, []).append(e)
         st.main_pid = self._main_pid(st, by_kind)

@@ -225,10 +225,11 @@ class NsysImporter:
         r = self._stream_rows.get((pid, stream))
         if r is None:
             return {}
+        stream_type = r["flag"]  # ENUM_CUPTI_STREAM_TYPE: 1 default, 2 non-blocking, 3 NULL
         return {
             "priority": r["priority"],
-            "flags": r["flag"],
-            "is_default": r["flag"] in (1, 3) if r["flag"] is not None else None,
+            "flags": {1: 0, 2: 1, 3: 0}.get(stream_type),  # as cudaStreamCreateWithFlags
+            "is_default": stream_type in (1, 3) if stream_type else None,
         }
 
     def _touch(self, key: int, start: int, end: int) -> None:

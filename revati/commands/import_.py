@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  revati import nsys report1.sqlite -o real.duckdb --force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    formats = parser.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    formats = parser.add_subparsers(dest="format", required=True)
     kineto = formats.add_parser(
         "kineto",
         help="PyTorch-profiler (Kineto) trace JSON, one file per rank of one run",

@@ -1,0 +1,186 @@
+"""Kineto importer on the real PyTorch-profiler traces in shared/data/real-traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from revati.recorder.importers import import_kineto
+from revati.recorder.importers.builder import collective_kind
+from revati.recorder.reader import open_trace
+
+HTA = "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data"
+LENS = "real-traces/AMD-AGI__TraceLens/tests/traces"
+DLRM = "real-traces/facebookresearch__param/et_replay/tests/inputs/dlrm_kineto.tar.gz.extracted/dlrm_kineto"
+BERT = f"{LENS}/h100/gaunernst_bert-small-uncased__1016001.json.gz"
+
+# (file, kernels, copies, memsets, runtime + driver calls) from real-traces/MANIFEST.md
+MANIFEST_COUNTS = [
+    (BERT, 60, 1, 0, 110 + 22),
+    (f"{LENS}/h100/Falconsai_nsfw_image_detection__1016002.json.gz", 154, 0, 2, 334 + 49),
+    (
+        f"{HTA}/critical_path/alexnet/benchmark_result_2869224_1695835535_trace.json.gz",
+        79,
+        16,
+        3,
+        361,
+    ),
+    (f"{HTA}/critical_path/cuda_event_sync/event_sync_trace.json.gz", 4, 1, 0, 12),
+    (f"{HTA}/critical_path/cuda_event_sync_multi_stream/event_sync_trace.json.gz", 3, 0, 3, 39),
+    (f"{HTA}/triton_example/triton_example.json.gz", 1, 0, 0, 1 + 1),
+    (f"{HTA}/trace_filter/sampled_rank-0.json.gz", 1154, 40, 10, 1204),
+    (f"{DLRM}/worker3_step_12.1694128201557.pt.trace.json", 315, 16, 6, 541),
+]
+
+
+def _import(shared_data: Path, out: Path, *rel: str):
+    import_kineto([shared_data / r for r in rel], out)
+    return open_trace(out)
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory, shared_data):
+    reader = _import(shared_data, tmp_path_factory.mktemp("k") / "bert.duckdb", BERT)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture(scope="module")
+def dlrm(tmp_path_factory, shared_data):
+    files = sorted((shared_data / DLRM).glob("worker*_step_12.*.pt.trace.json"))
+    assert len(files) == 8
+    out = tmp_path_factory.mktemp("k") / "dlrm.duckdb"
+    import_kineto(files, out)
+    reader = open_trace(out)
+    yield reader
+    reader.close()
+
+
+@pytest.mark.parametrize(
+    ("rel", "kernels", "copies", "memsets", "calls"),
+    MANIFEST_COUNTS,
+    ids=lambda v: Path(v).name if isinstance(v, str) else None,
+)
+def test_counts_match_manifest(tmp_path, shared_data, rel, kernels, copies, memsets, calls):
+    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
+        counts = r.counts()
+        assert (counts["kernels"], counts["copies"], counts["memsets"], counts["api_calls"]) == (
+            kernels,
+            copies,
+            memsets,
+            calls,
+        )
+        assert r.sql("SELECT source FROM run") == [("real",)]
+        assert r.sql("SELECT DISTINCT duration_source, model FROM kernels") == [
+            ("measured", "measured")
+        ]
+        starts = [
+            r.sql(f"SELECT min({c}) FROM {t}")[0][0]
+            for t, c in (
+                ("api_calls", "enter_ns"),
+                ("kernels", "start_ns"),
+                ("nvtx_ranges", "start_ns"),
+            )
+        ]
+        assert min(s for s in starts if s is not None) == 0  # rebased
+
+
+def test_known_kernel_name_duration_launch_config_and_call(bert):
+    # first kernel of the BERT trace: ts 1419247333430.849 us, dur 3.136 us, correlation 8218
+    row = bert.sql(
+        "SELECT k.name, k.end_ns - k.start_ns, k.grid_x, k.grid_y, k.grid_z, k.block_x,"
+        " k.block_y, k.block_z, k.shared_mem, k.registers, k.correlation, a.name,"
+        " k.launch_ns = a.enter_ns, k.start_ns FROM kernels k JOIN api_calls a USING (call_id)"
+        " ORDER BY k.start_ns LIMIT 1"
+    )[0]
+    assert row[0].startswith("void at::native::(anonymous namespace)::indexSelectLargeIndex<")
+    assert row[1:12] == (3136, 564, 1, 1, 128, 1, 1, 0, 32, 8218, "cudaLaunchKernel")
+    assert row[12] is True
+    offset = json.loads(bert.sql("SELECT config FROM run")[0][0])["time_offset_ns"]
+    assert offset + row[13] == 1751410836000000000 + 1419247333430849  # baseTimeNanoseconds + ts
+
+
+def test_every_kernel_linked_to_its_launch_call(bert):
+    assert bert.sql("SELECT count(*), count(call_id) FROM kernels") == [(60, 60)]
+    assert bert.sql(
+        "SELECT count(*) FROM kernels k JOIN api_calls a USING (call_id)"
+        " WHERE a.enter_ns > k.start_ns"
+    ) == [(0,)]
+
+
+def test_device_process_thread_stream(bert):
+    assert bert.sql("SELECT name, model, memory_bytes, ordinal FROM devices") == [
+        ("NVIDIA H100 80GB HBM3", "h100-sxm", 85018279936, 0)
+    ]
+    assert bert.sql("SELECT device FROM run") == [("h100-sxm",)]
+    assert bert.sql("SELECT pid, argv, rank FROM processes") == [(19392, ["python3"], None)]
+    assert bert.sql("SELECT pid, tid FROM threads") == [(19392, 19392)]
+    assert bert.sql("SELECT pid, name FROM streams") == [(19392, "stream 7")]
+
+
+def test_profiler_step_becomes_iteration_marker_and_annotations_nest(bert):
+    assert bert.sql("SELECT kind, name, at_ns FROM markers") == [("iteration", "ProfilerStep#6", 0)]
+    host, gpu = bert.sql(
+        "SELECT thread_id, domain, end_ns - start_ns FROM nvtx_ranges"
+        " WHERE name = 'ProfilerStep#6' ORDER BY domain DESC"
+    )
+    assert host == (0, "user_annotation", 4426114)
+    assert gpu == (None, "gpu_user_annotation", 3907827)
+
+
+def test_ranks_from_distributed_info(dlrm):
+    assert dlrm.sql("SELECT rank, world_size FROM processes ORDER BY rank") == [
+        (r, 8) for r in range(8)
+    ]
+    assert dlrm.sql("SELECT count(DISTINCT pid) FROM processes") == [(8,)]
+    assert dlrm.counts()["kernels"] == 245 + 310 + 246 + 315 + 251 + 245 + 246 + 246
+
+
+def test_nccl_kernels_across_ranks_become_barriers(dlrm):
+    assert dlrm.sql("SELECT count(*), min(world_size), max(world_size) FROM barriers") == [
+        (8, 8, 8)
+    ]
+    assert dlrm.sql("SELECT collective, count(*) FROM barriers GROUP BY 1 ORDER BY 1") == [
+        ("allreduce", 3),
+        ("sendrecv", 5),
+    ]
+    assert dlrm.sql("SELECT DISTINCT model FROM barriers") == [("measured",)]
+    # arrival = kernel start, release = last arrival, end = last kernel end
+    bad = dlrm.sql(
+        "SELECT b.barrier_id FROM barriers b JOIN barrier_arrivals a USING (barrier_id)"
+        " JOIN kernels k USING (kernel_id) GROUP BY b.barrier_id, b.release_ns, b.end_ns"
+        " HAVING b.release_ns <> max(a.arrival_ns) OR b.end_ns <> max(k.end_ns)"
+        " OR bool_or(a.arrival_ns <> k.start_ns) OR count(DISTINCT a.rank) <> 8"
+    )
+    assert bad == []
+
+
+def test_same_file_twice_gets_distinct_pids(tmp_path, shared_data):
+    f = shared_data / HTA / "critical_path/cuda_event_sync/event_sync_trace.json.gz"
+    import_kineto([f, f], tmp_path / "t.duckdb")
+    with open_trace(tmp_path / "t.duckdb") as r:
+        pids = r.sql("SELECT pid, rank FROM processes ORDER BY pid")
+        assert len(pids) == 2 and pids[0][0] != pids[1][0]
+        assert r.sql("SELECT count(DISTINCT pid) FROM streams") == [(2,)]
+        assert r.counts()["kernels"] == 8
+
+
+def test_sampled_ranks_match_collectives_pairwise(tmp_path, shared_data):
+    with _import(
+        shared_data,
+        tmp_path / "t.duckdb",
+        f"{HTA}/trace_filter/sampled_rank-0.json.gz",
+        f"{HTA}/trace_filter/sampled_rank-1.json.gz",
+    ) as r:
+        assert r.sql("SELECT rank FROM processes ORDER BY rank") == [(0,), (1,)]
+        n = r.sql("SELECT count(*) FROM barriers")[0][0]
+        assert n > 0
+        assert r.sql("SELECT count(*) FROM barrier_arrivals") == [(2 * n,)]
+
+
+def test_collective_kind_from_kernel_names():
+    assert collective_kind("ncclKernel_AllReduce_RING_LL_Sum_float(ncclWorkElem)") == "allreduce"
+    assert collective_kind("ncclDevKernel_SendRecv(ncclDevKernelArgsStorage<4096ul>)") == "sendrecv"
+    assert collective_kind("void ncclKernel_AllGather_RING_LL_Sum_int8_t()") == "allgather"
+    assert collective_kind("void at::native::elementwise_kernel<128, 4>()") is None
