@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
@@ -133,28 +134,53 @@ def _version_names(elf: ELFFile) -> dict[int, str]:
     return names
 
 
+# ELF symbol records, read in bulk with numpy: pyelftools parses ~10k symbols/s, too slow for
+# libstdc++ and friends. Binding and type are the high and low nibbles of st_info.
+_SYM_FIELDS = {
+    64: [
+        ("name", "u4"),
+        ("info", "u1"),
+        ("other", "u1"),
+        ("shndx", "u2"),
+        ("value", "u8"),
+        ("size", "u8"),
+    ],
+    32: [
+        ("name", "u4"),
+        ("value", "u4"),
+        ("size", "u4"),
+        ("info", "u1"),
+        ("other", "u1"),
+        ("shndx", "u2"),
+    ],
+}
+_GLOBAL_BINDS = (1, 2, 10)  # STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE
+_KINDS = {1: "object", 2: "func", 10: "func"}  # STT_OBJECT, STT_FUNC, STT_GNU_IFUNC
+_EXPORTED_VISIBILITY = (0, 3)  # STV_DEFAULT, STV_PROTECTED
+
+
 def _read_symbols(elf: ELFFile, info: ElfInfo) -> None:
     dynsym = elf.get_section_by_name(".dynsym")
-    if not isinstance(dynsym, SymbolTableSection):
+    if not isinstance(dynsym, SymbolTableSection) or dynsym["sh_entsize"] == 0:
         return
+    order = "<" if elf.little_endian else ">"
+    dtype = np.dtype([(name, order + code) for name, code in _SYM_FIELDS[elf.elfclass]])
+    symbols = np.frombuffer(dynsym.data(), dtype=dtype)
+    strings = dynsym.stringtable.data()
     versym = next((s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection)), None)
+    versions = np.frombuffer(versym.data(), dtype=order + "u2") if versym is not None else None
     version_names = _version_names(elf)
-    for index, sym in enumerate(dynsym.iter_symbols()):
-        bind = sym["st_info"]["bind"]
-        if not sym.name or bind not in ("STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"):
-            continue
-        version = None
-        if versym is not None:
-            ndx = versym.get_symbol(index)["ndx"]
-            if isinstance(ndx, int) and ndx > 1:
-                version = version_names.get(ndx & 0x7FFF)
-        kind = {"STT_FUNC": "func", "STT_GNU_IFUNC": "func", "STT_OBJECT": "object"}.get(
-            sym["st_info"]["type"], "other"
-        )
-        entry = DynamicSymbol(sym.name, version, kind)
-        if sym["st_shndx"] == "SHN_UNDEF":
+    keep = np.isin(symbols["info"] >> 4, _GLOBAL_BINDS) & (symbols["name"] != 0)
+    for index in np.flatnonzero(keep):
+        sym = symbols[index]
+        offset = int(sym["name"])
+        name = strings[offset : strings.index(b"\0", offset)].decode(errors="replace")
+        ndx = int(versions[index]) & 0x7FFF if versions is not None else 0
+        entry = DynamicSymbol(name, version_names.get(ndx) if ndx > 1 else None,
+                              _KINDS.get(int(sym["info"]) & 0xF, "other"))  # fmt: skip
+        if sym["shndx"] == 0:  # SHN_UNDEF
             info.undefined.append(entry)
-        elif sym["st_other"]["visibility"] in ("STV_DEFAULT", "STV_PROTECTED"):
+        elif int(sym["other"]) & 0x3 in _EXPORTED_VISIBILITY:
             info.defined.append(entry)
 
 

@@ -111,3 +111,20 @@ def test_malformed_tables_name_file_and_line(tmp_path, text, message):
 
 def test_table_path_is_package_data():
     assert TABLE_PATH.parent.name == "native"
+
+
+def test_bulk_symbol_reader_agrees_with_pyelftools():
+    if not CUDART.exists():
+        pytest.skip(f"{CUDART} not installed (CUDA 13 toolkit missing)")
+    from elftools.elf.elffile import ELFFile
+
+    with open(CUDART, "rb") as f:
+        slow = {
+            sym.name
+            for sym in ELFFile(f).get_section_by_name(".dynsym").iter_symbols()
+            if sym["st_shndx"] != "SHN_UNDEF" and sym["st_info"]["type"] == "STT_FUNC"
+        }
+    info = read_elf(CUDART)
+    assert {sym.name for sym in info.defined_functions()} == slow
+    assert {sym.version for sym in info.defined_functions()} == {"libcudart.so.13"}
+    assert any(sym.name == "malloc" and sym.version.startswith("GLIBC_") for sym in info.undefined)
