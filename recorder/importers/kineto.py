@@ -70,6 +70,7 @@ _SYNC_KIND = {
     "stream wait event": "event",
 }
 _PROFILER_STEP = re.compile(r"^ProfilerStep#(\d+)$")
+_THREAD_LABEL = re.compile(r"^thread \d+ \((.*)\)$")  # Kineto's "thread 1234 (python3)"
 _GZIP_MAGIC = b"\x1f\x8b"
 # A host pid already taken by another input file is moved up by multiples of this.
 _PID_STRIDE = 10_000_000
@@ -81,7 +82,7 @@ def load_kineto(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:
             gz = f.read(2) == _GZIP_MAGIC
         opener = gzip.open if gz else open
-        with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        with opener(path, "rt", encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise RevatiImportError(f"{path}: no such file") from None
@@ -138,6 +139,7 @@ class _FileState:
     main_pid: int = 0
     pids: dict[int, int] = field(default_factory=dict)  # original pid -> trace pid
     calls: dict[int, int] = field(default_factory=dict)  # correlation -> api_calls row
+    annotations: dict[int, int] = field(default_factory=dict)  # External id -> thread_id
     skipped: Counter[str] = field(default_factory=Counter)
 
 
@@ -150,8 +152,8 @@ class KinetoImporter:
         self.threads: dict[tuple[int, int], int] = {}  # (pid, tid) -> thread_id
         self.devices: dict[tuple[int, int], int] = {}  # (file, ordinal) -> id
         self.streams: dict[tuple[int, int, int], int] = {}  # (file, dev, stream) -> id
-        self.span: dict[int, list[int]] = {}  # trace pid -> [min, max]
-        self.thread_span: dict[int, list[int]] = {}
+        self.span: dict[int, list[Any]] = {}  # trace pid -> [min, max]
+        self.thread_span: dict[int, list[Any]] = {}
         self.kernel_owner: list[tuple[int | None, int]] = []  # per kernel row
         self.ann_keys: list[Any] = []  # per nvtx row
         self.files: list[_FileState] = []
@@ -160,7 +162,7 @@ class KinetoImporter:
     # ---- entry -------------------------------------------------------------------------------
 
     def add_file(self, path: Path, data: dict[str, Any]) -> None:
-        dist = data.get("distributedInfo") if isinstance(data.get("distributedInfo"), dict) else {}
+        dist = _dict(data.get("distributedInfo"))
         st = _FileState(
             index=len(self.files),
             path=path,
@@ -205,8 +207,8 @@ class KinetoImporter:
 
     def _main_pid(self, st: _FileState, by_kind: dict[str, list[dict[str, Any]]]) -> int:
         """The file's host process: the one making most CUDA calls (the rank's process)."""
-        counts = Counter(
-            e.get("pid")
+        counts: Counter[int] = Counter(
+            e["pid"]
             for e in by_kind.get("call", []) + by_kind.get("annotation", [])
             if _is_int(e.get("pid"))
         )
@@ -273,7 +275,7 @@ class KinetoImporter:
             st.skipped["call without pid/tid"] += 1
             return
         start, end = _times(st, e)
-        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        args = _dict(e.get("args"))
         call_id = self.b.next_id("call")
         corr = _int_or_none(args.get("correlation"))
         if corr is not None:
@@ -306,6 +308,10 @@ class KinetoImporter:
             end_ns=end,
         )
         self.ann_keys.append(("thread", thread_id))
+        args = _dict(e.get("args"))
+        external = _int_or_none(args.get("External id"))
+        if external is not None:
+            st.annotations[external] = thread_id
         pid = st.pids[e["pid"]]
         self._touch(pid, thread_id, start, end)
         step = _PROFILER_STEP.match(name)
@@ -325,7 +331,7 @@ class KinetoImporter:
     def _add_device_event(
         self, st: _FileState, kind: str, e: dict[str, Any], names: _Names
     ) -> None:
-        args = e.get("args") if isinstance(e.get("args"), dict) else {}
+        args = _dict(e.get("args"))
         ordinal = _int_or_none(args.get("device"))
         ordinal = ordinal if ordinal is not None else _int_or_none(e.get("pid"))
         stream = _int_or_none(args.get("stream"))
@@ -341,10 +347,15 @@ class KinetoImporter:
             self._add_sync(st, e, args, row, start, end)
             return
         if kind == "gpu_annotation":
+            # the GPU-side extent of a user annotation: kept on the host thread that opened it
+            thread_id = st.annotations.get(_int_or_none(args.get("External id")) or -1)
+            if thread_id is None:
+                st.skipped["gpu_user_annotation without its user_annotation"] += 1
+                return
             self.b.add(
                 "nvtx_ranges",
                 range_id=self.b.next_id("range"),
-                thread_id=None,
+                thread_id=thread_id,
                 name=str(e.get("name")),
                 domain="gpu_user_annotation",
                 start_ns=start,
@@ -387,7 +398,7 @@ class KinetoImporter:
     ) -> None:
         grid = _dim3(args.get("grid"))
         block = _dim3(args.get("block"))
-        features = {
+        features: dict[str, Any] = {
             k: args[k]
             for k in ("blocks per SM", "warps per SM", "est. achieved occupancy %")
             if k in args
@@ -452,7 +463,7 @@ class KinetoImporter:
             names = _metadata_names([e for e in st.data["traceEvents"] if isinstance(e, dict)])
             host = st.data.get("host_name") if isinstance(st.data.get("host_name"), str) else None
             for original, pid in sorted(st.pids.items(), key=lambda kv: kv[1] != st.main_pid):
-                span = self.span.get(pid, [None, None])
+                span = self.span.get(pid) or [None, None]
                 pname = names.processes.get(original)
                 self.b.add(
                     "processes",
@@ -512,8 +523,13 @@ def _metadata_names(events: list[dict[str, Any]]) -> _Names:
         if e.get("name") == "process_name" and _is_int(e.get("pid")):
             names.processes[e["pid"]] = label
         elif e.get("name") == "thread_name" and _is_int(e.get("pid")) and _is_int(e.get("tid")):
-            names.threads[(e["pid"], e["tid"])] = label.strip()
+            m = _THREAD_LABEL.match(label.strip())
+            names.threads[(e["pid"], e["tid"])] = m.group(1) if m else label.strip()
     return names
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _device_properties(data: dict[str, Any], ordinal: int) -> dict[str, Any]:
@@ -528,7 +544,9 @@ def _device_properties(data: dict[str, Any], ordinal: int) -> dict[str, Any]:
 def _times(st: _FileState, e: dict[str, Any]) -> tuple[int, int]:
     start = st.base_ns + _us_to_ns(e["ts"])
     dur = e.get("dur")
-    return start, start + (_us_to_ns(dur) if _is_number(dur) and dur > 0 else 0)
+    if not isinstance(dur, (int, float)) or isinstance(dur, bool) or dur <= 0:
+        return start, start
+    return start, start + _us_to_ns(dur)
 
 
 def _us_to_ns(us: int | float) -> int:

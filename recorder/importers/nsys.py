@@ -174,7 +174,7 @@ class NsysImporter:
     devices: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, ordinal) -> id
     streams: dict[tuple[int, int, int], int] = field(default_factory=dict)
     calls: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, corr) -> row
-    span: dict[int, list[int]] = field(default_factory=dict)  # pid or thread -> [lo, hi]
+    span: dict[int, list[Any]] = field(default_factory=dict)  # pid or thread -> [lo, hi]
     kernel_pids: list[int] = field(default_factory=list)
 
     def run(self) -> TraceBuilder:
@@ -449,7 +449,7 @@ class NsysImporter:
             if s is not None:
                 self._touch(pid_of(gtid), s[0], s[1])
         for pid in sorted(pids):
-            s = self.span.get(pid, [None, None])
+            s = self.span.get(pid) or [None, None]
             self.b.add(
                 "processes",
                 pid=pid,
@@ -458,7 +458,7 @@ class NsysImporter:
                 ended_ns=s[1],
             )
         for gtid, thread_id in sorted(self.threads.items(), key=lambda kv: kv[1]):
-            s = self.span.get(-gtid - 1, [None, None])
+            s = self.span.get(-gtid - 1) or [None, None]
             self.b.add(
                 "threads",
                 thread_id=thread_id,
@@ -485,11 +485,8 @@ class NsysImporter:
     def _thread_names(self) -> dict[int, str]:
         if "ThreadNames" not in self.db.tables:
             return {}
-        return {
-            g: self.db.text(n)
-            for n, g in self.db.rows("SELECT nameId, globalTid FROM ThreadNames")
-            if self.db.text(n)
-        }  # type: ignore[misc]
+        rows = self.db.rows("SELECT nameId, globalTid FROM ThreadNames")
+        return {g: name for n, g in rows if (name := self.db.text(n))}
 
     def _gpus(self) -> dict[int, tuple[str | None, int | None]]:
         """CUDA ordinal -> (name, memory) from TARGET_INFO_GPU (absent in windowed exports)."""
@@ -533,7 +530,7 @@ class NsysImporter:
             "session_start_utc_ns": session[0][0] if session else None,
         }
         first_pid = min(self.b.column("processes", "pid"), default=None)
-        argv = next(
+        argv: list[str] = next(
             (
                 a
                 for p, a in zip(

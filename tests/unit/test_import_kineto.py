@@ -115,7 +115,7 @@ def test_device_process_thread_stream(bert):
     ]
     assert bert.sql("SELECT device FROM run") == [("h100-sxm",)]
     assert bert.sql("SELECT pid, argv, rank FROM processes") == [(19392, ["python3"], None)]
-    assert bert.sql("SELECT pid, tid FROM threads") == [(19392, 19392)]
+    assert bert.sql("SELECT pid, tid, name FROM threads") == [(19392, 19392, "python3")]
     assert bert.sql("SELECT pid, name FROM streams") == [(19392, "stream 7")]
 
 
@@ -126,7 +126,7 @@ def test_profiler_step_becomes_iteration_marker_and_annotations_nest(bert):
         " WHERE name = 'ProfilerStep#6' ORDER BY domain DESC"
     )
     assert host == (0, "user_annotation", 4426114)
-    assert gpu == (None, "gpu_user_annotation", 3907827)
+    assert gpu == (0, "gpu_user_annotation", 3907827)  # on the thread that opened it
 
 
 def test_ranks_from_distributed_info(dlrm):
