@@ -1,6 +1,7 @@
 """Regenerate `entry_points.tsv` from a real CUDA library's dynamic symbol table.
 
     python -m revati.native.gen_entry_points [--lib PATH] [--table PATH]
+    python -m revati.native.gen_entry_points --docs-only   # refresh docs/entry-points.md only
 
 Reads every function the library exports (pyelftools, `.dynsym`), replaces that library's rows
 in the table with one row per export, and keeps the status and notes of every name already
@@ -120,6 +121,36 @@ def regenerate(library_path: Path, table_path: Path) -> tuple[list[EntryPoint], 
     return rows, dropped
 
 
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "entry-points.md"
+DOCS_BEGIN = "<!-- BEGIN GENERATED: python -m revati.native.gen_entry_points --docs-only -->"
+DOCS_END = "<!-- END GENERATED -->"
+
+
+def docs_section(rows: list[EntryPoint]) -> str:
+    """The generated part of docs/entry-points.md: counts, then every emulated name."""
+    lines = [DOCS_BEGIN, "", "| library | emulated | stub |", "|---|---:|---:|"]
+    for library in sorted({row.library for row in rows}):
+        mine = [row for row in rows if row.library == library]
+        emulated = sum(row.status == "emulated" for row in mine)
+        lines.append(f"| `{library}` | {emulated} | {len(mine) - emulated} |")
+    lines += ["", "Emulated:", ""]
+    lines += [f"- `{row.name}` ({row.library})" + (f": {row.notes}" if row.notes else "")
+              for row in rows if row.status == "emulated"]  # fmt: skip
+    return "\n".join([*lines, "", DOCS_END])
+
+
+def refresh_docs(rows: list[EntryPoint], docs_path: Path = DOCS_PATH) -> bool:
+    """Replace the generated section of the docs; False if the docs have no markers."""
+    if not docs_path.exists():
+        return False
+    text = docs_path.read_text(encoding="utf-8")
+    start, end = text.find(DOCS_BEGIN), text.find(DOCS_END)
+    if start < 0 or end < start:
+        return False
+    docs_path.write_text(text[:start] + docs_section(rows) + text[end + len(DOCS_END) :], "utf-8")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m revati.native.gen_entry_points",
                                      description=__doc__.splitlines()[0])  # fmt: skip
@@ -127,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         "--lib", type=Path, help=f"the real library (default: find {DEFAULT_LIBRARY})"
     )
     parser.add_argument("--table", type=Path, default=TABLE_PATH, help="the table to update")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="only refresh the generated section of docs/entry-points.md")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.docs_only:
+        return _refresh_docs_only(args.table)
     try:
         library_path = args.lib or find_library()
         if not library_path.is_file():
@@ -140,6 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.table}: {len(rows)} rows ({emulated} emulated) from {library_path}")
     if dropped:
         print(f"dropped (no longer exported): {', '.join(dropped)}")
+    if args.table == TABLE_PATH and refresh_docs(rows):
+        print(f"{DOCS_PATH}: generated section refreshed")
+    return 0
+
+
+def _refresh_docs_only(table_path: Path) -> int:
+    try:
+        rows = read_table(table_path)
+    except RevatiError as e:
+        print(f"gen_entry_points: error: {e}", file=sys.stderr)
+        return e.exit_code
+    if not refresh_docs(rows):
+        print(f"gen_entry_points: error: {DOCS_PATH} lacks the generated-section markers",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"{DOCS_PATH}: generated section refreshed")
     return 0
 
 

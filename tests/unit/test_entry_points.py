@@ -128,3 +128,18 @@ def test_bulk_symbol_reader_agrees_with_pyelftools():
     assert {sym.name for sym in info.defined_functions()} == slow
     assert {sym.version for sym in info.defined_functions()} == {"libcudart.so.13"}
     assert any(sym.name == "malloc" and sym.version.startswith("GLIBC_") for sym in info.undefined)
+
+
+def test_docs_section_is_generated_between_markers(tmp_path):
+    rows = [EntryPoint("cudaMalloc", "libcudart.so.13", "emulated", "ret:error"),
+            EntryPoint("cudaFoo", "libcudart.so.13", "stub")]  # fmt: skip
+    docs = tmp_path / "entry-points.md"
+    docs.write_text(
+        f"# T\n\n{gen_entry_points.DOCS_BEGIN}\nstale\n{gen_entry_points.DOCS_END}\ntail\n"
+    )
+    assert gen_entry_points.refresh_docs(rows, docs)
+    text = docs.read_text()
+    assert "stale" not in text and text.endswith("tail\n")
+    assert "| `libcudart.so.13` | 1 | 1 |" in text and "- `cudaMalloc`" in text
+    assert "cudaFoo`" not in text
+    assert not gen_entry_points.refresh_docs(rows, tmp_path / "absent.md")
