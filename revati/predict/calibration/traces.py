@@ -1,0 +1,139 @@
+"""Measured records from revati traces: real-GPU recordings and imported profiler traces.
+
+Reads the kernels, copies and memsets whose `duration_source` is 'measured'. PyTorch-profiler
+JSON (.json, .json.gz) and Nsight Systems SQLite (.sqlite) files are imported first (into a
+temporary revati trace) with the importers of `revati.recorder.importers`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from revati.errors import RevatiConfigError
+from revati.predict.batch import OpBatch
+from revati.predict.calibration.measurements import Measurements
+from revati.recorder.reader import open_trace
+
+KERNEL_QUERY = """
+SELECT name, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem, registers,
+       gemm_m, gemm_n, gemm_k, batch, dtype, bytes, features, end_ns - start_ns
+FROM kernels WHERE duration_source = 'measured' AND end_ns > start_ns
+"""
+COPY_QUERY = """
+SELECT kind, bytes, end_ns - start_ns FROM copies
+WHERE duration_source = 'measured' AND end_ns > start_ns
+"""
+MEMSET_QUERY = """
+SELECT bytes, end_ns - start_ns FROM memsets
+WHERE duration_source = 'measured' AND end_ns > start_ns
+"""
+KERNEL_INT_COLUMNS = (
+    "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "shared_mem", "registers",
+    "gemm_m", "gemm_n", "gemm_k", "batch",
+)  # fmt: skip
+ATTENTION_FEATURES = (
+    "attn_batch",
+    "attn_q_len",
+    "attn_kv_len",
+    "attn_heads",
+    "attn_kv_heads",
+    "attn_head_dim",
+)
+IMPORTABLE = (".json", ".gz", ".sqlite")
+
+
+def is_profiler_trace(path: Path) -> bool:
+    return path.suffix in IMPORTABLE
+
+
+def load_trace(path: Path, device: str | None = None) -> Measurements:
+    """The measured records of one revati trace (or importable profiler trace) at `path`."""
+    if is_profiler_trace(path):
+        with tempfile.TemporaryDirectory(prefix="revati-calibrate-") as tmp:
+            data = load_trace(_import(path, Path(tmp) / "imported.duckdb"), device)
+        data.group[:] = path.name
+        return data
+    with open_trace(path) as trace:
+        run_device = trace.sql("SELECT device FROM run LIMIT 1")
+        trace_device = (run_device[0][0] if run_device else None) or _device_model(trace)
+        kernels = trace.sql(KERNEL_QUERY)
+        copies = trace.sql(COPY_QUERY)
+        memsets = trace.sql(MEMSET_QUERY)
+    dev = device or trace_device
+    if not dev:
+        raise RevatiConfigError(f"trace {path} names no catalog device; pass --device")
+    parts = [_kernels(kernels), _copies(copies), _memsets(memsets)]
+    batch, measured = _concat(parts)
+    return Measurements(batch, measured, np.full(batch.n, path.name, dtype=object), dev)
+
+
+def _device_model(trace) -> str | None:
+    rows = trace.sql("SELECT model FROM devices WHERE model IS NOT NULL LIMIT 1")
+    return rows[0][0] if rows else None
+
+
+def _import(path: Path, out: Path) -> Path:
+    from revati.recorder.importers import import_kineto, import_nsys
+
+    if path.suffix == ".sqlite":
+        import_nsys(path, out)
+    else:
+        import_kineto([path], out)
+    return out
+
+
+def _kernels(rows: list[tuple]) -> tuple[dict, np.ndarray]:
+    cols: dict = {"name": np.array([r[0] or "" for r in rows], dtype=object)}
+    for i, col in enumerate(KERNEL_INT_COLUMNS, start=1):
+        cols[col] = np.array([r[i] or 0 for r in rows], dtype=np.int64)
+    cols["dtype"] = np.array([r[13] or "" for r in rows], dtype=object)
+    cols["bytes"] = np.array([r[14] or 0 for r in rows], dtype=np.int64)
+    feats = [_features(r[15]) for r in rows]
+    for col in ATTENTION_FEATURES:
+        cols[col] = np.array([int(f.get(col) or 0) for f in feats], dtype=np.int64)
+    cols["kind"] = "kernel"
+    return cols, np.array([r[16] for r in rows], dtype=np.float64)
+
+
+def _features(raw: object) -> dict:
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        value = json.loads(str(raw))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _copies(rows: list[tuple]) -> tuple[dict, np.ndarray]:
+    cols = {
+        "kind": "copy",
+        "name": np.array([f"memcpy {r[0]}" for r in rows], dtype=object),
+        "copy_kind": np.array([r[0] or "" for r in rows], dtype=object),
+        "bytes": np.array([r[1] or 0 for r in rows], dtype=np.int64),
+    }
+    return cols, np.array([r[2] for r in rows], dtype=np.float64)
+
+
+def _memsets(rows: list[tuple]) -> tuple[dict, np.ndarray]:
+    cols = {
+        "kind": "memset",
+        "name": np.full(len(rows), "memset", dtype=object),
+        "bytes": np.array([r[0] or 0 for r in rows], dtype=np.int64),
+    }
+    return cols, np.array([r[1] for r in rows], dtype=np.float64)
+
+
+def _concat(parts: list[tuple[dict, np.ndarray]]) -> tuple[OpBatch, np.ndarray]:
+    pieces = [
+        Measurements(OpBatch.from_columns(len(m), **c), m, np.zeros(len(m), dtype=object), "")
+        for c, m in parts
+    ]
+    data = Measurements.concat(pieces)
+    return data.batch, data.measured_ns
