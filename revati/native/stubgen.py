@@ -110,3 +110,11 @@ def write_stubs_c(out_path: str | Path, table_path: str | Path = TABLE_PATH,
     if not out_path.exists() or out_path.read_text(encoding="utf-8") != source:
         out_path.write_text(source, encoding="utf-8")
     return out_path
+
+
+def unimplemented(shim_path: str | Path, table_path: str | Path = TABLE_PATH) -> list[str]:
+    """`emulated` rows that a built shim does not export (a row flipped before its code)."""
+    from revati.elfinfo import read_elf
+
+    exported = {sym.name for sym in read_elf(shim_path).defined_functions()}
+    return [name for name in emulated_names(table_path) if name not in exported]

@@ -133,3 +133,10 @@ def test_an_unknown_return_tag_is_a_config_error(tmp_path):
 
 def test_the_committed_table_is_the_default():
     assert TABLE_PATH.name == "entry_points.tsv" and TABLE_PATH.exists()
+
+
+def test_unimplemented_lists_emulated_rows_a_shim_lacks(stub_library, weak_library):
+    from revati.native.stubgen import unimplemented
+
+    assert unimplemented(stub_library) == emulated_names()
+    assert unimplemented(weak_library) == []
