@@ -184,3 +184,67 @@ def test_collective_kind_from_kernel_names():
     assert collective_kind("ncclDevKernel_SendRecv(ncclDevKernelArgsStorage<4096ul>)") == "sendrecv"
     assert collective_kind("void ncclKernel_AllGather_RING_LL_Sum_int8_t()") == "allgather"
     assert collective_kind("void at::native::elementwise_kernel<128, 4>()") is None
+
+
+def test_cuda_sync_events_become_syncs(tmp_path, shared_data):
+    rel = f"{HTA}/critical_path/alexnet/benchmark_result_2869224_1695835535_trace.json.gz"
+    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
+        assert r.counts()["syncs"] == 41  # cuda_sync events, per the MANIFEST note
+        assert r.sql(
+            "SELECT count(*) FROM syncs s JOIN api_calls a USING (call_id)"
+            " WHERE s.thread_id = a.thread_id"
+        ) == [(41,)]
+        assert ("stream", "stream 7") in r.sql("SELECT DISTINCT kind, target FROM syncs")
+
+
+def test_legacy_capitalised_categories_and_string_tids(tmp_path):
+    """Old Kineto (tb_plugin era) traces: 'Kernel'/'Runtime' and tid = 'stream 7'."""
+    events = [
+        {
+            "ph": "X",
+            "cat": "Runtime",
+            "name": "cudaLaunchKernel",
+            "pid": 42,
+            "tid": 43,
+            "ts": 100,
+            "dur": 5,
+            "args": {"correlation": 9},
+        },
+        {
+            "ph": "X",
+            "cat": "Kernel",
+            "name": "k",
+            "pid": 0,
+            "tid": "stream 7",
+            "ts": 110,
+            "dur": 20,
+            "args": {
+                "device": 0,
+                "stream": 7,
+                "correlation": 9,
+                "grid": [2, 1, 1],
+                "block": [64, 1, 1],
+            },
+        },
+        {
+            "ph": "X",
+            "cat": "Memcpy",
+            "name": "Memcpy DtoH (Device -> Pageable)",
+            "pid": 0,
+            "tid": "stream 7",
+            "ts": 140,
+            "dur": 3,
+            "args": {"device": 0, "stream": 7, "bytes": 4},
+        },
+    ]
+    src = tmp_path / "old.json"
+    src.write_text(json.dumps({"schemaVersion": 1, "traceEvents": events}))
+    import_kineto([src], tmp_path / "t.duckdb")
+    with open_trace(tmp_path / "t.duckdb") as r:
+        assert r.sql(
+            "SELECT k.name, k.start_ns, k.end_ns, k.grid_x, k.block_x, a.name, a.enter_ns"
+            " FROM kernels k JOIN api_calls a USING (call_id)"
+        ) == [("k", 10000, 30000, 2, 64, "cudaLaunchKernel", 0)]
+        assert r.sql("SELECT kind, bytes, start_ns, call_id FROM copies") == [
+            ("DtoH", 4, 40000, None)
+        ]
