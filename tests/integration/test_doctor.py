@@ -193,3 +193,22 @@ def test_python_interpreter_is_checked_not_run(tmp_path):
 def test_cli_without_a_program_is_a_usage_error():
     proc = run_cli("doctor")
     assert proc.returncode == 2 and "doctor needs a program" in proc.stderr
+
+
+def test_vendor_library_imports_are_reported_as_not_intercepted(tmp_path):
+    cc = _cc()
+    (tmp_path / "cublas.c").write_text("int cublasCreate_v2(void **h) { return 0; }\n"
+                                       "int cuInit(unsigned f) { return 0; }\n")  # fmt: skip
+    (tmp_path / "main.c").write_text(
+        "int cublasCreate_v2(void **h); int cuInit(unsigned f);\n"
+        "int main(void) { void *h; return cublasCreate_v2(&h) + cuInit(0); }\n"
+    )
+    subprocess.run([cc, "-shared", "-fPIC", "-Wl,-soname,libcublas.so.13", "-o", "libcublas.so.13",
+                    "cublas.c"], cwd=tmp_path, check=True)  # fmt: skip
+    subprocess.run([cc, "-o", "prog", "main.c", "-L.", "-l:libcublas.so.13", "-Wl,-rpath,$ORIGIN"],
+                   cwd=tmp_path, check=True)  # fmt: skip
+    report = check_program([str(tmp_path / "prog")])
+    assert report.cuda_libraries == ["libcublas.so.13"]
+    assert report.unintercepted == {"CUDA driver": ["cuInit"], "cuBLAS": ["cublasCreate_v2"]}
+    assert report.runnable  # reported, not refused: the program may never reach those calls
+    assert any("cuBLAS are not intercepted" in note for note in report.notes)
