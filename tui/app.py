@@ -1,0 +1,110 @@
+"""RevatiApp: the thin Textual app. It loads the trace(s) in a worker, then shows the timeline.
+
+Opening a trace (validation) happens before the app starts, so a missing or non-trace file is a
+one-line error on the command line; loading the index and lanes runs in a worker thread behind a
+"loading" screen, so the UI never freezes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from revati.tui.session import TraceSession
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Static
+
+from revati.errors import RevatiError
+
+
+class LoadingScreen(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("loading trace…", id="loading")
+
+
+class RevatiApp(App[None]):
+    """Step through a revati trace; optionally compare it with a real-GPU trace."""
+
+    CSS_PATH = "revati.tcss"
+    TITLE = "revati"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        """The sessions finished loading (or failed with `error`)."""
+
+        error: str | None = None
+
+    def __init__(self, session: TraceSession, against: TraceSession | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.against = against
+
+    def on_mount(self) -> None:
+        self.push_screen(LoadingScreen())
+        self.load()
+
+    @work(thread=True, exclusive=True, group="load")
+    def load(self) -> None:
+        try:
+            self.session.load()
+            if self.against is not None:
+                self.against.load()
+        except RevatiError as e:
+            self.post_message(self.Loaded(str(e)))
+            return
+        self.post_message(self.Loaded())
+
+    def on_revati_app_loaded(self, message: Loaded) -> None:
+        if message.error is not None:
+            self.exit(return_code=3, message=f"revati: error: {message.error}")
+            return
+        from revati.tui.screens.timeline import TimelineScreen
+
+        self.switch_screen(TimelineScreen(self.session, self.against))
+
+    def action_help(self) -> None:
+        from revati.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Every key binding and command", self.action_help)
+        for title, action in (
+            ("Barrier inspector", "barriers"),
+            ("Compare with real trace", "compare"),
+            ("Fit whole run", "fit"),
+        ):
+            yield SystemCommand(
+                title, f"{title} (timeline screen)", lambda a=action: self._timeline_action(a)
+            )
+
+    def _timeline_action(self, action: str) -> None:
+        from revati.tui.screens.timeline import TimelineScreen
+        from revati.tui.widgets.timeline import Timeline
+
+        screen = self.screen
+        if isinstance(screen, TimelineScreen):
+            if action == "fit":
+                screen.query_one(Timeline).action_fit()
+            else:
+                getattr(screen, f"action_{action}")()
+
+
+def run_app(trace: str | Path, against: str | Path | None = None) -> int:
+    """Open (and validate) the traces, then run the TUI until the user quits."""
+    session = TraceSession(trace)
+    other = TraceSession(against) if against is not None else None
+    app = RevatiApp(session, other)
+    app.run()
+    return app.return_code or 0

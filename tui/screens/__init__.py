@@ -1,0 +1,1 @@
+"""Screens of the revati TUI, one module per screen."""

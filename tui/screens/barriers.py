@@ -1,0 +1,175 @@
+"""Barrier inspector (`i`): every barrier, sortable; for one, who held everyone up and why.
+
+The table lists barriers (at most MAX_ROWS, after sorting) with their total wait and straggler.
+The panel below shows, for the highlighted barrier, each rank's arrival, how long it waited,
+and what it did just before arriving: the operation before the collective on its stream and
+the last API call of its host thread. Enter jumps the timeline's cursor to the barrier.
+"""
+
+from __future__ import annotations
+
+from revati.recorder.reader import BarrierDetail, Event, TraceReader
+from revati.tui.format import fmt_ns
+from revati.tui.session import TraceSession
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+MAX_ROWS = 5000
+SORTS = {
+    "wait": (lambda b: -b.total_wait_ns, "total wait"),
+    "time": (lambda b: b.release_ns, "release time"),
+    "straggler": (
+        lambda b: (b.straggler_rank is None, b.straggler_rank, -b.total_wait_ns),
+        "straggler",
+    ),
+}
+
+
+def arrival_story(reader: TraceReader, barrier: BarrierDetail) -> Text:
+    """Each rank's arrival, wait and what it did just before arriving."""
+    t = Text()
+    t.append(f"barrier #{barrier.barrier_id} {barrier.collective}", style="bold bright_magenta")
+    t.append(
+        f"  {barrier.bytes or 0} bytes, released at {fmt_ns(barrier.release_ns)}, "
+        f"ended at {fmt_ns(barrier.end_ns)}, total wait {fmt_ns(barrier.total_wait_ns)}\n"
+    )
+    first = barrier.arrivals[0].arrival_ns if barrier.arrivals else barrier.release_ns
+    for a in barrier.arrivals:
+        last = a.rank == barrier.straggler_rank
+        t.append(f" rank {a.rank}", style="bold red" if last else "bold")
+        t.append(f" arrived +{fmt_ns(a.arrival_ns - first)}, waited {fmt_ns(a.wait_ns)}")
+        t.append("  ← straggler\n" if last else "\n", style="bold red")
+        device, host = _before_arrival(reader, a.rank, a.stream_id, a.kernel_id, a.arrival_ns)
+        if device is not None:
+            t.append(
+                f"     device before: {device.name[:70]} ({fmt_ns(device.duration_ns)}, "
+                f"ended {fmt_ns(device.end_ns)})\n",
+                style="green3",
+            )
+        if host is not None:
+            t.append(
+                f"     host at arrival: in {host.name} at {fmt_ns(host.start_ns)} "
+                f"({fmt_ns(host.duration_ns)})\n",
+                style="dodger_blue2",
+            )
+    if barrier.straggler_rank is not None and len(barrier.arrivals) > 1:
+        gap = barrier.release_ns - barrier.arrivals[-2].arrival_ns
+        t.append(
+            f" rank {barrier.straggler_rank} held everyone up by {fmt_ns(gap)} "
+            f"after the second-to-last arrival\n",
+            style="bold",
+        )
+    return t
+
+
+def _before_arrival(
+    reader: TraceReader,
+    rank: int | None,
+    stream_id: int | None,
+    kernel_id: int | None,
+    arrival_ns: int,
+) -> tuple[Event | None, Event | None]:
+    device = None
+    if kernel_id is not None and stream_id is not None:
+        try:
+            coll = reader.event_for("kernel", kernel_id)
+            device = reader.prev_event(coll.seq, track_id=f"stream:{stream_id}")
+        except KeyError:
+            device = None
+    anchor = reader.first_event_at(arrival_ns)
+    seq = anchor.seq if anchor is not None else reader.event_count()
+    host = reader.prev_event(seq, rank=rank, kinds=["api_call"]) if rank is not None else None
+    return device, host
+
+
+class BarrierScreen(Screen[int | None]):
+    """All barriers, sortable; the highlighted one explained below."""
+
+    BINDINGS = [
+        Binding("w", "sort('wait')", "Sort by wait"),
+        Binding("t", "sort('time')", "Sort by time"),
+        Binding("s", "sort('straggler')", "Sort by straggler"),
+        Binding("enter", "select", "Go to barrier"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, session: TraceSession) -> None:
+        super().__init__()
+        self.session = session
+        assert session.model is not None
+        self.all = session.model.barriers
+        self.rows: list[BarrierDetail] = []
+        self.sort_key = "wait"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="barrier-title")
+        yield DataTable(id="barrier-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="barrier-detail"):
+            yield Static(id="barrier-story")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(
+            "id", "collective", "bytes", "released", "total wait", "straggler", "ranks"
+        )
+        self.action_sort("wait")
+        table.focus()
+
+    def action_sort(self, key: str) -> None:
+        self.sort_key = key
+        fn, label = SORTS[key]
+        self.rows = sorted(self.all, key=fn)[:MAX_ROWS]
+        table = self.query_one(DataTable)
+        table.clear()
+        for b in self.rows:
+            table.add_row(
+                str(b.barrier_id),
+                b.collective,
+                str(b.bytes or ""),
+                fmt_ns(b.release_ns),
+                fmt_ns(b.total_wait_ns),
+                "" if b.straggler_rank is None else str(b.straggler_rank),
+                str(len(b.arrivals)),
+            )
+        shown = (
+            f"{len(self.rows)} of {len(self.all)}"
+            if len(self.all) > MAX_ROWS
+            else str(len(self.all))
+        )
+        self.query_one("#barrier-title", Static).update(
+            f"[b]Barriers[/b] — {shown}, sorted by {label}"
+        )
+        if self.rows:
+            table.move_cursor(row=0)
+            self.explain(self.rows[0])
+        else:
+            self.query_one("#barrier-story", Static).update("this trace has no barriers")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.rows):
+            self.explain(self.rows[event.cursor_row])
+
+    @work(thread=True, exclusive=True, group="barrier")
+    def explain(self, barrier: BarrierDetail) -> None:
+        with self.session.lock:
+            story = arrival_story(self.session.reader, barrier)
+        self.app.call_from_thread(self.query_one("#barrier-story", Static).update, story)
+
+    def action_select(self) -> None:
+        row = self.query_one(DataTable).cursor_row
+        if 0 <= row < len(self.rows):
+            ev = self.session.reader.event_for("barrier", self.rows[row].barrier_id)
+            self.dismiss(ev.seq)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_select()
+
+    def action_back(self) -> None:
+        self.dismiss(None)

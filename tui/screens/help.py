@@ -1,0 +1,54 @@
+"""The help screen (`?`): every key binding of every screen, and the command-line verbs."""
+
+from __future__ import annotations
+
+from revati.tui.command_line import COMMANDS_HELP
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def _bindings_table(title: str, bindings: list) -> Table:  # noqa: ANN001
+    table = Table(title=title, show_header=False, box=None, padding=(0, 2), title_justify="left")
+    for b in bindings:
+        if isinstance(b, Binding):
+            key = b.key_display or b.key
+            table.add_row(f"[bold]{key}[/]", b.description or b.action)
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Key bindings and commands; any of escape, q or ? closes it."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        from revati.tui.screens.barriers import BarrierScreen
+        from revati.tui.screens.compare import CompareScreen
+        from revati.tui.screens.timeline import TimelineScreen
+        from revati.tui.widgets.timeline import Timeline
+
+        with VerticalScroll(id="help"):
+            yield Static("[b]revati debugger — keys[/b]  (escape closes)")
+            yield Static(_bindings_table("Stepping (timeline screen)", TimelineScreen.BINDINGS))
+            yield Static(
+                _bindings_table(
+                    "Timeline view (also the mouse wheel; click selects)", Timeline.BINDINGS
+                )
+            )
+            yield Static(_bindings_table("Barrier inspector", BarrierScreen.BINDINGS))
+            yield Static(_bindings_table("Compare", CompareScreen.BINDINGS))
+            yield Static(
+                _bindings_table(
+                    "Everywhere",
+                    [
+                        Binding("q", "quit", "Quit"),
+                        Binding("question_mark", "help", "Help", key_display="?"),
+                        Binding("ctrl+p", "command_palette", "Command palette"),
+                    ],
+                )
+            )
+            yield Static("[b]Command line (:)[/b]\n" + "\n".join(f"  {c}" for c in COMMANDS_HELP))

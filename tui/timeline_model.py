@@ -1,0 +1,270 @@
+"""TimelineModel: what a timeline draws, as per-track lanes of numpy arrays (no textual here).
+
+Each track's events are split into layers (a thread's API calls, its blocked periods, its NVTX
+ranges and markers; a stream's device operations) taken from the reader's event index. A layer
+keeps its events' seqs, starts and a running maximum of ends, so the event covering each of a
+row's columns is one vectorised binary search: drawing a row costs O(width · log n), whatever the
+zoom. Rows are returned as lists of (text, style name) cells and cached per window and width.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from revati.recorder.reader import TraceReader, Track
+
+try:
+    from revati.predict.families import kernel_family
+except ImportError:  # optional dependency inside revati
+
+    def kernel_family(name: str) -> str:
+        return (
+            "collective"
+            if "nccl" in name.lower()
+            else "gemm"
+            if "gemm" in name.lower()
+            else "elementwise"
+        )
+
+
+LAYER_OF_KIND = {
+    "api_call": "call",
+    "sync": "sync",
+    "nvtx": "nvtx",
+    "marker": "marker",
+    "kernel": "device",
+    "copy": "device",
+    "memset": "device",
+}
+# Thread rows draw calls, then blocked periods over them, then markers on top.
+THREAD_LAYERS = ("nvtx", "call", "sync", "marker")
+CACHE_ROWS = 512
+
+Cell = tuple[str, str]  # (one character, style name)
+
+
+@dataclass
+class Lane:
+    """Events of one layer of one track, sorted by start."""
+
+    seqs: np.ndarray
+    starts: np.ndarray
+    reach: np.ndarray  # running max of max(end, start + 1): covers instants too
+
+    @classmethod
+    def of(cls, seqs: np.ndarray, start_ns: np.ndarray, end_ns: np.ndarray) -> Lane:
+        seqs = np.sort(seqs)
+        starts = start_ns[seqs]
+        ends = np.maximum(end_ns[seqs], starts + 1)
+        return cls(seqs, starts, np.maximum.accumulate(ends) if len(ends) else ends)
+
+    def cover(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """Per column [t0, t1): the lane index of the last event starting before t1 that still
+        reaches into the column, or -1."""
+        i = np.searchsorted(self.starts, t1, side="left") - 1
+        ok = i >= 0
+        j = np.where(ok, i, 0)
+        ok &= self.reach[j] > t0 if len(self.reach) else False
+        return np.where(ok, i, -1)
+
+
+def short_name(name: str) -> str:
+    """A kernel or call name shortened for a label: no 'void', no template or argument lists."""
+    s = name[5:] if name.startswith("void ") else name
+    cut = s.find("(")
+    s = s[:cut] if cut > 0 else s
+    prev = None
+    while prev != s:
+        prev, s = s, re.sub(r"<[^<>]*>", "", s)
+    return s.rsplit("::", 1)[-1] or name
+
+
+class TimelineModel:
+    """Lanes, barriers and jumps of one trace, and the cells of every row."""
+
+    def __init__(self, reader: TraceReader) -> None:
+        self.reader = reader
+        ix = reader.index
+        self.ix = ix
+        self.t_min, self.t_max = reader.time_range()
+        self.all_tracks = reader.tracks()
+        self.tracks = list(self.all_tracks)
+        self.group_style = np.array(
+            [_style_for(k, n) for k, n in zip(ix.group_kind, ix.group_name, strict=True)],
+            dtype=object,
+        )
+        self.lanes: dict[tuple[str, str], Lane] = {}
+        self._build_lanes()
+        jumps = self._kind_seqs("jump")
+        self.jump_ns = ix.start_ns[jumps]
+        self._build_barriers()
+        self._cache: OrderedDict[tuple[object, ...], list[Cell]] = OrderedDict()
+
+    def _kind_seqs(self, kind: str) -> np.ndarray:
+        groups = np.flatnonzero(self.ix.group_kind == kind)
+        return self._seqs_of(groups)
+
+    def _seqs_of(self, groups: np.ndarray) -> np.ndarray:
+        ix = self.ix
+        parts = [ix.csr[ix.offsets[g] : ix.offsets[g + 1]] for g in groups]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def _build_lanes(self) -> None:
+        ix = self.ix
+        by_layer: dict[tuple[str, str], list[int]] = {}
+        for g, (kind, track) in enumerate(zip(ix.group_kind, ix.group_track, strict=True)):
+            if track is None or kind not in LAYER_OF_KIND:
+                continue
+            by_layer.setdefault((track, LAYER_OF_KIND[kind]), []).append(g)
+        for key, groups in by_layer.items():
+            self.lanes[key] = Lane.of(self._seqs_of(np.array(groups)), ix.start_ns, ix.end_ns)
+
+    def _build_barriers(self) -> None:
+        self.barriers = self.reader.barriers()
+        self.barrier_release = np.array([b.release_ns for b in self.barriers], dtype=np.int64)
+        self.barrier_ranks = [{a.rank for a in b.arrivals} for b in self.barriers]
+        self.barrier_arrivals = [
+            {f"stream:{a.stream_id}": a.arrival_ns for a in b.arrivals if a.stream_id is not None}
+            for b in self.barriers
+        ]
+
+    # ---- track filter --------------------------------------------------------------------------
+
+    def set_filter(self, pattern: str | None) -> int:
+        """Show only tracks whose label matches the regex (None: all); returns how many."""
+        if not pattern:
+            self.tracks = list(self.all_tracks)
+        else:
+            rx = re.compile(pattern, re.I)
+            self.tracks = [
+                t for t in self.all_tracks if rx.search(t.label) or rx.search(t.track_id)
+            ]
+        self._cache.clear()
+        return len(self.tracks)
+
+    # ---- cells ---------------------------------------------------------------------------------
+
+    def columns(self, t0: int, t1: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        edges = t0 + (np.arange(width + 1, dtype=np.float64) * (t1 - t0) / max(width, 1))
+        e = edges.astype(np.int64)
+        return e[:-1], np.maximum(e[1:], e[:-1] + 1)
+
+    def column_of(self, t: int, t0: int, t1: int, width: int) -> int | None:
+        if t1 <= t0 or not t0 <= t < t1 + 1:
+            return None
+        return min(width - 1, int((t - t0) * width / (t1 - t0)))
+
+    def row_cells(self, track: Track, t0: int, t1: int, width: int) -> list[Cell]:
+        key = (track.track_id, t0, t1, width)
+        cells = self._cache.get(key)
+        if cells is None:
+            cells = self._draw_row(track, t0, t1, width)
+            self._cache[key] = cells
+            if len(self._cache) > CACHE_ROWS:
+                self._cache.popitem(last=False)
+        return cells
+
+    def _draw_row(self, track: Track, t0: int, t1: int, width: int) -> list[Cell]:
+        c0, c1 = self.columns(t0, t1, width)
+        cells: list[Cell] = [(" ", "empty")] * width
+        layers = THREAD_LAYERS if track.kind == "thread" else ("device",)
+        for layer in layers:
+            lane = self.lanes.get((track.track_id, layer))
+            if lane is not None and len(lane.seqs):
+                self._paint(cells, lane, lane.cover(c0, c1), layer)
+        self._paint_barriers(cells, track, t0, t1, width)
+        return cells
+
+    def _paint(self, cells: list[Cell], lane: Lane, idx: np.ndarray, layer: str) -> None:
+        fill = {"call": "▬", "sync": "░", "nvtx": "─", "marker": "│", "device": "█"}[layer]
+        col = 0
+        width = len(idx)
+        while col < width:
+            i = int(idx[col])
+            end = col + 1
+            while end < width and idx[end] == i:
+                end += 1
+            if i >= 0:
+                seq = int(lane.seqs[i])
+                g = int(self.ix.grp[seq])
+                style = "blocked" if layer == "sync" else str(self.group_style[g])
+                text = self._label(layer, g, end - col)
+                for k in range(col, end):
+                    ch = text[k - col] if k - col < len(text) else fill
+                    cells[k] = (ch, style + ("-text" if k - col < len(text) else ""))
+            col = end
+
+    def _label(self, layer: str, group: int, run: int) -> str:
+        if run < 5 or layer in ("marker", "nvtx"):
+            return ""
+        name = self.ix.group_name[group]
+        if layer == "sync":
+            name = "⏸ " + name.removeprefix("sync ")
+        elif layer == "device":
+            name = short_name(name)
+        return name[: run - 1] + (" " if len(name) < run - 1 else "")
+
+    def _paint_barriers(
+        self, cells: list[Cell], track: Track, t0: int, t1: int, width: int
+    ) -> None:
+        if not len(self.barrier_release):
+            return
+        lo = int(np.searchsorted(self.barrier_release, t0, side="left"))
+        hi = int(np.searchsorted(self.barrier_release, t1, side="right"))
+        for b in range(lo, min(hi, lo + 4 * width)):
+            if track.rank not in self.barrier_ranks[b]:
+                continue
+            col = self.column_of(int(self.barrier_release[b]), t0, t1, width)
+            if col is not None:
+                cells[col] = ("┃", "barrier")
+            arrival = self.barrier_arrivals[b].get(track.track_id)
+            acol = None if arrival is None else self.column_of(arrival, t0, t1, width)
+            if acol is not None:
+                cells[acol] = ("◆", "barrier")
+
+    def axis_cells(self, t0: int, t1: int, width: int, every: int = 16) -> list[Cell]:
+        from revati.tui.format import fmt_ns
+
+        cells: list[Cell] = [("·" if c % every == 0 else " ", "axis") for c in range(width)]
+        for c in range(0, width, every):
+            label = "┊" + fmt_ns(t0 + (t1 - t0) * c / width - self.t_min).replace(" ", "")
+            for k, ch in enumerate(label):
+                if c + k < width:
+                    cells[c + k] = (ch, "axis")
+        return cells
+
+    def jump_cells(self, t0: int, t1: int, width: int) -> list[Cell]:
+        cells: list[Cell] = [(" ", "empty")] * width
+        lo = int(np.searchsorted(self.jump_ns, t0, side="left"))
+        hi = int(np.searchsorted(self.jump_ns, t1, side="right"))
+        if hi > lo:
+            cols = ((self.jump_ns[lo:hi] - t0) * width // max(t1 - t0, 1)).clip(0, width - 1)
+            for c in np.unique(cols):
+                cells[int(c)] = ("↷", "jump")
+        for b in range(*self._barrier_span(t0, t1)):
+            col = self.column_of(int(self.barrier_release[b]), t0, t1, width)
+            if col is not None and cells[col][0] == " ":
+                cells[col] = ("┳", "barrier")
+        return cells
+
+    def _barrier_span(self, t0: int, t1: int) -> tuple[int, int]:
+        lo = int(np.searchsorted(self.barrier_release, t0, side="left"))
+        hi = int(np.searchsorted(self.barrier_release, t1, side="right"))
+        return lo, min(hi, lo + 4096)
+
+
+def _style_for(kind: str, name: str) -> str:
+    if kind == "api_call":
+        return "call"
+    if kind in ("sync", "nvtx", "marker"):
+        return kind
+    if kind == "copy":
+        return "memcpy"
+    if kind == "memset":
+        return "memset"
+    if kind == "kernel":
+        return kernel_family(name)
+    return "empty"
