@@ -74,7 +74,7 @@ def check_program(argv: list[str], env: dict[str, str] | None = None) -> DoctorR
         report.kind = "missing"
         report.fail(f"{report.program}: command not found (not a file, not on PATH)")
         return report
-    report.path = str(path)
+    report.path = str(path.absolute())
     binary = _executable_image(path, env)
     if binary is None:
         report.fail(f"{report.program} is neither an ELF binary nor a #! script naming one")
@@ -271,11 +271,15 @@ def _classify_imports(report: DoctorReport, files: list[ElfInfo]) -> None:
             report.stubs.append(name)
     report.unintercepted = dict(sorted(unintercepted.items()))
     if report.stubs:
-        report.notes.append(f"{len(report.stubs)} imported entry points are stubs: a call "
+        report.notes.append(f"{_count(report.stubs, 'imported entry point')} are stubs: a call "
                             "returns cudaErrorNotSupported and is recorded as unsupported")  # fmt: skip
     for library, names in report.unintercepted.items():
-        report.notes.append(f"{len(names)} entry points of {library} are not intercepted: "
+        report.notes.append(f"{_count(names, 'entry point')} of {library} are not intercepted: "
                             "calling them reaches the real library, which needs a GPU")  # fmt: skip
+
+
+def _count(names: list[str], noun: str) -> str:
+    return f"{len(names)} {noun}{'' if len(names) == 1 else 's'}"
 
 
 def _library_family(name: str) -> str:

@@ -56,14 +56,14 @@ def render_report(report: DoctorReport, console: Console, verbose: bool = False)
     console.print(f"[bold]revati doctor[/bold] {report.program}  ({report.kind}: {report.path})")
     if report.libraries or report.imports or report.runnable:
         _render_summary(report, console, verbose)
-    if report.runnable:
-        console.print(
-            f"[bold green]verdict: runnable[/bold green] — `revati record -- {report.program}`"
-        )
+    record = f"`revati record -- {report.program}`"
+    if not report.runnable:
+        verdict = f"[bold red]verdict: not runnable[/bold red] — {report.problem}"
+    elif report.unintercepted:
+        verdict = f"[bold yellow]verdict: runnable; calls into un-intercepted libraries will fail[/bold yellow] — {record}"
     else:
-        console.print(
-            f"[bold red]verdict: not runnable[/bold red] — {report.problem}", highlight=False
-        )
+        verdict = f"[bold green]verdict: runnable[/bold green] — {record}"
+    console.print(verdict, highlight=False)
 
 
 def _render_summary(report: DoctorReport, console: Console, verbose: bool) -> None:

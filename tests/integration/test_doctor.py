@@ -211,4 +211,4 @@ def test_vendor_library_imports_are_reported_as_not_intercepted(tmp_path):
     assert report.cuda_libraries == ["libcublas.so.13"]
     assert report.unintercepted == {"CUDA driver": ["cuInit"], "cuBLAS": ["cublasCreate_v2"]}
     assert report.runnable  # reported, not refused: the program may never reach those calls
-    assert any("cuBLAS are not intercepted" in note for note in report.notes)
+    assert any("of cuBLAS are not intercepted" in note for note in report.notes)
