@@ -575,6 +575,20 @@ def _int_or_none(v: Any) -> int | None:
     return None
 
 
+def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
+    """The input files: a folder stands for the .json / .json.gz files directly inside it."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            files.append(p)
+            continue
+        found = sorted(f for f in p.iterdir() if f.name.endswith((".json", ".json.gz")))
+        if not found:
+            raise RevatiImportError(f"{p}: folder holds no .json or .json.gz trace files")
+        files.extend(found)
+    return files
+
+
 def import_kineto(
     paths: list[str | os.PathLike[str]], out: str | os.PathLike[str], *, force: bool = False
 ) -> ImportSummary:
@@ -582,9 +596,9 @@ def import_kineto(
     if not paths:
         raise RevatiImportError("no Kineto input files given")
     output = check_output(out, force=force)
+    inputs = expand_inputs(paths)
     importer = KinetoImporter()
-    for p in paths:
-        path = Path(p)
+    for path in inputs:
         importer.add_file(path, load_kineto(path))
     builder = importer.finish()
     run = _run_info(importer, builder)
@@ -593,7 +607,7 @@ def import_kineto(
     return ImportSummary(
         output=output,
         source_format="kineto",
-        inputs=tuple(str(p) for p in paths),
+        inputs=tuple(str(p) for p in inputs),
         counts=counts,
         ranks=tuple(st.rank for st in importer.files),
     )

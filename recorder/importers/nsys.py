@@ -94,7 +94,9 @@ class NsysExport:
                 )
             }
         except sqlite3.DatabaseError as e:
-            raise RevatiImportError(f"{path}: not a readable SQLite database ({e})") from None
+            raise RevatiImportError(
+                f"{path}: not a readable SQLite database ({e}); the file may be truncated or corrupt"
+            ) from None
         if KERNEL_TABLE not in self.tables and RUNTIME_TABLE not in self.tables:
             raise RevatiImportError(
                 f"{path}: SQLite file without CUPTI tables ({KERNEL_TABLE}, {RUNTIME_TABLE}); "

@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Import PyTorch-profiler traces (.json or .json.gz). Several files are the "
         "ranks of one run (rank from distributedInfo); their NCCL kernels become barriers.",
     )
-    kineto.add_argument("files", nargs="+", metavar="FILE", help="trace .json or .json.gz")
+    kineto.add_argument(
+        "files", nargs="+", metavar="FILE", help="trace .json or .json.gz, or a folder of them"
+    )
     nsys = formats.add_parser(
         "nsys",
         help="Nsight Systems SQLite export (nsys export --type sqlite)",

@@ -147,3 +147,23 @@ def test_read_only_input_copy_imports(tmp_path, shared_data):
     src.chmod(0o444)
     import_nsys(src, tmp_path / "out.duckdb")
     assert src.read_bytes() == (shared_data / TINY_NSYS).read_bytes()  # input untouched
+
+
+def test_folder_input_means_its_trace_files(tmp_path, shared_data):
+    ranks = tmp_path / "ranks"
+    ranks.mkdir()
+    for name in ("sampled_rank-0.json.gz", "sampled_rank-1.json.gz"):
+        shutil.copy(
+            shared_data
+            / "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data"
+            / "trace_filter"
+            / name,
+            ranks / name,
+        )
+    (ranks / "notes.txt").write_text("not a trace")
+    summary = import_kineto([ranks], tmp_path / "out.duckdb")
+    assert summary.ranks == (0, 1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RevatiImportError, match="holds no .json"):
+        import_kineto([empty], tmp_path / "out2.duckdb")
