@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,22 @@ class TraceReader:
 
     def run(self) -> dict[str, Any]:
         """The run row as a dict."""
-        cur = self.con.execute("SELECT * FROM run")
-        names = [d[0] for d in cur.description]
-        row = cur.fetchone()
+        try:  # TIMESTAMPTZ goes through text: DuckDB's own conversion needs pytz
+            cur = self.con.execute("SELECT * REPLACE (started_at::VARCHAR AS started_at) FROM run")
+            names = [d[0] for d in cur.description]
+            row = cur.fetchone()
+        except duckdb.Error as e:
+            raise RevatiTraceError(
+                f"{self.path}: cannot read the run row ({_first_line(e)})"
+            ) from e
         if row is None:
             raise RevatiTraceError(f"{self.path}: trace has no run row; the file is incomplete")
-        return dict(zip(names, row, strict=True))
+        out = dict(zip(names, row, strict=True))
+        if out["started_at"] is not None:
+            out["started_at"] = datetime.fromisoformat(out["started_at"])
+        if isinstance(out.get("config"), str):
+            out["config"] = json.loads(out["config"])
+        return out
 
     def counts(self) -> dict[str, int]:
         """Row count of every table of the schema (meta and run excluded)."""
