@@ -1,10 +1,12 @@
 """Elementwise, reduction, copy and memset kernels: bytes over a fitted bandwidth plus a floor.
 
-    t = floor + bytes / (BW_link · efficiency)
+    ideal = bytes / BW_link        t = floor + ideal / efficiency · (ideal / 10 µs)^slope
 
 BW_link is the device's memory bandwidth (elementwise, memset, device-to-device copies, which
-read and write each byte), PCIe (host copies) or NVLink (peer copies). Each family has default
-parameters; kernels whose names were seen in calibration get their own fitted pair.
+read and write each byte), PCIe (host copies) or NVLink (peer copies); the slope lets the
+effective bandwidth drift with size (L2 residency, tail effects). Each family has default
+parameters; kernels whose names were seen in calibration get their own fitted triple, fitted by
+robust least squares on log time.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ class BandwidthModel(DurationModel):
 
     @classmethod
     def default_params(cls, device: DeviceSpec) -> Params:
-        fam = {"elementwise": [3000.0, 0.75], "memcpy": [2000.0, 0.8], "memset": [2000.0, 0.8]}
+        fam = {
+            "elementwise": [3000.0, 0.75, 0.0],
+            "memcpy": [2000.0, 0.8, 0.0],
+            "memset": [2000.0, 0.8, 0.0],
+        }
         return {"family": fam, "by_name": {}}
 
     def claims(self, batch: OpBatch, families: np.ndarray) -> np.ndarray:
@@ -44,22 +50,22 @@ class BandwidthModel(DurationModel):
 
     def predict(self, batch: OpBatch) -> np.ndarray:
         fams = batch_families(batch)
-        floor, eff = self._floor_eff(batch, fams)
-        return floor + batch.bytes / (link_bandwidth(batch, self.device, fams) * eff)
+        coef = self._coefficients(batch, fams)
+        return bandwidth_ns(coef, batch.bytes / link_bandwidth(batch, self.device, fams))
 
-    def _floor_eff(self, batch: OpBatch, fams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        floor = np.zeros(batch.n)
-        eff = np.ones(batch.n)
-        for fam, (f, e) in self.params["family"].items():
-            floor[fams == fam], eff[fams == fam] = f, e
+    def _coefficients(self, batch: OpBatch, fams: np.ndarray) -> np.ndarray:
+        """[3, n]: floor, efficiency and slope of each record (by name, else by family)."""
+        coef = np.zeros((3, batch.n))
+        coef[1] = 1.0
+        for fam, values in self.params["family"].items():
+            coef[:, fams == fam] = np.asarray(values, dtype=np.float64)[:, None]
         by_name = self.params["by_name"]
         if by_name:
             uniq, codes = batch.name_index()
             for code, name in enumerate(uniq):
                 if name in by_name:
-                    sel = codes == code
-                    floor[sel], eff[sel] = by_name[name]
-        return floor, eff
+                    coef[:, codes == code] = np.asarray(by_name[name], dtype=np.float64)[:, None]
+        return coef
 
     @classmethod
     def fit(
@@ -89,13 +95,23 @@ class BandwidthModel(DurationModel):
         return params
 
 
-def fit_floor_eff(ideal_ns: np.ndarray, measured_ns: np.ndarray) -> list[float]:
-    """Floor and efficiency minimising relative error of t = floor + ideal / eff (weighted NNLS)."""
-    from scipy.optimize import nnls
+REFERENCE_NS = 1e4
 
-    w = 1.0 / measured_ns
-    a = np.column_stack([w, ideal_ns * w])
-    coef, _ = nnls(a, np.ones_like(measured_ns))
-    floor, inv_eff = float(coef[0]), float(coef[1])
-    eff = 1.0 / inv_eff if inv_eff > 1e-9 else 1.0
-    return [round(floor, 3), round(min(eff, 10.0), 6)]
+
+def bandwidth_ns(coef: np.ndarray, ideal_ns: np.ndarray) -> np.ndarray:
+    floor, eff, slope = coef
+    return floor + ideal_ns / eff * (np.maximum(ideal_ns, 1e-3) / REFERENCE_NS) ** slope
+
+
+def fit_floor_eff(ideal_ns: np.ndarray, measured_ns: np.ndarray) -> list[float]:
+    """Floor, efficiency and slope minimising robust log error of `bandwidth_ns`."""
+    from scipy.optimize import least_squares
+
+    y = np.log(measured_ns)
+
+    def resid(th: np.ndarray) -> np.ndarray:
+        coef = np.array([np.exp(th[0]), np.exp(th[1]), th[2]])[:, None]
+        return np.log(bandwidth_ns(coef, ideal_ns)) - y
+
+    th = least_squares(resid, [np.log(2000.0), np.log(0.7), 0.0], loss="soft_l1", f_scale=0.1).x
+    return [round(float(np.exp(th[0])), 3), round(float(np.exp(th[1])), 6), round(float(th[2]), 6)]

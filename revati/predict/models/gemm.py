@@ -18,6 +18,7 @@ from revati.predict.catalog import DeviceSpec
 from revati.predict.models.base import DurationModel, Params, peak_flops_of
 
 TILE = 128.0
+MAX_FIT_SAMPLES = 4000
 # Defaults: about what cuBLAS reaches on Hopper for mid-size fp16 GEMMs (fit replaces them).
 DEFAULT_THETA = [-3.0, 0.6, 0.05, 0.05, -0.02, 0.0, 0.0, 1.5, 1.0, 1.6, 0.5]
 
@@ -71,7 +72,9 @@ class GemmModel(DurationModel):
         keep = (batch.gemm_m > 0) & (batch.gemm_n > 0) & (batch.gemm_k > 0) & (measured_ns > 0)
         if keep.sum() < 12:
             return None
-        sub, y = batch.take(keep), np.log(measured_ns[keep] * 1e-9)
+        idx = np.flatnonzero(keep)
+        idx = idx[:: max(1, len(idx) // MAX_FIT_SAMPLES)]  # an even sample keeps fits fast
+        sub, y = batch.take(idx), np.log(measured_ns[idx] * 1e-9)
         result = least_squares(
             lambda th: np.log(_seconds(th, sub, device)) - y,
             np.array(DEFAULT_THETA),

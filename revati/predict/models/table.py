@@ -154,7 +154,11 @@ class TableModel(DurationModel):
         measured_ns: np.ndarray,
         groups: np.ndarray | None = None,
     ) -> Params | None:
-        keep = measured_ns > 0
+        # Size-over-bytes tables of bandwidth-bound kernels add nothing to the bandwidth model's
+        # per-name fit (and cross-validate worse), so tables keep exact shapes only.
+        keep = (measured_ns > 0) & ~(
+            (batch.bytes > 0) & (batch.gemm_m == 0) & (batch.kind != "collective")
+        )
         if not keep.any():
             return None
         sigs, inverse, size = group_signatures(batch.take(keep))
