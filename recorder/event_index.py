@@ -10,7 +10,6 @@ the filter selects many groups, a scan over growing windows of the group array.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -21,6 +20,7 @@ _MAX_GROUP_SEARCHES = 256
 _FIRST_WINDOW = 4096
 # Events longer than this quantile of durations are "long" and kept aside for window queries.
 _LONG_QUANTILE = 0.999
+NO_RANK = -(2**62)  # rank code of groups without a rank
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,34 @@ class EventIndex:
         self.group_pid = [r[3] for r in g]
         self.group_rank = [r[4] for r in g]
         self.group_name = [r[5] for r in g]
+        self._rank_codes = np.array(
+            [NO_RANK if r is None else r for r in self.group_rank], dtype=np.int64
+        )
         cols = con.execute(
-            f"SELECT seq, grp, ref_id, start_ns, end_ns FROM {order_table}"
+            f"SELECT grp, kind_code, ref_id, start_ns, end_ns FROM {order_table}"
         ).fetchnumpy()
-        seq = np.asarray(cols["seq"], dtype=np.int64)
-        self.count = len(seq)
-        order = np.argsort(seq) if self.count and not _is_arange(seq) else None
-        self.grp = _take(cols["grp"], order, np.int32)
-        self.ref_id = _take(cols["ref_id"], order, np.int64)
-        self.start_ns = _take(cols["start_ns"], order, np.int64)
-        self.end_ns = _take(cols["end_ns"], order, np.int64)
+        self.grp = np.asarray(cols["grp"], dtype=np.int32)
+        self.ref_id = np.asarray(cols["ref_id"], dtype=np.int64)
+        self.start_ns = np.asarray(cols["start_ns"], dtype=np.int64)
+        self.end_ns = np.asarray(cols["end_ns"], dtype=np.int64)
+        self.count = len(self.grp)
+        self._ensure_sorted(np.asarray(cols["kind_code"], dtype=np.int8))
         self._build_groups(len(g))
         self._build_long()
+        self._end_max = int(self.end_ns.max()) if self.count else 0
         self._names: dict[str, np.ndarray] = {}
         self._by_ref: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _ensure_sorted(self, kind_code: np.ndarray) -> None:
+        """The table is stored in seq order; if a writer got that wrong, sort here."""
+        if self.count < 2:
+            return
+        ds, dk, dr = np.diff(self.start_ns), np.diff(kind_code), np.diff(self.ref_id)
+        if not np.any((ds < 0) | ((ds == 0) & ((dk < 0) | ((dk == 0) & (dr < 0))))):
+            return
+        order = np.lexsort((self.ref_id, kind_code, self.start_ns))
+        self.grp, self.ref_id = self.grp[order], self.ref_id[order]
+        self.start_ns, self.end_ns = self.start_ns[order], self.end_ns[order]
 
     def _build_groups(self, n_groups: int) -> None:
         key = self.grp.astype(np.uint16) if n_groups <= 65536 else self.grp
@@ -96,7 +110,7 @@ class EventIndex:
         if f.track_ids is not None:
             mask &= np.isin(self.group_track, list(f.track_ids))
         if f.rank is not None:
-            mask &= np.array([r == f.rank for r in self.group_rank], dtype=bool)
+            mask &= self._rank_codes == f.rank
         if f.name_pattern:
             mask &= self._name_mask(f.name_pattern)
         return np.flatnonzero(mask)
@@ -206,13 +220,4 @@ class EventIndex:
     def time_range(self) -> tuple[int, int]:
         if self.count == 0:
             return (0, 0)
-        return (int(self.start_ns[0]), int(self.end_ns.max()))
-
-
-def _is_arange(seq: np.ndarray) -> bool:
-    return bool(seq[0] == 0 and seq[-1] == len(seq) - 1 and np.all(np.diff(seq) == 1))
-
-
-def _take(col: Sequence[object] | np.ndarray, order: np.ndarray | None, dtype: type) -> np.ndarray:
-    arr = np.asarray(col, dtype=dtype)
-    return arr[order] if order is not None else arr
+        return (int(self.start_ns[0]), self._end_max)

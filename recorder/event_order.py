@@ -1,7 +1,8 @@
 """The global event order: one derived table that puts every event of a trace in one sequence.
 
 `event_order` holds one row per event (api call, kernel, copy, memset, sync, jump, barrier, NVTX
-range, marker), sorted by `(start_ns, kind order, ref_id)`; `seq` is the row's position. Events
+range, marker), sorted by `(start_ns, kind order, ref_id)`; `seq` is the row's position (its
+rowid). The view `events` joins in the group columns (kind, track, pid, rank, name). Events
 that share kind, track, process and name form a *group* (`event_groups`); the reader keeps one
 sorted seq array per group, which makes filtered next/previous a binary search.
 
@@ -24,81 +25,88 @@ KIND_CODE = {kind: code for code, kind in enumerate(KIND_ORDER)}
 # Meta key that marks a complete event_order (its value is the number of events).
 META_KEY = "event_order_rows"
 
-# One SELECT per event table; columns: kind, ref_id, track_id, pid, start_ns, end_ns, name.
+# One SELECT per event table: ref_id, track kind (0 thread, 1 stream, NULL none), track ref
+# (thread_id / stream_id), pid (only where the row itself names it), start_ns, end_ns, name.
 _SOURCES = {
-    "api_call": """
-        SELECT a.call_id, 'thread:' || a.thread_id, t.pid, a.enter_ns, a.exit_ns, a.name
-        FROM api_calls a LEFT JOIN threads t USING (thread_id)""",
-    "kernel": """
-        SELECT k.kernel_id, 'stream:' || k.stream_id, s.pid, k.start_ns, k.end_ns, k.name
-        FROM kernels k LEFT JOIN streams s USING (stream_id)""",
-    "copy": """
-        SELECT c.copy_id, 'stream:' || c.stream_id, s.pid, c.start_ns, c.end_ns,
-               'memcpy ' || coalesce(c.kind, '?')
-        FROM copies c LEFT JOIN streams s USING (stream_id)""",
-    "memset": """
-        SELECT m.memset_id, 'stream:' || m.stream_id, s.pid, m.start_ns, m.end_ns, 'memset'
-        FROM memsets m LEFT JOIN streams s USING (stream_id)""",
-    "sync": """
-        SELECT y.sync_id, 'thread:' || y.thread_id, t.pid, y.blocked_ns, y.resumed_ns,
-               'sync ' || coalesce(y.kind, '?') || coalesce(' ' || y.target, '')
-        FROM syncs y LEFT JOIN threads t USING (thread_id)""",
-    "jump": """
-        SELECT j.jump_id, NULL, NULL, j.from_ns, j.to_ns,
-               'jump' || coalesce(' (' || j.cause_kind || ')', '')
-        FROM jumps j""",
-    "barrier": """
-        SELECT b.barrier_id, NULL, NULL, coalesce(a.first_ns, b.release_ns), b.end_ns,
-               coalesce(b.collective, 'barrier')
-        FROM barriers b LEFT JOIN (
-            SELECT barrier_id, min(arrival_ns) AS first_ns FROM barrier_arrivals GROUP BY 1
-        ) a USING (barrier_id)""",
-    "nvtx": """
-        SELECT r.range_id, 'thread:' || r.thread_id, t.pid, r.start_ns, r.end_ns, r.name
-        FROM nvtx_ranges r LEFT JOIN threads t USING (thread_id)""",
-    "marker": """
-        SELECT m.marker_id, 'thread:' || m.thread_id, m.pid, m.at_ns, m.at_ns,
-               m.kind || coalesce(': ' || m.name, '')
-        FROM markers m""",
+    "api_call": "SELECT call_id, 0, thread_id, NULL, enter_ns, exit_ns, name FROM api_calls",
+    "kernel": "SELECT kernel_id, 1, stream_id, NULL, start_ns, end_ns, name FROM kernels",
+    "copy": """SELECT copy_id, 1, stream_id, NULL, start_ns, end_ns,
+                      'memcpy ' || coalesce(kind, '?') FROM copies""",
+    "memset": "SELECT memset_id, 1, stream_id, NULL, start_ns, end_ns, 'memset' FROM memsets",
+    "sync": """SELECT sync_id, 0, thread_id, NULL, blocked_ns, resumed_ns,
+                      'sync ' || coalesce(kind, '?') FROM syncs""",
+    "jump": """SELECT jump_id, NULL, NULL, NULL, from_ns, to_ns,
+                      'jump' || coalesce(' (' || cause_kind || ')', '') FROM jumps""",
+    "barrier": """SELECT b.barrier_id, NULL, NULL, NULL, coalesce(a.first_ns, b.release_ns),
+                         b.end_ns, coalesce(b.collective, 'barrier')
+                  FROM barriers b LEFT JOIN (SELECT barrier_id, min(arrival_ns) AS first_ns
+                                             FROM barrier_arrivals GROUP BY 1) a USING (barrier_id)""",
+    "nvtx": "SELECT range_id, 0, thread_id, NULL, start_ns, end_ns, name FROM nvtx_ranges",
+    "marker": """SELECT marker_id, CASE WHEN thread_id IS NULL THEN NULL ELSE 0 END, thread_id,
+                        pid, at_ns, at_ns, kind || coalesce(': ' || name, '') FROM markers""",
 }
 
 
 def _union_sql() -> str:
-    parts = [
-        f"SELECT {KIND_CODE[kind]}::TINYINT AS kind_code, '{kind}' AS kind, * FROM ({sql})"
-        for kind, sql in _SOURCES.items()
-    ]
-    return "\nUNION ALL\n".join(parts)
+    return "\nUNION ALL\n".join(
+        f"SELECT {KIND_CODE[kind]}::TINYINT, * FROM ({sql})" for kind, sql in _SOURCES.items()
+    )
 
 
 def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
-    """Statements that create `order_table` and `groups_table` from the event tables."""
+    """Statements that create `order_table` and `groups_table` from the event tables.
+
+    Group keys never hold NULL (-1 stands for none) so the join is a plain hash join, and the
+    order table is written already sorted: `seq` is the row position (rowid)."""
     create = "CREATE OR REPLACE TEMP TABLE" if temp else "CREATE OR REPLACE TABLE"
     staging = f"{order_table}_staging"
+    kinds = ", ".join(f"({code}, '{kind}')" for kind, code in KIND_CODE.items())
     return [
         f"""CREATE OR REPLACE TEMP TABLE {staging} AS
-        SELECT kind_code, kind, ref_id, track_id, e.pid, p.rank,
+        SELECT kind_code, ref_id, coalesce(track_kind, -1)::TINYINT AS track_kind,
+               coalesce(track_ref, -1)::BIGINT AS track_ref, coalesce(pid, -1)::BIGINT AS pid,
                coalesce(start_ns, end_ns) AS start_ns,
                greatest(coalesce(end_ns, start_ns), coalesce(start_ns, end_ns)) AS end_ns,
                coalesce(name, '') AS name
-        FROM (SELECT * FROM ({_union_sql()})
-              AS u(kind_code, kind, ref_id, track_id, pid, start_ns, end_ns, name)) e
-        LEFT JOIN processes p ON p.pid = e.pid
+        FROM ({_union_sql()})
+             AS u(kind_code, ref_id, track_kind, track_ref, pid, start_ns, end_ns, name)
         WHERE coalesce(start_ns, end_ns) IS NOT NULL""",
         f"""{create} {groups_table} AS
-        SELECT (row_number() OVER (ORDER BY kind_code, track_id, pid, name) - 1)::INTEGER AS grp,
-               kind, track_id, pid, rank, name, n AS events
-        FROM (SELECT kind_code, kind, track_id, pid, any_value(rank) AS rank, name, count(*) AS n
-              FROM {staging} GROUP BY ALL)""",
+        WITH g AS (SELECT kind_code, track_kind, track_ref, pid, name, count(*) AS events
+                   FROM {staging} GROUP BY ALL),
+             k(kind_code, kind) AS (VALUES {kinds})
+        SELECT (row_number() OVER (ORDER BY g.kind_code, g.track_kind, g.track_ref, g.pid,
+                                   g.name) - 1)::INTEGER AS grp,
+               k.kind, g.kind_code,
+               CASE g.track_kind WHEN 0 THEN 'thread:' || g.track_ref
+                                 WHEN 1 THEN 'stream:' || g.track_ref END AS track_id,
+               coalesce(CASE g.track_kind WHEN 0 THEN t.pid WHEN 1 THEN s.pid END,
+                        nullif(g.pid, -1)) AS pid,
+               p.rank, g.name, g.events, g.track_kind, g.track_ref, g.pid AS key_pid
+        FROM g JOIN k USING (kind_code)
+        LEFT JOIN threads t ON g.track_kind = 0 AND t.thread_id = g.track_ref
+        LEFT JOIN streams s ON g.track_kind = 1 AND s.stream_id = g.track_ref
+        LEFT JOIN processes p
+          ON p.pid = coalesce(CASE g.track_kind WHEN 0 THEN t.pid WHEN 1 THEN s.pid END,
+                              nullif(g.pid, -1))""",
         f"""{create} {order_table} AS
-        SELECT (row_number() OVER (ORDER BY s.start_ns, s.kind_code, s.ref_id) - 1)::BIGINT AS seq,
-               s.kind, s.ref_id, s.track_id, s.pid, s.rank, s.start_ns, s.end_ns, s.name, g.grp
+        SELECT g.grp, s.kind_code, s.ref_id, s.start_ns, s.end_ns
         FROM {staging} s JOIN {groups_table} g
-          ON g.kind = s.kind AND g.name = s.name
-         AND g.track_id IS NOT DISTINCT FROM s.track_id AND g.pid IS NOT DISTINCT FROM s.pid
-        ORDER BY seq""",
+          ON g.kind_code = s.kind_code AND g.track_kind = s.track_kind
+         AND g.track_ref = s.track_ref AND g.key_pid = s.pid AND g.name = s.name
+        ORDER BY s.start_ns, s.kind_code, s.ref_id""",
         f"DROP TABLE {staging}",
     ]
+
+
+def view_sql(order_table: str, groups_table: str, view: str, *, temp: bool) -> str:
+    """A view with one readable row per event: seq, kind, ref_id, track_id, pid, rank, times,
+    name (what `event_order` means, for SQL users)."""
+    create = "CREATE OR REPLACE TEMP VIEW" if temp else "CREATE OR REPLACE VIEW"
+    return f"""{create} {view} AS
+        SELECT o.rowid AS seq, g.kind, o.ref_id, g.track_id, g.pid, g.rank, o.start_ns,
+               o.end_ns, g.name, o.grp
+        FROM {order_table} o JOIN {groups_table} g USING (grp)"""
 
 
 def write_event_order(con: duckdb.DuckDBPyConnection) -> int:
@@ -106,6 +114,7 @@ def write_event_order(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("BEGIN")
     for sql in build_sql("event_order", "event_groups", temp=False):
         con.execute(sql)
+    con.execute(view_sql("event_order", "event_groups", "events", temp=False))
     (rows,) = con.execute("SELECT count(*) FROM event_order").fetchone()  # type: ignore[misc]
     con.execute(f"INSERT OR REPLACE INTO {schema.META_TABLE} VALUES (?, ?)", [META_KEY, str(rows)])
     con.execute("COMMIT")

@@ -87,6 +87,7 @@ class TraceReader:
             ) from e
         self._check_identity()
         self._index: EventIndex | None = None
+        self.con.execute("SET enable_progress_bar = false")
 
     def _check_identity(self) -> None:
         try:
@@ -187,6 +188,9 @@ class TraceReader:
                 return EventIndex(self.con, "event_order", "event_groups")
             for stmt in event_order.build_sql("temp_event_order", "temp_event_groups", temp=True):
                 self.con.execute(stmt)
+            self.con.execute(
+                event_order.view_sql("temp_event_order", "temp_event_groups", "events", temp=True)
+            )
             return EventIndex(self.con, "temp_event_order", "temp_event_groups")
         except duckdb.Error as e:
             raise RevatiTraceError(

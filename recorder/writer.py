@@ -54,13 +54,22 @@ class RunInfo:
 class TraceWriter:
     """Append-only writer of one trace file. Use as a context manager or call `close()`."""
 
-    def __init__(self, path: str | os.PathLike[str], run: RunInfo, *, flush_rows: int = 262144,
-                 overwrite: bool = False, build_event_order: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        run: RunInfo,
+        *,
+        flush_rows: int = 262144,
+        overwrite: bool = False,
+        build_event_order: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.build_event_order = build_event_order
         if self.path.exists():
             if not overwrite:
-                raise RevatiTraceError(f"{self.path}: already exists; choose another -o path or remove it")
+                raise RevatiTraceError(
+                    f"{self.path}: already exists; choose another -o path or remove it"
+                )
             self.path.unlink()
             wal = self.path.with_name(self.path.name + ".wal")
             if wal.exists():
@@ -74,6 +83,7 @@ class TraceWriter:
             self._con = duckdb.connect(str(self.path))
         except duckdb.Error as e:
             raise RevatiTraceError(f"{self.path}: cannot create trace: {e}") from e
+        self._con.execute("SET enable_progress_bar = false")
         self._create(run)
 
     # ---- setup -------------------------------------------------------------------------------
@@ -90,8 +100,19 @@ class TraceWriter:
         con.execute(
             "INSERT INTO run (source, argv, cwd, started_at, device, predictor, profile, dilation,"
             " revati_version, host, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run.source, run.argv, run.cwd, run.started_at, run.device, run.predictor, run.profile,
-             run.dilation, __version__, run.host, json.dumps(run.config)],
+            [
+                run.source,
+                run.argv,
+                run.cwd,
+                run.started_at,
+                run.device,
+                run.predictor,
+                run.profile,
+                run.dilation,
+                __version__,
+                run.host,
+                json.dumps(run.config),
+            ],
         )
         con.execute("COMMIT")
 
