@@ -15,6 +15,7 @@ the ranks that have arrived so far.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -373,13 +374,11 @@ class ReplayCursor:
 def _wait_target(row: dict[str, Any]) -> str | None:
     kind, target = row.get("kind"), row.get("target")
     if kind and target:
-        return f"{kind} {target}"
+        return str(target) if str(target).startswith(str(kind)) else f"{kind} {target}"
     return target or kind
 
 
 def _check_regex(pattern: str) -> None:
-    import re
-
     try:
         re.compile(pattern)
     except re.error as e:

@@ -39,9 +39,10 @@ LAYER_OF_KIND = {
     "copy": "device",
     "memset": "device",
 }
-# Thread rows draw calls, then blocked periods over them, then markers on top.
-THREAD_LAYERS = ("nvtx", "call", "sync", "marker")
+# Thread rows draw NVTX ranges and markers under API calls, blocked periods on top.
+THREAD_LAYERS = ("nvtx", "marker", "call", "sync")
 CACHE_ROWS = 512
+CONNECTOR_SPACING = 6  # draw barrier connectors only with at least this many columns per barrier
 
 Cell = tuple[str, str]  # (one character, style name)
 
@@ -69,6 +70,14 @@ class Lane:
         j = np.where(ok, i, 0)
         ok &= self.reach[j] > t0 if len(self.reach) else False
         return np.where(ok, i, -1)
+
+
+def dedupe_words(text: str) -> str:
+    """'stream stream 7' -> 'stream 7' (a wait kind repeated by its target)."""
+    words = text.split()
+    if len(words) > 1 and words[0] == words[1]:
+        words = words[1:]
+    return " ".join(words)
 
 
 def short_name(name: str) -> str:
@@ -202,7 +211,7 @@ class TimelineModel:
             return ""
         name = self.ix.group_name[group]
         if layer == "sync":
-            name = "⏸ " + name.removeprefix("sync ")
+            name = "⏸ " + dedupe_words(name.removeprefix("sync "))
         elif layer == "device":
             name = short_name(name)
         return name[: run - 1] + (" " if len(name) < run - 1 else "")
@@ -212,9 +221,10 @@ class TimelineModel:
     ) -> None:
         if not len(self.barrier_release):
             return
-        lo = int(np.searchsorted(self.barrier_release, t0, side="left"))
-        hi = int(np.searchsorted(self.barrier_release, t1, side="right"))
-        for b in range(lo, min(hi, lo + 4 * width)):
+        lo, hi = self._barrier_span(t0, t1)
+        if hi - lo > width // CONNECTOR_SPACING:
+            return  # too dense to read: the header row still marks every release
+        for b in range(lo, hi):
             if track.rank not in self.barrier_ranks[b]:
                 continue
             col = self.column_of(int(self.barrier_release[b]), t0, t1, width)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from revati.tui.command_line import COMMANDS_HELP
-from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -11,13 +10,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-def _bindings_table(title: str, bindings: list) -> Table:  # noqa: ANN001
-    table = Table(title=title, show_header=False, box=None, padding=(0, 2), title_justify="left")
+def bindings_text(title: str, bindings: list) -> str:  # noqa: ANN001
+    """A titled two-column list of key and description (markup)."""
+    lines = [f"[b]{title}[/b]"]
     for b in bindings:
         if isinstance(b, Binding):
             key = b.key_display or b.key
-            table.add_row(f"[bold]{key}[/]", b.description or b.action)
-    return table
+            lines.append(f"  [bold]{key:<12}[/] {b.description or b.action}")
+    return "\n".join(lines)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -33,16 +33,16 @@ class HelpScreen(ModalScreen[None]):
 
         with VerticalScroll(id="help"):
             yield Static("[b]revati debugger — keys[/b]  (escape closes)")
-            yield Static(_bindings_table("Stepping (timeline screen)", TimelineScreen.BINDINGS))
+            yield Static(bindings_text("Stepping (timeline screen)", TimelineScreen.BINDINGS))
             yield Static(
-                _bindings_table(
+                bindings_text(
                     "Timeline view (also the mouse wheel; click selects)", Timeline.BINDINGS
                 )
             )
-            yield Static(_bindings_table("Barrier inspector", BarrierScreen.BINDINGS))
-            yield Static(_bindings_table("Compare", CompareScreen.BINDINGS))
+            yield Static(bindings_text("Barrier inspector", BarrierScreen.BINDINGS))
+            yield Static(bindings_text("Compare", CompareScreen.BINDINGS))
             yield Static(
-                _bindings_table(
+                bindings_text(
                     "Everywhere",
                     [
                         Binding("q", "quit", "Quit"),
