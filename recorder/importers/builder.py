@@ -342,9 +342,12 @@ class ImportSummary:
 
     def line(self) -> str:
         c = self.counts
-        ranks = ", ".join("-" if r is None else str(r) for r in self.ranks) or "-"
+        if any(r is not None for r in self.ranks):
+            who = "ranks " + ", ".join("-" if r is None else str(r) for r in self.ranks)
+        else:
+            who = f"{c.get('processes', 0)} process(es), no rank information"
         return (
-            f"imported {len(self.inputs)} {self.source_format} file(s) (ranks {ranks}) into "
+            f"imported {len(self.inputs)} {self.source_format} file(s) ({who}) into "
             f"{self.output}: {c.get('kernels', 0)} kernels, {c.get('copies', 0)} copies, "
             f"{c.get('memsets', 0)} memsets, {c.get('api_calls', 0)} API calls, "
             f"{c.get('nvtx_ranges', 0)} NVTX ranges, {c.get('barriers', 0)} barriers"

@@ -643,7 +643,9 @@ def _run_info(importer: KinetoImporter, builder: TraceBuilder) -> RunInfo:
         argv=argv,
         cwd="",
         device=models[0] if models else None,
-        host="",
+        host=next(
+            (h for st in importer.files if isinstance(h := st.data.get("host_name"), str)), ""
+        ),
         config={"importer": "kineto", "inputs": inputs},
     )
     started = started_at_from(offset)
