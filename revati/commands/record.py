@@ -1,0 +1,157 @@
+"""`revati record`: run a CUDA program with no GPU on a virtual clock and write its trace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from revati.engine.config import RecordConfig
+from revati.engine.session import Progress, RecordResult, record
+from revati.errors import RevatiRunError, RevatiUsageError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vector_add"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "record",
+        help="run a CUDA program under emulation and record a trace",
+        description="Run CMD (built with `-cudart shared`) with no GPU: every kernel is skipped, a "
+        "virtual clock advances by predicted durations, and every CUDA call lands in a DuckDB "
+        "trace. Exits with CMD's exit status.",
+        epilog="Examples:\n"
+        "  revati record -o demo.duckdb --example        # the bundled vector-add demo\n"
+        "  revati record -o t.duckdb -- ./my_program --size 1024\n"
+        "  revati record --device h200 -- python train.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "-o", "--output", default="trace.duckdb", help="trace file to write (default: %(default)s)"
+    )
+    p.add_argument(
+        "--device",
+        default="h100-sxm",
+        help="virtual GPU from the catalog (default: %(default)s; see `revati devices`)",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="calibration profile for the predictor (default: the device's shipped one)",
+    )
+    p.add_argument(
+        "--dilation",
+        type=float,
+        default=1.0,
+        help="host time dilation K: host CPU work counts 1/K in virtual time (default: 1)",
+    )
+    p.add_argument(
+        "--backed-max",
+        type=int,
+        default=4 << 20,
+        metavar="BYTES",
+        help="allocations up to BYTES hold real data; larger ones are virtual (default: 4 MiB)",
+    )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        metavar="N",
+        help="virtual GPUs each process sees (default: 1)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
+    p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
+    p.add_argument(
+        "--example", action="store_true", help=f"record the bundled demo program ({EXAMPLE.name})"
+    )
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
+    p.set_defaults(handler=run)
+
+
+def _command(args: argparse.Namespace) -> tuple[str, ...]:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if args.example:
+        if cmd:
+            raise RevatiUsageError(
+                "--example runs the bundled demo; give either --example or -- CMD, not both"
+            )
+        if not EXAMPLE.exists():
+            raise RevatiRunError(
+                f"{EXAMPLE}: the bundled example is missing from this installation"
+            )
+        return (str(EXAMPLE),)
+    if not cmd:
+        raise RevatiUsageError(
+            "no program given: use `revati record [-o trace.duckdb] -- CMD ARGS...`"
+        )
+    return tuple(cmd)
+
+
+def _refuse_static(argv: tuple[str, ...]) -> None:
+    try:
+        from revati.doctor import check_program
+    except ImportError:
+        return
+    report = check_program(list(argv))
+    if getattr(report, "static_cudart", False):
+        raise RevatiRunError(
+            f"{argv[0]}: statically linked CUDA runtime cannot be emulated; rebuild with `-cudart shared`"
+        )
+
+
+def _format_ns(ns: int) -> str:
+    s = ns / 1e9
+    return f"{s:.3g} s" if s >= 1 else f"{s * 1e3:.3g} ms"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1_000_000 else f"{n:,}"
+
+
+def summary(r: RecordResult) -> str:
+    return (
+        f"virtual {_format_ns(r.virtual_ns)} in {_format_ns(r.wall_ns)} wall ({r.speedup:.1f}×), "
+        f"{_count(r.kernels)} kernels, {_count(r.syncs)} syncs, {_count(r.jumps)} jumps → {r.output}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = _command(args)
+    _refuse_static(argv)
+    config = RecordConfig(
+        argv=argv,
+        output=args.output,
+        device=args.device,
+        profile=args.profile,
+        device_count=args.devices,
+        dilation=args.dilation,
+        backed_max=args.backed_max,
+        overwrite=args.force,
+        status=not args.quiet,
+    )
+    if args.dilation <= 0:
+        raise RevatiUsageError("--dilation must be positive")
+    live = config.status and sys.stderr.isatty()
+    if not live:
+        result = record(config)
+    else:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(stderr=True)
+        with Live(console=console, transient=True, refresh_per_second=4) as status:
+
+            def show(p: Progress) -> None:
+                speed = p.virtual_ns / p.wall_ns if p.wall_ns else 0.0
+                status.update(
+                    f"[dim]revati[/] virtual {_format_ns(p.virtual_ns)} · wall {_format_ns(p.wall_ns)}"
+                    f" · {speed:.1f}× · {_count(p.kernels)} kernels · {_count(p.syncs)} syncs"
+                    f" · {_count(p.jumps)} jumps"
+                )
+
+            result = record(config, show)
+    if config.status:
+        print(f"revati: {summary(result)}", file=sys.stderr)
+    return result.exit_status

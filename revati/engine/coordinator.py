@@ -1,0 +1,458 @@
+"""The coordinator: the run directory, the participants, deadlines and the two-phase jump.
+
+It owns the clock page, accepts one registration connection per participant process and one
+connection per thread that blocks, drains the rings, and decides when the clock jumps
+(DESIGN §3): only while no participant thread runs (`running == 0`), nobody is stalled on a
+full ring, every announced wait has arrived, and every waiter's deadline is known; then to the
+earliest deadline, committed only if the clock page did not change meanwhile (its seqlock
+sequence is the generation check). Threads are woken with their `running` share restored
+first, so a woken thread resumes exactly at its deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from revati import shim
+from revati.engine.config import RecordConfig
+from revati.engine.device_model import DeviceModel
+from revati.engine.durations import DurationModel
+from revati.engine.ingest import Ingest, ProcessState, Resolution
+from revati.engine.trace_sink import TraceSink
+from revati.predict import DeviceSpec
+from revati.recorder.writer import TraceWriter
+
+DROPPED = (1 << 64) - 1
+FLUSH_EVERY_S = 0.25
+IDLE_TIMEOUT_S = 0.02
+
+
+@dataclass
+class Participant:
+    """One process image taking part in the run (one ring, one names file)."""
+
+    pid: int
+    serial: int
+    ring: shim.Ring
+    state: ProcessState
+    conn: socket.socket
+    parent_pid: int
+    argv: list[str]
+    env: dict[str, str]
+    started_ns: int
+    closed: bool = False
+    dead: bool = False
+
+
+@dataclass
+class Waiter:
+    """A thread blocked in the shim, waiting for our answer."""
+
+    conn: socket.socket
+    proc: Participant
+    msg: shim.Message
+    resolution: Resolution | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def query(self) -> bool:
+        return self.msg.type == shim.MSG_QUERY
+
+
+def _proc_environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {
+        k.decode(): v.decode("utf-8", "replace")
+        for k, v in pairs
+        if k in (b"RANK", b"LOCAL_RANK", b"WORLD_SIZE", b"CUDA_VISIBLE_DEVICES")
+    }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Coordinator:
+    """The single consumer of every ring and the single writer of the trace."""
+
+    def __init__(
+        self,
+        config: RecordConfig,
+        run_dir: Path,
+        spec: DeviceSpec,
+        durations: DurationModel,
+        writer: TraceWriter,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.spec = spec
+        self.wall_start = time.monotonic_ns()
+        self.page = shim.ClockPage(
+            run_dir / "clock.page",
+            dilation=config.dilation,
+            epoch_realtime_ns=time.time_ns(),
+            epoch_monotonic_ns=time.monotonic_ns(),
+            capacities=[spec.memory_bytes] * config.device_count,
+        )
+        self._write_config()
+        self.sink = TraceSink(writer)
+        self.model = DeviceModel(spec.launch_latency_ns)
+        self.ingest = Ingest(self.sink, self.model, durations, spec.name)
+        self.selector = selectors.DefaultSelector()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(str(run_dir / "coordinator.sock"))
+        self.listener.listen(256)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, ("listener", None))
+        self.procs: dict[tuple[int, int], Participant] = {}
+        self.waiters: dict[socket.socket, Waiter] = {}
+        self.waits_received = 0
+        self.jumps = 0
+        self.syncs = 0
+        self._retry = False
+        self._last_flush = time.monotonic()
+        self._write_devices()
+
+    # ---- setup -----------------------------------------------------------------------------
+
+    def _write_config(self) -> None:
+        s, c = self.spec, self.config.host_costs
+        lines = {
+            "name": s.name,
+            "device_count": self.config.device_count,
+            "backed_max": self.config.backed_max,
+            "memory_bytes": s.memory_bytes,
+            "sm_count": s.sm_count,
+            "sm_clock_mhz": s.sm_clock_mhz,
+            "mem_clock_mhz": s.mem_clock_mhz,
+            "memory_bus_width_bits": s.memory_bus_width_bits,
+            "cc_major": s.compute_capability[0],
+            "cc_minor": s.compute_capability[1],
+            "l2_bytes": s.l2_bytes,
+            "shared_mem_per_block": s.shared_mem_per_block,
+            "shared_mem_per_block_optin": s.shared_mem_per_block_optin,
+            "shared_mem_per_sm": s.shared_mem_per_sm,
+            "regs_per_block": s.regs_per_block,
+            "regs_per_sm": s.regs_per_sm,
+            "max_threads_per_block": s.max_threads_per_block,
+            "max_threads_per_sm": s.max_threads_per_sm,
+            "warp_size": s.warp_size,
+            "max_blocks_per_sm": s.max_blocks_per_sm,
+            "cost_launch_ns": c.launch_ns,
+            "cost_copy_ns": c.copy_ns,
+            "cost_event_ns": c.event_ns,
+            "cost_sync_ns": c.sync_ns,
+            "cost_alloc_ns": c.alloc_ns,
+            "cost_other_ns": c.other_ns,
+        }
+        (self.run_dir / "config.txt").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+
+    def _write_devices(self) -> None:
+        for ordinal in range(self.config.device_count):
+            self.sink.add(
+                "devices",
+                device_id=ordinal,
+                pid=None,
+                ordinal=ordinal,
+                name=self.spec.name,
+                model=self.spec.id,
+                memory_bytes=self.spec.memory_bytes,
+            )
+
+    def child_env(self, shim_path: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        preload = env.get("LD_PRELOAD", "")
+        env["LD_PRELOAD"] = f"{shim_path}:{preload}" if preload else str(shim_path)
+        env["REVATI_RUN_DIR"] = str(self.run_dir)
+        env.pop("REVATI_COUNTED_PID", None)
+        return env
+
+    def watch(self, fd: int) -> None:
+        """Wake the loop when fd (e.g. the child's pidfd) becomes readable."""
+        self.selector.register(fd, selectors.EVENT_READ, ("watch", None))
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One iteration: messages, draining, deadlines, wakes and jumps."""
+        for key, _ in self.selector.select(self._timeout()):
+            kind, obj = key.data
+            if kind == "listener":
+                self._accept()
+            elif kind == "conn":
+                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+        self.drain()
+        self._resolve()
+        self._schedule()
+        self._reap()
+        if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    def _timeout(self) -> float:
+        if self._retry or any(w.resolution is None for w in self.waiters.values()):
+            self._retry = False
+            return 0.0005
+        deadlines = [
+            w.resolution.deadline_ns
+            for w in self.waiters.values()
+            if w.resolution and w.resolution.deadline_ns is not None
+        ]
+        if deadlines:
+            left = (min(deadlines) - self.page.now()) * self.config.dilation / 1e9
+            return max(0.0, min(IDLE_TIMEOUT_S, left))
+        return IDLE_TIMEOUT_S
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except BlockingIOError:
+                return
+            self.selector.register(conn, selectors.EVENT_READ, ("conn", None))
+
+    def _receive(self, conn: socket.socket, proc: Participant | None) -> None:
+        try:
+            data = conn.recv(shim.MSG.size)
+        except OSError:
+            data = b""
+        if len(data) != shim.MSG.size:
+            self._closed(conn, proc)
+            return
+        msg = shim.Message.unpack(data)
+        if msg.type == shim.MSG_REGISTER:
+            self._register(conn, msg)
+        elif msg.type in (shim.MSG_WAIT, shim.MSG_QUERY):
+            self.waits_received += 1
+            p = self.procs.get((msg.pid, msg.serial))
+            if p is None:  # unknown process: answer at once rather than hang it
+                conn.send(shim.Message(shim.MSG_WAKE, v=self.page.now()).pack())
+                return
+            self.waiters[conn] = Waiter(conn, p, msg)
+        elif msg.type == shim.MSG_LEFT:
+            w = self.waiters.get(conn)
+            if w is not None:  # interrupted by a signal: resume now
+                self._wake(w, self.page.now(), result=4)
+
+    def _closed(self, conn: socket.socket, proc: Participant | None) -> None:
+        self.selector.unregister(conn)
+        conn.close()
+        w = self.waiters.pop(conn, None)
+        if w is not None:  # the thread vanished while blocked: it no longer counts as waiting
+            pass
+        if proc is not None:
+            proc.closed = True
+
+    def _register(self, conn: socket.socket, msg: shim.Message) -> None:
+        pid, serial = msg.pid, msg.serial
+        ring = shim.Ring(self.run_dir / f"ring-{pid}-{serial}.bin")
+        names = shim.NamesFile(self.run_dir / f"names-{pid}-{serial}.txt")
+        names.refresh()
+        parent, argv = names.process or (0, [])
+        now = self.page.now()
+        state = ProcessState(pid, (pid, serial), names)
+        p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)
+        for old in self.procs.values():
+            if old.pid == pid and not old.dead:  # an exec: the old image's threads are gone
+                self._retire(old)
+                if msg.a & shim.REG_INHERITED:
+                    self.page.adjust(None, +1)
+        self.procs[(pid, serial)] = p
+        self.selector.modify(conn, selectors.EVENT_READ, ("conn", p))
+        conn.send(shim.Message(shim.MSG_ANSWER, pid=pid, serial=serial, v=now).pack())
+
+    # ---- draining and resolving ------------------------------------------------------------
+
+    def drain(self) -> None:
+        for p in list(self.procs.values()):
+            if not p.dead:
+                self._drain_one(p)
+
+    def _drain_one(self, p: Participant) -> None:
+        while True:
+            first, records = p.ring.drain()
+            if not len(records):
+                return
+            self.ingest.ingest(p.state, first, records)
+            if len(records) < (1 << 16):
+                return
+
+    def _resolve(self) -> None:
+        for w in list(self.waiters.values()):
+            if w.resolution is not None:
+                continue
+            if w.msg.ring == DROPPED:
+                w.resolution = Resolution(self.page.now(), kind="wait")
+            else:
+                w.resolution = self.ingest.resolutions.pop(
+                    (w.proc.pid, w.proc.serial, w.msg.ring), None
+                )
+
+    # ---- waking and jumping ----------------------------------------------------------------
+
+    def _wake(self, w: Waiter, v: int, result: int = 0) -> None:
+        self.waiters.pop(w.conn, None)
+        res = w.resolution or Resolution(v)
+        self.page.adjust(w.proc.ring, +1)
+        reply = shim.MSG_ANSWER if w.query else shim.MSG_WAKE
+        try:
+            w.conn.send(
+                shim.Message(reply, v=v, result=result or res.result, value=res.value).pack()
+            )
+        except OSError:
+            self.page.adjust(w.proc.ring, -1)
+        if w.query or res.call is None:
+            return
+        self.syncs += 1
+        call = dict(res.call, exit_ns=v)
+        self.sink.add("api_calls", **call)
+        self.sink.add(
+            "syncs",
+            sync_id=self.sink.new_id("sync"),
+            call_id=call["call_id"],
+            thread_id=call["thread_id"],
+            kind=res.kind,
+            target=res.target,
+            blocked_ns=call["enter_ns"],
+            deadline_ns=res.deadline_ns,
+            resumed_ns=v,
+        )
+
+    def _schedule(self) -> None:
+        snap = self.page.snapshot()
+        woke = False
+        for w in list(self.waiters.values()):
+            r = w.resolution
+            if r is not None and r.deadline_ns is not None and r.deadline_ns <= snap.now_ns:
+                self._wake(w, snap.now_ns)
+                woke = True
+        if (
+            woke
+            or snap.running > 0
+            or snap.stalled > 0
+            or snap.waits_announced != self.waits_received
+        ):
+            return
+        if not self.waiters or any(w.resolution is None for w in self.waiters.values()):
+            return
+        timed = [
+            w
+            for w in self.waiters.values()
+            if w.resolution and w.resolution.deadline_ns is not None
+        ]
+        if not timed:
+            return
+        cause = min(timed, key=lambda w: w.resolution.deadline_ns)  # type: ignore[union-attr]
+        target = cause.resolution.deadline_ns  # type: ignore[union-attr]
+        if not self.page.try_jump(snap.seq, target):
+            self._retry = True
+            return
+        self.jumps += 1
+        res = cause.resolution
+        self.sink.add(
+            "jumps",
+            jump_id=self.sink.new_id("jump"),
+            generation=snap.generation + 1,
+            from_ns=snap.now_ns,
+            to_ns=target,
+            cause_thread_id=res.call["thread_id"] if res and res.call else None,
+            cause_kind=res.kind if res else None,
+            cause_object=res.target if res else None,
+            wall_ns=time.monotonic_ns() - self.wall_start,
+        )
+        for w in list(self.waiters.values()):
+            r = w.resolution
+            if r is not None and r.deadline_ns is not None and r.deadline_ns <= target:
+                self._wake(w, target)
+
+    # ---- processes leaving -----------------------------------------------------------------
+
+    def _reap(self) -> None:
+        for p in list(self.procs.values()):
+            if p.closed and not p.dead and not _alive(p.pid):
+                self._retire(p)
+
+    def _retire(self, p: Participant) -> None:
+        """The image is gone (exit, kill or exec): take back its share of `running`."""
+        self._drain_one(p)
+        p.dead = True
+        share = p.ring.proc_running
+        if share:
+            self.page.adjust(p.ring, -share)
+        for w in [w for w in self.waiters.values() if w.proc is p]:
+            self.waiters.pop(w.conn, None)
+        self.ingest.flush_allocations(p.state)
+
+    # ---- the end ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        for s in self.model.new_streams:
+            self.sink.add(
+                "streams",
+                stream_id=s.stream_id,
+                pid=s.pid,
+                device_id=s.device,
+                handle=s.handle,
+                flags=s.flags,
+                priority=s.priority,
+                is_default=s.handle in (0, 2),
+                name="default"
+                if s.handle == 0
+                else "per-thread"
+                if s.handle == 2
+                else f"stream {s.stream_id}",
+            )
+        self.model.new_streams.clear()
+        self.sink.flush()
+        self._last_flush = time.monotonic()
+
+    def finish(self) -> int:
+        """Drain what is left, write the processes and return the virtual end time."""
+        self.drain()
+        end = max(self.ingest.virtual_end_ns, self.page.now())
+        seen: set[int] = set()
+        for p in self.procs.values():
+            self.ingest.flush_allocations(p.state)
+            if p.pid in seen:
+                continue
+            seen.add(p.pid)
+            self.sink.add(
+                "processes",
+                pid=p.pid,
+                parent_pid=p.parent_pid,
+                argv=p.argv,
+                rank=_int_or_none(p.env.get("RANK")),
+                local_rank=_int_or_none(p.env.get("LOCAL_RANK")),
+                world_size=_int_or_none(p.env.get("WORLD_SIZE")),
+                host=os.uname().nodename,
+                started_ns=p.started_ns,
+                ended_ns=end if p.dead or p.closed else None,
+            )
+        self.flush()
+        return end
+
+    def close(self) -> None:
+        for key in list(self.selector.get_map().values()):
+            if isinstance(key.fileobj, socket.socket):
+                key.fileobj.close()
+        self.selector.close()

@@ -1,0 +1,112 @@
+"""Predicted durations of device operations, in batches (through `revati.predict`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from revati.predict import OpBatch, Predictor, load_predictor
+
+
+@dataclass
+class OpRequests:
+    """Device operations of one drained batch, waiting for their durations."""
+
+    kind: list[str] = field(default_factory=list)
+    name: list[str] = field(default_factory=list)
+    grid: list[tuple[int, int, int]] = field(default_factory=list)
+    block: list[tuple[int, int, int]] = field(default_factory=list)
+    shared_mem: list[int] = field(default_factory=list)
+    nbytes: list[int] = field(default_factory=list)
+    copy_kind: list[str] = field(default_factory=list)
+
+    def add(
+        self,
+        kind: str,
+        name: str = "",
+        grid=(0, 0, 0),
+        block=(0, 0, 0),
+        shared_mem: int = 0,
+        nbytes: int = 0,
+        copy_kind: str = "",
+    ) -> int:
+        self.kind.append(kind)
+        self.name.append(name)
+        self.grid.append(grid)
+        self.block.append(block)
+        self.shared_mem.append(shared_mem)
+        self.nbytes.append(nbytes)
+        self.copy_kind.append(copy_kind)
+        return len(self.kind) - 1
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+class DurationModel:
+    """Maps batches of operations to (duration_ns, model) with one predictor call per batch."""
+
+    def __init__(self, device: str, profile: str | None) -> None:
+        self.predictor: Predictor = load_predictor(device, profile)
+
+    @property
+    def identity(self) -> str:
+        return self.predictor.identity
+
+    def predict(self, ops: OpRequests) -> tuple[np.ndarray, np.ndarray]:
+        n = len(ops)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+        batch = self._batch(ops)
+        try:
+            pred = self.predictor.predict(batch)
+            return np.maximum(pred.duration_ns.astype(np.int64), 1), pred.model
+        except (ValueError, IndexError, KeyError):  # a predictor bug must not stop the run
+            return self._fallback(ops)
+
+    @staticmethod
+    def _batch(ops: OpRequests) -> OpBatch:
+        n = len(ops)
+        grid = np.asarray(ops.grid, dtype=np.int64).reshape(n, 3)
+        block = np.asarray(ops.block, dtype=np.int64).reshape(n, 3)
+        return OpBatch.from_columns(
+            n,
+            kind=np.asarray(ops.kind, dtype=object),
+            name=np.asarray(ops.name, dtype=object),
+            grid_x=grid[:, 0],
+            grid_y=grid[:, 1],
+            grid_z=grid[:, 2],
+            block_x=block[:, 0],
+            block_y=block[:, 1],
+            block_z=block[:, 2],
+            shared_mem=np.asarray(ops.shared_mem, dtype=np.int64),
+            bytes=np.asarray(ops.nbytes, dtype=np.int64),
+            copy_kind=np.asarray(ops.copy_kind, dtype=object),
+        )
+
+    def _fallback(self, ops: OpRequests) -> tuple[np.ndarray, np.ndarray]:
+        """Kernels one by one through the predictor; copies and memsets by bandwidth."""
+        spec = self.predictor.device
+        out = np.ones(len(ops), dtype=np.int64)
+        models = np.empty(len(ops), dtype=object)
+        for i, kind in enumerate(ops.kind):
+            if kind in ("copy", "memset"):
+                link = (
+                    spec.pcie_gbs
+                    if ops.copy_kind[i] in ("HtoD", "DtoH", "HtoH")
+                    else spec.memory_bandwidth_gbs
+                )
+                out[i] = 2000 + int(ops.nbytes[i] / (link * 0.8))
+                models[i] = "revati-fallback:bandwidth"
+            else:
+                single = OpRequests()
+                single.add(
+                    kind, ops.name[i], ops.grid[i], ops.block[i], ops.shared_mem[i], ops.nbytes[i]
+                )
+                try:
+                    pred = self.predictor.predict(self._batch(single))
+                    out[i], models[i] = max(int(pred.duration_ns[0]), 1), pred.model[0]
+                except (ValueError, IndexError, KeyError):
+                    out[i], models[i] = 5000, "revati-fallback:constant"
+        return out, models

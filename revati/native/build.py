@@ -1,0 +1,213 @@
+"""Build the native shim with the system C compiler (no CUDA toolkit needed).
+
+Outputs, in the build folder (`revati/native/_build/` when the package is writable, else
+`$XDG_CACHE_HOME/revati/native-<hash>/`):
+- `libcudart.so.13`: the preloaded shim (SONAME libcudart.so.13, so it also satisfies a plain
+  `DT_NEEDED libcudart.so.13`), with a generated stub for every unemulated entry point listed
+  in `entry_points.tsv` (`revati.native.stubgen.generate_stubs_c`), when that table exists;
+- `librevati_clock.so`: the coordinator's side of the clock page, loaded with ctypes.
+
+Run `python -m revati.native.build` to build by hand, `--update-table` to mark every entry
+point the shim defines as `emulated` in entry_points.tsv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+NATIVE = Path(__file__).resolve().parent
+SHIM_SOURCES = ("shim_core.c", "clock_page.c", "memory.c", "cudart.c", "launch.c", "libc_time.c")
+HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
+VERSION_SCRIPT = "shim.map"
+HEADERS = (
+    "shim.map",
+    "shim.h",
+    "clock_page.h",
+    "shim_internal.h",
+    "memory.h",
+    "objects.h",
+    "cuda_types.h",
+)
+SHIM_NAME = "libcudart.so.13"
+HELPER_NAME = "librevati_clock.so"
+TABLE = NATIVE / "entry_points.tsv"
+CFLAGS = [
+    "-O2",
+    "-fPIC",
+    "-std=gnu11",
+    "-Wall",
+    "-Wno-unused-function",
+    "-fvisibility=hidden",
+    "-D_GNU_SOURCE",
+]
+
+
+class BuildError(RuntimeError):
+    """The C compiler failed; the message holds its output."""
+
+
+def source_digest() -> str:
+    h = hashlib.sha256()
+    for name in sorted({*SHIM_SOURCES, *HELPER_SOURCES, *HEADERS}):
+        h.update(name.encode() + b"\0" + (NATIVE / name).read_bytes())
+    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py"):
+        if extra.exists():
+            h.update(extra.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise BuildError("no C compiler found (install gcc or set CC)")
+    return cc
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{' '.join(cmd)}\n{proc.stderr}")
+
+
+def _compile_objects(
+    cc: str, sources: tuple[str, ...], out: Path, extra: tuple[str, ...] = ()
+) -> list[Path]:
+    objects = []
+    for name in sources:
+        obj = out / (name.removesuffix(".c") + ".o")
+        _run([cc, *CFLAGS, *extra, "-c", str(NATIVE / name), "-o", str(obj)])
+        objects.append(obj)
+    return objects
+
+
+def defined_symbols(objects: list[Path]) -> set[str]:
+    """Global function symbols the shim's own objects define."""
+    proc = subprocess.run(
+        ["nm", "-g", "--defined-only", *map(str, objects)], capture_output=True, text=True
+    )
+    return {line.split()[-1] for line in proc.stdout.splitlines() if " T " in line}
+
+
+def _stub_source(emulated: set[str], out: Path) -> Path | None:
+    """Generate stubs for the table's `stub` rows that the shim does not define itself."""
+    if not TABLE.exists():
+        return None
+    try:
+        from revati.native.stubgen import generate_stubs_c
+    except ImportError:
+        return None
+    rows = []
+    for line in TABLE.read_text().splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 3 and cols[0] in emulated:
+            cols[2] = "emulated"
+        rows.append("\t".join(cols))
+    table = out / "entry_points.effective.tsv"
+    table.write_text("\n".join(rows) + "\n")
+    src = out / "stubs.c"
+    src.write_text(generate_stubs_c(str(table)))
+    return src
+
+
+def build(out_dir: Path) -> tuple[Path, Path]:
+    """Compile the shim and the helper into out_dir; return their paths."""
+    cc = compiler()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        work = Path(tmp)
+        objects = _compile_objects(cc, SHIM_SOURCES, work)
+        stubs = _stub_source(defined_symbols(objects), work)
+        if stubs is not None:
+            stub_obj = work / "stubs.o"
+            _run(
+                [
+                    cc,
+                    *CFLAGS,
+                    "-fvisibility=default",
+                    "-I",
+                    str(NATIVE),
+                    "-c",
+                    str(stubs),
+                    "-o",
+                    str(stub_obj),
+                ]
+            )
+            objects.append(stub_obj)
+        shim_tmp = work / SHIM_NAME
+        _run(
+            [
+                cc,
+                "-shared",
+                "-o",
+                str(shim_tmp),
+                f"-Wl,-soname,{SHIM_NAME}",
+                f"-Wl,--version-script={NATIVE / VERSION_SCRIPT}",
+                *map(str, objects),
+                "-ldl",
+                "-lpthread",
+            ]
+        )
+        helper_tmp = work / HELPER_NAME
+        (work / "helper").mkdir()
+        helper_objs = _compile_objects(
+            cc, HELPER_SOURCES, work / "helper", ("-fvisibility=default",)
+        )
+        _run([cc, "-shared", "-o", str(helper_tmp), *map(str, helper_objs)])
+        os.replace(shim_tmp, out_dir / SHIM_NAME)
+        os.replace(helper_tmp, out_dir / HELPER_NAME)
+    (out_dir / "digest").write_text(source_digest())
+    return out_dir / SHIM_NAME, out_dir / HELPER_NAME
+
+
+def build_dir() -> Path:
+    local = NATIVE / "_build"
+    if os.access(NATIVE, os.W_OK):
+        return local
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "revati" / f"native-{source_digest()}"
+
+
+def ensure_built() -> tuple[Path, Path]:
+    """Paths of a shim and helper built from the current sources (building them if needed)."""
+    out = build_dir()
+    digest = out / "digest"
+    shim, helper = out / SHIM_NAME, out / HELPER_NAME
+    if (
+        shim.exists()
+        and helper.exists()
+        and digest.exists()
+        and digest.read_text() == source_digest()
+    ):
+        return shim, helper
+    return build(out)
+
+
+def update_table() -> int:
+    """Mark every entry point the shim defines as `emulated` in entry_points.tsv."""
+    if not TABLE.exists():
+        print(f"{TABLE} does not exist yet", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        emulated = defined_symbols(_compile_objects(compiler(), SHIM_SOURCES, Path(tmp)))
+    lines, changed = [], 0
+    for line in TABLE.read_text().splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 3 and cols[0] in emulated and cols[2] != "emulated":
+            cols[2] = "emulated"
+            changed += 1
+        lines.append("\t".join(cols))
+    TABLE.write_text("\n".join(lines) + "\n")
+    print(f"{changed} entry points marked emulated")
+    return 0
+
+
+if __name__ == "__main__":
+    if "--update-table" in sys.argv:
+        sys.exit(update_table())
+    print("\n".join(map(str, build(build_dir()))))

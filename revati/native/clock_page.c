@@ -1,0 +1,138 @@
+/*
+ * The clock page: one virtual clock per run (DESIGN §3). Compiled into the shim and into
+ * librevati_clock.so, which the coordinator loads with ctypes so both sides use real atomics.
+ */
+#include <sched.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock_page.h"
+
+static void page_lock(struct revati_clock_page *p) {
+    int spins = 0;
+    while (__atomic_exchange_n(&p->lock, 1u, __ATOMIC_ACQUIRE)) {
+        if (++spins > 64) sched_yield();
+    }
+}
+
+static void page_unlock(struct revati_clock_page *p) { __atomic_store_n(&p->lock, 0u, __ATOMIC_RELEASE); }
+
+static void write_begin(struct revati_clock_page *p) {
+    __atomic_add_fetch(&p->seq, 1u, __ATOMIC_ACQ_REL);
+}
+
+static void write_end(struct revati_clock_page *p) { __atomic_add_fetch(&p->seq, 1u, __ATOMIC_RELEASE); }
+
+static int64_t flowed(const struct revati_clock_page *p, int64_t now) {
+    int64_t d = now - p->base_real;
+    if (d < 0) d = 0;
+    return p->dilation == 1.0 ? d : (int64_t)((double)d / p->dilation);
+}
+
+/* Virtual time without charge, from fields read under the seqlock. */
+static int64_t raw_virtual(const struct revati_clock_page *p, int64_t now) {
+    return p->frozen ? p->base_virtual : p->base_virtual + flowed(p, now);
+}
+
+void revati_page_init(struct revati_clock_page *p, double dilation, int64_t epoch_realtime_ns) {
+    memset(p, 0, sizeof *p);
+    p->magic = REVATI_PAGE_MAGIC;
+    p->version = REVATI_PROTOCOL_VERSION;
+    p->dilation = dilation > 0 ? dilation : 1.0;
+    p->epoch_realtime_ns = epoch_realtime_ns;
+    p->base_real = revati_real_monotonic_ns();
+    p->frozen = 1;
+}
+
+int64_t revati_page_now(const struct revati_clock_page *p) {
+    uint32_t s1, s2;
+    int64_t v;
+    do {
+        s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1u) continue;
+        v = raw_virtual(p, revati_real_monotonic_ns());
+        s2 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+    } while ((s1 & 1u) || s1 != s2);
+    return v + __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
+}
+
+void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_snapshot *out) {
+    uint32_t s1, s2;
+    do {
+        s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1u) continue;
+        out->seq = s1;
+        out->running = p->running;
+        out->frozen = p->frozen;
+        out->generation = p->generation;
+        out->waits_announced = p->waits_announced;
+        out->now_ns = raw_virtual(p, revati_real_monotonic_ns());
+        s2 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+    } while ((s1 & 1u) || s1 != s2);
+    out->now_ns += __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
+}
+
+/* Change `running` by delta (and the process's share); freeze at 0, unfreeze leaving 0. */
+static void adjust_locked(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta,
+                          int announce) {
+    int64_t now = revati_real_monotonic_ns();
+    int32_t before = p->running;
+    int32_t after = before + delta;
+    write_begin(p);
+    if (before > 0 && after <= 0 && !p->frozen) {
+        p->base_virtual += flowed(p, now);
+        p->base_real = now;
+        p->frozen = 1;
+    } else if (before <= 0 && after > 0 && p->frozen) {
+        p->base_real = now;
+        p->frozen = 0;
+    }
+    p->running = after;
+    if (announce) p->waits_announced++;
+    write_end(p);
+    if (r) __atomic_add_fetch(&r->proc_running, delta, __ATOMIC_ACQ_REL);
+}
+
+void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r) {
+    page_lock(p);
+    adjust_locked(p, r, -1, 1);
+    page_unlock(p);
+}
+
+void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta) {
+    page_lock(p);
+    adjust_locked(p, r, delta, 0);
+    page_unlock(p);
+}
+
+int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target) {
+    int ok = 0;
+    page_lock(p);
+    if (p->seq == expected_seq && p->running <= 0 && p->frozen) {
+        int64_t charge = __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
+        if (target - charge > p->base_virtual) {
+            write_begin(p);
+            p->base_virtual = target - charge;
+            p->generation++;
+            write_end(p);
+        }
+        ok = 1;
+    }
+    page_unlock(p);
+    return ok;
+}
+
+void revati_page_charge(struct revati_clock_page *p, int64_t ns) {
+    __atomic_add_fetch(&p->charge_ns, ns, __ATOMIC_ACQ_REL);
+}
+
+int64_t revati_page_mem_reserve(struct revati_clock_page *p, int device, int64_t bytes) {
+    if (device < 0 || device >= REVATI_MAX_DEVICES) return -1;
+    int64_t used = __atomic_add_fetch(&p->mem_used[device], bytes, __ATOMIC_ACQ_REL);
+    if (bytes > 0 && used > p->mem_capacity[device]) {
+        __atomic_sub_fetch(&p->mem_used[device], bytes, __ATOMIC_ACQ_REL);
+        return -1;
+    }
+    return used;
+}

@@ -1,0 +1,517 @@
+/*
+ * Kernel registration and launch (the CUDA 13 __cudaGetKernel/__cudaLaunchKernel path and the
+ * legacy push/pop + cudaLaunchKernel path), function attributes, occupancy, stream capture and
+ * CUDA graphs. A launch is the hot path: a lookup-free handle, one clock read, one ring record.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memory.h"
+#include "objects.h"
+
+#define API REVATI_EXPORT cudaError_t
+#define KERNEL_MAGIC 0x4b524e4cu
+#define TABLE_SLOTS (1u << 17)
+
+struct kernel_rec {
+    uint32_t magic;
+    uint32_t id;
+    const void *host_fun;
+    int max_dynamic_smem;
+};
+
+struct symbol_rec {
+    const void *host_var;
+    void *device_addr;
+    size_t size;
+    struct symbol_rec *next;
+};
+
+static struct kernel_rec *g_kernels[TABLE_SLOTS];
+static pthread_mutex_t g_table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct symbol_rec *g_symbols;
+static uint32_t g_next_exec = 1;
+
+static size_t slot_of(const void *p) { return ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 47; }
+
+static struct kernel_rec *kernel_find(const void *host_fun) {
+    for (size_t i = slot_of(host_fun), n = 0; n < TABLE_SLOTS; i = (i + 1) & (TABLE_SLOTS - 1), n++) {
+        struct kernel_rec *k = __atomic_load_n(&g_kernels[i], __ATOMIC_ACQUIRE);
+        if (!k) return NULL;
+        if (k->host_fun == host_fun) return k;
+    }
+    return NULL;
+}
+
+static struct kernel_rec *kernel_add(const void *host_fun, const char *name) {
+    pthread_mutex_lock(&g_table_lock);
+    struct kernel_rec *k = kernel_find(host_fun);
+    if (!k) {
+        k = calloc(1, sizeof *k);
+        if (k) {
+            k->magic = KERNEL_MAGIC;
+            k->host_fun = host_fun;
+            k->id = revati_register_kernel_name(name ? name : "?");
+            k->max_dynamic_smem = 48 * 1024;
+            size_t i = slot_of(host_fun);
+            while (g_kernels[i]) i = (i + 1) & (TABLE_SLOTS - 1);
+            __atomic_store_n(&g_kernels[i], k, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&g_table_lock);
+    return k;
+}
+
+/* ---- registration (static constructors of every CUDA module) ------------------------------- */
+
+REVATI_EXPORT void **__cudaRegisterFatBinary(void *fat_cubin) {
+    revati_ensure_init();
+    void **handle = calloc(2, sizeof(void *));
+    if (handle) handle[0] = fat_cubin;
+    return handle;
+}
+REVATI_EXPORT void __cudaRegisterFatBinaryEnd(void **handle) { (void)handle; }
+REVATI_EXPORT void __cudaUnregisterFatBinary(void **handle) { free(handle); }
+REVATI_EXPORT char __cudaInitModule(void **handle) { (void)handle; return 1; }
+
+REVATI_EXPORT void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fun,
+                                          const char *device_name, int thread_limit, void *tid,
+                                          void *bid, dim3 *bdim, dim3 *gdim, int *wsize) {
+    (void)handle; (void)device_fun; (void)thread_limit; (void)tid; (void)bid; (void)bdim; (void)gdim; (void)wsize;
+    revati_ensure_init();
+    kernel_add(host_fun, device_name);
+}
+
+static void symbol_add(const void *host_var, size_t size) {
+    struct symbol_rec *s = calloc(1, sizeof *s);
+    if (!s) return;
+    int backed;
+    s->host_var = host_var;
+    s->size = size;
+    s->device_addr = revati_device_alloc(size ? size : 1, 0, ALLOC_MANAGED, &backed);
+    pthread_mutex_lock(&g_table_lock);
+    s->next = g_symbols;
+    g_symbols = s;
+    pthread_mutex_unlock(&g_table_lock);
+}
+
+REVATI_EXPORT void __cudaRegisterVar(void **handle, char *host_var, char *device_addr, const char *name,
+                                     int ext, size_t size, int constant, int global) {
+    (void)handle; (void)device_addr; (void)name; (void)ext; (void)constant; (void)global;
+    revati_ensure_init();
+    symbol_add(host_var, size);
+}
+
+REVATI_EXPORT void __cudaRegisterManagedVar(void **handle, void **host_var_ptr, char *device_addr,
+                                            const char *name, int ext, size_t size, int constant, int global) {
+    (void)handle; (void)device_addr; (void)name; (void)ext; (void)constant; (void)global;
+    revati_ensure_init();
+    symbol_add(host_var_ptr, size);
+}
+
+static struct symbol_rec *symbol_find(const void *host_var) {
+    pthread_mutex_lock(&g_table_lock);
+    struct symbol_rec *s = g_symbols;
+    while (s && s->host_var != host_var) s = s->next;
+    pthread_mutex_unlock(&g_table_lock);
+    return s;
+}
+
+API cudaGetSymbolAddress(void **dev, const void *symbol) {
+    struct symbol_rec *s = symbol_find(symbol);
+    if (!s || !dev) return cudaErrorInvalidValue;
+    *dev = s->device_addr;
+    return cudaSuccess;
+}
+API cudaGetSymbolSize(size_t *size, const void *symbol) {
+    struct symbol_rec *s = symbol_find(symbol);
+    if (!s || !size) return cudaErrorInvalidValue;
+    *size = s->size;
+    return cudaSuccess;
+}
+
+cudaError_t revati_copy(void *dst, const void *src, size_t n, int kind, cudaStream_t s, int async,
+                        int per_thread, uint16_t fn);
+
+static cudaError_t symbol_copy(const void *symbol, size_t off, size_t n, int to, void *host,
+                               cudaStream_t st, int async, uint16_t fn) {
+    struct symbol_rec *s = symbol_find(symbol);
+    if (!s || off + n > s->size) return cudaErrorInvalidValue;
+    char *dev = (char *)s->device_addr + off;
+    return to ? revati_copy(dev, host, n, cudaMemcpyDefault, st, async, 0, fn)
+              : revati_copy(host, dev, n, cudaMemcpyDefault, st, async, 0, fn);
+}
+API cudaMemcpyToSymbol(const void *sym, const void *src, size_t n, size_t off, int k) { (void)k; return symbol_copy(sym, off, n, 1, (void *)src, NULL, 0, FN_cudaMemcpyToSymbol); }
+API cudaMemcpyFromSymbol(void *dst, const void *sym, size_t n, size_t off, int k) { (void)k; return symbol_copy(sym, off, n, 0, dst, NULL, 0, FN_cudaMemcpyFromSymbol); }
+API cudaMemcpyToSymbolAsync(const void *sym, const void *src, size_t n, size_t off, int k, cudaStream_t s) { (void)k; return symbol_copy(sym, off, n, 1, (void *)src, s, 1, FN_cudaMemcpyToSymbolAsync); }
+API cudaMemcpyFromSymbolAsync(void *dst, const void *sym, size_t n, size_t off, int k, cudaStream_t s) { (void)k; return symbol_copy(sym, off, n, 0, dst, s, 1, FN_cudaMemcpyFromSymbolAsync); }
+
+/* ---- launch configuration stack (legacy path) ---------------------------------------------- */
+
+struct call_config { dim3 grid, block; size_t smem; void *stream; };
+static __thread struct call_config t_configs[16];
+static __thread int t_depth;
+
+REVATI_EXPORT unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block, size_t smem, void *stream) {
+    if (t_depth < 16) t_configs[t_depth] = (struct call_config){grid, block, smem, stream};
+    t_depth++;
+    return 0;
+}
+
+API __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *smem, void *stream) {
+    if (t_depth <= 0) return cudaErrorInvalidConfiguration;
+    struct call_config *c = &t_configs[--t_depth < 16 ? t_depth : 15];
+    *grid = c->grid;
+    *block = c->block;
+    *smem = c->smem;
+    *(void **)stream = c->stream;
+    return cudaSuccess;
+}
+
+/* ---- launch -------------------------------------------------------------------------------- */
+
+static cudaError_t launch(struct kernel_rec *k, dim3 g, dim3 b, size_t smem, cudaStream_t s,
+                          int per_thread, uint16_t fn) {
+    if (UNLIKELY(!k || k->magic != KERNEL_MAGIC)) return cudaErrorInvalidValue;
+    if (UNLIKELY(g.x == 0 || g.y == 0 || g.z == 0 || b.x * b.y * b.z == 0 ||
+                 b.x * b.y * b.z > (unsigned)g_cfg.dev.max_threads_per_block || g.y > 65535 || g.z > 65535))
+        return cudaErrorInvalidConfiguration;
+    struct revati_stream *obj;
+    int64_t ref = revati_stream_ref(s, per_thread, &obj);
+    if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
+    if (UNLIKELY(obj && obj->capture)) {
+        struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
+        return graph_append(obj->capture, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
+    }
+    int64_t enter = revati_now();
+    uint32_t thread = revati_thread_index();
+    uint64_t idx;
+    struct revati_record *r = revati_ring_reserve(&idx);
+    int64_t cost = g_cfg.cost_ns[COST_LAUNCH];
+    if (LIKELY(r != NULL)) {
+        r->type = REC_LAUNCH;
+        r->kind = 0;
+        r->fn = fn;
+        r->thread = thread;
+        r->result = 0;
+        r->enter_ns = enter;
+        r->exit_ns = enter + cost;
+        r->p.launch.kernel = k->id;
+        r->p.launch.grid_x = g.x;
+        r->p.launch.grid_y = (uint16_t)g.y;
+        r->p.launch.grid_z = (uint16_t)g.z;
+        r->p.launch.block_x = (uint16_t)b.x;
+        r->p.launch.block_y = (uint16_t)b.y;
+        r->p.launch.block_z = (uint16_t)b.z;
+        r->p.launch.graph_flag = 0;
+        r->p.launch.shared_mem = (uint32_t)smem;
+        r->p.launch.stream = (uint64_t)ref;
+        revati_ring_commit(r, idx);
+        if (cost > 0) revati_page_charge(g_page, cost);
+    }
+    return cudaSuccess;
+}
+
+API __cudaGetKernel(cudaKernel_t *kernel, const void *host_fun) {
+    revati_ensure_init();
+    struct kernel_rec *k = kernel_find(host_fun);
+    if (!k) return cudaErrorInvalidValue;
+    *kernel = k;
+    return cudaSuccess;
+}
+API cudaGetKernel(cudaKernel_t *kernel, const void *host_fun) { return __cudaGetKernel(kernel, host_fun); }
+API cudaGetFuncBySymbol(void **fn, const void *host_fun) { return __cudaGetKernel(fn, host_fun); }
+
+API __cudaLaunchKernel(cudaKernel_t kernel, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
+    (void)args;
+    return launch(kernel, g, b, smem, s, 0, FN___cudaLaunchKernel);
+}
+API __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
+    (void)args;
+    return launch(kernel, g, b, smem, s, 1, FN___cudaLaunchKernel_ptsz);
+}
+API cudaLaunchKernel(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
+    (void)args;
+    revati_ensure_init();
+    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchKernel);
+}
+API cudaLaunchKernel_ptsz(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
+    (void)args;
+    revati_ensure_init();
+    return launch(kernel_find(f), g, b, smem, s, 1, FN_cudaLaunchKernel);
+}
+API cudaLaunchCooperativeKernel(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
+    (void)args;
+    revati_ensure_init();
+    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchCooperativeKernel);
+}
+API cudaLaunchKernelExC(const cudaLaunchConfig_t *c, const void *f, void **args) {
+    (void)args;
+    revati_ensure_init();
+    if (!c) return cudaErrorInvalidValue;
+    struct kernel_rec *k = kernel_find(f);
+    if (!k && f && ((const struct kernel_rec *)f)->magic == KERNEL_MAGIC) k = (struct kernel_rec *)f;
+    return launch(k, c->gridDim, c->blockDim, c->dynamicSmemBytes, c->stream, 0, FN_cudaLaunchKernelExC);
+}
+API cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *c, const void *f, void **args) { return cudaLaunchKernelExC(c, f, args); }
+
+/* ---- function attributes and occupancy ----------------------------------------------------- */
+
+static struct kernel_rec *func(const void *f) {
+    struct kernel_rec *k = kernel_find(f);
+    if (!k && f && ((const struct kernel_rec *)f)->magic == KERNEL_MAGIC) k = (struct kernel_rec *)f;
+    return k;
+}
+
+API cudaFuncGetAttributes(struct cudaFuncAttributes *a, const void *f) {
+    revati_ensure_init();
+    struct kernel_rec *k = func(f);
+    if (!k || !a) return 98; /* cudaErrorInvalidDeviceFunction */
+    memset(a, 0, sizeof *a);
+    a->maxThreadsPerBlock = g_cfg.dev.max_threads_per_block;
+    a->numRegs = 32;
+    a->ptxVersion = a->binaryVersion = g_cfg.dev.cc_major * 10 + g_cfg.dev.cc_minor;
+    a->maxDynamicSharedSizeBytes = k->max_dynamic_smem;
+    a->preferredShmemCarveout = -1;
+    return cudaSuccess;
+}
+
+API cudaFuncSetAttribute(const void *f, int attr, int value) {
+    revati_ensure_init();
+    struct kernel_rec *k = func(f);
+    if (!k) return 98; /* cudaErrorInvalidDeviceFunction */
+    if (attr == 8) { /* cudaFuncAttributeMaxDynamicSharedMemorySize */
+        if (value < 0 || value > g_cfg.dev.shared_mem_per_block_optin) return cudaErrorInvalidValue;
+        k->max_dynamic_smem = value;
+    }
+    return cudaSuccess;
+}
+API cudaFuncSetCacheConfig(const void *f, int c) { (void)c; return func(f) ? cudaSuccess : 98; }
+API cudaFuncSetSharedMemConfig(const void *f, int c) { (void)c; return func(f) ? cudaSuccess : 98; }
+
+static int occupancy(int block_size, size_t dyn_smem) {
+    const struct revati_device_props *d = &g_cfg.dev;
+    if (block_size <= 0) return 0;
+    int warps = (block_size + d->warp_size - 1) / d->warp_size;
+    int by_threads = d->max_threads_per_sm / (warps * d->warp_size);
+    int by_regs = d->regs_per_sm / (warps * d->warp_size * 32);
+    int smem = (int)dyn_smem + 1024;
+    int by_smem = dyn_smem ? d->shared_mem_per_sm / smem : d->max_blocks_per_sm;
+    int n = d->max_blocks_per_sm;
+    if (by_threads < n) n = by_threads;
+    if (by_regs < n) n = by_regs;
+    if (by_smem < n) n = by_smem;
+    return n;
+}
+
+API cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *f, int block, size_t smem) {
+    revati_ensure_init();
+    if (!n || !func(f)) return cudaErrorInvalidValue;
+    *n = occupancy(block, smem);
+    return cudaSuccess;
+}
+API cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, const void *f, int block, size_t smem, unsigned int fl) {
+    (void)fl;
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, f, block, smem);
+}
+API cudaOccupancyAvailableDynamicSMemPerBlock(size_t *smem, const void *f, int blocks, int block) {
+    (void)block;
+    if (!smem || !func(f) || blocks <= 0) return cudaErrorInvalidValue;
+    size_t per = (size_t)g_cfg.dev.shared_mem_per_sm / (size_t)blocks;
+    *smem = per > 1024 ? per - 1024 : 0;
+    if (*smem > (size_t)g_cfg.dev.shared_mem_per_block_optin) *smem = (size_t)g_cfg.dev.shared_mem_per_block_optin;
+    return cudaSuccess;
+}
+
+/* ---- stream capture and graphs ------------------------------------------------------------- */
+
+int graph_append(struct revati_graph *g, const struct graph_node *n) {
+    if (g->count == g->cap) {
+        uint32_t cap = g->cap ? g->cap * 2 : 16;
+        void *p = realloc(g->nodes, cap * sizeof *g->nodes);
+        if (!p) return -1;
+        g->nodes = p;
+        g->cap = cap;
+    }
+    g->nodes[g->count++] = *n;
+    return 0;
+}
+
+static struct revati_graph *graph_new(void) {
+    struct revati_graph *g = calloc(1, sizeof *g);
+    if (g) g->magic = GRAPH_MAGIC;
+    return g;
+}
+
+API cudaGraphCreate(cudaGraph_t *g, unsigned int flags) {
+    (void)flags;
+    if (!g) return cudaErrorInvalidValue;
+    *g = graph_new();
+    return *g ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+static cudaError_t begin_capture(cudaStream_t s, int mode) {
+    revati_ensure_init();
+    struct revati_stream *obj;
+    if (revati_stream_ref(s, 0, &obj) < 0) return cudaErrorInvalidResourceHandle;
+    if (!obj) return cudaErrorStreamCaptureUnsupported; /* the legacy stream cannot be captured */
+    if (obj->capture) return cudaErrorIllegalState;
+    obj->capture = graph_new();
+    if (!obj->capture) return cudaErrorMemoryAllocation;
+    obj->capture->origin = obj;
+    obj->capture_mode = mode;
+    int64_t now = revati_now();
+    revati_emit(REC_API, 0, FN_cudaStreamBeginCapture, 0, now, now, (uint64_t)(uintptr_t)s, (uint64_t)mode, 0, 0);
+    return cudaSuccess;
+}
+API cudaStreamBeginCapture(cudaStream_t s, int mode) { return begin_capture(s, mode); }
+API cudaStreamBeginCapture_ptsz(cudaStream_t s, int mode) { return begin_capture(s, mode); }
+
+static cudaError_t end_capture(cudaStream_t s, cudaGraph_t *out) {
+    struct revati_stream *obj;
+    if (revati_stream_ref(s, 0, &obj) < 0 || !obj || !out) return cudaErrorInvalidValue;
+    if (!obj->capture) return cudaErrorIllegalState;
+    if (obj->capture->origin != obj) return cudaErrorStreamCaptureUnmatched;
+    *out = obj->capture;
+    obj->capture = NULL;
+    int64_t now = revati_now();
+    revati_emit(REC_API, 0, FN_cudaStreamEndCapture, 0, now, now, (uint64_t)(uintptr_t)s,
+                ((struct revati_graph *)*out)->count, 0, 0);
+    return cudaSuccess;
+}
+API cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) { return end_capture(s, g); }
+API cudaStreamEndCapture_ptsz(cudaStream_t s, cudaGraph_t *g) { return end_capture(s, g); }
+
+API cudaStreamIsCapturing(cudaStream_t s, int *status) {
+    struct revati_stream *obj;
+    if (revati_stream_ref(s, 0, &obj) < 0 || !status) return cudaErrorInvalidValue;
+    *status = obj && obj->capture ? 1 : 0;
+    return cudaSuccess;
+}
+API cudaStreamIsCapturing_ptsz(cudaStream_t s, int *status) { return cudaStreamIsCapturing(s, status); }
+
+API cudaStreamGetCaptureInfo(cudaStream_t s, int *status, unsigned long long *id, cudaGraph_t *graph,
+                             const void **deps, const void **edges, size_t *ndeps) {
+    struct revati_stream *obj;
+    if (revati_stream_ref(s, 0, &obj) < 0) return cudaErrorInvalidValue;
+    int capturing = obj && obj->capture;
+    if (status) *status = capturing;
+    if (id) *id = capturing ? (unsigned long long)(uintptr_t)obj->capture : 0;
+    if (graph) *graph = capturing ? obj->capture : NULL;
+    if (deps) *deps = NULL;
+    if (edges) *edges = NULL;
+    if (ndeps) *ndeps = 0;
+    return cudaSuccess;
+}
+API cudaStreamGetCaptureInfo_ptsz(cudaStream_t s, int *st, unsigned long long *id, cudaGraph_t *g,
+                                  const void **d, const void **e, size_t *n) {
+    return cudaStreamGetCaptureInfo(s, st, id, g, d, e, n);
+}
+API cudaThreadExchangeStreamCaptureMode(int *mode) { (void)mode; return cudaSuccess; }
+
+static cudaError_t instantiate(cudaGraphExec_t *out, cudaGraph_t graph) {
+    struct revati_graph *g = graph;
+    if (!out || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    struct revati_graph_exec *e = calloc(1, sizeof *e);
+    if (!e) return cudaErrorMemoryAllocation;
+    e->magic = EXEC_MAGIC;
+    e->id = __atomic_fetch_add(&g_next_exec, 1, __ATOMIC_ACQ_REL);
+    e->count = g->count;
+    e->nodes = malloc((g->count ? g->count : 1) * sizeof *e->nodes);
+    if (!e->nodes) { free(e); return cudaErrorMemoryAllocation; }
+    memcpy(e->nodes, g->nodes, g->count * sizeof *e->nodes);
+    *out = e;
+    int64_t now = revati_now();
+    revati_emit(REC_API, 0, FN_cudaGraphInstantiate, 0, now, now, e->id, e->count, 0, 0);
+    return cudaSuccess;
+}
+API cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long f) { (void)f; return instantiate(e, g); }
+API cudaGraphInstantiateWithFlags(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long f) { (void)f; return instantiate(e, g); }
+
+API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_info) {
+    struct revati_graph_exec *e = exec;
+    struct revati_graph *g = graph;
+    if (!e || e->magic != EXEC_MAGIC || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    void *nodes = realloc(e->nodes, (g->count ? g->count : 1) * sizeof *e->nodes);
+    if (!nodes) return cudaErrorMemoryAllocation;
+    e->nodes = nodes;
+    memcpy(e->nodes, g->nodes, g->count * sizeof *e->nodes);
+    e->count = g->count;
+    if (result_info) *result_info = 0;
+    int64_t now = revati_now();
+    revati_emit(REC_API, 0, FN_cudaGraphExecUpdate, 0, now, now, e->id, e->count, 0, 0);
+    return cudaSuccess;
+}
+
+static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_thread) {
+    revati_ensure_init();
+    struct revati_graph_exec *e = exec;
+    if (!e || e->magic != EXEC_MAGIC) return cudaErrorInvalidValue;
+    struct revati_stream *obj;
+    int64_t ref = revati_stream_ref(s, per_thread, &obj);
+    if (ref < 0) return cudaErrorInvalidResourceHandle;
+    int64_t enter = revati_now();
+    int64_t exit = revati_charge(COST_LAUNCH, enter);
+    revati_emit(REC_GRAPH_LAUNCH, 0, FN_cudaGraphLaunch, 0, enter, exit, e->id, (uint64_t)ref, e->count, 0);
+    for (uint32_t i = 0; i < e->count; i++) {
+        struct graph_node *n = &e->nodes[i];
+        int moved = 0, kind = n->kind;
+        if (n->type == REC_LAUNCH) {
+            uint64_t idx;
+            struct revati_record *r = revati_ring_reserve(&idx);
+            if (!r) continue;
+            memset(&r->p, 0, sizeof r->p);
+            r->type = REC_LAUNCH; r->kind = 0; r->fn = FN_cudaGraphLaunch;
+            r->thread = revati_thread_index(); r->result = 0; r->enter_ns = exit; r->exit_ns = exit;
+            r->p.launch.kernel = n->kernel;
+            r->p.launch.grid_x = n->grid.x; r->p.launch.grid_y = (uint16_t)n->grid.y; r->p.launch.grid_z = (uint16_t)n->grid.z;
+            r->p.launch.block_x = (uint16_t)n->block.x; r->p.launch.block_y = (uint16_t)n->block.y; r->p.launch.block_z = (uint16_t)n->block.z;
+            r->p.launch.graph_flag = 1;
+            r->p.launch.shared_mem = n->shared_mem;
+            r->p.launch.stream = (uint64_t)ref;
+            revati_ring_commit(r, idx);
+        } else if (n->type == REC_COPY) {
+            revati_copy_bytes(n->dst, n->src, n->bytes, &moved, &kind);
+            revati_emit(REC_COPY, (uint8_t)(kind | REC_F_ASYNC | 0x40 | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
+                        exit, exit, (uint64_t)(uintptr_t)n->dst, (uint64_t)(uintptr_t)n->src, n->bytes, (uint64_t)ref);
+        } else if (n->type == REC_MEMSET) {
+            revati_set_bytes(n->dst, n->value, n->bytes, &moved);
+            revati_emit(REC_MEMSET, (uint8_t)(REC_F_ASYNC | 0x40 | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
+                        exit, exit, (uint64_t)(uintptr_t)n->dst, n->bytes, (uint64_t)(n->value & 0xff), (uint64_t)ref);
+        }
+    }
+    return cudaSuccess;
+}
+API cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) { return graph_launch(e, s, 0); }
+API cudaGraphLaunch_ptsz(cudaGraphExec_t e, cudaStream_t s) { return graph_launch(e, s, 1); }
+API cudaGraphUpload(cudaGraphExec_t e, cudaStream_t s) { (void)e; (void)s; return cudaSuccess; }
+API cudaGraphUpload_ptsz(cudaGraphExec_t e, cudaStream_t s) { (void)e; (void)s; return cudaSuccess; }
+
+API cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    struct revati_graph_exec *e = exec;
+    if (!e || e->magic != EXEC_MAGIC) return cudaErrorInvalidValue;
+    e->magic = 0;
+    free(e->nodes);
+    free(e);
+    return cudaSuccess;
+}
+
+API cudaGraphDestroy(cudaGraph_t graph) {
+    struct revati_graph *g = graph;
+    if (!g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    g->magic = 0;
+    free(g->nodes);
+    free(g);
+    return cudaSuccess;
+}
+
+API cudaGraphGetNodes(cudaGraph_t graph, void **nodes, size_t *count) {
+    struct revati_graph *g = graph;
+    if (!g || g->magic != GRAPH_MAGIC || !count) return cudaErrorInvalidValue;
+    if (nodes)
+        for (size_t i = 0; i < *count && i < g->count; i++) nodes[i] = &g->nodes[i];
+    *count = g->count;
+    return cudaSuccess;
+}

@@ -1,0 +1,206 @@
+/*
+ * Device memory (DESIGN §4): one reserved address range; small allocations are backed (real
+ * bytes), large ones are virtual (no bytes: copies out of them read zeros). Capacity is counted
+ * on the clock page per virtual device, so it holds across processes.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "memory.h"
+
+#define RESERVE_BYTES (1ULL << 44) /* 16 TiB of address space, never committed up front */
+#define ALIGN 512ULL
+
+static uint8_t *g_base;
+static uint64_t g_bump;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct revati_alloc *g_allocs; /* sorted by address (bump order) */
+static size_t g_count, g_cap;
+static int64_t g_local_used[REVATI_MAX_DEVICES];
+
+void revati_memory_init(void) {
+    void *p = mmap(NULL, RESERVE_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    g_base = p == MAP_FAILED ? NULL : p;
+}
+
+static int reserve_capacity(int device, int64_t bytes) {
+    if (g_page) return revati_page_mem_reserve(g_page, device, bytes) >= 0;
+    int64_t cap = g_cfg.dev.memory_bytes;
+    int64_t used = __atomic_add_fetch(&g_local_used[device], bytes, __ATOMIC_ACQ_REL);
+    if (bytes > 0 && used > cap) {
+        __atomic_sub_fetch(&g_local_used[device], bytes, __ATOMIC_ACQ_REL);
+        return 0;
+    }
+    return 1;
+}
+
+int64_t revati_memory_used(int device) {
+    if (g_page) return __atomic_load_n(&g_page->mem_used[device], __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&g_local_used[device], __ATOMIC_ACQUIRE);
+}
+
+int64_t revati_memory_capacity(int device) {
+    if (g_page && g_page->mem_capacity[device] > 0) return g_page->mem_capacity[device];
+    return g_cfg.dev.memory_bytes;
+}
+
+static int push_alloc(const struct revati_alloc *a) {
+    if (g_count == g_cap) {
+        size_t cap = g_cap ? g_cap * 2 : 1024;
+        void *n = realloc(g_allocs, cap * sizeof *g_allocs);
+        if (!n) return -1;
+        g_allocs = n;
+        g_cap = cap;
+    }
+    g_allocs[g_count++] = *a;
+    return 0;
+}
+
+void *revati_device_alloc(size_t bytes, int device, int kind, int *backed) {
+    if (!g_base || device < 0 || device >= REVATI_MAX_DEVICES) return NULL;
+    uint64_t size = (bytes + ALIGN - 1) & ~(ALIGN - 1);
+    if (size == 0) size = ALIGN;
+    if (!reserve_capacity(device, (int64_t)size)) return NULL;
+    int b = kind == ALLOC_MANAGED || (int64_t)bytes <= g_cfg.backed_max;
+    pthread_mutex_lock(&g_lock);
+    uint64_t off = g_bump;
+    if (b) off = (off + 4095) & ~4095ULL; /* backed: whole pages */
+    if (off + size > RESERVE_BYTES) {
+        pthread_mutex_unlock(&g_lock);
+        reserve_capacity(device, -(int64_t)size);
+        return NULL;
+    }
+    g_bump = off + size;
+    uint8_t *ptr = g_base + off;
+    if (b && mprotect(ptr, (size + 4095) & ~4095ULL, PROT_READ | PROT_WRITE) != 0) b = 0;
+    struct revati_alloc a = {.addr = ptr, .bytes = size, .device = device, .kind = kind, .backed = b, .live = 1};
+    push_alloc(&a);
+    pthread_mutex_unlock(&g_lock);
+    *backed = b;
+    return ptr;
+}
+
+/* Allocation holding ptr (live only), or NULL. Caller holds g_lock. */
+static struct revati_alloc *find_locked(const void *ptr) {
+    const uint8_t *p = ptr;
+    size_t lo = 0, hi = g_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (g_allocs[mid].addr + g_allocs[mid].bytes <= p) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < g_count && g_allocs[lo].addr <= p && g_allocs[lo].live) return &g_allocs[lo];
+    return NULL;
+}
+
+int revati_device_lookup(const void *ptr, struct revati_alloc *out) {
+    if (!revati_is_device_range(ptr)) return 0;
+    pthread_mutex_lock(&g_lock);
+    struct revati_alloc *a = find_locked(ptr);
+    if (a) *out = *a;
+    pthread_mutex_unlock(&g_lock);
+    return a != NULL;
+}
+
+int revati_is_device_range(const void *ptr) {
+    const uint8_t *p = ptr;
+    return g_base && p >= g_base && p < g_base + RESERVE_BYTES;
+}
+
+int revati_device_free(void *ptr, struct revati_alloc *out) {
+    pthread_mutex_lock(&g_lock);
+    struct revati_alloc *a = find_locked(ptr);
+    if (!a || a->addr != ptr) {
+        pthread_mutex_unlock(&g_lock);
+        return -1;
+    }
+    a->live = 0;
+    *out = *a;
+    pthread_mutex_unlock(&g_lock);
+    if (out->backed) {
+        size_t len = (out->bytes + 4095) & ~4095ULL;
+        madvise(out->addr, len, MADV_DONTNEED);
+        mprotect(out->addr, len, PROT_NONE);
+    }
+    reserve_capacity(out->device, -(int64_t)out->bytes);
+    return 0;
+}
+
+/* Classify one side of a copy: 0 host, 1 backed device, 2 virtual device, 3 unknown device. */
+static int side(const void *p, int64_t *room) {
+    struct revati_alloc a;
+    if (!revati_is_device_range(p)) return 0;
+    if (!revati_device_lookup(p, &a)) return 3;
+    *room = (int64_t)(a.addr + a.bytes - (const uint8_t *)p);
+    return a.backed ? 1 : 2;
+}
+
+int revati_copy_bytes(void *dst, const void *src, size_t n, int *moved, int *kind) {
+    int64_t droom = INT64_MAX, sroom = INT64_MAX;
+    int d = side(dst, &droom), s = side(src, &sroom);
+    *moved = 0;
+    *kind = (s ? 2 : 0) + (d ? 1 : 0); /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD */
+    if (d == 3 || s == 3) return cudaErrorInvalidValue;
+    if ((int64_t)n > droom || (int64_t)n > sroom) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    if (d == 2) return cudaSuccess;             /* virtual destination: timed, no data */
+    if (s == 2) { memset(dst, 0, n); *moved = 1; return cudaSuccess; } /* virtual source reads zeros */
+    memmove(dst, src, n);
+    *moved = 1;
+    return cudaSuccess;
+}
+
+int revati_set_bytes(void *dst, int value, size_t n, int *moved) {
+    int64_t room = INT64_MAX;
+    int d = side(dst, &room);
+    *moved = 0;
+    if (d == 3 || (int64_t)n > room) return cudaErrorInvalidValue;
+    if (d == 2 || n == 0) return cudaSuccess;
+    memset(dst, value, n);
+    *moved = 1;
+    return cudaSuccess;
+}
+
+/* ---- pinned host memory -------------------------------------------------------------------- */
+
+struct host_block { void *ptr; size_t bytes; int registered; struct host_block *next; };
+static struct host_block *g_host;
+
+void revati_host_track(void *ptr, size_t bytes, int registered) {
+    struct host_block *b = malloc(sizeof *b);
+    if (!b) return;
+    *b = (struct host_block){ptr, bytes, registered, NULL};
+    pthread_mutex_lock(&g_lock);
+    b->next = g_host;
+    g_host = b;
+    pthread_mutex_unlock(&g_lock);
+}
+
+int revati_host_untrack(void *ptr, size_t *bytes) {
+    pthread_mutex_lock(&g_lock);
+    for (struct host_block **pp = &g_host; *pp; pp = &(*pp)->next) {
+        if ((*pp)->ptr == ptr) {
+            struct host_block *b = *pp;
+            *pp = b->next;
+            pthread_mutex_unlock(&g_lock);
+            *bytes = b->bytes;
+            free(b);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return -1;
+}
+
+int revati_host_lookup(const void *ptr) {
+    const uint8_t *p = ptr;
+    int found = 0;
+    pthread_mutex_lock(&g_lock);
+    for (struct host_block *b = g_host; b; b = b->next)
+        if (p >= (uint8_t *)b->ptr && p < (uint8_t *)b->ptr + b->bytes) found = 1;
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}

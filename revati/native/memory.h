@@ -1,0 +1,27 @@
+/* Device and pinned-host memory of the shim (DESIGN §4). */
+#ifndef REVATI_MEMORY_H
+#define REVATI_MEMORY_H
+
+#include "cuda_types.h"
+#include "shim_internal.h"
+
+struct revati_alloc {
+    uint8_t *addr;
+    uint64_t bytes;
+    int device, kind, backed, live;
+};
+
+void *revati_device_alloc(size_t bytes, int device, int kind, int *backed);
+int revati_device_free(void *ptr, struct revati_alloc *out);
+int revati_device_lookup(const void *ptr, struct revati_alloc *out);
+int revati_is_device_range(const void *ptr);
+int64_t revati_memory_used(int device);
+int64_t revati_memory_capacity(int device);
+/* Move bytes as DESIGN §4 says; *kind gets the direction seen from the addresses. */
+int revati_copy_bytes(void *dst, const void *src, size_t n, int *moved, int *kind);
+int revati_set_bytes(void *dst, int value, size_t n, int *moved);
+void revati_host_track(void *ptr, size_t bytes, int registered);
+int revati_host_untrack(void *ptr, size_t *bytes);
+int revati_host_lookup(const void *ptr);
+
+#endif

@@ -1,0 +1,512 @@
+/*
+ * The shim's core: joining a run, the ring, the names file, blocking calls and the fallback.
+ * The hot path (revati_ring_reserve/commit, revati_now) takes no lock and makes no syscall.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim_internal.h"
+
+#define RING_CAPACITY (1u << 18)
+
+struct revati_config g_cfg;
+struct revati_clock_page *g_page;
+int g_active;
+int g_detached;
+
+static struct revati_ring_header *g_ring;
+static struct revati_record *g_records;
+static int g_names_fd = -1;
+static int g_reg_fd = -1;
+static uint32_t g_serial;
+static char g_run_dir[512];
+static uint32_t g_next_thread = 1;
+static uint32_t g_next_kernel = 1;
+static uint32_t g_next_unsupported = 1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_thread_key;
+
+static __thread uint32_t t_index;
+static __thread int t_conn = -1;
+static __thread int64_t t_last_v;
+
+int (*real_clock_gettime)(clockid_t, struct timespec *);
+int (*real_nanosleep)(const struct timespec *, struct timespec *);
+int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+
+void revati_resolve_libc(void) {
+    if (real_clock_gettime) return;
+    real_nanosleep = dlsym(RTLD_NEXT, "nanosleep");
+    real_clock_nanosleep = dlsym(RTLD_NEXT, "clock_nanosleep");
+    real_clock_gettime = dlsym(RTLD_NEXT, "clock_gettime");
+}
+
+int64_t revati_real_monotonic_ns(void) {
+    struct timespec ts;
+    if (UNLIKELY(!real_clock_gettime)) revati_resolve_libc();
+    real_clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void revati_warn_once(const char *what) {
+    static int warned;
+    if (__atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL)) return;
+    fprintf(stderr, "revati: %s; the program continues in real time and is no longer traced\n", what);
+}
+
+/* ---- virtual time -------------------------------------------------------------------------- */
+
+int64_t revati_now(void) {
+    if (UNLIKELY(!g_page)) return revati_real_monotonic_ns();
+    int64_t v = revati_page_now(g_page);
+    if (UNLIKELY(v < t_last_v)) return t_last_v;
+    t_last_v = v;
+    return v;
+}
+
+int64_t revati_charge(enum revati_cost_class cls, int64_t enter) {
+    int64_t cost = g_cfg.cost_ns[cls];
+    if (!g_page || g_detached || cost <= 0) return enter;
+    revati_page_charge(g_page, cost);
+    return revati_now();
+}
+
+/* ---- config -------------------------------------------------------------------------------- */
+
+static void config_defaults(void) {
+    struct revati_device_props *d = &g_cfg.dev;
+    g_cfg.device_count = 1;
+    g_cfg.backed_max = 4 << 20;
+    snprintf(d->name, sizeof d->name, "NVIDIA H100 80GB HBM3");
+    d->memory_bytes = 85520809984LL;
+    d->sm_count = 132; d->sm_clock_mhz = 1980; d->mem_clock_mhz = 2619; d->bus_width_bits = 5120;
+    d->cc_major = 9; d->cc_minor = 0; d->l2_bytes = 52428800;
+    d->shared_mem_per_block = 49152; d->shared_mem_per_block_optin = 232448;
+    d->shared_mem_per_sm = 233472; d->regs_per_block = 65536; d->regs_per_sm = 65536;
+    d->max_threads_per_block = 1024; d->max_threads_per_sm = 2048; d->warp_size = 32;
+    d->max_blocks_per_sm = 32;
+}
+
+static void config_set(const char *k, const char *v) {
+    struct revati_device_props *d = &g_cfg.dev;
+    long long n = atoll(v);
+#define INT_KEY(key, field) else if (!strcmp(k, key)) field = n
+    if (!strcmp(k, "name")) snprintf(d->name, sizeof d->name, "%s", v);
+    INT_KEY("device_count", g_cfg.device_count);
+    INT_KEY("backed_max", g_cfg.backed_max);
+    INT_KEY("memory_bytes", d->memory_bytes);
+    INT_KEY("sm_count", d->sm_count);
+    INT_KEY("sm_clock_mhz", d->sm_clock_mhz);
+    INT_KEY("mem_clock_mhz", d->mem_clock_mhz);
+    INT_KEY("memory_bus_width_bits", d->bus_width_bits);
+    INT_KEY("cc_major", d->cc_major);
+    INT_KEY("cc_minor", d->cc_minor);
+    INT_KEY("l2_bytes", d->l2_bytes);
+    INT_KEY("shared_mem_per_block", d->shared_mem_per_block);
+    INT_KEY("shared_mem_per_block_optin", d->shared_mem_per_block_optin);
+    INT_KEY("shared_mem_per_sm", d->shared_mem_per_sm);
+    INT_KEY("regs_per_block", d->regs_per_block);
+    INT_KEY("regs_per_sm", d->regs_per_sm);
+    INT_KEY("max_threads_per_block", d->max_threads_per_block);
+    INT_KEY("max_threads_per_sm", d->max_threads_per_sm);
+    INT_KEY("warp_size", d->warp_size);
+    INT_KEY("max_blocks_per_sm", d->max_blocks_per_sm);
+    INT_KEY("cost_launch_ns", g_cfg.cost_ns[COST_LAUNCH]);
+    INT_KEY("cost_copy_ns", g_cfg.cost_ns[COST_COPY]);
+    INT_KEY("cost_event_ns", g_cfg.cost_ns[COST_EVENT]);
+    INT_KEY("cost_sync_ns", g_cfg.cost_ns[COST_SYNC]);
+    INT_KEY("cost_alloc_ns", g_cfg.cost_ns[COST_ALLOC]);
+    INT_KEY("cost_other_ns", g_cfg.cost_ns[COST_OTHER]);
+#undef INT_KEY
+}
+
+static void config_load(void) {
+    char path[600], line[512];
+    snprintf(path, sizeof path, "%s/config.txt", g_run_dir);
+    FILE *f = fopen(path, "re");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        line[strcspn(line, "\0")] = 0;
+        eq[1 + strcspn(eq + 1, "\n")] = 0;
+        config_set(line, eq + 1);
+    }
+    fclose(f);
+}
+
+/* ---- joining the run ----------------------------------------------------------------------- */
+
+static int connect_coordinator(void) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s/coordinator.sock", g_run_dir);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *map_file(const char *path, size_t size, int create) {
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    if (fd < 0) return NULL;
+    if (create && ftruncate(fd, (off_t)size) < 0) {
+        close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void names_write(const char *line, size_t n) {
+    if (g_names_fd < 0) return;
+    ssize_t w = write(g_names_fd, line, n);
+    (void)w;
+}
+
+static void write_process_line(void) {
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf, "P\t%d\t", (int)getppid());
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n - 2);
+        close(fd);
+        for (ssize_t i = 0; i < r; i++)
+            if (buf[n + i] == 0) buf[n + i] = '\x1f';
+        if (r > 0) n += (int)r;
+    }
+    buf[n++] = '\n';
+    names_write(buf, (size_t)n);
+}
+
+/* Create this process's ring and names file and register; `inherited`: our main thread is
+ * already counted in page->running (a fork child, or an exec of a participant). */
+static int join_run(int inherited) {
+    char path[600];
+    g_serial = (uint32_t)revati_real_monotonic_ns();
+    snprintf(path, sizeof path, "%s/ring-%d-%u.bin", g_run_dir, (int)getpid(), g_serial);
+    size_t size = sizeof(struct revati_ring_header) + (size_t)RING_CAPACITY * sizeof(struct revati_record);
+    void *ring = map_file(path, size, 1);
+    if (!ring) return -1;
+    g_ring = ring;
+    g_records = (struct revati_record *)(g_ring + 1);
+    g_ring->capacity = RING_CAPACITY;
+    g_ring->record_size = sizeof(struct revati_record);
+    g_ring->pid = (int32_t)getpid();
+    g_ring->parent_pid = (int32_t)getppid();
+    g_ring->proc_running = inherited ? 1 : 0;
+    g_ring->version = REVATI_PROTOCOL_VERSION;
+    __atomic_store_n(&g_ring->magic, REVATI_RING_MAGIC, __ATOMIC_RELEASE);
+    snprintf(path, sizeof path, "%s/names-%d-%u.txt", g_run_dir, (int)getpid(), g_serial);
+    g_names_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    write_process_line();
+    if (!inherited) revati_page_adjust(g_page, g_ring, +1);
+    g_reg_fd = connect_coordinator();
+    if (g_reg_fd < 0) return -1;
+    struct revati_msg m = {.type = MSG_REGISTER, .pid = (int32_t)getpid(), .serial = g_serial,
+                           .a = inherited ? REG_INHERITED : 0};
+    if (send(g_reg_fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return -1;
+    if (recv(g_reg_fd, &m, sizeof m, 0) != sizeof m || m.type != MSG_ANSWER) return -1;
+    char pidbuf[32];
+    snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+    setenv("REVATI_COUNTED_PID", pidbuf, 1);
+    return 0;
+}
+
+static void thread_exit(void *arg) {
+    if (t_conn >= 0) close(t_conn);
+    t_conn = -1;
+    /* value 2: a thread started by our pthread_create, counted as running until it ends */
+    if (arg == (void *)2 && g_active && !g_detached) revati_page_adjust(g_page, g_ring, -1);
+}
+
+static void init_once(void) {
+    revati_resolve_libc();
+    config_defaults();
+    pthread_key_create(&g_thread_key, thread_exit);
+    revati_memory_init();
+    const char *dir = getenv("REVATI_RUN_DIR");
+    if (!dir || !*dir) return;
+    snprintf(g_run_dir, sizeof g_run_dir, "%s", dir);
+    config_load();
+    char path[600];
+    snprintf(path, sizeof path, "%s/clock.page", g_run_dir);
+    g_page = map_file(path, sizeof(struct revati_clock_page), 0);
+    if (!g_page || g_page->magic != REVATI_PAGE_MAGIC || g_page->version != REVATI_PROTOCOL_VERSION) {
+        g_page = NULL;
+        revati_warn_once("cannot open the run's clock page (protocol mismatch?)");
+        return;
+    }
+    const char *counted = getenv("REVATI_COUNTED_PID");
+    int inherited = counted && atoi(counted) == (int)getpid();
+    if (join_run(inherited) < 0) {
+        revati_warn_once("cannot register with the revati coordinator");
+        g_detached = 1;
+        return;
+    }
+    g_active = 1;
+}
+
+void revati_ensure_init(void) { pthread_once(&g_once, init_once); }
+
+__attribute__((constructor(101))) static void shim_constructor(void) { revati_ensure_init(); }
+
+/* ---- fork: the child is counted by its parent, then joins with its own ring ---------------- */
+
+REVATI_EXPORT pid_t fork(void) {
+    static pid_t (*real_fork)(void);
+    if (!real_fork) real_fork = dlsym(RTLD_NEXT, "fork");
+    revati_ensure_init();
+    int counted = g_active && !g_detached;
+    if (counted) revati_page_adjust(g_page, NULL, +1);
+    pid_t pid = real_fork();
+    if (pid < 0 && counted) revati_page_adjust(g_page, NULL, -1);
+    if (pid == 0 && counted) {
+        t_conn = -1;
+        t_index = 0;
+        g_next_thread = 1;
+        if (g_reg_fd >= 0) close(g_reg_fd);
+        if (g_names_fd >= 0) close(g_names_fd);
+        g_reg_fd = g_names_fd = -1;
+        g_active = 0;
+        struct revati_ring_header *old = g_ring;
+        if (join_run(1) < 0) {
+            revati_warn_once("a forked child cannot register with the revati coordinator");
+            g_detached = 1;
+        } else {
+            g_active = 1;
+        }
+        (void)old;
+    }
+    return pid;
+}
+
+/* ---- threads: every participant thread counts as running ----------------------------------- */
+
+struct thread_start {
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *thread_trampoline(void *p) {
+    struct thread_start s = *(struct thread_start *)p;
+    free(p);
+    pthread_setspecific(g_thread_key, (void *)2);
+    return s.fn(s.arg);
+}
+
+REVATI_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+    static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (!real_create) real_create = dlsym(RTLD_NEXT, "pthread_create");
+    revati_ensure_init();
+    if (!g_active || g_detached) return real_create(t, attr, fn, arg);
+    struct thread_start *s = malloc(sizeof *s);
+    if (!s) return real_create(t, attr, fn, arg);
+    s->fn = fn;
+    s->arg = arg;
+    revati_page_adjust(g_page, g_ring, +1);
+    int rc = real_create(t, attr, thread_trampoline, s);
+    if (rc != 0) {
+        revati_page_adjust(g_page, g_ring, -1);
+        free(s);
+    }
+    return rc;
+}
+
+/* ---- ring ---------------------------------------------------------------------------------- */
+
+/* The shim's own work (moving emulated bytes) is not the program's: leave `running` while doing
+ * it, and hold off jumps (`stalled`) so no deadline is passed meanwhile. */
+void revati_pause_begin(void) {
+    if (!g_active || g_detached) return;
+    __atomic_add_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+    revati_page_adjust(g_page, g_ring, -1);
+}
+
+void revati_pause_end(void) {
+    if (!g_active || g_detached) return;
+    revati_page_adjust(g_page, g_ring, +1);
+    __atomic_sub_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+}
+
+static void ring_stall_wait(void) {
+    /* The ring is full: leave `running` while we wait so the engine's pace never leaks into
+     * virtual time; the coordinator does not jump while anyone is stalled. */
+    __atomic_add_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+    revati_page_adjust(g_page, g_ring, -1);
+    struct timespec ts = {0, 200000};
+    real_nanosleep(&ts, NULL);
+    revati_page_adjust(g_page, g_ring, +1);
+    __atomic_sub_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+}
+
+struct revati_record *revati_ring_reserve(uint64_t *index) {
+    if (UNLIKELY(!g_active || g_detached)) return NULL;
+    struct revati_ring_header *h = g_ring;
+    uint64_t head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+    int waits = 0;
+    for (;;) {
+        uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+        if (UNLIKELY(head - tail >= h->capacity)) {
+            if (++waits > 25000) { /* ~5 s without progress: drop rather than block forever */
+                __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
+                return NULL;
+            }
+            ring_stall_wait();
+            head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&h->head, &head, head + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            break;
+    }
+    *index = head;
+    return &g_records[head & (h->capacity - 1)];
+}
+
+void revati_ring_commit(struct revati_record *r, uint64_t index) {
+    __atomic_store_n(&r->commit, (uint32_t)(index + 1), __ATOMIC_RELEASE);
+}
+
+uint32_t revati_thread_index(void) {
+    if (LIKELY(t_index)) return t_index;
+    t_index = __atomic_fetch_add(&g_next_thread, 1, __ATOMIC_ACQ_REL);
+    char name[32] = "", line[96];
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    int n = snprintf(line, sizeof line, "T\t%u\t%ld\t%s\n", t_index, (long)syscall(SYS_gettid), name);
+    names_write(line, (size_t)n);
+    int64_t now = revati_now();
+    revati_emit(REC_THREAD, 0, 0, 0, now, now, (uint64_t)syscall(SYS_gettid), 0, 0, 0);
+    return t_index;
+}
+
+uint64_t revati_emit(uint8_t type, uint8_t kind, uint16_t fn, int32_t result, int64_t enter,
+                     int64_t exit, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    uint64_t idx;
+    uint32_t thread = revati_thread_index();
+    struct revati_record *r = revati_ring_reserve(&idx);
+    if (!r) return UINT64_MAX;
+    r->type = type;
+    r->kind = kind;
+    r->fn = fn;
+    r->thread = thread;
+    r->result = result;
+    r->enter_ns = enter;
+    r->exit_ns = exit;
+    r->p.u[0] = a;
+    r->p.u[1] = b;
+    r->p.u[2] = c;
+    r->p.u[3] = d;
+    revati_ring_commit(r, idx);
+    return idx;
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+uint32_t revati_register_kernel_name(const char *name) {
+    uint32_t id = __atomic_fetch_add(&g_next_kernel, 1, __ATOMIC_ACQ_REL);
+    size_t len = strlen(name);
+    char *line = malloc(len + 32);
+    if (!line) return id;
+    int n = snprintf(line, len + 32, "K\t%u\t%s\n", id, name);
+    names_write(line, (size_t)n);
+    free(line);
+    return id;
+}
+
+uint32_t revati_register_unsupported_name(const char *name, const char *library) {
+    uint32_t id = __atomic_fetch_add(&g_next_unsupported, 1, __ATOMIC_ACQ_REL);
+    char line[512];
+    int n = snprintf(line, sizeof line, "U\t%u\t%s\t%s\n", id, name, library);
+    names_write(line, (size_t)n);
+    return id;
+}
+
+/* Record an unemulated call once per call and answer cudaErrorNotSupported (used by the stubs). */
+REVATI_EXPORT int revati_unsupported_call(const char *name) {
+    revati_ensure_init();
+    static __thread const char *last_name;
+    static __thread uint32_t last_id;
+    uint32_t id = last_name == name ? last_id : 0;
+    if (!id) {
+        id = revati_register_unsupported_name(name, "libcudart.so.13");
+        last_name = name;
+        last_id = id;
+    }
+    int64_t now = revati_now();
+    revati_emit(REC_UNSUPPORTED, 0, 0, 801, now, now, id, 0, 0, 0);
+    return 801;
+}
+
+/* ---- blocking calls ------------------------------------------------------------------------ */
+
+static void detach(const char *why) {
+    if (g_detached) return;
+    g_detached = 1;
+    revati_warn_once(why);
+}
+
+static int thread_conn(void) {
+    if (t_conn >= 0) return t_conn;
+    t_conn = connect_coordinator();
+    if (t_conn >= 0 && !pthread_getspecific(g_thread_key)) pthread_setspecific(g_thread_key, (void *)1);
+    return t_conn;
+}
+
+int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, int64_t b,
+                 int64_t value, struct revati_msg *out) {
+    revati_ensure_init();
+    if (!g_active || g_detached) return -1;
+    int64_t enter = revati_now();
+    uint64_t idx = revati_emit(REC_SYNC, sync_kind, fn, 0, enter, enter, (uint64_t)a, (uint64_t)b,
+                               (uint64_t)value, msg_type);
+    int fd = thread_conn();
+    if (fd < 0) {
+        detach("lost the revati coordinator");
+        return -1;
+    }
+    struct revati_msg m = {.type = msg_type, .pid = (int32_t)getpid(), .serial = g_serial,
+                           .thread = revati_thread_index(), .ring = idx, .v = enter,
+                           .value = value, .a = a, .b = b, .result = sync_kind, .pad = fn};
+    revati_page_block_enter(g_page, g_ring);
+    if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
+    int left_sent = 0;
+    for (;;) {
+        ssize_t n = recv(fd, out, sizeof *out, 0);
+        if (n == sizeof *out && (out->type == MSG_WAKE || out->type == MSG_ANSWER)) break;
+        if (n < 0 && errno == EINTR) {
+            /* A signal interrupts a sleep: ask to be woken now (the answer says EINTR). */
+            if (msg_type == MSG_WAIT && sync_kind == SYNC_SLEEP && !left_sent) {
+                struct revati_msg l = m;
+                l.type = MSG_LEFT;
+                if (send(fd, &l, sizeof l, MSG_NOSIGNAL) != sizeof l) goto lost;
+                left_sent = 1;
+            }
+            continue;
+        }
+        goto lost;
+    }
+    /* The coordinator counted us as running again before it answered. */
+    if (out->v > t_last_v) t_last_v = out->v;
+    return 0;
+lost:
+    revati_page_adjust(g_page, g_ring, +1);
+    detach("lost the revati coordinator");
+    return -1;
+}

@@ -1,0 +1,338 @@
+"""The one module that talks to the native shim: layouts of shim.h, the clock page, the rings.
+
+Everything else in revati sees plain records: numpy structured arrays of ring records, names
+from the names files, and `PageSnapshot`s of the clock page. The layouts below mirror
+`revati/native/shim.h`; `PROTOCOL_VERSION` is checked against the compiled helper library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from revati.errors import RevatiRunError
+from revati.native import build
+
+PROTOCOL_VERSION = 1
+PAGE_MAGIC = 0x52565443
+RING_MAGIC = 0x52565452
+MAX_DEVICES = 16
+RECORD_SIZE = 64
+RING_HEADER_SIZE = 64
+
+# struct revati_record, two views of the same 64 bytes
+RECORD_DTYPE = np.dtype(
+    [
+        ("commit", "<u4"),
+        ("type", "u1"),
+        ("kind", "u1"),
+        ("fn", "<u2"),
+        ("thread", "<u4"),
+        ("result", "<i4"),
+        ("enter_ns", "<i8"),
+        ("exit_ns", "<i8"),
+        ("a", "<u8"),
+        ("b", "<u8"),
+        ("c", "<u8"),
+        ("d", "<u8"),
+    ]
+)
+LAUNCH_DTYPE = np.dtype(
+    [
+        ("head", "V32"),
+        ("kernel", "<u4"),
+        ("grid_x", "<u4"),
+        ("grid_y", "<u2"),
+        ("grid_z", "<u2"),
+        ("block_x", "<u2"),
+        ("block_y", "<u2"),
+        ("block_z", "<u2"),
+        ("graph_flag", "<u2"),
+        ("shared_mem", "<u4"),
+        ("stream", "<u8"),
+    ]
+)
+assert RECORD_DTYPE.itemsize == LAUNCH_DTYPE.itemsize == RECORD_SIZE
+
+# enum revati_record_type
+REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 6
+REC_STREAM_CREATE, REC_STREAM_DESTROY, REC_EVENT_RECORD, REC_STREAM_WAIT = 7, 8, 9, 10
+REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13, 14, 15
+REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE = 16, 17, 18
+
+COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
+ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
+COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
+ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}
+
+# enum revati_sync_kind -> syncs.kind
+SYNC_KINDS = {
+    1: "stream",
+    2: "event",
+    3: "device",
+    4: "copy",
+    5: "sleep",
+    6: "poll",
+    7: "wait",
+    8: "query",
+}
+SYNC_STREAM, SYNC_EVENT, SYNC_DEVICE, SYNC_COPY, SYNC_SLEEP, SYNC_POLL, SYNC_WAIT, SYNC_QUERY = (
+    range(1, 9)
+)
+QUERY_EVENT_ELAPSED, QUERY_EVENT, QUERY_STREAM = 1, 2, 3
+
+# enum revati_msg_type and struct revati_msg
+MSG_REGISTER, MSG_WAIT, MSG_WAKE, MSG_QUERY, MSG_ANSWER = 1, 2, 3, 4, 5
+MSG_PREPARE, MSG_VETO, MSG_ACCEPT, MSG_LEFT = 6, 7, 8, 9
+REG_INHERITED = 1
+MSG = struct.Struct("<IiIIQqqqqiI")
+assert MSG.size == 64
+
+
+@dataclass(frozen=True)
+class Message:
+    """One socket message (struct revati_msg)."""
+
+    type: int
+    pid: int = 0
+    serial: int = 0
+    thread: int = 0
+    ring: int = 0
+    v: int = 0
+    value: int = 0
+    a: int = 0
+    b: int = 0
+    result: int = 0
+    pad: int = 0
+
+    def pack(self) -> bytes:
+        return MSG.pack(
+            self.type,
+            self.pid,
+            self.serial,
+            self.thread,
+            self.ring,
+            self.v,
+            self.value,
+            self.a,
+            self.b,
+            self.result,
+            self.pad,
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> Message:
+        return cls(*MSG.unpack(data))
+
+
+def _fn_names() -> tuple[str, ...]:
+    text = (build.NATIVE / "shim.h").read_text()
+    block = text.split("#define REVATI_FN_LIST(X)", 1)[1].split("#define REVATI_FN_ENUM", 1)[0]
+    return tuple(re.findall(r"X\((\w+)\)", block))
+
+
+FN_NAMES = _fn_names()
+
+
+def shim_paths() -> tuple[Path, Path]:
+    """(shim, helper library), built from the current sources if needed."""
+    try:
+        return build.ensure_built()
+    except build.BuildError as e:
+        raise RevatiRunError(f"cannot build the native shim: {str(e).splitlines()[-1]}") from e
+
+
+class _Snapshot(ctypes.Structure):
+    _fields_ = [
+        ("seq", ctypes.c_uint32),
+        ("running", ctypes.c_int32),
+        ("frozen", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
+        ("generation", ctypes.c_uint64),
+        ("waits_announced", ctypes.c_uint64),
+        ("now_ns", ctypes.c_int64),
+    ]
+
+
+@dataclass(frozen=True)
+class PageSnapshot:
+    """A consistent read of the clock page."""
+
+    seq: int
+    running: int
+    frozen: bool
+    generation: int
+    waits_announced: int
+    now_ns: int
+    stalled: int
+
+
+def _helper() -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(shim_paths()[1]))
+    if lib.revati_protocol_version() != PROTOCOL_VERSION:
+        raise RevatiRunError("the native helper speaks another protocol version; reinstall revati")
+    vp = ctypes.c_void_p
+    lib.revati_page_init.argtypes = [vp, ctypes.c_double, ctypes.c_int64]
+    lib.revati_page_now.argtypes = [vp]
+    lib.revati_page_now.restype = ctypes.c_int64
+    lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(_Snapshot)]
+    lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
+    lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
+    lib.revati_page_try_jump.restype = ctypes.c_int
+    lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    return lib
+
+
+# Offsets inside struct revati_clock_page (see shim.h)
+_PAGE_STRUCT = struct.Struct("<IIIIqqqiIQQdqqQII")  # up to device_count
+_OFF_EPOCH_MONO = _PAGE_STRUCT.size
+_OFF_STALLED = _OFF_EPOCH_MONO + 8
+_OFF_MEM_CAPACITY = _OFF_STALLED + 8
+PAGE_SIZE = 4096
+
+
+class ClockPage:
+    """The run's clock page, created by the coordinator (the owner of the file)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        dilation: float,
+        epoch_realtime_ns: int,
+        epoch_monotonic_ns: int,
+        capacities: list[int],
+    ) -> None:
+        self._lib = _helper()
+        with open(path, "w+b") as f:
+            f.truncate(PAGE_SIZE)
+            self._mm = mmap.mmap(f.fileno(), PAGE_SIZE)
+        self._buf = (ctypes.c_char * PAGE_SIZE).from_buffer(self._mm)
+        self.address = ctypes.addressof(self._buf)
+        self._lib.revati_page_init(self.address, dilation, epoch_realtime_ns)
+        struct.pack_into("<q", self._mm, _OFF_EPOCH_MONO, epoch_monotonic_ns)
+        for i, cap in enumerate(capacities[:MAX_DEVICES]):
+            struct.pack_into("<q", self._mm, _OFF_MEM_CAPACITY + 8 * i, cap)
+        struct.pack_into("<II", self._mm, _PAGE_STRUCT.size - 8, os.getpid(), len(capacities))
+
+    def snapshot(self) -> PageSnapshot:
+        s = _Snapshot()
+        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        stalled = struct.unpack_from("<i", self._mm, _OFF_STALLED)[0]
+        return PageSnapshot(
+            s.seq, s.running, bool(s.frozen), s.generation, s.waits_announced, s.now_ns, stalled
+        )
+
+    def now(self) -> int:
+        return int(self._lib.revati_page_now(self.address))
+
+    def adjust(self, ring: Ring | None, delta: int) -> None:
+        """Change `running` by delta on behalf of a thread of `ring`'s process."""
+        self._lib.revati_page_adjust(self.address, ring.header_address if ring else None, delta)
+
+    def try_jump(self, expected_seq: int, target_ns: int) -> bool:
+        return bool(self._lib.revati_page_try_jump(self.address, expected_seq, target_ns))
+
+    def real_monotonic_ns(self) -> int:
+        return int(self._lib.revati_real_monotonic_ns())
+
+
+class Ring:
+    """A participant process's ring, read by the coordinator (single consumer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "r+b") as f:
+            self._mm = mmap.mmap(f.fileno(), 0)
+        self._hdr_buf = (ctypes.c_char * RING_HEADER_SIZE).from_buffer(self._mm)
+        self.header_address = ctypes.addressof(self._hdr_buf)
+        self._u64 = np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
+        self._i32 = np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
+        magic, _version, self.capacity, record_size = struct.unpack_from("<IIII", self._mm, 0)
+        if magic != RING_MAGIC or record_size != RECORD_SIZE:
+            raise RevatiRunError(f"{path}: not a revati ring of this protocol version")
+        self._records = np.frombuffer(
+            self._mm, dtype=RECORD_DTYPE, offset=RING_HEADER_SIZE, count=self.capacity
+        )
+
+    @property
+    def head(self) -> int:
+        return int(self._u64[2])
+
+    @property
+    def tail(self) -> int:
+        return int(self._u64[3])
+
+    @property
+    def dropped(self) -> int:
+        return int(self._u64[4])
+
+    @property
+    def proc_running(self) -> int:
+        return int(self._i32[10])
+
+    def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
+        """Committed records from the tail on (a copy); returns (index of the first, records)."""
+        tail, head = self.tail, self.head
+        n = min(head - tail, limit)
+        if n <= 0:
+            return tail, self._records[:0].copy()
+        start = tail % self.capacity
+        first = min(n, self.capacity - start)
+        out = np.concatenate([self._records[start : start + first], self._records[: n - first]])
+        expected = ((np.arange(tail, tail + n, dtype=np.uint64) + 1) & 0xFFFFFFFF).astype(np.uint32)
+        bad = np.flatnonzero(out["commit"] != expected)
+        if len(bad):
+            out = out[: bad[0]]
+        self._u64[3] = tail + len(out)
+        return tail, out
+
+
+def launch_view(records: np.ndarray) -> np.ndarray:
+    """The launch fields of REC_LAUNCH records."""
+    return records.view(LAUNCH_DTYPE)
+
+
+class NamesFile:
+    """Incremental reader of a process's names file (kernel, thread, unsupported-call names)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+        self.kernels: dict[int, str] = {}
+        self.threads: dict[int, tuple[int, str]] = {}
+        self.unsupported: dict[int, tuple[str, str]] = {}
+        self.process: tuple[int, list[str]] | None = None
+
+    def refresh(self) -> None:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            self._parse(raw.decode("utf-8", "replace").split("\t"))
+
+    def _parse(self, cols: list[str]) -> None:
+        tag = cols[0]
+        if tag == "K" and len(cols) >= 3:
+            self.kernels[int(cols[1])] = cols[2]
+        elif tag == "T" and len(cols) >= 4:
+            self.threads[int(cols[1])] = (int(cols[2]), cols[3])
+        elif tag == "U" and len(cols) >= 4:
+            self.unsupported[int(cols[1])] = (cols[2], cols[3])
+        elif tag == "P" and len(cols) >= 3:
+            argv = [a for a in cols[2].split("\x1f") if a]
+            self.process = (int(cols[1]), argv)
