@@ -280,38 +280,34 @@ def collective_kind(kernel_name: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def add_barriers(builder: TraceBuilder, participants: list[tuple[int | None, int]]) -> int:
+Participant = tuple[int | None, int]  # (rank, pid) of the process that ran a kernel
+_Match = tuple[str, str | None, list[tuple[Participant, int]]]
+
+
+def add_barriers(
+    builder: TraceBuilder,
+    participants: list[Participant],
+    communicators: list[str | None] | None = None,
+) -> int:
     """Match the k-th collective of each kind across participants into barriers.
 
-    `participants[i]` is the (rank, pid) that ran kernel row i. Matching happens only when two or
-    more participants ran NCCL kernels; arrival = kernel start on that participant, release = the
-    last arrival, end = the last kernel end. Returns how many barriers were added.
+    `participants[i]` is the (rank, pid) that ran kernel row i; `communicators[i]`, where known,
+    its process group, and then only collectives of the same group are matched. Matching happens
+    only when two or more participants ran NCCL kernels; arrival = kernel start there, release =
+    the last arrival, end = the last kernel end. Returns how many barriers were added.
     """
-    names = builder.column("kernels", "name")
     starts = builder.column("kernels", "start_ns")
     ends = builder.column("kernels", "end_ns")
-    by_kind: dict[str, dict[tuple[int | None, int], list[int]]] = {}
-    for row, name in enumerate(names):
-        kind = collective_kind(name)
-        if kind is not None:
-            by_kind.setdefault(kind, {}).setdefault(participants[row], []).append(row)
-    if len({p for rows in by_kind.values() for p in rows}) < 2:
-        return 0
-    matched: list[tuple[str, list[tuple[tuple[int | None, int], int]]]] = []
-    for kind, rows_of in by_kind.items():
-        for rows in rows_of.values():
-            rows.sort(key=lambda r: starts[r])
-        for k in range(max(len(rows) for rows in rows_of.values())):
-            arrivals = [(p, rows[k]) for p, rows in rows_of.items() if len(rows) > k]
-            if len(arrivals) >= 2:
-                matched.append((kind, arrivals))
-    matched.sort(key=lambda m: max(starts[r] for _, r in m[1]))
-    for kind, arrivals in matched:
+    sizes = builder.column("kernels", "bytes")
+    for kind, communicator, arrivals in _match_collectives(builder, participants, communicators):
         barrier_id = builder.next_id("barrier")
+        known_sizes = [sizes[r] for _, r in arrivals if sizes[r] is not None]
         builder.add(
             "barriers",
             barrier_id=barrier_id,
             collective=kind,
+            communicator=communicator,
+            bytes=max(known_sizes) if known_sizes else None,
             world_size=len(arrivals),
             release_ns=max(starts[r] for _, r in arrivals),
             end_ns=max(ends[r] for _, r in arrivals),
@@ -327,7 +323,34 @@ def add_barriers(builder: TraceBuilder, participants: list[tuple[int | None, int
                 kernel_id=builder.column("kernels", "kernel_id")[row],
                 arrival_ns=starts[row],
             )
-    return len(matched)
+    return builder.rows("barriers")
+
+
+def _match_collectives(
+    builder: TraceBuilder,
+    participants: list[Participant],
+    communicators: list[str | None] | None,
+) -> list[_Match]:
+    """(kind, communicator, [(participant, kernel row)]) per barrier, ordered by release."""
+    starts = builder.column("kernels", "start_ns")
+    groups: dict[tuple[str, str | None], dict[Participant, list[int]]] = {}
+    for row, name in enumerate(builder.column("kernels", "name")):
+        kind = collective_kind(name)
+        if kind is not None:
+            key = (kind, communicators[row] if communicators else None)
+            groups.setdefault(key, {}).setdefault(participants[row], []).append(row)
+    if len({p for rows_of in groups.values() for p in rows_of}) < 2:
+        return []
+    matched: list[_Match] = []
+    for (kind, communicator), rows_of in groups.items():
+        for rows in rows_of.values():
+            rows.sort(key=lambda r: starts[r])
+        for k in range(max(len(rows) for rows in rows_of.values())):
+            arrivals = [(p, rows[k]) for p, rows in rows_of.items() if len(rows) > k]
+            if len(arrivals) >= 2:
+                matched.append((kind, communicator, arrivals))
+    matched.sort(key=lambda m: max(starts[r] for _, r in m[2]))
+    return matched
 
 
 @dataclass(frozen=True)

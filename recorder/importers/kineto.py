@@ -72,6 +72,20 @@ _SYNC_KIND = {
 _PROFILER_STEP = re.compile(r"^ProfilerStep#(\d+)$")
 _THREAD_LABEL = re.compile(r"^thread \d+ \((.*)\)$")  # Kineto's "thread 1234 (python3)"
 _GZIP_MAGIC = b"\x1f\x8b"
+# PyTorch dtype names in NCCL kernel args -> (revati dtype, bytes per element)
+_DTYPES = {
+    "Float": ("fp32", 4),
+    "Double": ("fp64", 8),
+    "Half": ("fp16", 2),
+    "BFloat16": ("bf16", 2),
+    "Float8_e4m3fn": ("fp8", 1),
+    "Float8_e5m2": ("fp8", 1),
+    "Int": ("int32", 4),
+    "Long": ("int64", 8),
+    "Char": ("int8", 1),
+    "Byte": ("uint8", 1),
+    "Bool": ("bool", 1),
+}
 # A host pid already taken by another input file is moved up by multiples of this.
 _PID_STRIDE = 10_000_000
 
@@ -155,6 +169,7 @@ class KinetoImporter:
         self.span: dict[int, list[Any]] = {}  # trace pid -> [min, max]
         self.thread_span: dict[int, list[Any]] = {}
         self.kernel_owner: list[tuple[int | None, int]] = []  # per kernel row
+        self.kernel_groups: list[str | None] = []  # process group of an NCCL kernel row
         self.ann_keys: list[Any] = []  # per nvtx row
         self.files: list[_FileState] = []
         self.thread_names: dict[int, str | None] = {}
@@ -200,7 +215,7 @@ class KinetoImporter:
         if ann:
             ann["depth"] = nesting_depths(self.ann_keys, ann["start_ns"], ann["end_ns"])
         if len(self.files) > 1:
-            add_barriers(self.b, self.kernel_owner)
+            add_barriers(self.b, self.kernel_owner, self.kernel_groups)
         return self.b
 
     # ---- identities --------------------------------------------------------------------------
@@ -404,6 +419,7 @@ class KinetoImporter:
             if k in args
         }
         features["shared_mem_kind"] = "static+dynamic"
+        dtype, nbytes, communicator = _collective_args(args, features)
         self.b.add(
             "kernels",
             kernel_id=self.b.next_id("kernel"),
@@ -416,11 +432,14 @@ class KinetoImporter:
             block_z=block[2],
             shared_mem=_int_or_none(args.get("shared memory")),
             registers=_int_or_none(args.get("registers per thread")),
+            dtype=dtype,
+            bytes=nbytes,
             features=json.dumps(features),
             correlation=_int_or_none(args.get("correlation")),
             **common,
         )
         self.kernel_owner.append((st.rank, st.main_pid))
+        self.kernel_groups.append(communicator)
 
     def _add_sync(
         self,
@@ -526,6 +545,21 @@ def _metadata_names(events: list[dict[str, Any]]) -> _Names:
             m = _THREAD_LABEL.match(label.strip())
             names.threads[(e["pid"], e["tid"])] = m.group(1) if m else label.strip()
     return names
+
+
+def _collective_args(
+    args: dict[str, Any], features: dict[str, Any]
+) -> tuple[str | None, int | None, str | None]:
+    """(dtype, bytes, process group) of an NCCL kernel from the args newer PyTorch adds."""
+    if "Collective name" not in args:
+        return None, None, None
+    features["collective"] = args["Collective name"]
+    features["group_size"] = args.get("Group size")
+    dtype, size = _DTYPES.get(str(args.get("dtype")), (None, None))
+    nelems = _int_or_none(args.get("In msg nelems"))
+    nbytes = nelems * size if nelems is not None and size is not None else None
+    group = args.get("Process Group Name")
+    return dtype, nbytes, None if group is None else str(group)
 
 
 def _dict(value: Any) -> dict[str, Any]:

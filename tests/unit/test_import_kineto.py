@@ -248,3 +248,63 @@ def test_legacy_capitalised_categories_and_string_tids(tmp_path):
         assert r.sql("SELECT kind, bytes, start_ns, call_id FROM copies") == [
             ("DtoH", 4, 40000, None)
         ]
+
+
+def test_nccl_kernel_args_give_dtype_bytes(tmp_path, shared_data):
+    rel = f"{HTA}/nccl_parser_config/nccl_data.json.gz"
+    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
+        # first AllReduce in time: "In msg nelems": 2049000, "dtype": "Float"
+        assert r.sql(
+            "SELECT dtype, bytes FROM kernels WHERE name LIKE 'ncclKernel_AllReduce%'"
+            " ORDER BY start_ns LIMIT 1"
+        ) == [("fp32", 2049000 * 4)]
+
+
+def _rank_file(folder: Path, rank: int, groups: list[str]) -> Path:
+    events = []
+    for i, group in enumerate(groups):
+        events.append(
+            {
+                "ph": "X",
+                "cat": "kernel",
+                "name": "ncclDevKernel_AllReduce_Sum_bf16_RING_LL(x)",
+                "pid": 0,
+                "tid": 7,
+                "ts": 100 * i + 10 * rank,
+                "dur": 50 + rank,
+                "args": {
+                    "device": 0,
+                    "stream": 7,
+                    "Collective name": "allreduce",
+                    "In msg nelems": 1024,
+                    "dtype": "BFloat16",
+                    "Process Group Name": group,
+                },
+            }
+        )
+    path = folder / f"rank{rank}.json"
+    path.write_text(
+        json.dumps({"distributedInfo": {"rank": rank, "world_size": 2}, "traceEvents": events})
+    )
+    return path
+
+
+def test_collectives_match_within_their_process_group(tmp_path):
+    # rank 0 runs group "a" then "b"; rank 1 runs "b" then "a": matched by group, not by order
+    files = [_rank_file(tmp_path, 0, ["a", "b"]), _rank_file(tmp_path, 1, ["b", "a"])]
+    import_kineto(files, tmp_path / "t.duckdb")
+    with open_trace(tmp_path / "t.duckdb") as r:
+        rows = r.sql(
+            "SELECT b.communicator, b.bytes, list(a.rank ORDER BY a.rank),"
+            " list(k.features->>'$.collective') FROM barriers b"
+            " JOIN barrier_arrivals a USING (barrier_id) JOIN kernels k USING (kernel_id)"
+            " GROUP BY ALL ORDER BY b.communicator"
+        )
+        assert [(c, n, ranks) for c, n, ranks, _ in rows] == [
+            ("a", 2048, [0, 1]),
+            ("b", 2048, [0, 1]),
+        ]
+        # rank 0's "a" kernel starts at 0, rank 1's "a" at 110: release 110, end 161
+        assert r.sql("SELECT release_ns, end_ns FROM barriers WHERE communicator = 'a'") == [
+            (110_000, 161_000)
+        ]
