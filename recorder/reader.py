@@ -92,10 +92,16 @@ class TraceReader:
     def _check_identity(self) -> None:
         try:
             rows = dict(self.con.execute(f"SELECT key, value FROM {schema.META_TABLE}").fetchall())
-        except duckdb.Error as e:
+        except duckdb.CatalogException as e:
             self.con.close()
             raise RevatiTraceError(
                 f"{self.path}: a DuckDB file but not a revati trace (no {schema.META_TABLE} table)"
+            ) from e
+        except duckdb.Error as e:
+            self.con.close()
+            raise RevatiTraceError(
+                f"{self.path}: cannot read the trace ({_first_line(e)}); "
+                "the file is truncated or corrupt"
             ) from e
         if rows.get("format") != schema.TRACE_FORMAT:
             self.con.close()
@@ -107,6 +113,24 @@ class TraceReader:
                 f"{self.path}: trace schema version {version}, this revati reads version "
                 f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record"
             )
+        missing = set(t.name for t in schema.TABLES) - set(self._tables())
+        if missing:
+            self.con.close()
+            raise RevatiTraceError(
+                f"{self.path}: incomplete revati trace, missing tables {', '.join(sorted(missing))}"
+            )
+
+    def _tables(self) -> list[str]:
+        rows = self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        return [r[0] for r in rows]
+
+    def _error(self, e: duckdb.Error) -> RevatiTraceError:
+        if isinstance(e, duckdb.IOException):
+            return RevatiTraceError(
+                f"{self.path}: cannot read the trace ({_first_line(e)}); "
+                "the file is truncated or corrupt"
+            )
+        return RevatiTraceError(f"{self.path}: query failed: {_first_line(e)}")
 
     # ---- basics ------------------------------------------------------------------------------
 
@@ -115,7 +139,7 @@ class TraceReader:
         try:
             return self.con.execute(query, params or []).fetchall()
         except duckdb.Error as e:
-            raise RevatiTraceError(f"{self.path}: query failed: {_first_line(e)}") from e
+            raise self._error(e) from e
 
     def run(self) -> dict[str, Any]:
         """The run row as a dict."""
@@ -142,7 +166,7 @@ class TraceReader:
         for t in schema.TABLES:
             if t.name in (schema.META_TABLE, "run"):
                 continue
-            out[t.name] = self.con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]  # type: ignore[index]
+            out[t.name] = int(self.sql(f"SELECT count(*) FROM {t.name}")[0][0])
         return out
 
     # ---- processes and tracks ----------------------------------------------------------------
@@ -317,7 +341,7 @@ class TraceReader:
             names = [d[0] for d in cur.description]
             row = cur.fetchone()
         except duckdb.Error as e:
-            raise RevatiTraceError(f"{self.path}: query failed: {_first_line(e)}") from e
+            raise self._error(e) from e
         if row is None:
             raise KeyError(f"no row {id_col} = {ref_id} in {table}")
         out = dict(zip(names, row, strict=True))
