@@ -247,6 +247,22 @@ def nesting_depths(keys: list[Any], starts: list[int], ends: list[int]) -> list[
     return depths
 
 
+def number_calls(builder: TraceBuilder) -> None:
+    """Fill api_calls.seq: the position of each call within its thread, by entry time."""
+    calls = builder.tables.get("api_calls")
+    if not calls:
+        return
+    threads, enters = calls["thread_id"], calls["enter_ns"]
+    order = sorted(range(len(threads)), key=lambda i: (threads[i], enters[i], i))
+    seq = [0] * len(order)
+    previous, n = None, 0
+    for i in order:
+        n = n + 1 if threads[i] == previous else 0
+        previous = threads[i]
+        seq[i] = n
+    calls["seq"] = seq
+
+
 # Marketing names of GPUs as profilers report them -> device catalog ids.
 _CATALOG_IDS = (
     ("H100 PCIe", "h100-pcie"),

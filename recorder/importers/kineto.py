@@ -3,7 +3,8 @@
 Each file is one rank of one run (`distributedInfo.rank`). Mapping (see docs/importers.md):
 `cuda_runtime` / `cuda_driver` -> api_calls; `kernel` -> kernels; `gpu_memcpy` -> copies;
 `gpu_memset` -> memsets; `cuda_sync` -> syncs; `user_annotation` -> nvtx_ranges (ProfilerStep#N
-also -> markers kind 'iteration'); `gpu_user_annotation` -> nvtx_ranges with no thread.
+also -> markers kind 'iteration'); `gpu_user_annotation` -> nvtx_ranges on the host thread that
+opened the annotation.
 GPU events carry pid = device and tid = stream; `args.correlation` links a runtime call to the
 device work it launched. NCCL kernels of several ranks become barriers. `cpu_op`,
 `python_function` and other host-only categories are counted in run.config but not imported.
@@ -11,11 +12,9 @@ device work it launched. NCCL kernels of several ranks become barriers. `cpu_op`
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,38 +29,29 @@ from revati.recorder.importers.builder import (
     catalog_id,
     check_output,
     nesting_depths,
+    number_calls,
     started_at_from,
     write_trace,
+)
+from revati.recorder.importers.kineto_input import (
+    CATEGORY,
+    MetadataNames,
+    as_dict,
+    collective_args,
+    device_properties,
+    dim3,
+    expand_inputs,
+    int_or_none,
+    is_int,
+    is_number,
+    load_kineto,
+    metadata_names,
+    us_to_ns,
 )
 from revati.recorder.writer import RunInfo
 
 from revati.errors import RevatiImportError
 
-# Kineto categories (lower-cased; the legacy capitalised names map onto the current ones).
-_CATEGORY = {
-    "kernel": "kernel",
-    "gpu_memcpy": "memcpy",
-    "memcpy": "memcpy",
-    "gpu_memset": "memset",
-    "memset": "memset",
-    "cuda_runtime": "call",
-    "runtime": "call",
-    "cuda_driver": "call",
-    "cuda_sync": "sync",
-    "user_annotation": "annotation",
-    "gpu_user_annotation": "gpu_annotation",
-}
-# Categories that prove a file is a Kineto trace even when it holds no GPU work.
-_KINETO_ONLY = {
-    "cpu_op",
-    "python_function",
-    "operator",
-    "cpu_instant_event",
-    "ac2g",
-    "async_cpu_to_gpu",
-    "fwdbwd",
-    "trace",
-}
 _COPY_KIND = re.compile(r"\b(HtoD|DtoH|DtoD|HtoH|PtoP)\b")
 _SYNC_KIND = {
     "stream sync": "stream",
@@ -70,74 +60,8 @@ _SYNC_KIND = {
     "stream wait event": "event",
 }
 _PROFILER_STEP = re.compile(r"^ProfilerStep#(\d+)$")
-_THREAD_LABEL = re.compile(r"^thread \d+ \((.*)\)$")  # Kineto's "thread 1234 (python3)"
-_GZIP_MAGIC = b"\x1f\x8b"
-# PyTorch dtype names in NCCL kernel args -> (revati dtype, bytes per element)
-_DTYPES = {
-    "Float": ("fp32", 4),
-    "Double": ("fp64", 8),
-    "Half": ("fp16", 2),
-    "BFloat16": ("bf16", 2),
-    "Float8_e4m3fn": ("fp8", 1),
-    "Float8_e5m2": ("fp8", 1),
-    "Int": ("int32", 4),
-    "Long": ("int64", 8),
-    "Char": ("int8", 1),
-    "Byte": ("uint8", 1),
-    "Bool": ("bool", 1),
-}
 # A host pid already taken by another input file is moved up by multiples of this.
 _PID_STRIDE = 10_000_000
-
-
-def load_kineto(path: Path) -> dict[str, Any]:
-    """Read one Kineto JSON (optionally gzip) file; any problem is one RevatiImportError line."""
-    try:
-        with path.open("rb") as f:
-            gz = f.read(2) == _GZIP_MAGIC
-        opener = gzip.open if gz else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise RevatiImportError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RevatiImportError(f"{path}: is a directory, not a Kineto JSON file") from None
-    except PermissionError:
-        raise RevatiImportError(f"{path}: permission denied") from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise RevatiImportError(
-            f"{path}: truncated or corrupt gzip file ({e}); re-copy or re-export the trace"
-        ) from None
-    except UnicodeDecodeError:
-        raise RevatiImportError(
-            f"{path}: not a JSON text file (binary content); expected a "
-            "PyTorch-profiler trace .json or .json.gz"
-        ) from None
-    except json.JSONDecodeError as e:
-        raise RevatiImportError(
-            f"{path}: not valid JSON ({e.msg} at line {e.lineno} column "
-            f"{e.colno}); expected a PyTorch-profiler trace"
-        ) from None
-    _check_is_kineto(path, data)
-    return data
-
-
-def _check_is_kineto(path: Path, data: Any) -> None:
-    events = data.get("traceEvents") if isinstance(data, dict) else None
-    if not isinstance(events, list):
-        raise RevatiImportError(
-            f"{path}: JSON but not a PyTorch-profiler (Kineto) trace: no "
-            "'traceEvents' list at the top level"
-        )
-    for e in events:
-        if isinstance(e, dict) and isinstance(e.get("cat"), str):
-            cat = e["cat"].lower()
-            if cat in _CATEGORY or cat in _KINETO_ONLY:
-                return
-    raise RevatiImportError(
-        f"{path}: JSON with traceEvents but not a PyTorch-profiler (Kineto) "
-        "trace: no kernel, cuda_runtime, cpu_op or user_annotation events"
-    )
 
 
 @dataclass
@@ -177,23 +101,23 @@ class KinetoImporter:
     # ---- entry -------------------------------------------------------------------------------
 
     def add_file(self, path: Path, data: dict[str, Any]) -> None:
-        dist = _dict(data.get("distributedInfo"))
+        dist = as_dict(data.get("distributedInfo"))
         st = _FileState(
             index=len(self.files),
             path=path,
             data=data,
-            rank=_int_or_none(dist.get("rank")),
-            world_size=_int_or_none(dist.get("world_size")),
-            base_ns=_int_or_none(data.get("baseTimeNanoseconds")) or 0,
+            rank=int_or_none(dist.get("rank")),
+            world_size=int_or_none(dist.get("world_size")),
+            base_ns=int_or_none(data.get("baseTimeNanoseconds")) or 0,
         )
         self.files.append(st)
         events = [e for e in data["traceEvents"] if isinstance(e, dict)]
-        names = _metadata_names(events)
+        names = metadata_names(events)
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for e in events:
             cat = e.get("cat")
-            kind = _CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
-            if kind is None or e.get("ph") != "X" or not _is_number(e.get("ts")):
+            kind = CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
+            if kind is None or e.get("ph") != "X" or not is_number(e.get("ts")):
                 st.skipped["metadata" if e.get("ph") == "M" else str(cat)] += 1
                 continue
             by_kind.setdefault(kind, []).append(e)
@@ -210,7 +134,7 @@ class KinetoImporter:
         """Add the derived rows (processes, threads, seq, depths, barriers)."""
         self._add_processes()
         self._add_threads()
-        self._number_calls()
+        number_calls(self.b)
         ann = self.b.tables.get("nvtx_ranges")
         if ann:
             ann["depth"] = nesting_depths(self.ann_keys, ann["start_ns"], ann["end_ns"])
@@ -225,7 +149,7 @@ class KinetoImporter:
         counts: Counter[int] = Counter(
             e["pid"]
             for e in by_kind.get("call", []) + by_kind.get("annotation", [])
-            if _is_int(e.get("pid"))
+            if is_int(e.get("pid"))
         )
         original = counts.most_common(1)[0][0] if counts else -1 - st.index
         return self._trace_pid(st, original)
@@ -240,8 +164,8 @@ class KinetoImporter:
             st.pids[pid] = new
         return st.pids[pid]
 
-    def _thread(self, st: _FileState, e: dict[str, Any], names: _Names) -> int | None:
-        if not _is_int(e.get("pid")) or not _is_int(e.get("tid")):
+    def _thread(self, st: _FileState, e: dict[str, Any], names: MetadataNames) -> int | None:
+        if not is_int(e.get("pid")) or not is_int(e.get("tid")):
             return None
         pid = self._trace_pid(st, e["pid"])
         key = (pid, e["tid"])
@@ -254,7 +178,7 @@ class KinetoImporter:
     def _device(self, st: _FileState, ordinal: int) -> int:
         key = (st.index, ordinal)
         if key not in self.devices:
-            props = _device_properties(st.data, ordinal)
+            props = device_properties(st.data, ordinal)
             name = props.get("name")
             device_id = self.devices[key] = self.b.next_id("device")
             self.b.add(
@@ -264,11 +188,11 @@ class KinetoImporter:
                 ordinal=ordinal,
                 name=name,
                 model=catalog_id(name),
-                memory_bytes=_int_or_none(props.get("totalGlobalMem")),
+                memory_bytes=int_or_none(props.get("totalGlobalMem")),
             )
         return self.devices[key]
 
-    def _stream(self, st: _FileState, ordinal: int, stream: int, names: _Names) -> int:
+    def _stream(self, st: _FileState, ordinal: int, stream: int, names: MetadataNames) -> int:
         key = (st.index, ordinal, stream)
         if key not in self.streams:
             stream_id = self.streams[key] = self.b.next_id("stream")
@@ -284,15 +208,15 @@ class KinetoImporter:
 
     # ---- events ------------------------------------------------------------------------------
 
-    def _add_call(self, st: _FileState, e: dict[str, Any], names: _Names) -> None:
+    def _add_call(self, st: _FileState, e: dict[str, Any], names: MetadataNames) -> None:
         thread_id = self._thread(st, e, names)
         if thread_id is None:
             st.skipped["call without pid/tid"] += 1
             return
         start, end = _times(st, e)
-        args = _dict(e.get("args"))
+        args = as_dict(e.get("args"))
         call_id = self.b.next_id("call")
-        corr = _int_or_none(args.get("correlation"))
+        corr = int_or_none(args.get("correlation"))
         if corr is not None:
             st.calls[corr] = self.b.rows("api_calls")
         self.b.add(
@@ -306,7 +230,7 @@ class KinetoImporter:
         )
         self._touch(st.pids[e["pid"]], thread_id, start, end)
 
-    def _add_annotation(self, st: _FileState, e: dict[str, Any], names: _Names) -> None:
+    def _add_annotation(self, st: _FileState, e: dict[str, Any], names: MetadataNames) -> None:
         thread_id = self._thread(st, e, names)
         if thread_id is None:
             st.skipped["annotation without pid/tid"] += 1
@@ -323,8 +247,8 @@ class KinetoImporter:
             end_ns=end,
         )
         self.ann_keys.append(("thread", thread_id))
-        args = _dict(e.get("args"))
-        external = _int_or_none(args.get("External id"))
+        args = as_dict(e.get("args"))
+        external = int_or_none(args.get("External id"))
         if external is not None:
             st.annotations[external] = thread_id
         pid = st.pids[e["pid"]]
@@ -344,18 +268,18 @@ class KinetoImporter:
             )
 
     def _add_device_event(
-        self, st: _FileState, kind: str, e: dict[str, Any], names: _Names
+        self, st: _FileState, kind: str, e: dict[str, Any], names: MetadataNames
     ) -> None:
-        args = _dict(e.get("args"))
-        ordinal = _int_or_none(args.get("device"))
-        ordinal = ordinal if ordinal is not None else _int_or_none(e.get("pid"))
-        stream = _int_or_none(args.get("stream"))
-        stream = stream if stream is not None else _int_or_none(e.get("tid"))
+        args = as_dict(e.get("args"))
+        ordinal = int_or_none(args.get("device"))
+        ordinal = ordinal if ordinal is not None else int_or_none(e.get("pid"))
+        stream = int_or_none(args.get("stream"))
+        stream = stream if stream is not None else int_or_none(e.get("tid"))
         if ordinal is None or stream is None:
             st.skipped[f"{kind} without device/stream"] += 1
             return
         start, end = _times(st, e)
-        row = st.calls.get(_int_or_none(args.get("correlation")) or -1)
+        row = st.calls.get(int_or_none(args.get("correlation")) or -1)
         call_id = None if row is None else self.b.column("api_calls", "call_id")[row]
         launch = None if row is None else self.b.column("api_calls", "enter_ns")[row]
         if kind == "sync":
@@ -363,7 +287,7 @@ class KinetoImporter:
             return
         if kind == "gpu_annotation":
             # the GPU-side extent of a user annotation: kept on the host thread that opened it
-            thread_id = st.annotations.get(_int_or_none(args.get("External id")) or -1)
+            thread_id = st.annotations.get(int_or_none(args.get("External id")) or -1)
             if thread_id is None:
                 st.skipped["gpu_user_annotation without its user_annotation"] += 1
                 return
@@ -397,29 +321,29 @@ class KinetoImporter:
                 "copies",
                 copy_id=self.b.next_id("copy"),
                 kind=m.group(1) if m else None,
-                bytes=_int_or_none(args.get("bytes")),
+                bytes=int_or_none(args.get("bytes")),
                 **common,
             )
         else:
             self.b.add(
                 "memsets",
                 memset_id=self.b.next_id("memset"),
-                bytes=_int_or_none(args.get("bytes")),
+                bytes=int_or_none(args.get("bytes")),
                 **common,
             )
 
     def _add_kernel(
         self, st: _FileState, e: dict[str, Any], args: dict[str, Any], common: dict[str, Any]
     ) -> None:
-        grid = _dim3(args.get("grid"))
-        block = _dim3(args.get("block"))
+        grid = dim3(args.get("grid"))
+        block = dim3(args.get("block"))
         features: dict[str, Any] = {
             k: args[k]
             for k in ("blocks per SM", "warps per SM", "est. achieved occupancy %")
             if k in args
         }
         features["shared_mem_kind"] = "static+dynamic"
-        dtype, nbytes, communicator = _collective_args(args, features)
+        dtype, nbytes, communicator = collective_args(args, features)
         self.b.add(
             "kernels",
             kernel_id=self.b.next_id("kernel"),
@@ -430,12 +354,12 @@ class KinetoImporter:
             block_x=block[0],
             block_y=block[1],
             block_z=block[2],
-            shared_mem=_int_or_none(args.get("shared memory")),
-            registers=_int_or_none(args.get("registers per thread")),
+            shared_mem=int_or_none(args.get("shared memory")),
+            registers=int_or_none(args.get("registers per thread")),
             dtype=dtype,
             bytes=nbytes,
             features=json.dumps(features),
-            correlation=_int_or_none(args.get("correlation")),
+            correlation=int_or_none(args.get("correlation")),
             **common,
         )
         self.kernel_owner.append((st.rank, st.main_pid))
@@ -479,7 +403,7 @@ class KinetoImporter:
 
     def _add_processes(self) -> None:
         for st in self.files:
-            names = _metadata_names([e for e in st.data["traceEvents"] if isinstance(e, dict)])
+            names = metadata_names([e for e in st.data["traceEvents"] if isinstance(e, dict)])
             host = st.data.get("host_name") if isinstance(st.data.get("host_name"), str) else None
             for original, pid in sorted(st.pids.items(), key=lambda kv: kv[1] != st.main_pid):
                 span = self.span.get(pid) or [None, None]
@@ -508,119 +432,13 @@ class KinetoImporter:
                 ended_ns=span[1],
             )
 
-    def _number_calls(self) -> None:
-        calls = self.b.tables.get("api_calls")
-        if not calls:
-            return
-        order = sorted(
-            range(len(calls["call_id"])),
-            key=lambda i: (calls["thread_id"][i], calls["enter_ns"][i], i),
-        )
-        seq = [0] * len(order)
-        last, n = None, 0
-        for i in order:
-            n = n + 1 if calls["thread_id"][i] == last else 0
-            last = calls["thread_id"][i]
-            seq[i] = n
-        calls["seq"] = seq
-
-
-@dataclass
-class _Names:
-    processes: dict[int, str]
-    threads: dict[tuple[int, int], str]
-
-
-def _metadata_names(events: list[dict[str, Any]]) -> _Names:
-    names = _Names({}, {})
-    for e in events:
-        if e.get("ph") != "M" or not isinstance(e.get("args"), dict):
-            continue
-        label = e["args"].get("name")
-        if not isinstance(label, str):
-            continue
-        if e.get("name") == "process_name" and _is_int(e.get("pid")):
-            names.processes[e["pid"]] = label
-        elif e.get("name") == "thread_name" and _is_int(e.get("pid")) and _is_int(e.get("tid")):
-            m = _THREAD_LABEL.match(label.strip())
-            names.threads[(e["pid"], e["tid"])] = m.group(1) if m else label.strip()
-    return names
-
-
-def _collective_args(
-    args: dict[str, Any], features: dict[str, Any]
-) -> tuple[str | None, int | None, str | None]:
-    """(dtype, bytes, process group) of an NCCL kernel from the args newer PyTorch adds."""
-    if "Collective name" not in args:
-        return None, None, None
-    features["collective"] = args["Collective name"]
-    features["group_size"] = args.get("Group size")
-    dtype, size = _DTYPES.get(str(args.get("dtype")), (None, None))
-    nelems = _int_or_none(args.get("In msg nelems"))
-    nbytes = nelems * size if nelems is not None and size is not None else None
-    group = args.get("Process Group Name")
-    return dtype, nbytes, None if group is None else str(group)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _device_properties(data: dict[str, Any], ordinal: int) -> dict[str, Any]:
-    props = data.get("deviceProperties")
-    if isinstance(props, list):
-        for p in props:
-            if isinstance(p, dict) and p.get("id") == ordinal:
-                return p
-    return {}
-
 
 def _times(st: _FileState, e: dict[str, Any]) -> tuple[int, int]:
-    start = st.base_ns + _us_to_ns(e["ts"])
+    start = st.base_ns + us_to_ns(e["ts"])
     dur = e.get("dur")
     if not isinstance(dur, (int, float)) or isinstance(dur, bool) or dur <= 0:
         return start, start
-    return start, start + _us_to_ns(dur)
-
-
-def _us_to_ns(us: int | float) -> int:
-    return us * 1000 if isinstance(us, int) else round(us * 1000)
-
-
-def _dim3(v: Any) -> tuple[int | None, int | None, int | None]:
-    if isinstance(v, list) and len(v) == 3 and all(_is_int(x) for x in v):
-        return v[0], v[1], v[2]
-    return None, None, None
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int_or_none(v: Any) -> int | None:
-    if _is_int(v):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return None
-
-
-def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:
-    """The input files: a folder stands for the .json / .json.gz files directly inside it."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if not p.is_dir():
-            files.append(p)
-            continue
-        found = sorted(f for f in p.iterdir() if f.name.endswith((".json", ".json.gz")))
-        if not found:
-            raise RevatiImportError(f"{p}: folder holds no .json or .json.gz trace files")
-        files.extend(found)
-    return files
+    return start, start + us_to_ns(dur)
 
 
 def import_kineto(
@@ -651,7 +469,7 @@ def _run_info(importer: KinetoImporter, builder: TraceBuilder) -> RunInfo:
     offset = builder.min_time()
     models = [m for m in builder.column("devices", "model") if m]
     first = importer.files[0]
-    pnames = _metadata_names([e for e in first.data["traceEvents"] if isinstance(e, dict)])
+    pnames = metadata_names([e for e in first.data["traceEvents"] if isinstance(e, dict)])
     main = next((o for o, p in first.pids.items() if p == first.main_pid), None)
     argv = [pnames.processes[main]] if main in pnames.processes else []
     inputs = [
@@ -663,7 +481,7 @@ def _run_info(importer: KinetoImporter, builder: TraceBuilder) -> RunInfo:
             "pids": {str(k): v for k, v in st.pids.items()},
             "devices": sorted(
                 {
-                    str(_device_properties(st.data, o).get("name"))
+                    str(device_properties(st.data, o).get("name"))
                     for (f, o) in importer.devices
                     if f == st.index
                 }

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,20 +28,22 @@ from revati.recorder.importers.builder import (
     catalog_id,
     check_output,
     nesting_depths,
+    number_calls,
     started_at_from,
     write_trace,
 )
+from revati.recorder.importers.nsys_export import (
+    KERNEL_TABLE,
+    MEMCPY_TABLE,
+    MEMSET_TABLE,
+    NVTX_TABLE,
+    RUNTIME_TABLE,
+    SYNC_TABLE,
+    NsysExport,
+    pid_of,
+    tid_of,
+)
 from revati.recorder.writer import RunInfo
-
-from revati.errors import RevatiImportError
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-KERNEL_TABLE = "CUPTI_ACTIVITY_KIND_KERNEL"
-RUNTIME_TABLE = "CUPTI_ACTIVITY_KIND_RUNTIME"
-MEMCPY_TABLE = "CUPTI_ACTIVITY_KIND_MEMCPY"
-MEMSET_TABLE = "CUPTI_ACTIVITY_KIND_MEMSET"
-SYNC_TABLE = "CUPTI_ACTIVITY_KIND_SYNCHRONIZATION"
-NVTX_TABLE = "NVTX_EVENTS"
 
 # ENUM_CUDA_MEMCPY_OPER -> copies.kind (array and unified-memory kinds fold into the nearest).
 COPY_KINDS = {
@@ -67,103 +67,6 @@ SYNC_KINDS = {1: "event", 2: "event", 3: "stream", 4: "device"}
 NVTX_MARK, NVTX_PUSHPOP, NVTX_STARTEND, NVTX_DOMAIN_CREATE = 34, 59, 60, 75
 NVTXT_MARK, NVTXT_PUSHPOP, NVTXT_STARTEND = 65, 70, 71
 _VERSION_SUFFIX = re.compile(r"_v\d+$")
-
-
-def pid_of(global_id: int) -> int:
-    """OS pid inside an Nsight globalPid / globalTid."""
-    return (global_id >> 24) & 0xFFFFFF
-
-
-def tid_of(global_tid: int) -> int:
-    """OS tid inside an Nsight globalTid."""
-    return global_tid & 0xFFFFFF
-
-
-class NsysExport:
-    """Read-only access to one export, with every problem turned into a RevatiImportError."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        _check_sqlite_file(path)
-        try:
-            self.con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-            self.tables = {
-                r[0]
-                for r in self.con.execute(
-                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
-                )
-            }
-        except sqlite3.DatabaseError as e:
-            raise RevatiImportError(
-                f"{path}: not a readable SQLite database ({e}); the file may be truncated or corrupt"
-            ) from None
-        if KERNEL_TABLE not in self.tables and RUNTIME_TABLE not in self.tables:
-            raise RevatiImportError(
-                f"{path}: SQLite file without CUPTI tables ({KERNEL_TABLE}, {RUNTIME_TABLE}); "
-                "export an Nsight Systems report with `nsys export --type sqlite` from a run "
-                "traced with CUDA enabled (--trace cuda)"
-            )
-        self.strings = (
-            dict(self.rows("SELECT id, value FROM StringIds")) if "StringIds" in self.tables else {}
-        )
-
-    def columns(self, table: str) -> set[str]:
-        if table not in self.tables:
-            return set()
-        return {r[1] for r in self.con.execute(f"PRAGMA table_info({table})")}
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        try:
-            return self.con.execute(query).fetchall()
-        except sqlite3.DatabaseError as e:
-            raise RevatiImportError(
-                f"{self.path}: cannot read the export ({e}); the file may be "
-                "truncated or from an unsupported Nsight Systems version"
-            ) from None
-
-    def records(self, table: str, wanted: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        """Rows of `table` as dicts of the `wanted` columns it has (missing ones are None)."""
-        have = [c for c in wanted if c in self.columns(table)]
-        if table not in self.tables or not have:
-            return
-        for row in self.rows(
-            f"SELECT {', '.join(have)} FROM {table} ORDER BY start"
-            if "start" in have
-            else f"SELECT {', '.join(have)} FROM {table}"
-        ):
-            rec = dict.fromkeys(wanted)
-            rec.update(zip(have, row, strict=True))
-            yield rec
-
-    def text(self, value: Any) -> str | None:
-        """A string column that is either inline text or an id into StringIds."""
-        if value is None or isinstance(value, str):
-            return value
-        return self.strings.get(value)
-
-    def close(self) -> None:
-        self.con.close()
-
-
-def _check_sqlite_file(path: Path) -> None:
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        raise RevatiImportError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RevatiImportError(f"{path}: is a directory, not an Nsight Systems .sqlite") from None
-    except PermissionError:
-        raise RevatiImportError(f"{path}: permission denied") from None
-    if head != SQLITE_MAGIC:
-        hint = (
-            " (a .nsys-rep report: run `nsys export --type sqlite` on it first)"
-            if path.suffix == ".nsys-rep"
-            else ""
-        )
-        raise RevatiImportError(
-            f"{path}: not an SQLite database{hint}; expected an Nsight Systems SQLite export"
-        )
 
 
 @dataclass
@@ -482,7 +385,7 @@ class NsysImporter:
                 model=catalog_id(name),
                 memory_bytes=memory,
             )
-        self._number_calls()
+        number_calls(self.b)
 
     def _thread_names(self) -> dict[int, str]:
         if "ThreadNames" not in self.db.tables:
@@ -501,22 +404,6 @@ class NsysImporter:
             k: (n, m)
             for k, n, m in self.db.rows(f"SELECT {key}, name, {memory} FROM TARGET_INFO_GPU")
         }
-
-    def _number_calls(self) -> None:
-        calls = self.b.tables.get("api_calls")
-        if not calls:
-            return
-        order = sorted(
-            range(len(calls["call_id"])),
-            key=lambda i: (calls["thread_id"][i], calls["enter_ns"][i], i),
-        )
-        seq = [0] * len(order)
-        last, n = None, 0
-        for i in order:
-            n = n + 1 if calls["thread_id"][i] == last else 0
-            last = calls["thread_id"][i]
-            seq[i] = n
-        calls["seq"] = seq
 
     def run_info(self) -> RunInfo:
         meta = self._export_meta()
