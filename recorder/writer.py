@@ -62,6 +62,7 @@ class TraceWriter:
         flush_rows: int = 262144,
         overwrite: bool = False,
         build_event_order: bool = True,
+        block_size: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.build_event_order = build_event_order
@@ -80,7 +81,8 @@ class TraceWriter:
         self._next_ids: dict[str, int] = {}
         self._closed = False
         try:
-            self._con = duckdb.connect(str(self.path))
+            config = {"default_block_size": str(block_size)} if block_size else {}
+            self._con = duckdb.connect(str(self.path), config=config)
         except duckdb.Error as e:
             raise RevatiTraceError(f"{self.path}: cannot create trace: {e}") from e
         self._con.execute("SET enable_progress_bar = false")

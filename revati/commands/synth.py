@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="about how many events (1e3 .. 1e7; default 1e5)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--small-blocks",
+        action="store_true",
+        help="16 KiB storage blocks: a far smaller file for a small trace "
+        "(traces/sample.duckdb is made with --events 5000 --small-blocks)",
+    )
     parser.add_argument("--force", action="store_true", help="replace TRACE if it exists")
     parser.set_defaults(handler=run_synth)
 
@@ -45,7 +51,9 @@ def run_synth(args: argparse.Namespace) -> int:
     out = check_output(args.output, force=args.force)
     t0 = time.perf_counter()
     with atomic_output(out) as tmp:
-        summary = synthesize(tmp, ranks=args.ranks, events=events, seed=args.seed)
+        summary = synthesize(
+            tmp, ranks=args.ranks, events=events, seed=args.seed, small_blocks=args.small_blocks
+        )
     took = time.perf_counter() - t0
     print(
         f"{out}: {summary.events:,} events, {summary.ranks} ranks, {summary.layers} layers, "

@@ -243,3 +243,12 @@ def test_reader_never_writes(tmp_path):
     con = duckdb.connect(str(path), read_only=True)
     tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "event_order" not in tables
+
+
+def test_shipped_sample_trace_is_small_and_complete() -> None:
+    sample = Path(__file__).resolve().parents[2] / "traces" / "sample.duckdb"
+    assert sample.stat().st_size < 1_000_000
+    with open_trace(sample) as r:
+        assert r.event_count() > 1000 and r.ranks() == [0, 1, 2, 3]
+        assert r.sql("SELECT value FROM revati_meta WHERE key = 'event_order_rows'")
+        assert r.sql("SELECT count(*) FROM events")[0][0] == r.event_count()
