@@ -31,6 +31,7 @@ INT_COLUMNS = (
 )
 STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective")
 KINDS = ("kernel", "copy", "memset", "collective")
+_COLUMN_SET = frozenset((*INT_COLUMNS, *STR_COLUMNS))
 
 
 class OpBatch:
@@ -41,7 +42,7 @@ class OpBatch:
     operation where known; 0 or "" means unknown.
     """
 
-    __slots__ = ("n", "_names", *INT_COLUMNS, *STR_COLUMNS)
+    __slots__ = ("n", "_names", "_source", *INT_COLUMNS, *STR_COLUMNS)
 
     n: int
     kind: np.ndarray
@@ -79,6 +80,7 @@ class OpBatch:
         batch = cls.__new__(cls)
         batch.n = int(n)
         batch._names = None
+        batch._source = None
         for col in INT_COLUMNS:
             setattr(batch, col, _int_column(columns.get(col), n, col))
         for col in STR_COLUMNS:
@@ -88,12 +90,23 @@ class OpBatch:
 
     def take(self, idx: np.ndarray) -> OpBatch:
         """The records at positions `idx` (an index or boolean mask array)."""
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
         sub = OpBatch.__new__(OpBatch)
-        for col in (*INT_COLUMNS, *STR_COLUMNS):
-            setattr(sub, col, getattr(self, col)[idx])
-        sub.n = len(sub.name)
+        sub._source = (self, idx)  # columns are taken when first read (see __getattr__)
+        sub.n = len(idx)
         sub._names = None if self._names is None else (self._names[0], self._names[1][idx])
         return sub
+
+    def __getattr__(self, col: str) -> np.ndarray:
+        """A column of a `take`n batch, gathered from its source on first use."""
+        source = object.__getattribute__(self, "_source") if col in _COLUMN_SET else None
+        if source is None:
+            raise AttributeError(col)
+        values = getattr(source[0], col).take(source[1])
+        setattr(self, col, values)
+        return values
 
     def name_index(self) -> tuple[list[str], np.ndarray]:
         """(distinct names, index of each record's name in them); computed once per batch."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from revati.errors import RevatiConfigError
-from revati.predict.batch import OpBatch, Prediction
+from revati.predict.batch import OpBatch, Prediction, value_index
 from revati.predict.catalog import DeviceSpec, get_device
 from revati.predict.families import batch_families
 from revati.predict.models import MODEL_CLASSES, DurationModel
@@ -39,7 +39,8 @@ class Predictor:
     def predict(self, batch: OpBatch) -> Prediction:
         n = batch.n
         duration = np.zeros(n, dtype=np.float64)
-        model = np.empty(n, dtype=object)
+        model_code = np.zeros(n, dtype=np.int64)
+        labels: list[str] = []
         families = batch_families(batch)
         free = np.ones(n, dtype=bool)
         for m in [*self.models, self.fallback]:
@@ -48,8 +49,16 @@ class Predictor:
             take = free & m.claims(batch, families)
             if not take.any():
                 continue
-            duration[take], model[take] = m.predict_claimed(batch, take)
+            duration[take], taken_labels = m.predict_claimed(batch, take)
+            if isinstance(taken_labels, str):
+                model_code[take] = len(labels)
+                labels.append(taken_labels)
+            else:
+                names, codes = value_index(taken_labels)
+                model_code[take] = codes + len(labels)
+                labels.extend(str(x) for x in names)
             free &= ~take
+        model = np.array(labels or [""], dtype=object)[model_code]
         bad = ~np.isfinite(duration)
         if bad.any():  # a model failed on odd inputs: the record is unmodelled, never an error
             duration[bad] = self.fallback.params["constant_ns"]

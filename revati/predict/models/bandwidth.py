@@ -15,7 +15,7 @@ import numpy as np
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
-from revati.predict.families import batch_families
+from revati.predict.families import batch_families, in_families
 from revati.predict.models.base import DurationModel, Params
 
 FAMILIES = ("elementwise", "memcpy", "memset")
@@ -46,7 +46,7 @@ class BandwidthModel(DurationModel):
         return {"family": fam, "by_name": {}}
 
     def claims(self, batch: OpBatch, families: np.ndarray) -> np.ndarray:
-        return np.isin(families, FAMILIES) & (batch.bytes > 0)
+        return in_families(families, FAMILIES) & (batch.bytes > 0)
 
     def predict(self, batch: OpBatch) -> np.ndarray:
         fams = batch_families(batch)

@@ -9,6 +9,7 @@ import numpy as np
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
+from revati.predict.families import in_families
 
 Params = dict[str, Any]
 MIN_NS = 1.0
@@ -42,20 +43,22 @@ class DurationModel(ABC):
 
     def claims(self, batch: OpBatch, families: np.ndarray) -> np.ndarray:
         """Boolean mask of the records this model predicts (default: its families)."""
-        return np.isin(families, self.families)
+        return in_families(families, self.families)
 
     @abstractmethod
     def predict(self, batch: OpBatch) -> np.ndarray:
         """Durations in ns (float) for every record of `batch` (all claimed by this model)."""
 
-    def predict_claimed(self, batch: OpBatch, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_claimed(
+        self, batch: OpBatch, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | str]:
         """(durations, labels) of the records of `batch` selected by `mask` (claimed here)."""
         sub = batch.take(mask)
         return self.predict(sub), self.labels(sub)
 
-    def labels(self, batch: OpBatch) -> np.ndarray:
-        """The model name recorded for each record (one label unless a model has variants)."""
-        return np.full(batch.n, self.label, dtype=object)
+    def labels(self, batch: OpBatch) -> np.ndarray | str:
+        """The model recorded for each record: one label for all, or one per record."""
+        return self.label
 
     @classmethod
     def fit(

@@ -121,21 +121,24 @@ class TableModel(DurationModel):
             table = self.tables.get(sig)
             if table is not None:
                 sel = np.flatnonzero(inverse == i)
-                lo, hi = np.exp(table[0][0]) / REACH, np.exp(table[0][-1]) * REACH
-                sel = sel[(size[sel] >= lo) & (size[sel] <= hi)]
+                log_size = np.log(size[sel])
+                reach = np.log(REACH) + 1e-4  # tolerate the profile's rounding of log sizes
+                sel = sel[(log_size >= table[0][0] - reach) & (log_size <= table[0][-1] + reach)]
                 out[idx[sel]] = True
                 values[sel] = interpolate(table[0], table[1], np.log(size[sel]))
         self._claimed = (batch, out.copy(), idx, values)
         return out
 
-    def predict_claimed(self, batch: OpBatch, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict_claimed(
+        self, batch: OpBatch, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | str]:
         claimed = getattr(self, "_claimed", None)
         if claimed is None or claimed[0] is not batch:
             return super().predict_claimed(batch, mask)
         self._claimed = None
         full = np.zeros(batch.n)
         full[claimed[2]] = claimed[3]
-        return full[mask], np.full(int(mask.sum()), self.label, dtype=object)
+        return full[mask], self.label
 
     def predict(self, batch: OpBatch) -> np.ndarray:
         sigs, inverse, size = group_signatures(batch)
