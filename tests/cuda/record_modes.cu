@@ -1,0 +1,258 @@
+// Test program for `revati record` integration tests: one binary, one scenario per argv[1].
+// Built by the tests with: nvcc -cudart shared -o record_modes record_modes.cu
+// Each mode prints `key=value` lines the tests parse, and exits non-zero on any CUDA error.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cuda_runtime.h>
+
+#define CHECK(call)                                                                            \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess) {                                                               \
+            fprintf(stderr, "%s:%d %s failed: %s\n", __FILE__, __LINE__, #call, cudaGetErrorName(e_)); \
+            exit(3);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+__global__ void scale(float *x, float f, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= f;
+}
+
+__global__ void busy(float *x, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = x[i] * 2.0f + 1.0f;
+}
+
+static double now_s(clockid_t clk) {
+    timespec ts;
+    clock_gettime(clk, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Two streams, events, a cross-stream wait and elapsed times.
+static int streams() {
+    cudaStream_t s1, s2;
+    CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+    CHECK(cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 20));
+    cudaEvent_t e0, e1, e2, e3;
+    CHECK(cudaEventCreate(&e0));
+    CHECK(cudaEventCreate(&e1));
+    CHECK(cudaEventCreate(&e2));
+    CHECK(cudaEventCreate(&e3));
+    for (int i = 0; i < 20; i++) busy<<<1024, 256, 0, s1>>>(x, 1 << 18);  // keep s1 busy
+    CHECK(cudaEventRecord(e0, s1));
+    scale<<<64, 256, 0, s1>>>(x, 2.0f, 1 << 14);
+    scale<<<64, 256, 0, s1>>>(x, 0.5f, 1 << 14);
+    CHECK(cudaEventRecord(e1, s1));
+    CHECK(cudaStreamWaitEvent(s2, e1, 0));  // s2 starts after s1's work
+    CHECK(cudaEventRecord(e2, s2));
+    busy<<<128, 256, 0, s2>>>(x, 1 << 15);
+    CHECK(cudaEventRecord(e3, s2));
+    if (cudaEventElapsedTime(nullptr, e0, e1) != cudaErrorInvalidValue) return 4;
+    CHECK(cudaStreamSynchronize(s2));
+    CHECK(cudaEventSynchronize(e1));
+    float ms01, ms12, ms23;
+    CHECK(cudaEventElapsedTime(&ms01, e0, e1));
+    CHECK(cudaEventElapsedTime(&ms12, e1, e2));
+    CHECK(cudaEventElapsedTime(&ms23, e2, e3));
+    printf("elapsed01_ns=%.0f\nelapsed12_ns=%.0f\nelapsed23_ns=%.0f\n", ms01 * 1e6, ms12 * 1e6, ms23 * 1e6);
+    CHECK(cudaStreamQuery(s1));
+    CHECK(cudaEventQuery(e3));
+    CHECK(cudaStreamDestroy(s1));
+    CHECK(cudaStreamDestroy(s2));
+    CHECK(cudaFree(x));
+    return 0;
+}
+
+// Memory: a round trip of a small buffer, capacity, pointer attributes, memset.
+static int memory() {
+    const int n = 4096;
+    unsigned char host[n], back[n];
+    for (int i = 0; i < n; i++) host[i] = (unsigned char)(i * 7 + 3);
+    unsigned char *d, *d2;
+    CHECK(cudaMalloc(&d, n));
+    CHECK(cudaMalloc(&d2, n));
+    CHECK(cudaMemcpy(d, host, n, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(d2, d, n, cudaMemcpyDeviceToDevice));
+    CHECK(cudaMemcpy(back, d2, n, cudaMemcpyDeviceToHost));
+    printf("roundtrip_equal=%d\n", memcmp(host, back, n) == 0);
+    CHECK(cudaMemset(d, 0xab, 16));
+    CHECK(cudaMemcpy(back, d, 16, cudaMemcpyDeviceToHost));
+    printf("memset_ok=%d\n", back[0] == 0xab && back[15] == 0xab);
+    cudaPointerAttributes attr;
+    CHECK(cudaPointerGetAttributes(&attr, d));
+    printf("attr_device=%d\n", attr.type == cudaMemoryTypeDevice);
+    size_t free_b, total;
+    CHECK(cudaMemGetInfo(&free_b, &total));
+    printf("total=%zu\n", total);
+    void *big = nullptr;
+    cudaError_t e = cudaMalloc(&big, total + (1ull << 30));
+    printf("too_big=%s\n", cudaGetErrorName(e));
+    cudaGetLastError();
+    void *half1, *half2;
+    CHECK(cudaMalloc(&half1, total / 2));
+    e = cudaMalloc(&half2, total / 2 + (1ull << 30));
+    printf("second_half=%s\n", cudaGetErrorName(e));
+    cudaGetLastError();
+    CHECK(cudaFree(half1));
+    CHECK(cudaMalloc(&half2, total / 2 + (1ull << 30)));  // fits again once freed
+    CHECK(cudaFree(half2));
+    float *pinned;
+    CHECK(cudaMallocHost(&pinned, 1 << 16));
+    CHECK(cudaFreeHost(pinned));
+    CHECK(cudaFree(d));
+    CHECK(cudaFree(d2));
+    return 0;
+}
+
+// sleep(30): virtual +30 s.
+static int sleeper() {
+    double m0 = now_s(CLOCK_MONOTONIC), r0 = now_s(CLOCK_REALTIME);
+    sleep(30);
+    double m1 = now_s(CLOCK_MONOTONIC), r1 = now_s(CLOCK_REALTIME);
+    printf("slept_monotonic_s=%.6f\nslept_realtime_s=%.6f\n", m1 - m0, r1 - r0);
+    return 0;
+}
+
+// A GPU-bound loop: ~60 s of predicted device time (big device-to-device copies and kernels).
+static int gpubound() {
+    size_t bytes = 16ull << 30;
+    char *a, *b;
+    float *x;
+    CHECK(cudaMalloc(&a, bytes));
+    CHECK(cudaMalloc(&b, bytes));
+    CHECK(cudaMalloc(&x, 1 << 20));
+    int iterations = 10000;
+    double t0 = now_s(CLOCK_MONOTONIC);
+    for (int i = 0; i < iterations; i++) {
+        busy<<<1024, 256>>>(x, 1 << 18);
+        CHECK(cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice, 0));
+        if (i % 100 == 99) CHECK(cudaDeviceSynchronize());
+    }
+    CHECK(cudaDeviceSynchronize());
+    printf("virtual_s=%.3f\n", now_s(CLOCK_MONOTONIC) - t0);
+    return 0;
+}
+
+struct worker_arg { int id; double elapsed; };
+
+static void *worker(void *p) {
+    worker_arg *w = (worker_arg *)p;
+    cudaStream_t s;
+    float *x;
+    CHECK(cudaStreamCreate(&s));
+    CHECK(cudaMalloc(&x, 1 << 16));
+    double t0 = now_s(CLOCK_MONOTONIC);
+    for (int i = 0; i < 200; i++) {
+        busy<<<256, 256, 0, s>>>(x, 1 << 14);
+        if (i % 10 == 9) CHECK(cudaStreamSynchronize(s));
+    }
+    CHECK(cudaStreamSynchronize(s));
+    w->elapsed = now_s(CLOCK_MONOTONIC) - t0;
+    CHECK(cudaFree(x));
+    CHECK(cudaStreamDestroy(s));
+    return nullptr;
+}
+
+// Two host threads launching and syncing concurrently.
+static int threads() {
+    pthread_t t[2];
+    worker_arg args[2] = {{0, 0}, {1, 0}};
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], nullptr, worker, &args[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], nullptr);
+    printf("thread0_s=%.6f\nthread1_s=%.6f\n", args[0].elapsed, args[1].elapsed);
+    return 0;
+}
+
+// A parent that fork/execs a child that uses CUDA.
+static int forker(const char *self) {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(self, self, "child", (char *)nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    printf("child_status=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+static int child() {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    for (int i = 0; i < 10; i++) busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    usleep(1000);
+    printf("child_done=1\n");
+    return 0;
+}
+
+// A call revati does not emulate.
+static int unsupported() {
+    cudaArray_t arr = nullptr;
+    cudaChannelFormatDesc desc = cudaCreateChannelDesc<float>();
+    cudaError_t e = cudaMallocArray(&arr, &desc, 16, 16, 0);
+    printf("unsupported=%s\n", cudaGetErrorName(e));
+    return 0;
+}
+
+// Dies midway.
+static int aborter() {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    for (int i = 0; i < 50; i++) busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    fflush(stdout);
+    abort();
+}
+
+// Stream capture and a CUDA graph launched several times.
+static int graph() {
+    cudaStream_t s;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    cudaGraph_t g;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    for (int i = 0; i < 5; i++) busy<<<64, 256, 0, s>>>(x, 1 << 14);
+    CHECK(cudaMemsetAsync(x, 0, 1024, s));
+    CHECK(cudaStreamEndCapture(s, &g));
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    for (int i = 0; i < 3; i++) CHECK(cudaGraphLaunch(exec, s));
+    CHECK(cudaStreamSynchronize(s));
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphDestroy(g));
+    printf("graph_done=1\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "streams";
+    if (!strcmp(mode, "streams")) return streams();
+    if (!strcmp(mode, "memory")) return memory();
+    if (!strcmp(mode, "sleep")) return sleeper();
+    if (!strcmp(mode, "gpubound")) return gpubound();
+    if (!strcmp(mode, "threads")) return threads();
+    if (!strcmp(mode, "fork")) return forker(argv[0]);
+    if (!strcmp(mode, "child")) return child();
+    if (!strcmp(mode, "unsupported")) return unsupported();
+    if (!strcmp(mode, "abort")) return aborter();
+    if (!strcmp(mode, "graph")) return graph();
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+}

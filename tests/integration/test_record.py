@@ -1,0 +1,236 @@
+"""`revati record` on real CUDA programs built with nvcc at test time (skipped without nvcc)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import REPO, nvcc_path, run_cli
+from revati.recorder.reader import open_trace
+
+SOURCE = REPO / "tests" / "cuda" / "record_modes.cu"
+
+
+def _build(tmp_factory: pytest.TempPathFactory, *flags: str) -> Path:
+    nvcc = nvcc_path()
+    if not nvcc:
+        pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the CUDA test programs")
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+    out = tmp_factory.getbasetemp() / f"record_modes-{digest}"
+    if not out.exists():
+        subprocess.run([nvcc, *flags, "-o", str(out), str(SOURCE)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def modes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build(tmp_path_factory, "-cudart", "shared")
+
+
+def record(
+    tmp_path: Path, *cmd: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path / "t.duckdb"
+    proc = run_cli("record", "-o", str(out), *extra, "--", *cmd, timeout=120)
+    return proc, out
+
+
+def values(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+
+
+def q(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def assert_time_invariants(path: Path) -> None:
+    """DESIGN §3 invariants 1-3, checked on the trace."""
+    # 1. per thread, virtual time never goes back
+    back = q(
+        path,
+        """SELECT count(*) FROM (SELECT enter_ns, lag(enter_ns) OVER (PARTITION BY thread_id
+                 ORDER BY seq) AS prev FROM api_calls) WHERE enter_ns < prev""",
+    )
+    assert back == [(0,)]
+    # 2. a thread woken by its deadline resumes at V >= deadline
+    early = q(
+        path,
+        "SELECT count(*) FROM syncs WHERE deadline_ns IS NOT NULL AND resumed_ns < deadline_ns",
+    )
+    assert early == [(0,)]
+    # 3. a jump never passes the deadline of a thread blocked across it
+    passed = q(
+        path,
+        """SELECT count(*) FROM jumps j JOIN syncs s ON s.blocked_ns <= j.from_ns
+                 AND s.resumed_ns >= j.to_ns AND s.deadline_ns IS NOT NULL
+                 WHERE s.deadline_ns < j.to_ns""",
+    )
+    assert passed == [(0,)]
+    # 4. kernels of one stream run in order, never overlapping
+    overlap = q(
+        path,
+        """SELECT count(*) FROM (SELECT start_ns, lag(end_ns) OVER (PARTITION BY stream_id
+                 ORDER BY kernel_id) AS prev FROM kernels) WHERE start_ns < prev""",
+    )
+    assert overlap == [(0,)]
+
+
+def test_bundled_example_runs_and_records_its_calls(tmp_path: Path) -> None:
+    out = tmp_path / "demo.duckdb"
+    proc = run_cli("record", "-o", str(out), "--example", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "NVIDIA H100 80GB HBM3" in proc.stdout
+    assert "→" in proc.stderr and "kernels" in proc.stderr
+    names = {n for (n,) in q(out, "SELECT DISTINCT name FROM api_calls")}
+    assert {
+        "cudaMalloc",
+        "cudaMemcpy",
+        "__cudaLaunchKernel",
+        "cudaDeviceSynchronize",
+        "cudaFree",
+    } <= names
+    assert q(out, "SELECT count(*), min(name) FROM kernels") == [
+        (100, "vector_add(float const*, float const*, float*, int)")
+    ]
+    assert q(out, "SELECT source, device, exit_status FROM run") == [("emulated", "h100-sxm", 0)]
+    assert open_trace(out).counts()["kernels"] == 100
+    assert_time_invariants(out)
+
+
+def test_event_elapsed_time_is_exactly_the_predicted_durations(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "streams")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    scales = q(
+        out, "SELECT end_ns - start_ns FROM kernels WHERE name LIKE 'scale%' ORDER BY kernel_id"
+    )
+    assert len(scales) == 2
+    assert float(v["elapsed01_ns"]) == pytest.approx(sum(d for (d,) in scales), abs=1)
+    assert float(v["elapsed12_ns"]) == 0  # s2 waited for e1: e2 completes when e1 does
+    (busy_s2,) = q(
+        out,
+        """SELECT k.end_ns - k.start_ns FROM kernels k JOIN streams s USING (stream_id)
+                         WHERE k.name LIKE 'busy%' ORDER BY kernel_id DESC LIMIT 1""",
+    )
+    assert float(v["elapsed23_ns"]) == pytest.approx(busy_s2[0], abs=1)
+    # the kernel on s2 starts only after s1's last scale kernel ended (cudaStreamWaitEvent)
+    (last_scale_end,) = q(out, "SELECT max(end_ns) FROM kernels WHERE name LIKE 'scale%'")[0]
+    (s2_start,) = q(out, "SELECT start_ns FROM kernels ORDER BY kernel_id DESC LIMIT 1")[0]
+    assert s2_start >= last_scale_end
+    assert_time_invariants(out)
+
+
+def test_memory_round_trip_and_capacity(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "memory")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert v["roundtrip_equal"] == "1" and v["memset_ok"] == "1" and v["attr_device"] == "1"
+    assert v["too_big"] == "cudaErrorMemoryAllocation"
+    assert v["second_half"] == "cudaErrorMemoryAllocation"
+    assert int(v["total"]) == q(out, "SELECT memory_bytes FROM devices")[0][0]
+    rows = q(
+        out, "SELECT bytes, backed, result FROM allocations WHERE kind = 'device' ORDER BY alloc_id"
+    )
+    assert rows[0] == (4096, True, 0)
+    assert any(not backed and result == 0 and b > 1 << 30 for b, backed, result in rows)
+    assert sum(1 for _, _, result in rows if result == 2) == 2  # the two refused allocations
+
+
+def test_sleep_30s_takes_virtual_time_not_wall_time(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "sleep")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert float(v["slept_monotonic_s"]) == pytest.approx(30.0, abs=1e-3)
+    assert float(v["slept_realtime_s"]) == pytest.approx(30.0, abs=1e-3)
+    (wall_ns, virtual_ns) = q(out, "SELECT wall_ns, virtual_end_ns FROM run")[0]
+    assert wall_ns < 1e9 and virtual_ns >= 30e9
+    (jump,) = q(out, "SELECT to_ns - from_ns, cause_kind FROM jumps WHERE to_ns - from_ns > 1e9")
+    assert jump[0] == pytest.approx(30e9, rel=1e-3) and jump[1] == "sleep"
+    assert_time_invariants(out)
+
+
+def test_gpu_bound_loop_runs_far_faster_than_virtual_time(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "gpubound")
+    assert proc.returncode == 0, proc.stderr
+    assert float(values(proc.stdout)["virtual_s"]) >= 60
+    (wall_ns, virtual_ns) = q(out, "SELECT wall_ns, virtual_end_ns FROM run")[0]
+    assert virtual_ns >= 60e9 and wall_ns < 10e9
+    assert q(out, "SELECT count(*) FROM kernels") == [(10000,)]
+    assert q(out, "SELECT count(*) FROM copies WHERE kind = 'DtoD'") == [(10000,)]
+    assert_time_invariants(out)
+
+
+def test_two_threads_launch_and_sync_concurrently(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "threads")
+    assert proc.returncode == 0, proc.stderr
+    per_thread = q(
+        out,
+        """SELECT thread_id, count(*) FROM api_calls WHERE name = '__cudaLaunchKernel'
+                          GROUP BY thread_id""",
+    )
+    assert sorted(n for _, n in per_thread) == [200, 200]
+    assert q(out, "SELECT count(DISTINCT stream_id) FROM kernels") == [(2,)]
+    assert_time_invariants(out)
+
+
+def test_fork_exec_child_joins_the_same_run(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "fork")
+    assert proc.returncode == 0, proc.stderr
+    assert values(proc.stdout)["child_status"] == "0"
+    procs = q(out, "SELECT pid, parent_pid FROM processes ORDER BY started_ns")
+    assert len(procs) == 2 and procs[1][1] == procs[0][0]
+    per_pid = dict(
+        q(
+            out,
+            """SELECT t.pid, count(*) FROM kernels k JOIN api_calls c USING (call_id)
+                            JOIN threads t USING (thread_id) GROUP BY t.pid""",
+        )
+    )
+    assert per_pid == {procs[0][0]: 2, procs[1][0]: 10}
+    assert_time_invariants(out)
+
+
+def test_unemulated_call_gets_not_supported_and_is_named(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "unsupported")
+    assert proc.returncode == 0, proc.stderr
+    assert values(proc.stdout)["unsupported"] == "cudaErrorNotSupported"
+    rows = q(out, "SELECT name, library, result FROM unsupported_calls")
+    assert ("cudaMallocArray", "libcudart.so.13", 801) in rows
+    calls = q(out, "SELECT result FROM api_calls WHERE name = 'cudaMallocArray'")
+    assert calls == [(801,)]
+
+
+def test_graph_capture_and_launches(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "graph")
+    assert proc.returncode == 0, proc.stderr
+    assert q(out, "SELECT count(*), count(DISTINCT graph_id) FROM kernels") == [(15, 3)]
+    assert q(out, "SELECT count(*) FROM memsets") == [(3,)]
+    assert_time_invariants(out)
+
+
+def test_aborting_program_leaves_a_readable_trace(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "abort")
+    assert proc.returncode == 128 + 6  # SIGABRT, like `time`
+    assert open_trace(out).counts()["kernels"] == 50
+    assert q(out, "SELECT exit_status FROM run") == [(134,)]
+
+
+def test_static_cudart_program_is_refused(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    static = _build(tmp_path_factory, "-cudart", "static")
+    proc, out = record(tmp_path, str(static), "streams")
+    assert proc.returncode == 6
+    assert "rebuild with `-cudart shared`" in proc.stderr
+    assert not out.exists()
+
+
+def test_exit_status_and_output_pass_through(tmp_path: Path) -> None:
+    proc, _ = record(tmp_path, "sh", "-c", "echo hello; echo oops >&2; exit 7")
+    assert proc.returncode == 7
+    assert proc.stdout == "hello\n"
+    assert proc.stderr.startswith("oops\n")
