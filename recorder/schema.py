@@ -94,9 +94,15 @@ TABLES: tuple[Table, ...] = (
             _c("revati_version", "VARCHAR", "revati version that wrote the trace"),
             _c("host", "VARCHAR", "host name where it was recorded"),
             _c("config", "JSON", "the resolved run configuration"),
-            _c("virtual_end_ns", "BIGINT", "virtual time at the end of the run (NULL while running)"),
+            _c(
+                "virtual_end_ns",
+                "BIGINT",
+                "virtual time at the end of the run (NULL while running)",
+            ),
             _c("wall_ns", "BIGINT", "wall-clock duration of the run (NULL while running)"),
-            _c("exit_status", "INTEGER", "exit status of the traced program (128+signal if killed)"),
+            _c(
+                "exit_status", "INTEGER", "exit status of the traced program (128+signal if killed)"
+            ),
         ),
     ),
     Table(
@@ -241,7 +247,11 @@ TABLES: tuple[Table, ...] = (
             _c("sync_id", "BIGINT", "id within the trace"),
             _c("call_id", "BIGINT", "api_calls.call_id of the blocking call"),
             _c("thread_id", "BIGINT", "threads.thread_id"),
-            _c("kind", "VARCHAR", "'stream', 'event', 'device', 'copy', 'sleep', 'poll', 'wait', 'barrier'"),
+            _c(
+                "kind",
+                "VARCHAR",
+                "'stream', 'event', 'device', 'copy', 'sleep', 'poll', 'wait', 'barrier'",
+            ),
             _c("target", "VARCHAR", "what was awaited (stream, event, fd set, ...)"),
             _c("blocked_ns", "BIGINT", "virtual time the thread blocked"),
             _c("deadline_ns", "BIGINT", "deadline in virtual time (NULL = none / infinite)"),
@@ -320,7 +330,11 @@ TABLES: tuple[Table, ...] = (
             _c("marker_id", "BIGINT", "id within the trace"),
             _c("pid", "BIGINT", "processes.pid"),
             _c("thread_id", "BIGINT", "threads.thread_id (NULL if not thread-bound)"),
-            _c("kind", "VARCHAR", "'request_arrival', 'first_token', 'last_token', 'iteration', ..."),
+            _c(
+                "kind",
+                "VARCHAR",
+                "'request_arrival', 'first_token', 'last_token', 'iteration', ...",
+            ),
             _c("name", "VARCHAR", "label"),
             _c("at_ns", "BIGINT", "virtual time"),
             _c("request_id", "VARCHAR", "request this belongs to, if any"),
@@ -330,6 +344,44 @@ TABLES: tuple[Table, ...] = (
 )
 
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Derived tables: built from the tables above by `recorder/event_order.py` when a writer closes
+# (or as TEMP tables by a reader when a trace lacks them). Never appended to directly.
+DERIVED_TABLES: tuple[Table, ...] = (
+    Table(
+        "event_groups",
+        "Events that share kind, track, process and name; one row per group.",
+        (
+            _c("grp", "INTEGER", "group id (0..groups-1)"),
+            _c(
+                "kind",
+                "VARCHAR",
+                "'api_call', 'kernel', 'copy', 'memset', 'sync', 'jump', "
+                "'barrier', 'nvtx' or 'marker'",
+            ),
+            _c("kind_code", "TINYINT", "position of kind in the tie-break order"),
+            _c("track_id", "VARCHAR", "'thread:<thread_id>' or 'stream:<stream_id>', NULL if none"),
+            _c("pid", "BIGINT", "process of the track (or of the marker), NULL if run-global"),
+            _c("rank", "INTEGER", "rank of that process, NULL if none"),
+            _c("name", "VARCHAR", "display name of the events"),
+            _c("events", "BIGINT", "number of events in the group"),
+            _c("track_kind", "TINYINT", "0 thread, 1 stream, -1 none (join key)"),
+            _c("track_ref", "BIGINT", "thread_id or stream_id, -1 if none (join key)"),
+            _c("key_pid", "BIGINT", "pid named by the row itself (markers), -1 otherwise"),
+        ),
+    ),
+    Table(
+        "event_order",
+        "Every event in the one global order; row position (rowid) = seq.",
+        (
+            _c("grp", "INTEGER", "event_groups.grp"),
+            _c("kind_code", "TINYINT", "event_groups.kind_code"),
+            _c("ref_id", "BIGINT", "id in the event's own table (call_id, kernel_id, ...)"),
+            _c("start_ns", "BIGINT", "virtual start"),
+            _c("end_ns", "BIGINT", "virtual end (= start_ns for instants)"),
+        ),
+    ),
+)
 
 # Tables whose rows are events on a track with a time; the reader's global order uses these.
 EVENT_TABLES = (
