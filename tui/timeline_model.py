@@ -132,13 +132,34 @@ class TimelineModel:
             self.lanes[key] = Lane.of(self._seqs_of(np.array(groups)), ix.start_ns, ix.end_ns)
 
     def _build_barriers(self) -> None:
-        self.barriers = self.reader.barriers()
-        self.barrier_release = np.array([b.release_ns for b in self.barriers], dtype=np.int64)
-        self.barrier_ranks = [{a.rank for a in b.arrivals} for b in self.barriers]
-        self.barrier_arrivals = [
-            {f"stream:{a.stream_id}": a.arrival_ns for a in b.arrivals if a.stream_id is not None}
-            for b in self.barriers
-        ]
+        """Barrier releases (sorted) and their arrivals in CSR form, straight from DuckDB."""
+        con = self.reader.con
+        b = con.execute(
+            "SELECT barrier_id, release_ns FROM barriers WHERE release_ns IS NOT NULL "
+            "ORDER BY release_ns, barrier_id"
+        ).fetchnumpy()
+        self.barrier_id = np.asarray(b["barrier_id"], dtype=np.int64)
+        self.barrier_release = np.asarray(b["release_ns"], dtype=np.int64)
+        a = con.execute(
+            "SELECT barrier_id, coalesce(rank, -1) AS rank, coalesce(stream_id, -1) AS sid, "
+            "arrival_ns FROM barrier_arrivals WHERE arrival_ns IS NOT NULL"
+        ).fetchnumpy()
+        arrival_ids = np.asarray(a["barrier_id"], dtype=np.int64)
+        order = np.argsort(self.barrier_id, kind="stable")
+        sorted_ids = self.barrier_id[order]
+        where = np.clip(np.searchsorted(sorted_ids, arrival_ids), 0, max(len(order) - 1, 0))
+        known = sorted_ids[where] == arrival_ids if len(order) else np.zeros(0, dtype=bool)
+        pos = np.where(known, order[where] if len(order) else where, len(order))
+        o = np.argsort(pos, kind="stable")
+        self.arrival_barrier = pos[o]
+        self.arrival_rank = np.asarray(a["rank"], dtype=np.int64)[o]
+        self.arrival_track = np.array(
+            [f"stream:{s}" for s in np.asarray(a["sid"])[o]], dtype=object
+        )
+        self.arrival_ns = np.asarray(a["arrival_ns"], dtype=np.int64)[o]
+        self.arrival_offsets = np.searchsorted(
+            self.arrival_barrier, np.arange(len(self.barrier_id) + 1)
+        )
 
     # ---- track filter --------------------------------------------------------------------------
 
@@ -219,21 +240,22 @@ class TimelineModel:
     def _paint_barriers(
         self, cells: list[Cell], track: Track, t0: int, t1: int, width: int
     ) -> None:
-        if not len(self.barrier_release):
-            return
         lo, hi = self._barrier_span(t0, t1)
-        if hi - lo > width // CONNECTOR_SPACING:
-            return  # too dense to read: the header row still marks every release
+        if hi <= lo or hi - lo > width // CONNECTOR_SPACING:
+            return  # none, or too dense to read: the header row still marks every release
+        rank = -1 if track.rank is None else track.rank
         for b in range(lo, hi):
-            if track.rank not in self.barrier_ranks[b]:
+            a0, a1 = self.arrival_offsets[b], self.arrival_offsets[b + 1]
+            if rank not in self.arrival_rank[a0:a1]:
                 continue
             col = self.column_of(int(self.barrier_release[b]), t0, t1, width)
             if col is not None:
                 cells[col] = ("┃", "barrier")
-            arrival = self.barrier_arrivals[b].get(track.track_id)
-            acol = None if arrival is None else self.column_of(arrival, t0, t1, width)
-            if acol is not None:
-                cells[acol] = ("◆", "barrier")
+            for k in range(a0, a1):
+                if self.arrival_track[k] == track.track_id:
+                    acol = self.column_of(int(self.arrival_ns[k]), t0, t1, width)
+                    if acol is not None:
+                        cells[acol] = ("◆", "barrier")
 
     def axis_cells(self, t0: int, t1: int, width: int, every: int = 16) -> list[Cell]:
         from revati.tui.format import fmt_ns

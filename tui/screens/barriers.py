@@ -8,6 +8,8 @@ the last API call of its host thread. Enter jumps the timeline's cursor to the b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from revati.recorder.reader import BarrierDetail, Event, TraceReader
 from revati.tui.format import fmt_ns
 from revati.tui.session import TraceSession
@@ -20,14 +22,43 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 MAX_ROWS = 5000
+# sort key -> (ORDER BY of _ROWS_SQL, label)
 SORTS = {
-    "wait": (lambda b: -b.total_wait_ns, "total wait"),
-    "time": (lambda b: b.release_ns, "release time"),
-    "straggler": (
-        lambda b: (b.straggler_rank is None, b.straggler_rank, -b.total_wait_ns),
-        "straggler",
-    ),
+    "wait": ("5 DESC, 4, 1", "total wait"),
+    "time": ("4, 1", "release time"),
+    "straggler": ("6 NULLS LAST, 5 DESC, 1", "straggler"),
 }
+_ROWS_SQL = """
+SELECT b.barrier_id, coalesce(b.collective, 'barrier'), b.bytes, b.release_ns,
+       coalesce(sum(b.release_ns - a.arrival_ns), 0), arg_max(a.rank, a.arrival_ns),
+       count(a.barrier_id)
+FROM barriers b LEFT JOIN barrier_arrivals a USING (barrier_id)
+GROUP BY b.barrier_id, b.collective, b.bytes, b.release_ns
+ORDER BY {order} LIMIT {limit}"""
+
+
+@dataclass(frozen=True)
+class BarrierRow:
+    """One line of the barrier table (computed in SQL, so 100k barriers stay cheap)."""
+
+    barrier_id: int
+    collective: str
+    bytes: int | None
+    release_ns: int
+    total_wait_ns: int
+    straggler_rank: int | None
+    ranks: int
+
+
+def barrier_rows(
+    reader: TraceReader, sort: str, limit: int = MAX_ROWS
+) -> tuple[list[BarrierRow], int]:
+    """The first `limit` barriers in `sort` order, and how many barriers there are."""
+    rows = reader.sql(_ROWS_SQL.format(order=SORTS[sort][0], limit=int(limit)))
+    (total,) = reader.sql("SELECT count(*) FROM barriers")[0]
+    return [
+        BarrierRow(int(r[0]), r[1], r[2], int(r[3] or 0), int(r[4]), r[5], int(r[6])) for r in rows
+    ], int(total)
 
 
 def arrival_story(reader: TraceReader, barrier: BarrierDetail) -> Text:
@@ -101,13 +132,11 @@ class BarrierScreen(Screen[int | None]):
     def __init__(self, session: TraceSession) -> None:
         super().__init__()
         self.session = session
-        assert session.model is not None
-        self.all = session.model.barriers
-        self.rows: list[BarrierDetail] = []
+        self.rows: list[BarrierRow] = []
         self.sort_key = "wait"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="barrier-title")
+        yield Static("loading barriers…", id="barrier-title")
         yield DataTable(id="barrier-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="barrier-detail"):
             yield Static(id="barrier-story")
@@ -121,13 +150,17 @@ class BarrierScreen(Screen[int | None]):
         self.action_sort("wait")
         table.focus()
 
+    @work(thread=True, exclusive=True, group="barrier-rows")
     def action_sort(self, key: str) -> None:
-        self.sort_key = key
-        fn, label = SORTS[key]
-        self.rows = sorted(self.all, key=fn)[:MAX_ROWS]
+        with self.session.lock:
+            rows, total = barrier_rows(self.session.reader, key)
+        self.app.call_from_thread(self._show_rows, key, rows, total)
+
+    def _show_rows(self, key: str, rows: list[BarrierRow], total: int) -> None:
+        self.sort_key, self.rows = key, rows
         table = self.query_one(DataTable)
         table.clear()
-        for b in self.rows:
+        for b in rows:
             table.add_row(
                 str(b.barrier_id),
                 b.collective,
@@ -135,31 +168,31 @@ class BarrierScreen(Screen[int | None]):
                 fmt_ns(b.release_ns),
                 fmt_ns(b.total_wait_ns),
                 "" if b.straggler_rank is None else str(b.straggler_rank),
-                str(len(b.arrivals)),
+                str(b.ranks),
             )
-        shown = (
-            f"{len(self.rows)} of {len(self.all)}"
-            if len(self.all) > MAX_ROWS
-            else str(len(self.all))
-        )
+        shown = f"{len(rows)} of {total}" if total > len(rows) else str(total)
         self.query_one("#barrier-title", Static).update(
-            f"[b]Barriers[/b] — {shown}, sorted by {label}"
+            f"[b]Barriers[/b] — {shown}, sorted by {SORTS[key][1]}"
         )
-        if self.rows:
+        if rows:
             table.move_cursor(row=0)
-            self.explain(self.rows[0])
+            self.explain(rows[0].barrier_id)
         else:
             self.query_one("#barrier-story", Static).update("this trace has no barriers")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if 0 <= event.cursor_row < len(self.rows):
-            self.explain(self.rows[event.cursor_row])
+            self.explain(self.rows[event.cursor_row].barrier_id)
 
     @work(thread=True, exclusive=True, group="barrier")
-    def explain(self, barrier: BarrierDetail) -> None:
+    def explain(self, barrier_id: int) -> None:
         with self.session.lock:
-            story = arrival_story(self.session.reader, barrier)
-        self.app.call_from_thread(self.query_one("#barrier-story", Static).update, story)
+            story = arrival_story(self.session.reader, self.session.reader.barrier(barrier_id))
+        self.app.call_from_thread(self._show_story, story)
+
+    def _show_story(self, story: Text) -> None:
+        if self.is_attached:
+            self.query_one("#barrier-story", Static).update(story)
 
     def action_select(self) -> None:
         row = self.query_one(DataTable).cursor_row

@@ -150,6 +150,8 @@ class TimelineScreen(Screen[None]):
         )
 
     def _show_panels(self, state: Text, details: Text) -> None:
+        if not self.is_attached or not self.is_mounted:
+            return  # the screen went away while the worker ran
         self.query_one("#state", Static).update(state)
         self.query_one("#details", Static).update(details)
 
