@@ -50,7 +50,7 @@ class RevatiApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(LoadingScreen())
-        self.load()
+        self.call_after_refresh(self.load)  # paint the first frame before the GIL gets busy
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from revati.recorder.reader import TraceReader, Track
 
-try:
-    from revati.predict.families import kernel_family
-except ImportError:  # optional dependency inside revati
 
-    def kernel_family(name: str) -> str:
-        return (
-            "collective"
-            if "nccl" in name.lower()
-            else "gemm"
-            if "gemm" in name.lower()
-            else "elementwise"
-        )
+def _family_classifier() -> Callable[[str], str]:
+    """revati.predict's kernel-family classifier, imported late (it pulls in the predictors)."""
+    try:
+        from revati.predict.families import kernel_family
+    except ImportError:  # optional inside revati: a crude stand-in
+        return lambda name: "collective" if "nccl" in name.lower() else "elementwise"
+    return kernel_family
 
 
 LAYER_OF_KIND = {
@@ -101,8 +98,9 @@ class TimelineModel:
         self.t_min, self.t_max = reader.time_range()
         self.all_tracks = reader.tracks()
         self.tracks = list(self.all_tracks)
+        family = _family_classifier()
         self.group_style = np.array(
-            [_style_for(k, n) for k, n in zip(ix.group_kind, ix.group_name, strict=True)],
+            [_style_for(k, n, family) for k, n in zip(ix.group_kind, ix.group_name, strict=True)],
             dtype=object,
         )
         self.lanes: dict[tuple[str, str], Lane] = {}
@@ -288,7 +286,7 @@ class TimelineModel:
         return lo, min(hi, lo + 4096)
 
 
-def _style_for(kind: str, name: str) -> str:
+def _style_for(kind: str, name: str, kernel_family: Callable[[str], str]) -> str:
     if kind == "api_call":
         return "call"
     if kind in ("sync", "nvtx", "marker"):
