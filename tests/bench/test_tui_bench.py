@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from revati.recorder.synth import synthesize
 from revati.tui.app import RevatiApp
 from revati.tui.screens.timeline import TimelineScreen
@@ -30,9 +29,16 @@ EVENTS = int(float(os.environ.get("REVATI_BENCH_EVENTS", "1e7")))
 SIZE = (160, 48)
 REPEATS = 30
 STEPS = {
-    "n": ("step", True), "p": ("step", False), "N": ("step_rank", True), "P": ("step_rank", False),
-    "]": ("step_sync", True), "[": ("step_sync", False), "}": ("step_jump", True),
-    "{": ("step_jump", False), "b": ("step_barrier", True), "B": ("step_barrier", False),
+    "n": ("step", True),
+    "p": ("step", False),
+    "N": ("step_rank", True),
+    "P": ("step_rank", False),
+    "]": ("step_sync", True),
+    "[": ("step_sync", False),
+    "}": ("step_jump", True),
+    "{": ("step_jump", False),
+    "b": ("step_barrier", True),
+    "B": ("step_barrier", False),
 }
 
 
@@ -61,7 +67,9 @@ async def _bench(path: Path) -> None:
     app = RevatiApp(TraceSession(path))
     async with app.run_test(size=SIZE) as pilot:
         first_frame = time.perf_counter() - t0  # run_test yields once the first frame is painted
-        assert app.screen.query_one("#loading") is not None or isinstance(app.screen, TimelineScreen)
+        assert app.screen.query_one("#loading") is not None or isinstance(
+            app.screen, TimelineScreen
+        )
         while not isinstance(app.screen, TimelineScreen):
             await asyncio.sleep(0.005)
         await pilot.pause()
@@ -88,8 +96,10 @@ async def _bench(path: Path) -> None:
                 assert timeline.cursor_ns == after.start_ns
             times.sort()
             worst = max(worst, times[-1])
-            print(f"step {key}: median {times[len(times) // 2] * 1e3:6.2f} ms, "
-                  f"max {times[-1] * 1e3:6.2f} ms")
+            print(
+                f"step {key}: median {times[len(times) // 2] * 1e3:6.2f} ms, "
+                f"max {times[-1] * 1e3:6.2f} ms"
+            )
         screen.cursor.add_breakpoint("kernel", "flash|attention")
         a = time.perf_counter()
         hit = screen.cursor.continue_()
@@ -100,7 +110,9 @@ async def _bench(path: Path) -> None:
         print(f"continue to breakpoint: {cont * 1e3:.2f} ms")
         a = time.perf_counter()
         state = screen.cursor.state()
-        print(f"state panel (worker) query: {(time.perf_counter() - a) * 1e3:.1f} ms, "
-              f"{len(state.threads)} threads, {len(state.streams)} streams")
+        print(
+            f"state panel (worker) query: {(time.perf_counter() - a) * 1e3:.1f} ms, "
+            f"{len(state.threads)} threads, {len(state.streams)} streams"
+        )
         print(f"worst step: {worst * 1e3:.2f} ms")
         app.workers.cancel_all()
