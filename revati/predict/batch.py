@@ -45,6 +45,8 @@ class OpBatch:
     __slots__ = ("n", "_names", "_source", *INT_COLUMNS, *STR_COLUMNS)
 
     n: int
+    _names: tuple[list, np.ndarray] | None
+    _source: tuple[OpBatch, np.ndarray] | None
     kind: np.ndarray
     name: np.ndarray
     dtype: np.ndarray
@@ -147,7 +149,7 @@ def _str_column(values: Any, n: int, col: str, default: str) -> np.ndarray:
     if len(arr) != n:
         raise ValueError(f"OpBatch column {col} has {len(arr)} values, expected {n}")
     arr = arr.copy()
-    arr[np.equal(arr, None)] = default
+    arr[np.equal(arr, np.array(None, dtype=object))] = default
     return arr
 
 

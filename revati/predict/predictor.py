@@ -23,15 +23,7 @@ class Predictor:
         self.device = device
         self.profile = profile
         fitted = profile.models if profile is not None else {}
-        for name, params in fitted.items():
-            if not isinstance(params, dict):
-                raise RevatiConfigError(
-                    f"profile {profile.name if profile else ''}: model {name} "
-                    "parameters must be an object"
-                )
-        self.models: list[DurationModel] = [
-            cls(device, fitted.get(cls.name)) for cls in MODEL_CLASSES if cls is not FallbackModel
-        ]
+        self.models: list[DurationModel] = _build_models(device, fitted, profile)
         self.fallback = FallbackModel(device, fitted.get(FallbackModel.name))
         prof = f"profile={profile.name} sha256={profile.sha256[:8]}" if profile else "profile=none"
         self.identity = f"revati-predict {PREDICTOR_VERSION} device={device.id} {prof}"
@@ -68,6 +60,43 @@ class Predictor:
         for label in UNMODELLED_LABELS:
             unmodelled |= model == label
         return Prediction(duration_ns=ns, model=model, unmodelled=unmodelled)
+
+
+# One record per family: building the models and predicting these shows a malformed profile
+# at load time, as a configuration error, rather than in the middle of a run.
+PROBE = OpBatch.from_columns(
+    6,
+    kind=["kernel", "kernel", "kernel", "collective", "copy", "memset"],
+    name=["probe_gemm", "probe_flash_attention", "probe_elementwise", "nccl_probe", "", ""],
+    gemm_m=[64, 0, 0, 0, 0, 0], gemm_n=[64, 0, 0, 0, 0, 0], gemm_k=[64, 0, 0, 0, 0, 0],
+    bytes=[0, 0, 4096, 4096, 4096, 4096], world_size=[0, 0, 0, 8, 0, 0],
+    collective=["", "", "", "allreduce", "", ""], copy_kind=["", "", "", "", "HtoD", ""],
+    attn_batch=[0, 1, 0, 0, 0, 0], attn_q_len=[0, 16, 0, 0, 0, 0], attn_kv_len=[0, 16, 0, 0, 0, 0],
+    attn_heads=[0, 8, 0, 0, 0, 0], attn_head_dim=[0, 64, 0, 0, 0, 0],
+)  # fmt: skip
+
+
+def _build_models(device: DeviceSpec, fitted: dict, profile: Profile | None) -> list[DurationModel]:
+    models = []
+    for cls in MODEL_CLASSES:
+        if cls is FallbackModel:
+            continue
+        params = fitted.get(cls.name)
+        try:
+            if params is not None and not isinstance(params, dict):
+                raise TypeError("parameters must be an object")
+            model = cls(device, params)
+            families = batch_families(PROBE)
+            probe = PROBE.take(model.claims(PROBE, families))
+            model.predict(probe)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            where = f"profile {profile.name}" if profile else "default parameters"
+            raise RevatiConfigError(
+                f"{where}: model {cls.name} has malformed parameters ({e!r}); recalibrate it "
+                "with `revati calibrate`"
+            ) from e
+        models.append(model)
+    return models
 
 
 def load_predictor(device: str = "h100-sxm", profile: str | None = None) -> Predictor:

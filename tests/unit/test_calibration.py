@@ -30,7 +30,9 @@ def test_gemm_fit_recovers_a_known_surface():
         n, name="gemm_x", dtype="bf16", gemm_m=RNG.integers(1, 8192, n),
         gemm_n=RNG.choice([1024, 4096, 14336], n), gemm_k=RNG.choice([2048, 4096, 8192], n),
     )  # fmt: skip
-    truth = GemmModel(H100, {"theta": [-2.0, 0.5, 0.1, 0.05, -0.03, 0.0, 0.0, 1.2, 1.5, 2.0, 0.7]})
+    truth = GemmModel(
+        H100, {"theta": [-2.0, 0.5, 0.1, 0.05, -0.03, 0.0, 0.0, 1.2, 1.5, 2.0, 0.7, 0.01, -0.01]}
+    )
     measured = truth.predict(b)
     params = GemmModel.fit(H100, b, measured)
     assert params is not None

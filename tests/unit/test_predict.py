@@ -146,8 +146,19 @@ def test_unknown_device_and_bad_profiles_are_config_errors(tmp_path):
         load_predictor("h100-sxm", profile=str(bad))
 
 
+def test_profile_with_malformed_parameters_is_a_config_error(tmp_path):
+    for models in (
+        {"gemm": {"theta": [0.0] * 3}},
+        {"bandwidth": {"family": {"elementwise": "x"}}},
+        {"table": {"tables": {"k": 1}}},
+    ):
+        Profile(name="bad", device="h100-sxm", models=models).save(tmp_path / "bad.json")
+        with pytest.raises(RevatiConfigError, match="recalibrate"):
+            load_predictor("h100-sxm", profile=str(tmp_path / "bad.json"))
+
+
 def test_profile_round_trips_and_hash_changes_with_content(tmp_path):
-    prof = Profile(name="t", device="h100-sxm", models={"gemm": {"theta": [0.0] * 11}})
+    prof = Profile(name="t", device="h100-sxm", models={"gemm": {"theta": [0.0] * 13}})
     prof.save(tmp_path / "t.json")
     p1 = load_predictor("h100-sxm", profile=str(tmp_path / "t.json"))
     assert p1.profile is not None and p1.profile.sha256 == prof.sha256

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,10 +23,10 @@ class Measurements:
     measured_ns: np.ndarray
     group: np.ndarray
     device: str
-    topology: np.ndarray | None = None
+    topology: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def __post_init__(self) -> None:
-        if self.topology is None:
+        if len(self.topology) != self.batch.n:
             self.topology = np.full(self.batch.n, "", dtype=object)
 
     def __len__(self) -> int:

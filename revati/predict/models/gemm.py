@@ -1,6 +1,7 @@
 """GEMM: a roofline whose compute efficiency is a fitted surface over log m, n, k.
 
     t = t0 + ((F / (P_dtype * e_c))^p + (B / (BW * e_m))^p)^(1/p)
+    e_c = sigmoid(z) · quant^w,  z = quadratic in (log m, log n, log k) with m·n and m·k terms
 
 F = 2·m·n·k·batch FLOPs, B = the bytes of A, B and C; e_c = sigmoid(quadratic in log m, n, k)
 times a wave-quantisation factor (128×128 tiles over the SMs) raised to a fitted power; e_m a
@@ -18,9 +19,9 @@ from revati.predict.catalog import DeviceSpec
 from revati.predict.models.base import DurationModel, Params, peak_flops_of
 
 TILE = 128.0
-MAX_FIT_SAMPLES = 4000
+MAX_FIT_SAMPLES = 8000
 # Defaults: about what cuBLAS reaches on Hopper for mid-size fp16 GEMMs (fit replaces them).
-DEFAULT_THETA = [-3.0, 0.6, 0.05, 0.05, -0.02, 0.0, 0.0, 1.5, 1.0, 1.6, 0.5]
+DEFAULT_THETA = [-3.0, 0.6, 0.05, 0.05, -0.02, 0.0, 0.0, 1.5, 1.0, 1.6, 0.5, 0.0, 0.0]
 
 
 def gemm_flops_bytes(batch: OpBatch) -> tuple[np.ndarray, ...]:
@@ -35,7 +36,7 @@ def gemm_flops_bytes(batch: OpBatch) -> tuple[np.ndarray, ...]:
 def gemm_seconds(theta: np.ndarray, m, n, k, count, flops, nbytes, peak, bw, sms) -> np.ndarray:
     lm, ln, lk = np.log(m), np.log(n), np.log(k)
     z = theta[0] + theta[1] * lm + theta[2] * ln + theta[3] * lk + theta[4] * lm**2
-    z = z + theta[5] * lk**2 + theta[6] * ln**2
+    z = z + theta[5] * lk**2 + theta[6] * ln**2 + theta[11] * lm * ln + theta[12] * lm * lk
     tiles = np.ceil(m / TILE) * np.ceil(n / TILE) * count
     quant = tiles / (np.ceil(tiles / sms) * sms)
     e_c = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))) * quant ** theta[10]

@@ -101,6 +101,8 @@ class TableModel(DurationModel):
             for k, v in self.params["tables"].items()
         }
         self.names = {sig[0] for sig in self.tables}
+        # claims() computes the durations too; predict_claimed() hands them out once
+        self._claimed: tuple[OpBatch, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def default_params(cls, device: DeviceSpec) -> Params:
@@ -132,7 +134,7 @@ class TableModel(DurationModel):
     def predict_claimed(
         self, batch: OpBatch, mask: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | str]:
-        claimed = getattr(self, "_claimed", None)
+        claimed = self._claimed
         if claimed is None or claimed[0] is not batch:
             return super().predict_claimed(batch, mask)
         self._claimed = None
