@@ -19,7 +19,7 @@ import numpy as np
 _MAX_GROUP_SEARCHES = 256
 _FIRST_WINDOW = 4096
 # Events longer than this quantile of durations are "long" and kept aside for window queries.
-_LONG_QUANTILE = 0.999
+_LONG_QUANTILE = 0.99
 NO_RANK = -(2**62)  # rank code of groups without a rank
 
 

@@ -299,7 +299,29 @@ class TraceReader:
     ) -> list[Event]:
         """Events overlapping [start_ns, end_ns] (inclusive), in global order."""
         groups = self._groups(None, track_ids, kinds, None)
-        return [self.event(int(s)) for s in self.index.window(start_ns, end_ns, groups, limit)]
+        return self._events(self.index.window(start_ns, end_ns, groups, limit))
+
+    def _events(self, seqs: np.ndarray) -> list[Event]:
+        """Events for many seqs at once (columns converted to Python lists in bulk)."""
+        ix = self.index
+        kind, track, pid, rank, name = (
+            ix.group_kind,
+            ix.group_track,
+            ix.group_pid,
+            ix.group_rank,
+            ix.group_name,
+        )
+        return [
+            Event(s, kind[g], ref, track[g], pid[g], rank[g], a, b, name[g])
+            for s, g, ref, a, b in zip(
+                seqs.tolist(),
+                ix.grp[seqs].tolist(),
+                ix.ref_id[seqs].tolist(),
+                ix.start_ns[seqs].tolist(),
+                ix.end_ns[seqs].tolist(),
+                strict=True,
+            )
+        ]
 
     def _groups(
         self,
