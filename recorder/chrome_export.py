@@ -32,7 +32,7 @@ def export_chrome(reader: TraceReader, out: Path, *, compress: bool | None = Non
         compress = out.suffix == ".gz"
     opener = gzip.open if compress else open
     n = 0
-    with opener(out, "wt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(out, "wt", encoding="utf-8") as f:
         f.write('{"displayTimeUnit": "ns", "otherData": ')
         f.write(json.dumps(_other_data(reader), default=str))
         f.write(', "traceEvents": [\n')

@@ -81,7 +81,9 @@ class TraceWriter:
         self._next_ids: dict[str, int] = {}
         self._closed = False
         try:
-            config = {"default_block_size": str(block_size)} if block_size else {}
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {"default_block_size": str(block_size)} if block_size else {}
+            )
             self._con = duckdb.connect(str(self.path), config=config)
         except duckdb.Error as e:
             raise RevatiTraceError(f"{self.path}: cannot create trace: {e}") from e
@@ -174,7 +176,7 @@ class TraceWriter:
         if run:
             self._insert(table, _concat(run))
 
-    def _insert(self, table: str, batch: dict[str, ColumnData]) -> None:
+    def _insert(self, table: str, batch: Mapping[str, ColumnData]) -> None:
         frame = {k: _as_array(v) for k, v in batch.items()}  # noqa: F841 (read by DuckDB by name)
         cols = ", ".join(frame)
         try:
