@@ -100,6 +100,14 @@ class DeviceModel:
             s = self.streams[k] = self._new_stream(pid, device, handle, 0, 0)
         return s
 
+    def stream_floor_ns(self, s: StreamTimeline) -> int:
+        """Earliest start of the next operation on s (its tail and default-stream rules)."""
+        return self._floor(s)
+
+    def advance(self, s: StreamTimeline, end: int) -> None:
+        """Work on s ends at `end` (used by vectorised placement of a run of launches)."""
+        self._advance(s, end)
+
     def _floor(self, s: StreamTimeline) -> int:
         key = (s.pid, s.device)
         if s.handle == LEGACY:

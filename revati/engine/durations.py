@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from revati.predict import OpBatch, Predictor, load_predictor
+from revati.errors import RevatiConfigError
+from revati.predict import OpBatch, Predictor, get_device, load_predictor
 
 
 @dataclass
@@ -48,7 +49,15 @@ class DurationModel:
     """Maps batches of operations to (duration_ns, model) with one predictor call per batch."""
 
     def __init__(self, device: str, profile: str | None) -> None:
-        self.predictor: Predictor = load_predictor(device, profile)
+        self.warning: str | None = None
+        try:
+            self.predictor: Predictor = load_predictor(device, profile)
+        except RevatiConfigError as e:
+            if profile is not None:
+                raise
+            # The shipped default profile is unusable: say so, predict with fallback models only.
+            self.predictor = Predictor(get_device(device), None)
+            self.warning = f"{e}; using fallback models only"
 
     @property
     def identity(self) -> str:

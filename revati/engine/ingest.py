@@ -174,20 +174,111 @@ class Ingest:
             else:
                 op_of[int(i)] = ops.add("memset", "memset", nbytes=int(records["b"][i]))
         durations, models = self.durations.predict(ops)
-        rows = records.tolist()
+        is_op = (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
+        op_index = np.cumsum(is_op) - 1
         names = records.dtype.names
-        lrows = launches.tolist() if len(op_of) else None
-        for i, values in enumerate(rows):
-            r = dict(zip(names, values, strict=True))
-            op = op_of.get(i)
-            dur = (int(durations[op]), models[op]) if op is not None else (0, "")
-            self._one(
-                p,
-                first_index + i,
-                r,
-                lrows[i] if lrows and r["type"] == shim.REC_LAUNCH else None,
-                dur,
+        i, n = 0, len(records)
+        for start, end in _launch_runs(records, launches):
+            self._records(
+                p, first_index, records, launches, names, i, start, op_index, durations, models
             )
+            self._launch_run(
+                p,
+                records[start:end],
+                launches[start:end],
+                durations[op_index[start:end]],
+                models[op_index[start:end]],
+            )
+            i = end
+        self._records(p, first_index, records, launches, names, i, n, op_index, durations, models)
+
+    def _records(
+        self,
+        p: ProcessState,
+        first_index: int,
+        records: np.ndarray,
+        launches: np.ndarray,
+        names: tuple[str, ...],
+        lo: int,
+        hi: int,
+        op_index: np.ndarray,
+        durations: np.ndarray,
+        models: np.ndarray,
+    ) -> None:
+        """Records [lo, hi) one by one."""
+        if lo >= hi:
+            return
+        rows = records[lo:hi].tolist()
+        lrows = launches[lo:hi].tolist()
+        for k, values in enumerate(rows):
+            r = dict(zip(names, values, strict=True))
+            t = r["type"]
+            has_op = t in (shim.REC_LAUNCH, shim.REC_COPY, shim.REC_MEMSET)
+            dur = (
+                (int(durations[op_index[lo + k]]), models[op_index[lo + k]]) if has_op else (0, "")
+            )
+            self._one(p, first_index + lo + k, r, lrows[k] if t == shim.REC_LAUNCH else None, dur)
+
+    def _launch_run(
+        self, p: ProcessState, recs: np.ndarray, lv: np.ndarray, dur: np.ndarray, models: np.ndarray
+    ) -> None:
+        """A run of plain launches by one thread on one stream, placed in one vectorised step:
+        end_i = max(floor, max_j<=i (enter_j + latency - S_j-1)) + S_i with S the prefix sums of
+        the durations, which is `start = max(enter + latency, previous end)` unrolled."""
+        n = len(recs)
+        thread = int(recs["thread"][0])
+        s = self.model.stream(p.pid, int(lv["stream"][0]), thread)
+        enter = recs["enter_ns"].astype(np.int64)
+        d = dur.astype(np.int64)
+        csum = np.cumsum(d)
+        term = enter + self.model.launch_latency_ns - (csum - d)
+        end = csum + np.maximum(np.maximum.accumulate(term), self.model.stream_floor_ns(s))
+        start = end - d
+        self.model.advance(s, int(end[-1]))
+        tid = self.thread_id(p, thread, int(enter[0]))
+        seq0 = p.thread_seq.get(thread, 0)
+        p.thread_seq[thread] = seq0 + n
+        call_ids = self.sink.new_ids("call", n)
+        self.sink.add_columns(
+            "api_calls",
+            {
+                "call_id": call_ids,
+                "thread_id": np.full(n, tid, dtype=np.int64),
+                "seq": np.arange(seq0, seq0 + n, dtype=np.int64),
+                "name": _FN_ARRAY[recs["fn"]],
+                "enter_ns": enter,
+                "exit_ns": recs["exit_ns"].astype(np.int64),
+                "result": recs["result"].astype(np.int32),
+            },
+        )
+        kernel_ids = lv["kernel"]
+        uniq, inverse = np.unique(kernel_ids, return_inverse=True)
+        kernel_names = np.array([self.kernel_name(p, int(k)) for k in uniq], dtype=object)[inverse]
+        self.sink.add_columns(
+            "kernels",
+            {
+                "kernel_id": self.sink.new_ids("kernel", n),
+                "call_id": call_ids,
+                "device_id": np.full(n, s.device, dtype=np.int32),
+                "stream_id": np.full(n, s.stream_id, dtype=np.int64),
+                "launch_ns": enter,
+                "start_ns": start,
+                "end_ns": end,
+                "duration_source": np.full(n, "predicted", dtype=object),
+                "model": models.astype(object),
+                "name": kernel_names,
+                "grid_x": lv["grid_x"].astype(np.int32),
+                "grid_y": lv["grid_y"].astype(np.int32),
+                "grid_z": lv["grid_z"].astype(np.int32),
+                "block_x": lv["block_x"].astype(np.int32),
+                "block_y": lv["block_y"].astype(np.int32),
+                "block_z": lv["block_z"].astype(np.int32),
+                "shared_mem": lv["shared_mem"].astype(np.int32),
+            },
+        )
+        self.kernels += n
+        p.last_op_end[thread] = int(end[-1])
+        self.virtual_end_ns = max(self.virtual_end_ns, int(end[-1]), int(recs["exit_ns"][-1]))
 
     def _one(
         self,
@@ -444,6 +535,30 @@ class Ingest:
         if what == shim.QUERY_STREAM:
             return (0 if m.stream_done_ns(m.stream(p.pid, a, thread)) <= at else 600), 0
         return 0, 0
+
+
+_FN_ARRAY = np.array(shim.FN_NAMES + ("unknown",) * (65536 - len(shim.FN_NAMES)), dtype=object)
+MIN_RUN = 16
+
+
+def _launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream."""
+    plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
+    if plain.sum() < MIN_RUN:
+        return []
+    same = (
+        plain[1:]
+        & plain[:-1]
+        & (launches["stream"][1:] == launches["stream"][:-1])
+        & (records["thread"][1:] == records["thread"][:-1])
+    )
+    breaks = np.flatnonzero(~same) + 1
+    bounds = np.concatenate([[0], breaks, [len(records)]])
+    return [
+        (int(a), int(b))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b - a >= MIN_RUN and plain[a]
+    ]
 
 
 _HANDLERS = {

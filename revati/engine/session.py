@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -101,6 +102,8 @@ def record(
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
     spec = get_device(config.device)
     durations = DurationModel(config.device, config.profile)
+    if durations.warning:
+        print(f"revati: warning: {durations.warning}", file=sys.stderr)
     shim_path, _ = shim.shim_paths()
     run_dir = _make_run_dir()
     info = RunInfo(

@@ -136,3 +136,16 @@ int64_t revati_page_mem_reserve(struct revati_clock_page *p, int device, int64_t
     }
     return used;
 }
+
+/* A woken thread resumes: if nothing happened on the page since the coordinator counted it as
+ * running again (seq unchanged), the wake-up latency is not the program's time: re-base. */
+void revati_page_rebase(struct revati_clock_page *p, uint32_t expected_seq) {
+    if (__atomic_load_n(&p->seq, __ATOMIC_ACQUIRE) != expected_seq) return;
+    page_lock(p);
+    if (p->seq == expected_seq && !p->frozen) {
+        write_begin(p);
+        p->base_real = revati_real_monotonic_ns();
+        write_end(p);
+    }
+    page_unlock(p);
+}

@@ -23,6 +23,7 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
 void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r);
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target);
+void revati_page_rebase(struct revati_clock_page *p, uint32_t expected_seq);
 void revati_page_charge(struct revati_clock_page *p, int64_t ns);
 int64_t revati_page_mem_reserve(struct revati_clock_page *p, int device, int64_t bytes);
 

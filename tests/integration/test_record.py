@@ -144,8 +144,9 @@ def test_sleep_30s_takes_virtual_time_not_wall_time(tmp_path: Path, modes: Path)
     proc, out = record(tmp_path, str(modes), "sleep")
     assert proc.returncode == 0, proc.stderr
     v = values(proc.stdout)
-    assert float(v["slept_monotonic_s"]) == pytest.approx(30.0, abs=1e-3)
-    assert float(v["slept_realtime_s"]) == pytest.approx(30.0, abs=1e-3)
+    # the sleep returns at virtual +30 s; host time after the wake-up flows at real speed
+    assert 30.0 <= float(v["slept_monotonic_s"]) < 30.05
+    assert 30.0 <= float(v["slept_realtime_s"]) < 30.05
     (wall_ns, virtual_ns) = q(out, "SELECT wall_ns, virtual_end_ns FROM run")[0]
     assert wall_ns < 1e9 and virtual_ns >= 30e9
     (jump,) = q(out, "SELECT to_ns - from_ns, cause_kind FROM jumps WHERE to_ns - from_ns > 1e9")
