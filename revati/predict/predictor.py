@@ -13,7 +13,7 @@ from revati.predict.models.fallback import FallbackModel
 from revati.predict.profile import Profile, default_profile_for, load_profile
 
 PREDICTOR_VERSION = 1
-UNMODELLED_LABELS = ("roofline:unmodelled", "constant:unmodelled")
+UNMODELLED_LABELS = ("roofline:unmodelled", "grid:unmodelled", "constant:unmodelled")
 
 
 class Predictor:

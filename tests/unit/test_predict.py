@@ -194,3 +194,13 @@ def test_predictor_on_every_device():
         for d in ("a100-sxm-80gb", "h100-sxm", "b200")
     }
     assert times["b200"] < times["h100-sxm"] < times["a100-sxm-80gb"]
+
+
+def test_grid_only_kernels_scale_with_their_grid():
+    p = load_predictor("h100-sxm")
+    b = OpBatch.from_columns(2, name="my_vector_add", grid_x=[4, 1 << 16], block_x=256)
+    pred = p.predict(b)
+    assert list(pred.model) == ["grid:unmodelled"] * 2 and pred.unmodelled.all()
+    small, large = pred.duration_ns
+    assert small >= get_device("h100-sxm").launch_latency_ns
+    assert large > 2 * small  # 16M threads x 12 bytes over HBM at half efficiency ~ 120 µs

@@ -1,4 +1,9 @@
-"""The fallback: a roofline from whatever FLOPs and bytes are known, else a constant.
+"""The fallback: a roofline from whatever FLOPs and bytes are known, else from the grid, else a
+constant.
+
+With neither a library-call shape nor bytes, a kernel's launch grid still says how much work it
+does: each thread is assumed to move `BYTES_PER_THREAD` bytes (two 4-byte loads and a store, an
+elementwise kernel), so a 1M-thread kernel takes longer than a 1k-thread one.
 
 It claims every record no other model took and marks it unmodelled, so an unmodelled duration
 is visible in the trace rather than silent.
@@ -15,6 +20,8 @@ from revati.predict.models.base import DurationModel, Params, peak_flops_of
 # A kernel we know nothing about takes this long (a short elementwise kernel on a modern GPU).
 CONSTANT_NS = 5_000.0
 ROOFLINE_EFFICIENCY = 0.5
+BYTES_PER_THREAD = 12.0
+LABELS = np.array(["constant:unmodelled", "grid:unmodelled", "roofline:unmodelled"], dtype=object)
 
 
 class FallbackModel(DurationModel):
@@ -32,18 +39,33 @@ class FallbackModel(DurationModel):
         return np.ones(batch.n, dtype=bool)
 
     def roofline_mask(self, batch: OpBatch) -> np.ndarray:
-        """Records with FLOPs or bytes to build a roofline from (the rest get the constant)."""
+        """Records with FLOPs or bytes to build a roofline from."""
         return (batch.gemm_m * batch.gemm_n * batch.gemm_k > 0) | (batch.bytes > 0)
+
+    def grid_threads(self, batch: OpBatch) -> np.ndarray:
+        grid = (
+            np.maximum(batch.grid_x, 0) * np.maximum(batch.grid_y, 1) * np.maximum(batch.grid_z, 1)
+        )
+        block = (
+            np.maximum(batch.block_x, 0)
+            * np.maximum(batch.block_y, 1)
+            * np.maximum(batch.block_z, 1)
+        )
+        return (grid * block).astype(np.float64)
 
     def predict(self, batch: OpBatch) -> np.ndarray:
         eff = float(self.params["efficiency"])
         gemm_batch = np.maximum(batch.batch, 1).astype(np.float64)
         flops = 2.0 * batch.gemm_m * batch.gemm_n * batch.gemm_k * gemm_batch
         compute_ns = flops / (peak_flops_of(self.device, batch.dtype) * eff) * 1e9
-        memory_ns = batch.bytes / (self.device.memory_bandwidth_gbs * eff)
+        nbytes = np.where(batch.bytes > 0, batch.bytes, self.grid_threads(batch) * BYTES_PER_THREAD)
+        memory_ns = nbytes / (self.device.memory_bandwidth_gbs * eff)
         roof = np.maximum(compute_ns, memory_ns) + self.device.launch_latency_ns
-        return np.where(self.roofline_mask(batch), roof, float(self.params["constant_ns"]))
+        return np.where(self._kind(batch) > 0, roof, float(self.params["constant_ns"]))
+
+    def _kind(self, batch: OpBatch) -> np.ndarray:
+        """0 constant, 1 grid, 2 roofline: the index of each record's label in `LABELS`."""
+        return np.where(self.roofline_mask(batch), 2, np.where(self.grid_threads(batch) > 0, 1, 0))
 
     def labels(self, batch: OpBatch) -> np.ndarray:
-        kinds = np.array(["constant:unmodelled", "roofline:unmodelled"], dtype=object)
-        return kinds[self.roofline_mask(batch).astype(np.int64)]
+        return LABELS[self._kind(batch)]
