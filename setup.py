@@ -5,7 +5,11 @@
 Sub-packages are discovered here so a new folder needs no edit.
 """
 
+import importlib.util
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOTS = {"revati": "revati", "revati.recorder": "recorder", "revati.replay": "replay", "revati.tui": "tui"}
 
@@ -18,4 +22,16 @@ def discover_packages() -> list[str]:
     return sorted(set(packages))
 
 
-setup(packages=discover_packages())
+class BuildPyWithShim(build_py):
+    """Also compile the native shim (revati/native/build.py) with the system C compiler."""
+
+    def run(self) -> None:
+        super().run()
+        spec = importlib.util.spec_from_file_location("revati_native_build", Path("revati/native/build.py"))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.build(Path(self.build_lib) / "revati" / "native" / "_build")
+
+
+setup(packages=discover_packages(), cmdclass={"build_py": BuildPyWithShim})
