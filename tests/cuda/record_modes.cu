@@ -273,6 +273,26 @@ static int synccost(int n) {
     return 0;
 }
 
+// Runs for ~n * 10 ms of real CPU time, syncing each step (for robustness tests).
+static int survive(int n) {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    for (int i = 0; i < n; i++) {
+        busy<<<64, 256>>>(x, 1 << 14);
+        CHECK(cudaDeviceSynchronize());
+        double t0 = real_s();
+        while (real_s() - t0 < 0.01) {
+        }
+        if (i == 0) {
+            printf("started=1\n");
+            fflush(stdout);
+        }
+    }
+    sleep(1);
+    printf("survived=1\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "streams";
     if (!strcmp(mode, "streams")) return streams();
@@ -285,6 +305,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "unsupported")) return unsupported();
     if (!strcmp(mode, "abort")) return aborter();
     if (!strcmp(mode, "graph")) return graph();
+    if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);
     fprintf(stderr, "unknown mode %s\n", mode);

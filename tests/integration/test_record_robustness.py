@@ -1,0 +1,56 @@
+"""The traced program always comes first: engine death, Ctrl-C (skipped without nvcc)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+from revati.recorder.reader import open_trace
+from test_record import modes  # noqa: F401  (session fixture: the nvcc-built test program)
+
+
+def _start(out: Path, *cmd: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(out), "--", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_started(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "started=1", line
+
+
+def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -> None:  # noqa: F811
+    proc = _start(tmp_path / "t.duckdb", str(modes), "survive", "100")
+    _wait_started(proc)
+    time.sleep(0.3)
+    proc.kill()  # the coordinator dies; the program keeps running in real time
+    proc.wait()
+    rest = proc.stdout.read()  # the program still holds the pipe: EOF when it exits
+    err = proc.stderr.read()
+    assert "survived=1" in rest
+    assert err.count("lost the revati coordinator") == 1
+
+
+def test_ctrl_c_reaches_the_program_and_the_trace_is_kept(tmp_path: Path, modes: Path) -> None:  # noqa: F811
+    out = tmp_path / "t.duckdb"
+    proc = _start(out, str(modes), "survive", "300")
+    _wait_started(proc)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    counts = open_trace(out).counts()
+    assert counts["kernels"] >= 1
+    with duckdb.connect(str(out), read_only=True) as con:
+        assert con.execute("SELECT exit_status FROM run").fetchone() == (130,)
