@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from revati.errors import RevatiUsageError
 from revati.predict.calibration.sources import load_sources
 from revati.predict.chart import scatter_chart
 from revati.predict.models.collective import DEFAULT_TOPOLOGY
@@ -47,6 +48,11 @@ def run_predict_report(args: argparse.Namespace) -> int:
     else:
         held = cross_validate(data, tables=not args.no_tables, topology=topology)
         method = "cross-validated (leave one group out; collectives: leave size folds out)"
+    if len(held.family) == 0:
+        raise RevatiUsageError(
+            f"nothing to hold out in {', '.join(args.against)}: cross-validation needs two or more "
+            "groups (trace files, LLM tables) per family; pass more sources or use --fixed"
+        )
     errors = errors_json(held.errors())
     if args.json:
         doc = {

@@ -61,6 +61,8 @@ def test_calibrate_from_an_imported_profiler_trace(cli, shared_data, tmp_path):
     )
     assert "fixed profile" in report.stdout and "measured (µs, log)" in report.stdout
     assert load_predictor("h100-sxm", profile=str(out)).profile.name == "bert"
+    alone = cli("predict-report", str(out), "--against", str(shared_data / H100_TRACE))
+    assert alone.returncode == 2 and "two or more" in alone.stderr
 
 
 @pytest.mark.parametrize(
