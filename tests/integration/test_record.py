@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import REPO, nvcc_path, run_cli
+from record_helpers import build_modes, q, run_cli
 from revati.recorder.reader import open_trace
-
-SOURCE = REPO / "tests" / "cuda" / "record_modes.cu"
 
 
 def _build(tmp_factory: pytest.TempPathFactory, *flags: str) -> Path:
-    nvcc = nvcc_path()
-    if not nvcc:
-        pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the CUDA test programs")
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
-    out = tmp_factory.getbasetemp() / f"record_modes-{digest}"
-    if not out.exists():
-        subprocess.run([nvcc, *flags, "-o", str(out), str(SOURCE)], check=True, capture_output=True)
-    return out
+    return build_modes(tmp_factory.getbasetemp(), *flags)
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +29,6 @@ def record(
 
 def values(stdout: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
-
-
-def q(path: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def assert_time_invariants(path: Path) -> None:

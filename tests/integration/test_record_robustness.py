@@ -10,8 +10,14 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
+from record_helpers import build_modes
 from revati.recorder.reader import open_trace
-from test_record import modes  # noqa: F401  (session fixture: the nvcc-built test program)
+
+
+@pytest.fixture(scope="module")
+def modes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_modes(tmp_path_factory.getbasetemp(), "-cudart", "shared")
 
 
 def _start(out: Path, *cmd: str) -> subprocess.Popen[str]:
@@ -30,7 +36,7 @@ def _wait_started(proc: subprocess.Popen[str]) -> None:
     assert line.strip() == "started=1", line
 
 
-def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -> None:  # noqa: F811
+def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -> None:
     proc = _start(tmp_path / "t.duckdb", str(modes), "survive", "100")
     _wait_started(proc)
     time.sleep(0.3)
@@ -42,7 +48,7 @@ def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -
     assert err.count("lost the revati coordinator") == 1
 
 
-def test_ctrl_c_reaches_the_program_and_the_trace_is_kept(tmp_path: Path, modes: Path) -> None:  # noqa: F811
+def test_ctrl_c_reaches_the_program_and_the_trace_is_kept(tmp_path: Path, modes: Path) -> None:
     out = tmp_path / "t.duckdb"
     proc = _start(out, str(modes), "survive", "300")
     _wait_started(proc)
