@@ -204,3 +204,10 @@ def test_grid_only_kernels_scale_with_their_grid():
     small, large = pred.duration_ns
     assert small >= get_device("h100-sxm").launch_latency_ns
     assert large > 2 * small  # 16M threads x 12 bytes over HBM at half efficiency ~ 120 µs
+
+
+def test_shapeless_gemm_kernels_get_the_constant_not_the_grid_estimate():
+    pred = load_predictor("h100-sxm").predict(
+        OpBatch.from_columns(1, name="sm90_xmma_gemm_bf16", grid_x=132, block_x=384)
+    )
+    assert list(pred.model) == ["constant:unmodelled"] and pred.duration_ns[0] == 5000

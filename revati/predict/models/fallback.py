@@ -1,9 +1,10 @@
 """The fallback: a roofline from whatever FLOPs and bytes are known, else from the grid, else a
 constant.
 
-With neither a library-call shape nor bytes, a kernel's launch grid still says how much work it
-does: each thread is assumed to move `BYTES_PER_THREAD` bytes (two 4-byte loads and a store, an
-elementwise kernel), so a 1M-thread kernel takes longer than a 1k-thread one.
+With neither a library-call shape nor bytes, an elementwise kernel's launch grid still says how
+much work it does: each thread is assumed to move `BYTES_PER_THREAD` bytes (two 4-byte loads and a
+store), so a 1M-thread kernel takes longer than a 1k-thread one. GEMM, attention and collective
+kernels do far more per thread than that, so without a shape they get the constant.
 
 It claims every record no other model took and marks it unmodelled, so an unmodelled duration
 is visible in the trace rather than silent.
@@ -15,6 +16,7 @@ import numpy as np
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
+from revati.predict.families import batch_families
 from revati.predict.models.base import DurationModel, Params, peak_flops_of
 
 # A kernel we know nothing about takes this long (a short elementwise kernel on a modern GPU).
@@ -58,14 +60,16 @@ class FallbackModel(DurationModel):
         gemm_batch = np.maximum(batch.batch, 1).astype(np.float64)
         flops = 2.0 * batch.gemm_m * batch.gemm_n * batch.gemm_k * gemm_batch
         compute_ns = flops / (peak_flops_of(self.device, batch.dtype) * eff) * 1e9
-        nbytes = np.where(batch.bytes > 0, batch.bytes, self.grid_threads(batch) * BYTES_PER_THREAD)
+        by_grid = self._kind(batch) == 1
+        nbytes = np.where(by_grid, self.grid_threads(batch) * BYTES_PER_THREAD, batch.bytes)
         memory_ns = nbytes / (self.device.memory_bandwidth_gbs * eff)
         roof = np.maximum(compute_ns, memory_ns) + self.device.launch_latency_ns
         return np.where(self._kind(batch) > 0, roof, float(self.params["constant_ns"]))
 
     def _kind(self, batch: OpBatch) -> np.ndarray:
         """0 constant, 1 grid, 2 roofline: the index of each record's label in `LABELS`."""
-        return np.where(self.roofline_mask(batch), 2, np.where(self.grid_threads(batch) > 0, 1, 0))
+        by_grid = (self.grid_threads(batch) > 0) & (batch_families(batch) == "elementwise")
+        return np.where(self.roofline_mask(batch), 2, np.where(by_grid, 1, 0))
 
     def labels(self, batch: OpBatch) -> np.ndarray:
         return LABELS[self._kind(batch)]
