@@ -13,6 +13,7 @@ from revati.predict.models.fallback import FallbackModel
 from revati.predict.profile import Profile, default_profile_for, load_profile
 
 PREDICTOR_VERSION = 1
+MAX_DURATION_NS = 10**15  # ~11.6 days: absurd shapes must not overflow int64 virtual time
 UNMODELLED_LABELS = ("roofline:unmodelled", "grid:unmodelled", "constant:unmodelled")
 
 
@@ -55,7 +56,7 @@ class Predictor:
         if bad.any():  # a model failed on odd inputs: the record is unmodelled, never an error
             duration[bad] = self.fallback.params["constant_ns"]
             model[bad] = "constant:unmodelled"
-        ns = np.maximum(np.rint(duration), 1).astype(np.int64)
+        ns = np.clip(np.rint(duration), 1, MAX_DURATION_NS).astype(np.int64)
         unmodelled = np.zeros(n, dtype=bool)
         for label in UNMODELLED_LABELS:
             unmodelled |= model == label
