@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict-report",
         help="measure prediction error on held-out data",
-        description="Report per-family error (MAPE, median and p90 absolute %% error) of "
+        description="Report per-family error (MAPE, median and p90 absolute % error) of "
         "predicted against measured durations. By default the calibration is cross-validated on "
         "SOURCE: operator tables leave one LLM out (fit on the others), collectives leave one "
         "fold of message sizes out; --fixed instead predicts SOURCE with PROFILE as it is (use it "
