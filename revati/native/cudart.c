@@ -686,6 +686,10 @@ API cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) {
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, 0, &obj);
     if (ref < 0 || !fn) return ret(cudaErrorInvalidValue);
+    if (obj && obj->capture) {
+        struct graph_node node = {.type = REC_HOST_FN, .host_fn = fn, .host_data = data};
+        return ret(graph_append(obj->capture, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
+    }
     int64_t now = revati_now();
     revati_emit(REC_HOST_FN, 0, FN_cudaLaunchHostFunc, 0, now, now, (uint64_t)ref, 0, 0, 0);
     fn(data);

@@ -445,6 +445,14 @@ API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_inf
     return cudaSuccess;
 }
 
+/* A memset node with 2- or 4-byte elements on backed memory. */
+static int fill_elements(void *dst, int value, unsigned int size, uint64_t bytes) {
+    struct revati_alloc a;
+    if (!revati_device_lookup(dst, &a) || !a.backed || (uint8_t *)dst + bytes > a.addr + a.bytes) return 0;
+    for (uint64_t off = 0; off + size <= bytes; off += size) memcpy((uint8_t *)dst + off, &value, size);
+    return 1;
+}
+
 static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_thread) {
     revati_ensure_init();
     struct revati_graph_exec *e = exec;
@@ -476,8 +484,15 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             revati_copy_bytes(n->dst, n->src, n->bytes, &moved, &kind);
             revati_emit(REC_COPY, (uint8_t)(kind | REC_F_ASYNC | 0x40 | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
                         exit, exit, (uint64_t)(uintptr_t)n->dst, (uint64_t)(uintptr_t)n->src, n->bytes, (uint64_t)ref);
+        } else if (n->type == REC_HOST_FN) {
+            revati_emit(REC_HOST_FN, 0, FN_cudaGraphLaunch, 0, exit, exit, (uint64_t)ref, 0, 0, 0);
+            if (n->host_fn) n->host_fn(n->host_data);
         } else if (n->type == REC_MEMSET) {
-            revati_set_bytes(n->dst, n->value, n->bytes, &moved);
+            if (n->element_size > 1) {
+                moved = fill_elements(n->dst, n->value, n->element_size, n->bytes);
+            } else {
+                revati_set_bytes(n->dst, n->value, n->bytes, &moved);
+            }
             revati_emit(REC_MEMSET, (uint8_t)(REC_F_ASYNC | 0x40 | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
                         exit, exit, (uint64_t)(uintptr_t)n->dst, n->bytes, (uint64_t)(n->value & 0xff), (uint64_t)ref);
         }
@@ -515,3 +530,111 @@ API cudaGraphGetNodes(cudaGraph_t graph, void **nodes, size_t *count) {
     *count = g->count;
     return cudaSuccess;
 }
+
+/* ---- graphs built by hand (nodes run in the order they were added) -------------------------- */
+
+struct cudaKernelNodeParams { void *func; dim3 gridDim; dim3 blockDim; unsigned int sharedMemBytes; void **kernelParams; void **extra; };
+struct cudaPos { size_t x, y, z; };
+struct cudaPitchedPtr { void *ptr; size_t pitch, xsize, ysize; };
+struct cudaExtent { size_t width, height, depth; };
+struct cudaMemcpy3DParms {
+    void *srcArray; struct cudaPos srcPos; struct cudaPitchedPtr srcPtr;
+    void *dstArray; struct cudaPos dstPos; struct cudaPitchedPtr dstPtr;
+    struct cudaExtent extent; int kind;
+};
+struct cudaMemsetParams { void *dst; size_t pitch; unsigned int value; unsigned int elementSize; size_t width; size_t height; };
+struct cudaHostNodeParams { void (*fn)(void *); void *userData; };
+
+static cudaError_t add_node(void **out, cudaGraph_t graph, const struct graph_node *n) {
+    struct revati_graph *g = graph;
+    if (!g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    if (graph_append(g, n)) return cudaErrorMemoryAllocation;
+    if (out) {
+        uintptr_t *token = malloc(sizeof *token);  /* an opaque node handle */
+        if (token) *token = g->count;
+        *out = token;
+    }
+    return cudaSuccess;
+}
+
+API cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaKernelNodeParams *p) {
+    (void)deps; (void)ndeps;
+    if (!p) return cudaErrorInvalidValue;
+    struct kernel_rec *k = func(p->func);
+    if (!k) return 98;
+    struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = p->gridDim, .block = p->blockDim,
+                           .shared_mem = p->sharedMemBytes};
+    return add_node(node, g, &n);
+}
+
+API cudaGraphAddMemcpyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemcpy3DParms *p) {
+    (void)deps; (void)ndeps;
+    if (!p || p->srcArray || p->dstArray) return cudaErrorInvalidValue;
+    size_t height = p->extent.height ? p->extent.height : 1, depth = p->extent.depth ? p->extent.depth : 1;
+    const char *src = (const char *)p->srcPtr.ptr + p->srcPos.x;
+    char *dst = (char *)p->dstPtr.ptr + p->dstPos.x;
+    struct graph_node n = {.type = REC_COPY, .dst = dst, .src = src, .bytes = p->extent.width * height * depth};
+    int moved, kind;
+    revati_copy_bytes(dst, src, 0, &moved, &kind); /* direction only */
+    n.kind = (uint8_t)kind;
+    return add_node(node, g, &n);
+}
+
+API cudaGraphAddMemcpyNode1D(void **node, cudaGraph_t g, const void *deps, size_t ndeps, void *dst, const void *src,
+                             size_t count, int kind) {
+    (void)deps; (void)ndeps; (void)kind;
+    int moved, seen;
+    revati_copy_bytes(dst, src, 0, &moved, &seen);
+    struct graph_node n = {.type = REC_COPY, .kind = (uint8_t)seen, .dst = dst, .src = src, .bytes = count};
+    return add_node(node, g, &n);
+}
+
+API cudaGraphAddMemsetNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemsetParams *p) {
+    (void)deps; (void)ndeps;
+    if (!p || (p->elementSize != 1 && p->elementSize != 2 && p->elementSize != 4)) return cudaErrorInvalidValue;
+    struct graph_node n = {.type = REC_MEMSET, .dst = p->dst, .bytes = (uint64_t)p->elementSize * p->width * (p->height ? p->height : 1),
+                           .value = (int)p->value, .element_size = p->elementSize};
+    return add_node(node, g, &n);
+}
+
+API cudaGraphAddHostNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaHostNodeParams *p) {
+    (void)deps; (void)ndeps;
+    if (!p || !p->fn) return cudaErrorInvalidValue;
+    struct graph_node n = {.type = REC_HOST_FN, .host_fn = p->fn, .host_data = p->userData};
+    return add_node(node, g, &n);
+}
+
+API cudaGraphAddEmptyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps) {
+    (void)deps; (void)ndeps;
+    struct revati_graph *gr = g;
+    if (!gr || gr->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    if (node) *node = malloc(sizeof(uintptr_t));
+    return cudaSuccess;
+}
+
+API cudaGraphAddDependencies(cudaGraph_t g, const void *from, const void *to, const void *edges, size_t n) {
+    (void)from; (void)to; (void)edges; (void)n;
+    struct revati_graph *gr = g;
+    return gr && gr->magic == GRAPH_MAGIC ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+API cudaGraphClone(cudaGraph_t *out, cudaGraph_t graph) {
+    struct revati_graph *g = graph, *c;
+    if (!out || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
+    if (!(c = graph_new())) return cudaErrorMemoryAllocation;
+    for (uint32_t i = 0; i < g->count; i++)
+        if (graph_append(c, &g->nodes[i])) return cudaErrorMemoryAllocation;
+    *out = c;
+    return cudaSuccess;
+}
+
+API cudaGraphGetRootNodes(cudaGraph_t graph, void **nodes, size_t *count) {
+    struct revati_graph *g = graph;
+    if (!g || g->magic != GRAPH_MAGIC || !count) return cudaErrorInvalidValue;
+    if (nodes && *count && g->count) nodes[0] = &g->nodes[0];
+    *count = g->count ? 1 : 0;
+    return cudaSuccess;
+}
+
+API cudaProfilerStart(void) { return cudaSuccess; }
+API cudaProfilerStop(void) { return cudaSuccess; }

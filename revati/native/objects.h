@@ -20,6 +20,9 @@ struct graph_node {
     const void *src;
     uint64_t bytes;
     int value;
+    unsigned int element_size; /* memset nodes: 1, 2 or 4 */
+    void (*host_fn)(void *);   /* host nodes */
+    void *host_data;
 };
 
 struct revati_graph {

@@ -197,6 +197,15 @@ def test_graph_capture_and_launches(tmp_path: Path, modes: Path) -> None:
     assert_time_invariants(out)
 
 
+def test_graph_built_by_hand(tmp_path: Path, modes: Path) -> None:
+    proc, out = record(tmp_path, str(modes), "graph_manual")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert v["host_calls"] == "2" and v["memset_word"] == "01010101"
+    assert q(out, "SELECT count(*), count(DISTINCT graph_id) FROM kernels") == [(2, 2)]
+    assert q(out, "SELECT count(*) FROM api_calls WHERE result <> 0") == [(0,)]
+
+
 def test_aborting_program_leaves_a_readable_trace(tmp_path: Path, modes: Path) -> None:
     proc, out = record(tmp_path, str(modes), "abort")
     assert proc.returncode == 128 + 6  # SIGABRT, like `time`
