@@ -12,7 +12,6 @@ with separate (t0, e_c, e_m) for prefill (q > 1) and decode (q == 1).
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
@@ -82,6 +81,8 @@ def _ns(coef: list[float], batch: OpBatch, device: DeviceSpec) -> np.ndarray:
 
 
 def _fit_phase(start: list[float], batch: OpBatch, y: np.ndarray, device) -> list[float]:
+    from scipy.optimize import least_squares  # scipy only when fitting: keeps import fast
+
     y_log = np.log(y)
 
     def resid(th: np.ndarray) -> np.ndarray:

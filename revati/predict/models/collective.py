@@ -16,7 +16,6 @@ in one node) on measured collective timings; a profile names the topology to pre
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import nnls
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
@@ -113,6 +112,8 @@ def fit_algorithms(batch: OpBatch, measured_ns: np.ndarray, rounds: int = 6) -> 
 
 
 def _fit_one(algorithm: str, batch: OpBatch, y: np.ndarray) -> list[float]:
+    from scipy.optimize import nnls  # scipy only when fitting: keeps import fast
+
     steps, wire = steps_and_wire(algorithm, batch.collective, batch.world_size, batch.bytes)
     w = 1.0 / y
     coef, _ = nnls(np.column_stack([w, steps * w, wire * w]), np.ones_like(y))

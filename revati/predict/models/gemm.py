@@ -12,7 +12,6 @@ peaks, so a profile fitted on one GPU transfers to another of the same family.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
@@ -73,6 +72,8 @@ class GemmModel(DurationModel):
         keep = (batch.gemm_m > 0) & (batch.gemm_n > 0) & (batch.gemm_k > 0) & (measured_ns > 0)
         if keep.sum() < 12:
             return None
+        from scipy.optimize import least_squares  # scipy only when fitting: keeps import fast
+
         idx = np.flatnonzero(keep)
         idx = idx[:: max(1, len(idx) // MAX_FIT_SAMPLES)]  # an even sample keeps fits fast
         sub, y = batch.take(idx), np.log(measured_ns[idx] * 1e-9)
