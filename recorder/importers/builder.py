@@ -7,16 +7,12 @@ ids through `TraceWriter.allocate_ids`, shifts every id column by the reserved b
 the earliest time of the whole import from every time column (so the trace starts at 0; the
 offset is kept in `run.config`), and appends each table as one columnar batch.
 
-`atomic_output` makes the write all-or-nothing: the trace is written to a temporary file in the
-output's folder and renamed over the output only once it is complete.
+Output paths (`check_output`, `atomic_output`) live in `revati.recorder.output`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +21,6 @@ from typing import Any
 import numpy as np
 from revati.recorder import schema
 from revati.recorder.writer import RunInfo, TraceWriter
-
-from revati.errors import RevatiUsageError
 
 # Every column that holds an id, by the id kind that `allocate_ids` hands out.
 ID_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -195,38 +189,6 @@ def _column_array(
     column = np.empty(len(values), dtype=object)  # 1-D even when the values are lists
     column[:] = values
     return column
-
-
-def check_output(out: str | os.PathLike[str], *, force: bool) -> Path:
-    """Validate the `-o` path before any work: its folder exists and it is not clobbered."""
-    path = Path(out)
-    if path.is_dir():
-        raise RevatiUsageError(f"{path}: is a directory; give a file name such as real.duckdb")
-    if not path.parent.exists():
-        raise RevatiUsageError(f"{path.parent}: no such folder for the output; create it first")
-    if path.exists() and not force:
-        raise RevatiUsageError(
-            f"{path}: already exists; pass --force to replace it or choose another -o path"
-        )
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.importing")
-    _remove(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
-
-
-def _remove(tmp: Path) -> None:
-    for p in (tmp, tmp.with_name(tmp.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
 
 
 def nesting_depths(keys: list[Any], starts: list[int], ends: list[int]) -> list[int]:

@@ -25,9 +25,7 @@ from revati.recorder.importers.builder import (
     ImportSummary,
     TraceBuilder,
     add_barriers,
-    atomic_output,
     catalog_id,
-    check_output,
     nesting_depths,
     number_calls,
     started_at_from,
@@ -48,6 +46,7 @@ from revati.recorder.importers.kineto_input import (
     metadata_names,
     us_to_ns,
 )
+from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
 
 from revati.errors import RevatiImportError

@@ -24,9 +24,7 @@ from revati.recorder.importers.builder import (
     ImportSummary,
     TraceBuilder,
     add_barriers,
-    atomic_output,
     catalog_id,
-    check_output,
     nesting_depths,
     number_calls,
     started_at_from,
@@ -43,6 +41,7 @@ from revati.recorder.importers.nsys_export import (
     pid_of,
     tid_of,
 )
+from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
 
 # ENUM_CUDA_MEMCPY_OPER -> copies.kind (array and unified-memory kinds fold into the nearest).

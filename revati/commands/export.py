@@ -6,7 +6,7 @@ import argparse
 
 from revati.errors import RevatiUsageError
 from revati.recorder.chrome_export import export_chrome
-from revati.recorder.importers.builder import atomic_output, check_output
+from revati.recorder.output import atomic_output, check_output
 from revati.recorder.reader import open_trace
 
 FORMATS = ("chrome",)

@@ -6,7 +6,7 @@ import argparse
 import time
 
 from revati.errors import RevatiUsageError
-from revati.recorder.importers.builder import atomic_output, check_output
+from revati.recorder.output import atomic_output, check_output
 from revati.recorder.synth import synthesize
 
 
