@@ -39,6 +39,10 @@ static uint32_t g_next_unsupported = 1;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_thread_key;
 
+struct thread_start;
+static pthread_mutex_t g_join_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct thread_start *g_started;
+static __thread struct thread_start *t_start;
 static __thread uint32_t t_index;
 static __thread int t_conn = -1;
 static __thread int64_t t_last_v;
@@ -281,11 +285,13 @@ static int join_run(int inherited) {
     return 0;
 }
 
+static void thread_ends(void);
+
 static void thread_exit(void *arg) {
     if (t_conn >= 0) close(t_conn);
     t_conn = -1;
     /* value 2: a thread started by our pthread_create, counted as running until it ends */
-    if (arg == (void *)2 && g_active && !g_detached) revati_page_adjust(g_page, g_ring, -1);
+    if (arg == (void *)2) thread_ends();
 }
 
 static void init_once(void) {
@@ -330,6 +336,10 @@ REVATI_EXPORT pid_t fork(void) {
     pid_t pid = real_fork();
     if (pid < 0 && counted) revati_page_adjust(g_page, NULL, -1);
     if (pid == 0 && counted) {
+        pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+        g_join_lock = fresh;  /* only this thread exists in the child */
+        g_started = NULL;
+        t_start = NULL;
         t_conn = -1;
         t_index = 0;
         g_next_thread = 1;
@@ -351,16 +361,36 @@ REVATI_EXPORT pid_t fork(void) {
 
 /* ---- threads: every participant thread counts as running ----------------------------------- */
 
+/* A thread started by our pthread_create. When a joiner waits for it in pthread_join, the joiner
+ * leaves `running`; the ending thread hands its own share over to the joiner instead of
+ * dropping it, so `running` never touches 0 between the end of one and the wake of the other. */
 struct thread_start {
     void *(*fn)(void *);
     void *arg;
+    pthread_t handle;
+    int joining, exited, handed;
+    struct thread_start *next;
 };
 
+
+static void thread_ends(void) {
+    struct thread_start *s = t_start;
+    if (!g_active || g_detached) return;
+    pthread_mutex_lock(&g_join_lock);
+    if (s && s->joining) {
+        s->handed = 1;
+    } else {
+        if (s) s->exited = 1;
+        revati_page_adjust(g_page, g_ring, -1);
+    }
+    pthread_mutex_unlock(&g_join_lock);
+}
+
 static void *thread_trampoline(void *p) {
-    struct thread_start s = *(struct thread_start *)p;
-    free(p);
+    struct thread_start *s = p;
+    t_start = s;
     pthread_setspecific(g_thread_key, (void *)2);
-    return s.fn(s.arg);
+    return s->fn(s->arg);
 }
 
 REVATI_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
@@ -368,16 +398,56 @@ REVATI_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void 
     if (!real_create) real_create = dlsym(RTLD_NEXT, "pthread_create");
     revati_ensure_init();
     if (!g_active || g_detached) return real_create(t, attr, fn, arg);
-    struct thread_start *s = malloc(sizeof *s);
+    struct thread_start *s = calloc(1, sizeof *s);
     if (!s) return real_create(t, attr, fn, arg);
     s->fn = fn;
     s->arg = arg;
     revati_page_adjust(g_page, g_ring, +1);
-    int rc = real_create(t, attr, thread_trampoline, s);
+    pthread_mutex_lock(&g_join_lock);
+    int rc = real_create(&s->handle, attr, thread_trampoline, s);
+    if (rc == 0) {
+        *t = s->handle;
+        s->next = g_started;
+        g_started = s;
+    }
+    pthread_mutex_unlock(&g_join_lock);
     if (rc != 0) {
         revati_page_adjust(g_page, g_ring, -1);
         free(s);
     }
+    return rc;
+}
+
+static struct thread_start *take_started(pthread_t t) {
+    for (struct thread_start **pp = &g_started; *pp; pp = &(*pp)->next) {
+        if (pthread_equal((*pp)->handle, t)) {
+            struct thread_start *s = *pp;
+            *pp = s->next;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+REVATI_EXPORT int pthread_join(pthread_t t, void **ret) {
+    static int (*real_join)(pthread_t, void **);
+    if (!real_join) real_join = dlsym(RTLD_NEXT, "pthread_join");
+    if (!g_active || g_detached) return real_join(t, ret);
+    pthread_mutex_lock(&g_join_lock);
+    struct thread_start *s = take_started(t);
+    int waits = s && !s->exited;
+    if (waits) {
+        s->joining = 1;
+        revati_page_adjust(g_page, g_ring, -1);
+    }
+    pthread_mutex_unlock(&g_join_lock);
+    int rc = real_join(t, ret);
+    if (waits) {
+        pthread_mutex_lock(&g_join_lock);
+        if (!s->handed) revati_page_adjust(g_page, g_ring, +1); /* it never ran our exit path */
+        pthread_mutex_unlock(&g_join_lock);
+    }
+    free(s);
     return rc;
 }
 
