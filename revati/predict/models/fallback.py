@@ -56,15 +56,22 @@ class FallbackModel(DurationModel):
         return (grid * block).astype(np.float64)
 
     def predict(self, batch: OpBatch) -> np.ndarray:
+        return self._predict(batch, self._kind(batch))
+
+    def predict_claimed(self, batch: OpBatch, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sub = batch.take(mask)
+        kind = self._kind(sub)
+        return self._predict(sub, kind), LABELS[kind]
+
+    def _predict(self, batch: OpBatch, kind: np.ndarray) -> np.ndarray:
         eff = float(self.params["efficiency"])
         gemm_batch = np.maximum(batch.batch, 1).astype(np.float64)
         flops = 2.0 * batch.gemm_m * batch.gemm_n * batch.gemm_k * gemm_batch
         compute_ns = flops / (peak_flops_of(self.device, batch.dtype) * eff) * 1e9
-        by_grid = self._kind(batch) == 1
-        nbytes = np.where(by_grid, self.grid_threads(batch) * BYTES_PER_THREAD, batch.bytes)
+        nbytes = np.where(kind == 1, self.grid_threads(batch) * BYTES_PER_THREAD, batch.bytes)
         memory_ns = nbytes / (self.device.memory_bandwidth_gbs * eff)
         roof = np.maximum(compute_ns, memory_ns) + self.device.launch_latency_ns
-        return np.where(self._kind(batch) > 0, roof, float(self.params["constant_ns"]))
+        return np.where(kind > 0, roof, float(self.params["constant_ns"]))
 
     def _kind(self, batch: OpBatch) -> np.ndarray:
         """0 constant, 1 grid, 2 roofline: the index of each record's label in `LABELS`."""
