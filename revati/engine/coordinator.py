@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from revati.recorder.writer import TraceWriter
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
 IDLE_TIMEOUT_S = 0.02
+PREPARE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -249,6 +251,8 @@ class Coordinator:
                 conn.send(shim.Message(shim.MSG_WAKE, v=self.page.now()).pack())
                 return
             self.waiters[conn] = Waiter(conn, p, msg)
+        elif msg.type in (shim.MSG_VETO, shim.MSG_ACCEPT):
+            pass  # a late answer to a PREPARE that was already settled
         elif msg.type == shim.MSG_LEFT:
             w = self.waiters.get(conn)
             if w is not None:  # interrupted by a signal: resume now
@@ -364,7 +368,7 @@ class Coordinator:
             return
         cause = min(timed, key=lambda w: w.resolution.deadline_ns)  # type: ignore[union-attr]
         target = cause.resolution.deadline_ns  # type: ignore[union-attr]
-        if not self.page.try_jump(snap.seq, target):
+        if not self._prepare(target) or not self.page.try_jump(snap.seq, target):
             self._retry = True
             return
         self.jumps += 1
@@ -384,6 +388,25 @@ class Coordinator:
             r = w.resolution
             if r is not None and r.deadline_ns is not None and r.deadline_ns <= target:
                 self._wake(w, target)
+
+    def _prepare(self, target: int) -> bool:
+        """Phase 1 of a jump: every thread waiting on fds checks them and may veto."""
+        polls = [w for w in self.waiters.values() if w.resolution and w.resolution.kind == "poll"]
+        proposal = shim.Message(shim.MSG_PREPARE, v=target).pack()
+        agreed = True
+        for w in polls:
+            try:
+                w.conn.send(proposal)
+                w.conn.settimeout(PREPARE_TIMEOUT_S)
+                reply = shim.Message.unpack(w.conn.recv(shim.MSG.size))
+            except (OSError, ValueError, struct.error):
+                reply = shim.Message(shim.MSG_VETO)
+            finally:
+                w.conn.settimeout(None)
+            if reply.type != shim.MSG_ACCEPT:  # VETO, or LEFT sent before it saw the proposal
+                agreed = False
+                self._wake(w, self.page.now())
+        return agreed
 
     # ---- processes leaving -----------------------------------------------------------------
 

@@ -521,6 +521,8 @@ class Ingest:
             return max(at, p.last_op_end.get(thread, at)), "copy"
         if kind == shim.SYNC_SLEEP:
             return max(at, value), "sleep"
+        if kind == shim.SYNC_POLL:  # value: virtual deadline, or all ones for none
+            return (INFINITE if value >= 1 << 63 else max(at, value)), f"{a} fds"
         return INFINITE, "wait"
 
     def _query(

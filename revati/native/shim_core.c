@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -577,13 +578,18 @@ REVATI_EXPORT int revati_unsupported_call(const char *name) {
 
 /* ---- blocking calls ------------------------------------------------------------------------ */
 
+int revati_thread_conn(void);
+
 static void detach(const char *why) {
     if (g_detached) return;
     g_detached = 1;
     revati_warn_once(why);
 }
 
-static int thread_conn(void) {
+int revati_thread_conn(void);
+static int thread_conn(void) { return revati_thread_conn(); }
+
+int revati_thread_conn(void) {
     if (t_conn >= 0) return t_conn;
     t_conn = connect_coordinator();
     if (t_conn >= 0 && !pthread_getspecific(g_thread_key)) pthread_setspecific(g_thread_key, (void *)1);
@@ -628,6 +634,73 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
     if (out->v > t_last_v) t_last_v = out->v;
     return 0;
 lost:
+    revati_page_adjust(g_page, g_ring, +1);
+    detach("lost the revati coordinator");
+    return -1;
+}
+
+/* A wait on file descriptors (poll/select/epoll) with a virtual deadline (-1: none). The thread
+ * leaves `running`, announces the wait, and polls its fds together with its coordinator
+ * connection. It leaves early (MSG_LEFT) when an fd becomes ready, and answers the
+ * coordinator's PREPARE(T) of a two-phase jump with a VETO if an fd is ready, else ACCEPT.
+ * Returns 1 if it left because an fd was ready, 0 at the deadline, -1 without a coordinator. */
+int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n) {
+    static int (*real_poll)(struct pollfd *, nfds_t, int);
+    if (!real_poll) real_poll = dlsym(RTLD_NEXT, "poll");
+    revati_ensure_init();
+    if (!g_active || g_detached) return -1;
+    int64_t enter = revati_now();
+    uint64_t idx = revati_emit(REC_SYNC, SYNC_POLL, fn, 0, enter, enter, n, 0, (uint64_t)deadline, MSG_WAIT);
+    int fd = revati_thread_conn();
+    if (fd < 0) {
+        detach("lost the revati coordinator");
+        return -1;
+    }
+    struct pollfd *all = calloc(n + 1, sizeof *all);
+    if (!all) return -1;
+    if (n) memcpy(all, fds, n * sizeof *fds);
+    all[n] = (struct pollfd){.fd = fd, .events = POLLIN};
+    struct revati_msg m = {.type = MSG_WAIT, .pid = (int32_t)getpid(), .serial = g_serial,
+                           .thread = revati_thread_index(), .ring = idx, .v = enter, .value = deadline,
+                           .a = (int64_t)n, .result = SYNC_POLL, .pad = fn};
+    revati_page_block_enter(g_page, g_ring);
+    int left = 0, interrupted = 0;
+    if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
+    for (;;) {
+        int r = left ? real_poll(&all[n], 1, -1) : real_poll(all, n + 1, -1);
+        int user_ready = 0;
+        if (r < 0) {
+            if (errno != EINTR) goto lost;
+            interrupted = user_ready = 1;
+        } else if (!left) {
+            for (nfds_t i = 0; i < n; i++) user_ready |= all[i].revents != 0;
+        }
+        if (user_ready && !left) {
+            struct revati_msg l = m;
+            l.type = MSG_LEFT;
+            if (send(fd, &l, sizeof l, MSG_NOSIGNAL) != sizeof l) goto lost;
+            left = 1;
+        }
+        if (r <= 0 || !(all[n].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        struct revati_msg in;
+        if (recv(fd, &in, sizeof in, 0) != sizeof in) goto lost;
+        if (in.type == MSG_WAKE || in.type == MSG_ANSWER) {
+            if (in.a) revati_page_rebase(g_page, (uint32_t)in.a);
+            if (in.v > t_last_v) t_last_v = in.v;
+            break;
+        }
+        if (in.type == MSG_PREPARE) {
+            int ready = left || real_poll(fds, n, 0) > 0;
+            struct revati_msg reply = m;
+            reply.type = ready ? MSG_VETO : MSG_ACCEPT;
+            if (send(fd, &reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply) goto lost;
+            left = left || ready;
+        }
+    }
+    free(all);
+    return interrupted ? 2 : left;
+lost:
+    free(all);
     revati_page_adjust(g_page, g_ring, +1);
     detach("lost the revati coordinator");
     return -1;

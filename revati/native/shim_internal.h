@@ -62,6 +62,10 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
 int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, int64_t b,
                  int64_t value, struct revati_msg *out);
 
+struct pollfd;
+/* A wait on fds with a virtual deadline (-1: none): 1 = an fd is ready, 0 = deadline, -1 = no run. */
+int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n);
+
 /* Real libc functions (resolved with dlsym, bypassing the interposers). */
 extern int (*real_clock_gettime)(clockid_t, struct timespec *);
 extern int (*real_nanosleep)(const struct timespec *, struct timespec *);
