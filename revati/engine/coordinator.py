@@ -360,14 +360,13 @@ class Coordinator:
         if not self.waiters or any(w.resolution is None for w in self.waiters.values()):
             return
         timed = [
-            w
+            (w.resolution.deadline_ns, w)
             for w in self.waiters.values()
-            if w.resolution and w.resolution.deadline_ns is not None
+            if w.resolution is not None and w.resolution.deadline_ns is not None
         ]
         if not timed:
             return
-        cause = min(timed, key=lambda w: w.resolution.deadline_ns)  # type: ignore[union-attr]
-        target = cause.resolution.deadline_ns  # type: ignore[union-attr]
+        target, cause = min(timed, key=lambda pair: pair[0])
         if not self._prepare(target) or not self.page.try_jump(snap.seq, target):
             self._retry = True
             return

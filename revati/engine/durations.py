@@ -21,6 +21,7 @@ class OpRequests:
     shared_mem: list[int] = field(default_factory=list)
     nbytes: list[int] = field(default_factory=list)
     copy_kind: list[str] = field(default_factory=list)
+    arrays: tuple[np.ndarray, ...] | None = None  # the same columns as arrays (fast path)
 
     def add(
         self,
@@ -43,6 +44,31 @@ class OpRequests:
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        kind: np.ndarray,
+        name: np.ndarray,
+        grid: np.ndarray,
+        block: np.ndarray,
+        shared_mem: np.ndarray,
+        nbytes: np.ndarray,
+        copy_kind: np.ndarray,
+    ) -> OpRequests:
+        """A batch built from columns (grid and block: n x 3 arrays)."""
+        ops = cls(
+            kind.tolist(),
+            name.tolist(),
+            grid.tolist(),
+            block.tolist(),
+            shared_mem.tolist(),
+            nbytes.tolist(),
+            copy_kind.tolist(),
+        )
+        ops.arrays = (kind, name, grid, block, shared_mem, nbytes, copy_kind)
+        return ops
 
 
 class DurationModel:
@@ -77,6 +103,22 @@ class DurationModel:
     @staticmethod
     def _batch(ops: OpRequests) -> OpBatch:
         n = len(ops)
+        if ops.arrays is not None:
+            kind, name, grid, block, smem, nbytes, copy_kind = ops.arrays
+            return OpBatch.from_columns(
+                n,
+                kind=kind,
+                name=name,
+                grid_x=grid[:, 0],
+                grid_y=grid[:, 1],
+                grid_z=grid[:, 2],
+                block_x=block[:, 0],
+                block_y=block[:, 1],
+                block_z=block[:, 2],
+                shared_mem=smem,
+                bytes=nbytes,
+                copy_kind=copy_kind,
+            )
         grid = np.asarray(ops.grid, dtype=np.int64).reshape(n, 3)
         block = np.asarray(ops.block, dtype=np.int64).reshape(n, 3)
         return OpBatch.from_columns(

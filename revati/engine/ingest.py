@@ -138,7 +138,7 @@ class Ingest:
             result=int(r["result"]),
             args=args,
         )
-        self.virtual_end_ns = max(self.virtual_end_ns, row["exit_ns"])
+        self.virtual_end_ns = max(self.virtual_end_ns, int(row["exit_ns"] or 0))
         if emit:
             self.sink.add("api_calls", **row)
         return row
@@ -150,34 +150,14 @@ class Ingest:
             return
         p.names.refresh()
         launches = shim.launch_view(records)
-        ops = OpRequests()
-        op_of: dict[int, int] = {}
-        types = records["type"]
-        for i in np.flatnonzero(
-            (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
-        ):
-            t = int(types[i])
-            if t == shim.REC_LAUNCH:
-                lv = launches[i]
-                op_of[int(i)] = ops.add(
-                    "kernel",
-                    self.kernel_name(p, int(lv["kernel"])),
-                    (int(lv["grid_x"]), int(lv["grid_y"]), int(lv["grid_z"])),
-                    (int(lv["block_x"]), int(lv["block_y"]), int(lv["block_z"])),
-                    int(lv["shared_mem"]),
-                )
-            elif t == shim.REC_COPY:
-                kind = shim.COPY_KINDS[int(records["kind"][i]) & shim.COPY_KIND_MASK]
-                op_of[int(i)] = ops.add(
-                    "copy", f"memcpy {kind}", nbytes=int(records["c"][i]), copy_kind=kind
-                )
-            else:
-                op_of[int(i)] = ops.add("memset", "memset", nbytes=int(records["b"][i]))
+        ops = self._op_requests(p, records, launches)
         durations, models = self.durations.predict(ops)
+        types = records["type"]
         is_op = (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
         op_index = np.cumsum(is_op) - 1
-        names = records.dtype.names
-        i, n = 0, len(records)
+        names: tuple[str, ...] = records.dtype.names or ()
+        i: int = 0
+        n = len(records)
         for start, end in _launch_runs(records, launches):
             self._records(
                 p, first_index, records, launches, names, i, start, op_index, durations, models
@@ -191,6 +171,40 @@ class Ingest:
             )
             i = end
         self._records(p, first_index, records, launches, names, i, n, op_index, durations, models)
+
+    def _op_requests(
+        self, p: ProcessState, records: np.ndarray, launches: np.ndarray
+    ) -> OpRequests:
+        """The batch's kernels, copies and memsets, in record order, as predictor columns."""
+        types = records["type"]
+        take = np.flatnonzero(
+            (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
+        )
+        t = types[take]
+        lv = launches[take]
+        is_k, is_c = t == shim.REC_LAUNCH, t == shim.REC_COPY
+        uniq, inverse = np.unique(np.where(is_k, lv["kernel"], 0), return_inverse=True)
+        knames = np.array([self.kernel_name(p, int(k)) for k in uniq], dtype=object)[inverse]
+        ckinds = np.array(shim.COPY_KINDS, dtype=object)[
+            records["kind"][take] & shim.COPY_KIND_MASK
+        ]
+        names = np.where(is_k, knames, np.where(is_c, "memcpy " + ckinds.astype(str), "memset"))
+        z = np.zeros(len(take), dtype=np.int64)
+
+        def col(field: str) -> np.ndarray:
+            return np.where(is_k, lv[field].astype(np.int64), z)
+
+        return OpRequests.from_arrays(
+            kind=np.where(is_k, "kernel", np.where(is_c, "copy", "memset")).astype(object),
+            name=names.astype(object),
+            grid=np.stack([col("grid_x"), col("grid_y"), col("grid_z")], axis=1),
+            block=np.stack([col("block_x"), col("block_y"), col("block_z")], axis=1),
+            shared_mem=col("shared_mem"),
+            nbytes=np.where(is_c, records["c"][take], np.where(is_k, 0, records["b"][take])).astype(
+                np.int64
+            ),
+            copy_kind=np.where(is_c, ckinds, "").astype(object),
+        )
 
     def _records(
         self,
