@@ -16,8 +16,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 def run_cli(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
     """Run `revati ARGS` in a subprocess (the installed entry point's module)."""
-    proc = subprocess.run([sys.executable, "-m", "revati.cli", *args], capture_output=True,
-                          text=True, **kw)
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", *args], capture_output=True, text=True, **kw
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"revati {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -36,4 +37,8 @@ def shared_data() -> Path:
 
 
 def nvcc_path() -> str | None:
-    return shutil.which("nvcc") or (os.path.exists("/usr/local/cuda/bin/nvcc") and "/usr/local/cuda/bin/nvcc") or None
+    return (
+        shutil.which("nvcc")
+        or (os.path.exists("/usr/local/cuda/bin/nvcc") and "/usr/local/cuda/bin/nvcc")
+        or None
+    )

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import nvcc_path, run_cli
 
 from revati.doctor import check_program
 from revati.errors import RevatiRunError
 from revati.fatbin import parse_fatbin, read_fatbin_section
+from tests.conftest import nvcc_path, run_cli
 
 KERNEL_CU = r"""
 #include <cstdio>

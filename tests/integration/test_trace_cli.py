@@ -8,7 +8,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import run_cli
+
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")

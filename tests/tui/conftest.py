@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sample_trace import build_sample_trace  # noqa: E402
+from tests.sample_trace import build_sample_trace  # noqa: E402
 
 SIZE = (140, 40)
 

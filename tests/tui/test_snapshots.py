@@ -5,9 +5,10 @@ Update after an intended visual change with `pytest tests/tui --snapshot-update`
 
 from __future__ import annotations
 
-from conftest import SIZE, settle
 from revati.tui.app import RevatiApp
 from revati.tui.session import TraceSession
+
+from tests.tui.conftest import SIZE, settle
 
 
 def _app(traces, against: bool = False) -> RevatiApp:

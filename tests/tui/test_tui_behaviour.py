@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from conftest import SIZE, settle, sync
 from revati.tui.app import RevatiApp
 from revati.tui.screens.barriers import BarrierScreen
 from revati.tui.screens.compare import CompareScreen
@@ -10,7 +9,9 @@ from revati.tui.screens.help import HelpScreen
 from revati.tui.screens.timeline import TimelineScreen
 from revati.tui.session import TraceSession
 from revati.tui.widgets.timeline import Timeline
-from sample_trace import ELEMENTWISE, GEMM
+
+from tests.sample_trace import ELEMENTWISE, GEMM
+from tests.tui.conftest import SIZE, settle, sync
 
 
 def _app(traces, against: bool = False) -> RevatiApp:

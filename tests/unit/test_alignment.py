@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tui"))
 from revati.recorder.reader import open_trace  # noqa: E402
 from revati.replay import alignment  # noqa: E402
 from revati.replay.alignment import (  # noqa: E402
@@ -20,7 +16,8 @@ from revati.replay.alignment import (  # noqa: E402
     normalize_name,
 )
 from revati.replay.attribution import attribute_families, compare_traces  # noqa: E402
-from sample_trace import build_sample_trace  # noqa: E402
+
+from tests.sample_trace import build_sample_trace  # noqa: E402
 
 
 def _lcs(a: list[int], b: list[int]) -> int:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tui"))
 from revati.recorder.reader import open_trace  # noqa: E402
 from revati.replay.cursor import ReplayCursor  # noqa: E402
-from sample_trace import ALLREDUCE, GEMM, build_sample_trace  # noqa: E402
 
 from revati.errors import RevatiUsageError  # noqa: E402
+from tests.sample_trace import ALLREDUCE, GEMM, build_sample_trace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
