@@ -13,7 +13,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO, nvcc_path, run_cli
+
+from tests.conftest import REPO, nvcc_path, run_cli
 
 SOURCE = REPO / "tests" / "cuda" / "record_modes.cu"
 pytestmark = pytest.mark.bench

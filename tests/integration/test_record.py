@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from record_helpers import build_modes, q, run_cli
+from tests.integration.record_helpers import build_modes, q, run_cli
 from revati.recorder.reader import open_trace
 
 

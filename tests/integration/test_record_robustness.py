@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from record_helpers import build_modes
+from tests.integration.record_helpers import build_modes
 from revati.recorder.reader import open_trace
 
 
