@@ -125,3 +125,12 @@ def has_event_order(con: duckdb.DuckDBPyConnection) -> bool:
     """True if the trace holds a complete, persisted event_order."""
     row = con.execute(f"SELECT value FROM {schema.META_TABLE} WHERE key = ?", [META_KEY]).fetchone()
     return row is not None
+
+
+def stored_rows(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The number of events the writer recorded in the meta table when it built event_order."""
+    row = con.execute(f"SELECT value FROM {schema.META_TABLE} WHERE key = ?", [META_KEY]).fetchone()
+    try:
+        return int(row[0]) if row is not None else None
+    except ValueError:
+        return None

@@ -381,6 +381,18 @@ DERIVED_TABLES: tuple[Table, ...] = (
             _c("end_ns", "BIGINT", "virtual end (= start_ns for instants)"),
         ),
     ),
+    Table(
+        "timeline_overview",
+        "Coarse timeline (recorder/overview.py): per track, layer and bucket of the run "
+        "(meta 'timeline_overview' = '<buckets> <t_min> <t_max>'), the group of the longest "
+        "event there.",
+        (
+            _c("track_id", "VARCHAR", "event_groups.track_id"),
+            _c("layer", "VARCHAR", "'call', 'sync', 'nvtx', 'marker' or 'device'"),
+            _c("bucket", "SMALLINT", "bucket index (0..buckets-1)"),
+            _c("grp", "INTEGER", "event_groups.grp of the longest event touching the bucket"),
+        ),
+    ),
 )
 
 # Tables whose rows are events on a track with a time; the reader's global order uses these.

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 from revati.recorder import schema
 from revati.recorder.event_order import write_event_order
+from revati.recorder.overview import write_overview
 
 from revati import __version__
 from revati.errors import RevatiTraceError
@@ -247,6 +248,7 @@ class TraceWriter:
                 self.update_run(**run_fields)
             if self.build_event_order:
                 write_event_order(self._con)
+                write_overview(self._con, "event_order", "event_groups")
             self._con.execute("CHECKPOINT")
         finally:
             self._closed = True
