@@ -286,7 +286,10 @@ class Ring:
             return tail, self._records[:0].copy()
         start = tail % self.capacity
         first = min(n, self.capacity - start)
-        out = np.concatenate([self._records[start : start + first], self._records[: n - first]])
+        if first == n:
+            out = self._records[start : start + n].copy()
+        else:
+            out = np.concatenate([self._records[start : start + first], self._records[: n - first]])
         expected = ((np.arange(tail, tail + n, dtype=np.uint64) + 1) & 0xFFFFFFFF).astype(np.uint32)
         bad = np.flatnonzero(out["commit"] != expected)
         if len(bad):

@@ -148,7 +148,6 @@ class Ingest:
     def ingest(self, p: ProcessState, first_index: int, records: np.ndarray) -> None:
         if not len(records):
             return
-        p.names.refresh()
         launches = shim.launch_view(records)
         ops = self._op_requests(p, records, launches)
         durations, models = self.durations.predict(ops)
@@ -180,6 +179,8 @@ class Ingest:
         take = np.flatnonzero(
             (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
         )
+        if not len(take):
+            return OpRequests()
         t = types[take]
         lv = launches[take]
         is_k, is_c = t == shim.REC_LAUNCH, t == shim.REC_COPY
