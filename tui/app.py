@@ -2,7 +2,8 @@
 
 Opening a trace (validation) happens before the app starts, so a missing or non-trace file is a
 one-line error on the command line; loading the index and lanes runs in a worker thread behind a
-"loading" screen, so the UI never freezes.
+"loading" screen, so the UI never freezes. A big trace shows its timeline at once, drawn from the
+overview written at close, and becomes steppable when the worker has loaded the index.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revati.tui.session import TraceSession
+
+if TYPE_CHECKING:
+    from revati.tui.screens.timeline import TimelineScreen
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -43,10 +48,14 @@ class RevatiApp(App[None]):
 
         error: str | None = None
 
+    class OverviewReady(Message):
+        """The coarse overview of a big trace is loaded; the full index is still loading."""
+
     def __init__(self, session: TraceSession, against: TraceSession | None = None) -> None:
         super().__init__()
         self.session = session
         self.against = against
+        self._overview_screen: TimelineScreen | None = None
 
     def on_mount(self) -> None:
         self.push_screen(LoadingScreen())
@@ -55,6 +64,9 @@ class RevatiApp(App[None]):
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> None:
         try:
+            if self.session.load_overview() is not None:
+                self.post_message(self.OverviewReady())
+                self.session.overview_shown.wait(timeout=2.0)
             self.session.load()
             if self.against is not None:
                 self.against.load()
@@ -63,13 +75,24 @@ class RevatiApp(App[None]):
             return
         self.post_message(self.Loaded())
 
+    def on_revati_app_overview_ready(self, message: OverviewReady) -> None:
+        from revati.tui.screens.timeline import TimelineScreen
+
+        if isinstance(self.screen, LoadingScreen) and self.session.cursor is None:
+            self._overview_screen = TimelineScreen(self.session, self.against)
+            self.switch_screen(self._overview_screen)
+
     def on_revati_app_loaded(self, message: Loaded) -> None:
         if message.error is not None:
             self.exit(return_code=3, message=f"revati: error: {message.error}")
             return
         from revati.tui.screens.timeline import TimelineScreen
 
-        self.switch_screen(TimelineScreen(self.session, self.against))
+        overview, self._overview_screen = self._overview_screen, None
+        if overview is not None and overview.is_mounted:
+            overview.index_loaded()
+        else:
+            self.switch_screen(TimelineScreen(self.session, self.against))
 
     def action_help(self) -> None:
         from revati.tui.screens.help import HelpScreen

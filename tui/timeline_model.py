@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from revati.recorder.overview import Overview
 from revati.recorder.reader import TraceReader, Track
 
 
@@ -98,11 +99,7 @@ class TimelineModel:
         self.t_min, self.t_max = reader.time_range()
         self.all_tracks = reader.tracks()
         self.tracks = list(self.all_tracks)
-        family = _family_classifier()
-        self.group_style = np.array(
-            [_style_for(k, n, family) for k, n in zip(ix.group_kind, ix.group_name, strict=True)],
-            dtype=object,
-        )
+        self.group_style = np.array(group_styles(ix.group_kind, ix.group_name), dtype=object)
         self.lanes: dict[tuple[str, str], Lane] = {}
         self._build_lanes()
         jumps = self._kind_seqs("jump")
@@ -284,6 +281,102 @@ class TimelineModel:
         lo = int(np.searchsorted(self.barrier_release, t0, side="left"))
         hi = int(np.searchsorted(self.barrier_release, t1, side="right"))
         return lo, min(hi, lo + 4096)
+
+
+def group_styles(kinds: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Style name of every group (kernel families classified once per distinct name)."""
+    family = _family_classifier()
+    cache: dict[tuple[str, str], str] = {}
+    out = []
+    for k, n in zip(kinds, names, strict=True):
+        style = cache.get((k, n))
+        if style is None:
+            style = cache[(k, n)] = _style_for(k, n, family)
+        out.append(style)
+    return out
+
+
+class OverviewModel:
+    """The first frame of a big trace, drawn from the overview written at close
+    (`revati.recorder.overview`) while the full `TimelineModel` loads: per track and layer one
+    group per bucket of the run. Same drawing interface as `TimelineModel`; no cursor, no
+    barrier connectors; finer than a bucket it shows each bucket's longest event."""
+
+    def __init__(self, overview: Overview, tracks: list[Track]) -> None:
+        self.ov = overview
+        self.t_min, self.t_max = overview.t_min, overview.t_max
+        self.all_tracks = tracks
+        self.tracks = list(tracks)
+        self.group_name = overview.group_name
+        self.group_style = group_styles(overview.group_kind, overview.group_name)
+        self._cache: OrderedDict[tuple[object, ...], list[Cell]] = OrderedDict()
+
+    columns = TimelineModel.columns
+    column_of = TimelineModel.column_of
+    axis_cells = TimelineModel.axis_cells
+
+    def set_filter(self, pattern: str | None) -> int:
+        return len(self.tracks)
+
+    def jump_cells(self, t0: int, t1: int, width: int) -> list[Cell]:
+        return [(" ", "empty")] * width
+
+    def row_cells(self, track: Track, t0: int, t1: int, width: int) -> list[Cell]:
+        key = (track.track_id, t0, t1, width)
+        cells = self._cache.get(key)
+        if cells is None:
+            cells = self._cache[key] = self._draw_row(track, t0, t1, width)
+            if len(self._cache) > CACHE_ROWS:
+                self._cache.popitem(last=False)
+        return cells
+
+    def _draw_row(self, track: Track, t0: int, t1: int, width: int) -> list[Cell]:
+        c0, c1 = self.columns(t0, t1, width)
+        b0 = self.ov.bucket_of(c0)
+        b1 = self.ov.bucket_of(c1 - 1)
+        cells: list[Cell] = [(" ", "empty")] * width
+        layers = THREAD_LAYERS if track.kind == "thread" else ("device",)
+        for layer in layers:
+            groups = self.ov.layers.get((track.track_id, layer))
+            if groups is None:
+                continue
+            # The longest-event group of the column's last bucket (or its first, if empty).
+            last = np.where((b1 >= 0) & (b1 < len(groups)), groups[b1.clip(0, len(groups) - 1)], -1)
+            first = np.where(
+                (b0 >= 0) & (b0 < len(groups)), groups[b0.clip(0, len(groups) - 1)], -1
+            )
+            self._paint(cells, np.where(last >= 0, last, first), layer)
+        return cells
+
+    def _paint(self, cells: list[Cell], groups: np.ndarray, layer: str) -> None:
+        fill = {"call": "▬", "sync": "░", "nvtx": "─", "marker": "│", "device": "█"}[layer]
+        col, width = 0, len(groups)
+        values = groups.tolist()
+        while col < width:
+            g = values[col]
+            end = col + 1
+            while end < width and values[end] == g:
+                end += 1
+            if g >= 0:
+                style = "blocked" if layer == "sync" else self.group_style[g]
+                text = _overview_label(layer, self.group_name[g], end - col)
+                for k in range(col, end):
+                    inside = k - col < len(text)
+                    cells[k] = (
+                        text[k - col] if inside else fill,
+                        style + ("-text" if inside else ""),
+                    )
+            col = end
+
+
+def _overview_label(layer: str, name: str, run: int) -> str:
+    if run < 5 or layer in ("marker", "nvtx"):
+        return ""
+    if layer == "sync":
+        name = "⏸ " + dedupe_words(name.removeprefix("sync "))
+    elif layer == "device":
+        name = short_name(name)
+    return name[: run - 1] + (" " if len(name) < run - 1 else "")
 
 
 def _style_for(kind: str, name: str, kernel_family: Callable[[str], str]) -> str:

@@ -71,10 +71,16 @@ class TimelineScreen(Screen[None]):
         assert self.session.cursor is not None
         return self.session.cursor
 
+    @property
+    def ready(self) -> bool:
+        """False while only the overview of a big trace is loaded (no cursor yet)."""
+        return self.session.cursor is not None
+
     def compose(self) -> ComposeResult:
-        assert self.session.model is not None
+        model = self.session.model if self.session.model is not None else self.session.overview
+        assert model is not None
         yield Static(id="status")
-        yield Timeline(self.session.model, title=self.session.name, id="timeline")
+        yield Timeline(model, title=self.session.name, id="timeline")
         with Horizontal(id="panels"):
             with VerticalScroll(id="state-box"):
                 yield Static(id="state")
@@ -88,7 +94,40 @@ class TimelineScreen(Screen[None]):
         self.query_one("#state-box").border_title = "state at cursor"
         self.query_one("#details-box").border_title = "event"
         self.query_one(Timeline).focus()
+        if self.ready and self.query_one(Timeline).model is self.session.model:
+            self.moved()
+        else:
+            total = self.session.events_total or 0
+            self.query_one("#status", Static).update(
+                Text(f" overview · indexing {total:,} events… ", style="bold black on grey70")
+            )
+            self.call_after_refresh(self.session.overview_shown.set)
+
+    def index_loaded(self) -> None:
+        """The worker finished loading: swap in the full timeline and show the cursor."""
+        assert self.session.model is not None
+        timeline = self.query_one(Timeline)
+        timeline.model = self.session.model
+        timeline.refresh_model()
         self.moved()
+
+    # Actions that need the cursor (the event index); disabled while only the overview is shown.
+    NEEDS_INDEX = frozenset(
+        {
+            "step",
+            "step_rank",
+            "step_sync",
+            "step_jump",
+            "step_barrier",
+            "prompt",
+            "bookmark",
+            "barriers",
+            "compare",
+        }
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.ready or action not in self.NEEDS_INDEX
 
     # ---- cursor movement -----------------------------------------------------------------------
 
@@ -229,6 +268,8 @@ class TimelineScreen(Screen[None]):
         self.app.push_screen(CompareScreen(self.session, self.against))
 
     def on_timeline_clicked(self, message: Timeline.Clicked) -> None:
+        if not self.ready:
+            return
         reader = self.session.reader
         tracks = [message.track_id] if message.track_id else None
         hits = reader.events_in_window(message.t_ns, message.t_ns, track_ids=tracks, limit=1)
