@@ -160,3 +160,26 @@ async def test_help_lists_every_binding(sample_traces):
         assert "reverse-continue" in text
         await pilot.press("escape")
         assert isinstance(app.screen, TimelineScreen)
+
+
+@sync
+async def test_overview_first_then_steppable(sample_traces):
+    """A 'big' trace (threshold 0): the timeline comes up from the overview written at close,
+    step keys wait for the index, then the full timeline takes over."""
+    session = TraceSession(sample_traces[0], overview_min_events=0)
+    app = RevatiApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        while not isinstance(app.screen, TimelineScreen):
+            await pilot.pause(0.01)
+        screen = app.screen
+        timeline = screen.query_one(Timeline)
+        assert session.overview is not None
+        body = "".join(timeline.render_line(y).text for y in range(2, 8))
+        assert any(ch in body for ch in "█▬░")
+        while not screen.ready or timeline.model is not session.model:
+            await pilot.pause(0.01)
+        await settle(pilot)
+        before = screen.cursor.seq
+        await pilot.press("n")
+        await settle(pilot)
+        assert screen.cursor.seq == before + 1
