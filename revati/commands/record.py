@@ -103,6 +103,8 @@ def _refuse_static(argv: tuple[str, ...]) -> None:
 
 def _format_ns(ns: int) -> str:
     s = ns / 1e9
+    if s >= 1000:
+        return f"{s:,.0f} s"
     return f"{s:.3g} s" if s >= 1 else f"{s * 1e3:.3g} ms"
 
 

@@ -60,3 +60,23 @@ def test_ctrl_c_reaches_the_program_and_the_trace_is_kept(tmp_path: Path, modes:
     assert counts["kernels"] >= 1
     with duckdb.connect(str(out), read_only=True) as con:
         assert con.execute("SELECT exit_status FROM run").fetchone() == (130,)
+
+
+def test_ctrl_c_interrupts_a_wait_on_fds(tmp_path: Path) -> None:
+    script = tmp_path / "wait_forever.py"
+    script.write_text(
+        "import select, socket, sys\n"
+        "a, b = socket.socketpair()\n"
+        "print('started=1', flush=True)\n"
+        "try:\n"
+        "    select.select([a], [], [], None)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted=1', flush=True)\n"
+        "    sys.exit(3)\n"
+    )
+    proc = _start(tmp_path / "t.duckdb", sys.executable, str(script))
+    _wait_started(proc)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted=1" and proc.returncode == 3
