@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.integration.record_helpers import build_modes, q, run_cli
 from revati.recorder.reader import open_trace
+
+from tests.integration.record_helpers import build_modes, q, run_cli
 
 
 def _build(tmp_factory: pytest.TempPathFactory, *flags: str) -> Path:

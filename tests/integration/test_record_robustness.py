@@ -11,8 +11,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from tests.integration.record_helpers import build_modes
 from revati.recorder.reader import open_trace
+
+from tests.integration.record_helpers import build_modes
 
 
 @pytest.fixture(scope="module")
