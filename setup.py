@@ -11,7 +11,12 @@ from pathlib import Path
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
-ROOTS = {"revati": "revati", "revati.recorder": "recorder", "revati.replay": "replay", "revati.tui": "tui"}
+ROOTS = {
+    "revati": "revati",
+    "revati.recorder": "recorder",
+    "revati.replay": "replay",
+    "revati.tui": "tui",
+}
 
 
 def discover_packages() -> list[str]:
@@ -27,7 +32,9 @@ class BuildPyWithShim(build_py):
 
     def run(self) -> None:
         super().run()
-        spec = importlib.util.spec_from_file_location("revati_native_build", Path("revati/native/build.py"))
+        spec = importlib.util.spec_from_file_location(
+            "revati_native_build", Path("revati/native/build.py")
+        )
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

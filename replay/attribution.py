@@ -123,19 +123,19 @@ def attribute_families(
         e, r = al.emulated, al.real
         for i, j in al.pairs:
             a = fam(r.names[j] if r is not None else "")
-            de, dr = int(e.duration_ns[i]), int(r.duration_ns[j])  # type: ignore[union-attr]
+            de, dr = int(e.duration_ns[i]), int(r.duration_ns[j])
             a.count += 1
             a.emu_sum += de
             a.real_sum += dr
             a.delta += de - dr
         for i in al.extra:
-            a = fam(e.names[i])  # type: ignore[union-attr]
+            a = fam(e.names[i])
             a.extra += 1
-            a.delta += int(e.duration_ns[i])  # type: ignore[union-attr]
+            a.delta += int(e.duration_ns[i])
         for j in al.missing:
-            a = fam(r.names[j])  # type: ignore[union-attr]
+            a = fam(r.names[j])
             a.missing += 1
-            a.delta -= int(r.duration_ns[j])  # type: ignore[union-attr]
+            a.delta -= int(r.duration_ns[j])
     total = sum(abs(a.delta) for a in acc.values()) or 1
     out = [
         FamilyError(

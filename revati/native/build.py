@@ -22,7 +22,15 @@ import tempfile
 from pathlib import Path
 
 NATIVE = Path(__file__).resolve().parent
-SHIM_SOURCES = ("shim_core.c", "clock_page.c", "memory.c", "cudart.c", "launch.c", "libc_time.c", "io_wait.c")
+SHIM_SOURCES = (
+    "shim_core.c",
+    "clock_page.c",
+    "memory.c",
+    "cudart.c",
+    "launch.c",
+    "libc_time.c",
+    "io_wait.c",
+)
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
 HEADERS = (

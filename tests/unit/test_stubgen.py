@@ -88,7 +88,9 @@ def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
     # Stubs that return cudaError_t (no `ret:` tag), taken from the table: rows flip to
     # `emulated` as the shim grows, so no name is hard-coded here.
     error_stubs = [
-        row.name for row in read_table() if row.status == "stub" and not row.notes.startswith("ret:")
+        row.name
+        for row in read_table()
+        if row.status == "stub" and not row.notes.startswith("ret:")
     ]
     for name in error_stubs[:: max(1, len(error_stubs) // 5)]:
         fn = getattr(lib, name)
