@@ -169,7 +169,8 @@ async def test_overview_first_then_steppable(sample_traces):
     session = TraceSession(sample_traces[0], overview_min_events=0)
     app = RevatiApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        while not isinstance(app.screen, TimelineScreen):
+        # Wait until the timeline screen is pushed *and* composed (slow on a loaded machine).
+        while not isinstance(app.screen, TimelineScreen) or not app.screen.query(Timeline):
             await pilot.pause(0.01)
         screen = app.screen
         timeline = screen.query_one(Timeline)
