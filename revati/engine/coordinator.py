@@ -437,8 +437,10 @@ class Coordinator:
                 handle=s.handle,
                 flags=s.flags,
                 priority=s.priority,
-                is_default=s.handle in (0, 2),
-                name="default"
+                is_default=s.handle in (0, 2) and not s.name,
+                name=s.name
+                if s.name
+                else "default"
                 if s.handle == 0
                 else "per-thread"
                 if s.handle == 2

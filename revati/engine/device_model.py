@@ -29,6 +29,7 @@ class StreamTimeline:
     flags: int = 0
     priority: int = 0
     tail_ns: int = 0
+    name: str | None = None
 
     @property
     def blocking(self) -> bool:
@@ -124,6 +125,17 @@ class DeviceModel:
             self._blocking_tail[key] = max(self._blocking_tail.get(key, 0), end)
         self._all_tail[key] = max(self._all_tail.get(key, 0), end)
 
+    def graph_lane(self, s: StreamTimeline, lane: int) -> StreamTimeline:
+        """The stream that runs branch `lane` (>= 1) of graphs launched on s (lane 0 is s)."""
+        key = (s.pid, -s.stream_id - 1, lane)
+        lane_s = self.streams.get(key)
+        if lane_s is None:
+            lane_s = self.streams[key] = self._new_stream(
+                s.pid, s.device, s.handle, NON_BLOCKING, 0
+            )
+            lane_s.name = f"graph branch {lane} of stream {s.stream_id}"
+        return lane_s
+
     # ---- work ------------------------------------------------------------------------------
 
     def submit(self, s: StreamTimeline, host_ns: int, duration_ns: int) -> Placement:
@@ -132,6 +144,18 @@ class DeviceModel:
         end = start + max(int(duration_ns), 0)
         self._advance(s, end)
         return Placement(s.stream_id, start, end)
+
+    def place_at(
+        self, s: StreamTimeline, lane: StreamTimeline, start_ns: int, duration_ns: int
+    ) -> Placement:
+        """Place a graph node on `lane` at start_ns; its end also ends s's work (the launch
+        stream waits for the whole graph)."""
+        start = max(start_ns, lane.tail_ns) if lane is not s else start_ns
+        end = start + max(int(duration_ns), 0)
+        if lane is not s:
+            lane.tail_ns = max(lane.tail_ns, end)
+        self._advance(s, end)
+        return Placement(lane.stream_id, start, end)
 
     def create_event(self, pid: int, event: int, flags: int) -> None:
         self.events[(pid, event)] = EventState(flags)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from revati import shim
-from revati.engine.device_model import DeviceModel
+from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
 from revati.engine.trace_sink import TraceSink
 
@@ -63,6 +63,25 @@ class Resolution:
 
 
 @dataclass
+class GraphRun:
+    """A graph launch being placed: node ends, and which branch (lane) each node ran on.
+
+    Node i starts at max(root_ns, end of each node it depends on); root_ns is
+    max(launch + latency, the launch stream's floor). A node continues the lane of a dependency
+    that is still that lane's last node, else it opens a new lane (lane 0 is the launch stream,
+    lane k >= 1 a stream of its own), so independent branches overlap and no stream overlaps
+    itself."""
+
+    stream: StreamTimeline
+    root_ns: int
+    node: int = -1
+    deps: list[int] = field(default_factory=list)
+    ends: dict[int, int] = field(default_factory=dict)
+    lane_of: dict[int, int] = field(default_factory=dict)
+    lane_last: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
 class ProcessState:
     """What the ingest keeps per participant image (one ring)."""
 
@@ -73,6 +92,7 @@ class ProcessState:
     thread_seq: dict[int, int] = field(default_factory=dict)
     last_op_end: dict[int, int] = field(default_factory=dict)
     graph_of_thread: dict[int, int] = field(default_factory=dict)
+    graph_runs: dict[int, GraphRun] = field(default_factory=dict)
     kernel_names: dict[int, str] = field(default_factory=dict)
     allocs: dict[int, dict[str, Any]] = field(default_factory=dict)
     pending_call: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -319,7 +339,7 @@ class Ingest:
     ) -> None:
         (_h, kernel, gx, gy, gz, bx, by, bz, graph_flag, smem, stream) = lv
         s = self.model.stream(p.pid, int(stream), r["thread"])
-        place = self.model.submit(s, r["enter_ns"], dur[0])
+        place = self._place(p, r, s, dur[0], bool(graph_flag))
         graph_id = p.graph_of_thread.get(r["thread"]) if graph_flag else None
         call_id = None
         if not graph_flag:
@@ -332,7 +352,7 @@ class Ingest:
             kernel_id=self.sink.new_id("kernel"),
             call_id=call_id,
             device_id=s.device,
-            stream_id=s.stream_id,
+            stream_id=place.stream_id,
             launch_ns=int(r["enter_ns"]),
             start_ns=place.start_ns,
             end_ns=place.end_ns,
@@ -356,7 +376,7 @@ class Ingest:
         s = self.model.stream(p.pid, int(r["d"]), r["thread"])
         graph = bool(kind & shim.F_GRAPH)
         ok = r["result"] == 0
-        place = self.model.submit(s, r["enter_ns"], dur[0]) if ok else None
+        place = self._place(p, r, s, dur[0], graph) if ok else None
         blocking = not kind & shim.F_ASYNC and ok
         call = None if graph else self.api_call(p, r, emit=not blocking)
         if blocking and call is not None:
@@ -370,7 +390,7 @@ class Ingest:
             copy_id=self.sink.new_id("copy"),
             call_id=call and call["call_id"],
             device_id=s.device,
-            stream_id=s.stream_id,
+            stream_id=place.stream_id,
             launch_ns=int(r["enter_ns"]),
             start_ns=place.start_ns,
             end_ns=place.end_ns,
@@ -390,7 +410,7 @@ class Ingest:
         call = None if graph else self.api_call(p, r)
         if r["result"] != 0:
             return
-        place = self.model.submit(s, r["enter_ns"], dur[0])
+        place = self._place(p, r, s, dur[0], graph)
         p.last_op_end[r["thread"]] = place.end_ns
         self.virtual_end_ns = max(self.virtual_end_ns, place.end_ns)
         self.sink.add(
@@ -398,7 +418,7 @@ class Ingest:
             memset_id=self.sink.new_id("memset"),
             call_id=call and call["call_id"],
             device_id=s.device,
-            stream_id=s.stream_id,
+            stream_id=place.stream_id,
             launch_ns=int(r["enter_ns"]),
             start_ns=place.start_ns,
             end_ns=place.end_ns,
@@ -481,6 +501,45 @@ class Ingest:
     ) -> None:
         self.api_call(p, r, args=f"graph_exec={r['a']} nodes={r['c']}")
         p.graph_of_thread[r["thread"]] = self.sink.new_id("graph_launch")
+        s = self.model.stream(p.pid, int(r["b"]), r["thread"])
+        root = max(int(r["exit_ns"]) + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
+        p.graph_runs[r["thread"]] = GraphRun(s, root)
+
+    def _graph_node(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    ) -> None:
+        g = p.graph_runs.get(r["thread"])
+        if g is None:
+            return
+        if int(r["a"]) != g.node:
+            g.node, g.deps = int(r["a"]), []
+        g.deps.extend(int(x) for x in (r["b"], r["c"], r["d"])[: r["kind"]])
+
+    def _place(
+        self, p: ProcessState, r: dict[str, Any], s: StreamTimeline, duration: int, graph: bool
+    ) -> Placement:
+        """Where an operation lands: on its stream, or as a node of the thread's graph launch."""
+        g = p.graph_runs.get(r["thread"]) if graph else None
+        if g is None or g.stream is not s or g.node in g.ends:
+            return self.model.submit(s, r["enter_ns"], duration)
+        start = max([g.root_ns, *(g.ends.get(d, g.root_ns) for d in g.deps)])
+        lane = next(
+            (g.lane_of[d] for d in g.deps if d in g.lane_of and g.lane_last.get(g.lane_of[d]) == d),
+            len(g.lane_last),
+        )
+        lane_s = s if lane == 0 else self.model.graph_lane(s, lane)
+        place = self.model.place_at(s, lane_s, start, duration)
+        g.ends[g.node] = place.end_ns
+        g.lane_of[g.node] = lane
+        g.lane_last[lane] = g.node
+        return place
+
+    def _host_fn(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        if r["kind"] & shim.F_GRAPH:  # a host node: a point in the graph, no call of its own
+            s = self.model.stream(p.pid, int(r["a"]), r["thread"])
+            self._place(p, r, s, 0, True)
+            return
+        self.api_call(p, r)
 
     def _unsupported(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
@@ -590,6 +649,8 @@ _HANDLERS = {
     shim.REC_EVENT_RECORD: Ingest._event_record,
     shim.REC_STREAM_WAIT: Ingest._stream_wait,
     shim.REC_GRAPH_LAUNCH: Ingest._graph_launch,
+    shim.REC_GRAPH_NODE: Ingest._graph_node,
+    shim.REC_HOST_FN: Ingest._host_fn,
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,

@@ -430,7 +430,10 @@ static cudaError_t event_record(cudaEvent_t e, cudaStream_t s, int per_thread, u
     if (ref < 0) return ret(cudaErrorInvalidResourceHandle);
     struct revati_event *ev = e;
     ev->capture = obj ? obj->capture : NULL;
-    if (ev->capture) return cudaSuccess; /* a fork/join point inside a capture */
+    if (ev->capture) { /* a fork/join point inside a capture: remember the stream's leaves */
+        ev->deps = obj->deps;
+        return cudaSuccess;
+    }
     int64_t enter = revati_now();
     int64_t exit = revati_charge(COST_EVENT, enter);
     revati_emit(REC_EVENT_RECORD, 0, fn, 0, enter, exit, (uint64_t)(uintptr_t)e, (uint64_t)ref, 0, 0);
@@ -472,8 +475,20 @@ static cudaError_t stream_wait_event(cudaStream_t s, cudaEvent_t e, int per_thre
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return ret(cudaErrorInvalidResourceHandle);
     struct revati_event *ev = e;
-    if (ev->capture && obj) { /* the stream joins the capture (fork pattern) */
-        obj->capture = ev->capture;
+    if (ev->capture && obj && capture_live(ev->capture)) {
+        if (obj->capture != ev->capture) { /* the stream joins the capture (fork) */
+            struct revati_graph *g = ev->capture;
+            if (obj->capture) return ret(cudaErrorStreamCaptureIsolation);
+            obj->capture = g;
+            obj->deps = ev->deps;
+            if (g->njoined < sizeof g->joined / sizeof g->joined[0]) g->joined[g->njoined++] = obj;
+            return cudaSuccess;
+        }
+        for (uint32_t i = 0; i < ev->deps.n; i++) { /* join: the leaves of both */
+            uint32_t j = 0;
+            while (j < obj->deps.n && obj->deps.node[j] != ev->deps.node[i]) j++;
+            if (j == obj->deps.n && obj->deps.n < CAPTURE_MAX_DEPS) obj->deps.node[obj->deps.n++] = ev->deps.node[i];
+        }
         return cudaSuccess;
     }
     int64_t enter = revati_now();
@@ -608,7 +623,7 @@ cudaError_t revati_copy(void *dst, const void *src, size_t n, int kind, cudaStre
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_end();
     if (obj && obj->capture && rc == cudaSuccess) {
         struct graph_node node = {.type = REC_COPY, .kind = (uint8_t)seen, .dst = dst, .src = src, .bytes = n};
-        return ret(graph_append(obj->capture, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
+        return ret(capture_append(obj, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
     }
     int64_t exit = revati_charge(COST_COPY, enter);
     uint8_t k = (uint8_t)(seen | (async ? REC_F_ASYNC : 0) | (moved ? REC_F_BACKED : 0));
@@ -654,7 +669,7 @@ cudaError_t revati_memset(void *dst, int value, size_t n, cudaStream_t s, int as
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_end();
     if (obj && obj->capture && rc == cudaSuccess) {
         struct graph_node node = {.type = REC_MEMSET, .dst = dst, .bytes = n, .value = value};
-        return ret(graph_append(obj->capture, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
+        return ret(capture_append(obj, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
     }
     int64_t exit = revati_charge(COST_COPY, enter);
     uint8_t k = (uint8_t)((async ? REC_F_ASYNC : 0) | (moved ? REC_F_BACKED : 0));
@@ -688,7 +703,7 @@ API cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) {
     if (ref < 0 || !fn) return ret(cudaErrorInvalidValue);
     if (obj && obj->capture) {
         struct graph_node node = {.type = REC_HOST_FN, .host_fn = fn, .host_data = data};
-        return ret(graph_append(obj->capture, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
+        return ret(capture_append(obj, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
     }
     int64_t now = revati_now();
     revati_emit(REC_HOST_FN, 0, FN_cudaLaunchHostFunc, 0, now, now, (uint64_t)ref, 0, 0, 0);

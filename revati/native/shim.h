@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 1
+#define REVATI_PROTOCOL_VERSION 2
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -115,6 +115,9 @@ enum revati_record_type {
     REC_DEVICE_RESET = 16, /* p.u = device */
     REC_HOST_FN = 17,      /* host function enqueued: p.u = stream */
     REC_EVENT_CREATE = 18, /* p.u = event, flags */
+    REC_GRAPH_NODE = 19,   /* precedes each node record of a graph launch: p.u = node position,
+                              up to 3 positions it depends on (kind = how many; more follow in
+                              further REC_GRAPH_NODE records with the same position) */
 };
 
 /* REC_COPY / REC_MEMSET kind bits */

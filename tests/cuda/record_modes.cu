@@ -242,6 +242,47 @@ static int graph() {
     return 0;
 }
 
+// A captured fork/join graph: root, then two branches on two streams (two kernels | one big
+// kernel), joined by a last kernel. Prints the elapsed time of one launch (events around it).
+static int graph_fork() {
+    cudaStream_t s0, s1;
+    CHECK(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking));
+    CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 24));
+    cudaEvent_t fork, join, t0, t1;
+    CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+    CHECK(cudaEventCreate(&t0));
+    CHECK(cudaEventCreate(&t1));
+    cudaGraph_t g;
+    CHECK(cudaStreamBeginCapture(s0, cudaStreamCaptureModeGlobal));
+    scale<<<64, 256, 0, s0>>>(x, 2.0f, 1 << 14);               // root
+    CHECK(cudaEventRecord(fork, s0));
+    CHECK(cudaStreamWaitEvent(s1, fork, 0));                  // s1 joins the capture
+    busy<<<4096, 256, 0, s0>>>(x, 1 << 20);                   // branch A: two kernels
+    busy<<<4096, 256, 0, s0>>>(x, 1 << 20);
+    busy<<<16384, 256, 0, s1>>>(x, 1 << 22);                  // branch B: one big kernel
+    CHECK(cudaEventRecord(join, s1));
+    CHECK(cudaStreamWaitEvent(s0, join, 0));                  // join
+    scale<<<64, 256, 0, s0>>>(x, 0.5f, 1 << 14);               // last
+    CHECK(cudaStreamEndCapture(s0, &g));
+    size_t nodes = 0;
+    CHECK(cudaGraphGetNodes(g, nullptr, &nodes));
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    CHECK(cudaEventRecord(t0, s0));
+    CHECK(cudaGraphLaunch(exec, s0));
+    CHECK(cudaEventRecord(t1, s0));
+    CHECK(cudaStreamSynchronize(s0));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    scale<<<64, 256, 0, s1>>>(x, 1.0f, 1 << 14);  // s1 is an ordinary stream again
+    CHECK(cudaStreamSynchronize(s1));
+    printf("nodes=%zu\ngraph_elapsed_ns=%.0f\n", nodes, (double)ms * 1e6);
+    return 0;
+}
+
 static void host_node(void *data) { ++*(int *)data; }
 
 // A graph built by hand: kernel, memset and host nodes, launched twice.
@@ -347,6 +388,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "abort")) return aborter();
     if (!strcmp(mode, "graph")) return graph();
     if (!strcmp(mode, "graph_manual")) return graph_manual();
+    if (!strcmp(mode, "graph_fork")) return graph_fork();
     if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);

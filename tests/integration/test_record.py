@@ -207,6 +207,37 @@ def test_graph_built_by_hand(tmp_path: Path, modes: Path) -> None:
     assert q(out, "SELECT count(*) FROM api_calls WHERE result <> 0") == [(0,)]
 
 
+def test_captured_fork_join_graph_runs_its_branches_in_parallel(
+    tmp_path: Path, modes: Path
+) -> None:
+    proc, out = record(tmp_path, str(modes), "graph_fork")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert v["nodes"] == "5"
+    k = q(
+        out,
+        """SELECT grid_x, stream_id, start_ns, end_ns FROM kernels WHERE graph_id IS NOT NULL
+           ORDER BY kernel_id""",
+    )
+    assert len(k) == 5
+    root, a1, b, a2, last = k[0], k[1], k[2], k[3], k[4]
+    assert b[0] == 16384 and a1[0] == a2[0] == 4096
+    # the two branches run side by side on two streams, each after the root
+    assert b[1] != a1[1] == a2[1] == root[1]
+    assert a1[2] == root[3] and b[2] == root[3] and a2[2] == a1[3]
+    assert b[2] < a1[3]  # overlap
+    # the join waits for both branches
+    assert last[2] == max(a2[3], b[3])
+    # cudaEventElapsedTime around the launch is the critical path, not the sum of the nodes
+    (t0,) = q(out, "SELECT min(enter_ns) FROM api_calls WHERE name = 'cudaEventRecord'")[0]
+    durations = [end - start for _, _, start, end in k]
+    critical = durations[0] + max(durations[1] + durations[3], durations[2]) + durations[4]
+    elapsed = int(v["graph_elapsed_ns"])
+    assert abs(elapsed - ((root[2] - t0) + critical)) <= 2
+    assert elapsed < (root[2] - t0) + sum(durations)
+    assert_time_invariants(out)
+
+
 def test_aborting_program_leaves_a_readable_trace(tmp_path: Path, modes: Path) -> None:
     proc, out = record(tmp_path, str(modes), "abort")
     assert proc.returncode == 128 + 6  # SIGABRT, like `time`
