@@ -361,13 +361,33 @@ class TraceReader:
     # ---- details -----------------------------------------------------------------------------
 
     def details(self, event: Event) -> dict[str, Any]:
-        """The full row of the event's table; kernels, copies and memsets add `launch_call`."""
+        """The full row of the event's table, plus: `launch_call` (kernels, copies, memsets),
+        `unsupported` (API calls revati does not emulate), `call` (the API call a sync blocked
+        in) and `woke_sync` (the sync whose deadline a jump went to)."""
         table, id_col = KIND_TABLE[event.kind]
         row = self._row(table, id_col, event.ref_id)
         if event.kind == "barrier":
             row["arrivals"] = [a.__dict__ for a in self.barrier(event.ref_id).arrivals]
         if table in ("kernels", "copies", "memsets") and row.get("call_id") is not None:
             row["launch_call"] = self._row("api_calls", "call_id", row["call_id"])
+        if table == "api_calls":
+            hit = self.sql(
+                "SELECT library FROM unsupported_calls WHERE call_id = ? LIMIT 1", [event.ref_id]
+            )
+            if hit:
+                row["unsupported"] = f"not emulated by revati ({hit[0][0] or 'unknown library'})"
+        if table == "syncs" and row.get("call_id") is not None:
+            call = self.sql("SELECT name FROM api_calls WHERE call_id = ?", [row["call_id"]])
+            if call:
+                row["call"] = call[0][0]
+        if table == "jumps" and row.get("cause_thread_id") is not None:
+            woke = self.sql(
+                "SELECT s.sync_id, a.name FROM syncs s LEFT JOIN api_calls a USING (call_id)"
+                " WHERE s.thread_id = ? AND s.deadline_ns = ? ORDER BY s.sync_id LIMIT 1",
+                [row["cause_thread_id"], row.get("to_ns")],
+            )
+            if woke:
+                row["woke_sync"] = {"sync_id": woke[0][0], "call": woke[0][1]}
         return row
 
     def _row(self, table: str, id_col: str, ref_id: int) -> dict[str, Any]:

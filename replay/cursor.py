@@ -60,6 +60,7 @@ class ThreadState:
     wait_kind: str | None  # syncs.kind of the blocking period
     since_ns: int | None  # when the call / block began
     deadline_ns: int | None  # a blocked thread's deadline (None = none or infinite)
+    resumed_ns: int | None = None  # when a blocked thread resumed (the end of its sync)
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ class ReplayCursor:
                         row.get("kind"),
                         sync.start_ns,
                         row.get("deadline_ns"),
+                        row.get("resumed_ns"),
                     )
                 )
             elif call is not None:

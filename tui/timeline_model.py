@@ -256,8 +256,12 @@ class TimelineModel:
         from revati.tui.format import fmt_ns
 
         cells: list[Cell] = [("·" if c % every == 0 else " ", "axis") for c in range(width)]
+        # The first tick is the window's virtual time (as the status line and panels show it);
+        # the others are offsets from it, which stay readable however far into the run.
         for c in range(0, width, every):
-            label = "┊" + fmt_ns(t0 + (t1 - t0) * c / width - self.t_min).replace(" ", "")
+            offset = (t1 - t0) * c / width
+            text = fmt_ns(t0) if c == 0 else "+" + fmt_ns(offset)
+            label = "┊" + text.replace(" ", "")
             for k, ch in enumerate(label):
                 if c + k < width:
                     cells[c + k] = (ch, "axis")

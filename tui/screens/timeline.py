@@ -138,7 +138,8 @@ class TimelineScreen(Screen[None]):
         status = Text()
         status.append(f" event {ev.seq}/{self.cursor.count - 1} ", style="bold black on gold1")
         status.append(f" t={fmt_ns(ev.start_ns)} ", style="bold")
-        status.append(f"{ev.kind} ", style="grey62")
+        if not ev.name.startswith(ev.kind):  # "sync copy", "jump (copy)" name their kind
+            status.append(f"{ev.kind} ", style="grey62")
         status.append(ev.name[:80])
         if note:
             status.append(f"   {note}", style="italic")
