@@ -1,0 +1,175 @@
+"""The debugger on traces that `revati record` wrote (not synthetic ones).
+
+The snapshot needs a screen that does not change between recordings: a recording's pids, wall
+clock and host-side virtual times vary (host code runs at real speed between CUDA calls), but
+its device timeline does not — the example's 100 kernels run back to back with predicted
+durations. So the snapshot trace keeps the recorded device tables (streams, kernels) with the
+pid fixed and times re-based so the first kernel starts at 1 ms.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from revati.recorder.reader import open_trace
+from revati.recorder.writer import RunInfo, TraceWriter
+from revati.tui.app import RevatiApp
+from revati.tui.session import TraceSession
+
+from tests.integration.record_helpers import build_modes, run_cli
+from tests.tui.conftest import SIZE, settle, sync
+
+PID = 4242
+BASE_NS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    trace = tmp_path_factory.mktemp("recorded") / "example.duckdb"
+    rec = run_cli("record", "-o", str(trace), "--example")
+    assert rec.returncode == 0, rec.stderr
+    return trace
+
+
+@pytest.fixture(scope="module")
+def device_view(recorded, tmp_path_factory) -> Path:
+    """The recorded device timeline with the pid fixed and times re-based (see the docstring)."""
+    out = tmp_path_factory.mktemp("normalised") / "recorded-device.duckdb"
+    with open_trace(recorded) as r:
+        (k0,) = r.sql("SELECT min(start_ns) FROM kernels")[0]
+        shift = BASE_NS - int(k0)
+        dev_cols = "device_id, ordinal, name, model, memory_bytes"
+        devices = [
+            dict(zip(dev_cols.split(", "), row, strict=True))
+            for row in r.sql(f"SELECT {dev_cols} FROM devices")
+        ]
+        streams = [
+            {
+                "stream_id": sid,
+                "pid": PID,
+                "device_id": dev,
+                "handle": 0,
+                "is_default": dflt,
+                "name": name,
+            }
+            for sid, dev, dflt, name in r.sql(
+                "SELECT stream_id, device_id, is_default, name FROM streams"
+            )
+        ]
+        cols = "kernel_id, device_id, stream_id, duration_source, model, name, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem"
+        kernels = []
+        for row in r.sql(f"SELECT {cols}, start_ns, end_ns FROM kernels ORDER BY kernel_id"):
+            k = dict(zip(cols.split(", "), row[:-2], strict=True))
+            k["start_ns"], k["end_ns"] = row[-2] + shift, row[-1] + shift
+            k["launch_ns"] = k["start_ns"]
+            kernels.append(k)
+    run = RunInfo(
+        argv=["vector_add"],
+        cwd="/work",
+        started_at=datetime(2025, 1, 1, tzinfo=UTC),
+        device="h100-sxm",
+        predictor="revati-predict 1 device=h100-sxm",
+        host="testhost",
+    )
+    with TraceWriter(out, run, overwrite=True) as w:
+        w.append_rows("processes", [{"pid": PID, "argv": ["vector_add"], "host": "testhost"}])
+        w.append_rows("devices", devices)
+        w.append_rows("streams", streams)
+        w.append_rows("kernels", kernels)
+    return out
+
+
+def test_recorded_device_timeline(snap_compare, device_view):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        for key in ("n", "n", "n", "w", "w"):
+            await pilot.press(key)
+            await settle(pilot, rounds=2)
+
+    app = RevatiApp(TraceSession(device_view))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def _text(screen, panel: str) -> str:
+    return str(screen.query_one(panel).render())
+
+
+@sync
+async def test_single_process_trace_reads_right(recorded):
+    app = RevatiApp(TraceSession(recorded))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        labels = [t.label for t in screen.session.model.tracks]
+        assert labels[0].startswith("pid ") and "thread" in labels[0]
+        assert all("rank" not in label for label in labels)
+        await pilot.press("n")
+        await settle(pilot)
+        assert "rank None" not in await _text(screen, "#state")
+        # A launch call links to its kernel, the kernel back to its launch call.
+        await pilot.press("slash", *"LaunchKernel", "enter")
+        await settle(pilot)
+        launch = screen.cursor.event
+        assert launch.kind == "api_call"
+        details = await _text(screen, "#details")
+        assert "→ kernel #" in details and "vector_add" in details
+        while screen.cursor.event.kind != "kernel":
+            await pilot.press("n")
+        await settle(pilot)
+        assert f"launched by __cudaLaunchKernel #{launch.ref_id}" in await _text(screen, "#details")
+
+
+def _record_mode(tmp_path: Path, mode: str) -> Path:
+    binary = build_modes(tmp_path.parent, "-cudart", "shared")
+    trace = tmp_path / f"{mode}.duckdb"
+    rec = run_cli("record", "-o", str(trace), "--", str(binary), mode)
+    assert rec.returncode == 0, rec.stderr
+    return trace
+
+
+@sync
+async def test_sleep_shows_the_blocked_thread_and_the_jump(tmp_path):
+    app = RevatiApp(TraceSession(_record_mode(tmp_path, "sleep")))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert screen.cursor.event.kind == "sync"
+        state = await _text(screen, "#state")
+        assert "blocked in nanosleep on sleep" in state and "deadline 30 s" in state
+        await pilot.press("right_curly_bracket")
+        await settle(pilot)
+        assert screen.cursor.event.kind == "jump"
+        details = await _text(screen, "#details")
+        assert "the clock jumped" in details and "deadline of sleep" in details
+        assert "in nanosleep" in details
+
+
+@sync
+async def test_unsupported_and_failed_calls_are_visible(tmp_path):
+    app = RevatiApp(TraceSession(_record_mode(tmp_path, "unsupported")))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("slash", *"MallocArray", "enter")
+        await settle(pilot)
+        assert screen.cursor.event.name == "cudaMallocArray"
+        details = await _text(screen, "#details")
+        assert "unsupported: not emulated by revati (libcudart.so.13)" in details
+        assert "returned 801 (cudaErrorNotSupported)" in details
+
+    app = RevatiApp(TraceSession(_record_mode(tmp_path, "memory")))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("colon", *"break api cudaMalloc$", "enter")
+        await settle(pilot)
+        for _ in range(6):
+            await pilot.press("colon", *"continue", "enter")
+            await settle(pilot)
+            if "cudaErrorMemoryAllocation" in await _text(screen, "#details"):
+                break
+        assert "returned 2 (cudaErrorMemoryAllocation)" in await _text(screen, "#details")
