@@ -30,6 +30,7 @@ SHIM_SOURCES = (
     "launch.c",
     "libc_time.c",
     "io_wait.c",
+    "host_fn.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"

@@ -295,6 +295,7 @@ static cudaError_t query(uint16_t fn, int what, int64_t a, int64_t b, int64_t *v
 
 API cudaDeviceSynchronize(void) {
     revati_ensure_init();
+    revati_hostfn_gate_all(FN_cudaDeviceSynchronize);
     return block_on(FN_cudaDeviceSynchronize, SYNC_DEVICE, t_device, 0);
 }
 API cudaThreadSynchronize(void) { return cudaDeviceSynchronize(); }
@@ -380,6 +381,7 @@ static cudaError_t stream_sync(cudaStream_t s, int per_thread) {
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return ret(cudaErrorInvalidResourceHandle);
     if (obj && obj->capture) return ret(cudaErrorStreamCaptureUnsupported);
+    revati_hostfn_gate(ref, FN_cudaStreamSynchronize);
     return block_on(FN_cudaStreamSynchronize, SYNC_STREAM, ref, 0);
 }
 API cudaStreamSynchronize(cudaStream_t s) { return stream_sync(s, 0); }
@@ -434,6 +436,7 @@ static cudaError_t event_record(cudaEvent_t e, cudaStream_t s, int per_thread, u
         ev->deps = obj->deps;
         return cudaSuccess;
     }
+    revati_hostfn_gate(ref, FN_cudaEventRecord);
     int64_t enter = revati_now();
     int64_t exit = revati_charge(COST_EVENT, enter);
     revati_emit(REC_EVENT_RECORD, 0, fn, 0, enter, exit, (uint64_t)(uintptr_t)e, (uint64_t)ref, 0, 0);
@@ -447,6 +450,7 @@ API cudaEventRecordWithFlags_ptsz(cudaEvent_t e, cudaStream_t s, unsigned int f)
 API cudaEventSynchronize(cudaEvent_t e) {
     revati_ensure_init();
     if (!valid_event(e)) return ret(cudaErrorInvalidResourceHandle);
+    revati_hostfn_gate_all(FN_cudaEventSynchronize);
     return block_on(FN_cudaEventSynchronize, SYNC_EVENT, (int64_t)(uintptr_t)e, 0);
 }
 
@@ -616,6 +620,7 @@ cudaError_t revati_copy(void *dst, const void *src, size_t n, int kind, cudaStre
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return ret(cudaErrorInvalidResourceHandle);
     if (kind < 0 || kind > cudaMemcpyDefault) return ret(cudaErrorInvalidMemcpyDirection);
+    if (!(obj && obj->capture)) revati_hostfn_gate(ref, fn);
     int64_t enter = revati_now();
     int moved = 0, seen = 0;
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_begin();
@@ -662,6 +667,7 @@ cudaError_t revati_memset(void *dst, int value, size_t n, cudaStream_t s, int as
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return ret(cudaErrorInvalidResourceHandle);
+    if (!(obj && obj->capture)) revati_hostfn_gate(ref, fn);
     int64_t enter = revati_now();
     int moved = 0;
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_begin();
@@ -695,31 +701,31 @@ API cudaMemPrefetchAsync(const void *p, size_t n, struct cudaMemLocation loc, un
 }
 API cudaMemAdvise(const void *p, size_t n, int advice, struct cudaMemLocation loc) { (void)p; (void)n; (void)advice; (void)loc; return cudaSuccess; }
 
-/* ---- host functions: run in order on the calling thread (kernels never write anything) ----- */
+/* ---- host functions: run on the worker thread when the stream reaches them (host_fn.c) ------ */
 
-API cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) {
+static cudaError_t host_fn(cudaStream_t s, cudaHostFn_t fn, cudaStreamCallback_t cb, void *data, uint16_t id) {
+    revati_ensure_init();
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, 0, &obj);
-    if (ref < 0 || !fn) return ret(cudaErrorInvalidValue);
+    if (ref < 0 || (!fn && !cb)) return ret(cudaErrorInvalidValue);
     if (obj && obj->capture) {
+        if (cb) return ret(cudaErrorStreamCaptureUnsupported);
         struct graph_node node = {.type = REC_HOST_FN, .host_fn = fn, .host_data = data};
         return ret(capture_append(obj, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
     }
-    int64_t now = revati_now();
-    revati_emit(REC_HOST_FN, 0, FN_cudaLaunchHostFunc, 0, now, now, (uint64_t)ref, 0, 0, 0);
-    fn(data);
+    int64_t enter = revati_now();
+    int64_t exit = revati_charge(COST_OTHER, enter);
+    revati_emit(REC_HOST_FN, 0, id, 0, enter, exit, (uint64_t)ref, 0, 0, 0);
+    if (revati_hostfn_enqueue(ref, s, fn, cb, data) != 0) { /* no worker: run it now */
+        if (cb) cb(s, cudaSuccess, data);
+        else fn(data);
+    }
     return cudaSuccess;
 }
-API cudaLaunchHostFunc_ptsz(cudaStream_t s, cudaHostFn_t fn, void *data) { return cudaLaunchHostFunc(s, fn, data); }
-
+API cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void *data) { return host_fn(s, fn, NULL, data, FN_cudaLaunchHostFunc); }
+API cudaLaunchHostFunc_ptsz(cudaStream_t s, cudaHostFn_t fn, void *data) { return host_fn(s, fn, NULL, data, FN_cudaLaunchHostFunc); }
 API cudaStreamAddCallback(cudaStream_t s, cudaStreamCallback_t cb, void *data, unsigned int f) {
     (void)f;
-    struct revati_stream *obj;
-    int64_t ref = revati_stream_ref(s, 0, &obj);
-    if (ref < 0 || !cb) return ret(cudaErrorInvalidValue);
-    int64_t now = revati_now();
-    revati_emit(REC_HOST_FN, 0, FN_cudaStreamAddCallback, 0, now, now, (uint64_t)ref, 0, 0, 0);
-    cb(s, cudaSuccess, data);
-    return cudaSuccess;
+    return host_fn(s, NULL, cb, data, FN_cudaStreamAddCallback);
 }
 API cudaStreamAddCallback_ptsz(cudaStream_t s, cudaStreamCallback_t cb, void *data, unsigned int f) { return cudaStreamAddCallback(s, cb, data, f); }

@@ -185,6 +185,7 @@ static cudaError_t launch(struct kernel_rec *k, dim3 g, dim3 b, size_t smem, cud
         struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
         return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
     }
+    revati_hostfn_gate(ref, fn);
     int64_t enter = revati_now();
     uint32_t thread = revati_thread_index();
     uint64_t idx;
@@ -565,6 +566,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return cudaErrorInvalidResourceHandle;
+    revati_hostfn_gate(ref, FN_cudaGraphLaunch);
     int64_t enter = revati_now();
     int64_t exit = revati_charge(COST_LAUNCH, enter);
     revati_emit(REC_GRAPH_LAUNCH, 0, FN_cudaGraphLaunch, 0, enter, exit, e->id, (uint64_t)ref, e->count, 0);

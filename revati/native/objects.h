@@ -90,6 +90,11 @@ struct revati_event {
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj);
 int revati_current_device(void);
 int graph_append(struct revati_graph *g, const struct graph_node *n);
+/* Host functions (host_fn.c): enqueue one for the worker thread (-1: could not, run it inline);
+ * gates: wait until the host functions pending on stream `ref` (or on any stream) have run. */
+int revati_hostfn_enqueue(int64_t ref, cudaStream_t s, void (*fn)(void *), cudaStreamCallback_t cb, void *data);
+void revati_hostfn_gate(int64_t ref, uint16_t fn);
+void revati_hostfn_gate_all(uint16_t fn);
 int graph_add_edge(struct revati_graph *g, uint32_t from, uint32_t to);
 /* Append a node captured on stream `obj`: it depends on the stream's leaves, then is its leaf. */
 int capture_append(struct revati_stream *obj, const struct graph_node *n);

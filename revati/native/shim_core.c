@@ -706,3 +706,7 @@ lost:
     detach("lost the revati coordinator");
     return -1;
 }
+
+void revati_adjust_running(int32_t delta) {
+    if (g_active && !g_detached) revati_page_adjust(g_page, g_ring, delta);
+}

@@ -73,6 +73,8 @@ extern int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, stru
 void revati_resolve_libc(void);
 
 void revati_warn_once(const char *what);
+/* Add to this process's share of `running` (no-op without a coordinator). */
+void revati_adjust_running(int32_t delta);
 void revati_pause_begin(void);
 void revati_pause_end(void);
 #define REVATI_PAUSE_MIN_BYTES (64u << 10)

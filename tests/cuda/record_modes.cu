@@ -285,6 +285,39 @@ static int graph_fork() {
 
 static void host_node(void *data) { ++*(int *)data; }
 
+struct host_probe { double at; int other_thread; pthread_t main; };
+static void host_probe_fn(void *data) {
+    host_probe *p = (host_probe *)data;
+    p->at = now_s(CLOCK_MONOTONIC);
+    p->other_thread = !pthread_equal(pthread_self(), p->main);
+    usleep(2000);  // 2 ms of (virtual) host time: later work on the stream waits for it
+}
+static void host_callback(cudaStream_t, cudaError_t status, void *data) {
+    host_probe *p = (host_probe *)data;
+    p->at = status == cudaSuccess ? now_s(CLOCK_MONOTONIC) : -1;
+    p->other_thread = !pthread_equal(pthread_self(), p->main);
+}
+
+// Host functions run on another thread once the stream reaches them; later work waits.
+static int hostfn() {
+    cudaStream_t s;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 24));
+    host_probe a = {0, 0, pthread_self()}, b = {0, 0, pthread_self()};
+    double t0 = now_s(CLOCK_MONOTONIC);
+    busy<<<16384, 256, 0, s>>>(x, 1 << 22);
+    CHECK(cudaLaunchHostFunc(s, host_probe_fn, &a));
+    double t_returned = now_s(CLOCK_MONOTONIC);
+    busy<<<16384, 256, 0, s>>>(x, 1 << 22);
+    CHECK(cudaStreamAddCallback(s, host_callback, &b, 0));
+    CHECK(cudaStreamSynchronize(s));
+    printf("hostfn_at_ns=%.0f\nhostfn_other_thread=%d\nreturned_ns=%.0f\n", (a.at - t0) * 1e9,
+           a.other_thread, (t_returned - t0) * 1e9);
+    printf("callback_at_ns=%.0f\ncallback_other_thread=%d\n", (b.at - t0) * 1e9, b.other_thread);
+    return 0;
+}
+
 // A graph built by hand: kernel, memset and host nodes, launched twice.
 static int graph_manual() {
     cudaStream_t s;
@@ -389,6 +422,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "graph")) return graph();
     if (!strcmp(mode, "graph_manual")) return graph_manual();
     if (!strcmp(mode, "graph_fork")) return graph_fork();
+    if (!strcmp(mode, "hostfn")) return hostfn();
     if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);

@@ -238,6 +238,34 @@ def test_captured_fork_join_graph_runs_its_branches_in_parallel(
     assert_time_invariants(out)
 
 
+def test_host_functions_run_on_another_thread_when_the_stream_reaches_them(
+    tmp_path: Path, modes: Path
+) -> None:
+    proc, out = record(tmp_path, str(modes), "hostfn")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert v["hostfn_other_thread"] == "1" and v["callback_other_thread"] == "1"
+    (k1, k2) = q(out, "SELECT start_ns, end_ns FROM kernels ORDER BY kernel_id")
+    ran = dict(
+        q(
+            out,
+            """SELECT name, struct_pack(enter_ns, exit_ns) FROM api_calls
+               WHERE name LIKE '% callback'""",
+        )
+    )
+    fn, cb = ran["cudaLaunchHostFunc callback"], ran["cudaStreamAddCallback callback"]
+    (call_exit,) = q(out, "SELECT min(exit_ns) FROM api_calls WHERE name = 'cudaLaunchHostFunc'")[0]
+    # the host function starts once the kernel before it ended, not when it was enqueued ...
+    assert fn["enter_ns"] >= k1[1]
+    hostfn_after_return = int(v["hostfn_at_ns"]) - int(v["returned_ns"])
+    assert hostfn_after_return >= (k1[1] - call_exit) - 50_000
+    # ... and the kernel after it waits for its 2 ms of (virtual) host time
+    assert k2[0] >= fn["enter_ns"] + 2_000_000
+    assert cb["enter_ns"] >= k2[1]
+    assert int(v["callback_at_ns"]) > int(v["hostfn_at_ns"])
+    assert_time_invariants(out)
+
+
 def test_aborting_program_leaves_a_readable_trace(tmp_path: Path, modes: Path) -> None:
     proc, out = record(tmp_path, str(modes), "abort")
     assert proc.returncode == 128 + 6  # SIGABRT, like `time`
