@@ -541,7 +541,8 @@ def _track(
     if kind == "thread":
         label = f"{who} · thread {tid}" + (f" ({name})" if name else "")
     else:
-        label = f"{who} · stream {ref_id}" + (f" ({name})" if name else "")
+        same = name == f"stream {ref_id}"  # recorded streams are named after their id
+        label = f"{who} · stream {ref_id}" + (f" ({name})" if name and not same else "")
     return Track(f"{kind}:{ref_id}", kind, pid, rank, ref_id, label)
 
 

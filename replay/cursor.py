@@ -54,7 +54,7 @@ class ThreadState:
     """A host thread at the cursor: running host code, inside an API call, or blocked."""
 
     track: Track
-    status: str  # "running" | "in call" | "blocked"
+    status: str  # "running" | "in call" | "blocked" | "not started" | "ended"
     call: str | None  # the API call it is inside, if any
     waiting_on: str | None  # what a blocked thread waits for ("stream 3", "event 7", ...)
     wait_kind: str | None  # syncs.kind of the blocking period
@@ -110,6 +110,7 @@ class ReplayCursor:
     bookmarks: dict[str, int] = field(default_factory=dict)
     _next_bp: int = 1
     _tracks: list[Track] | None = None
+    _spans: dict[int, tuple[int | None, int | None]] | None = None
 
     def __post_init__(self) -> None:
         self.count = self.reader.event_count()
@@ -296,7 +297,12 @@ class ReplayCursor:
                 continue
             sync = syncs.get(track.track_id)
             call = calls.get(track.track_id)
-            if sync is not None:
+            started, ended = self._thread_spans().get(track.ref_id, (None, None))
+            if sync is None and call is None and started is not None and t < started:
+                out.append(ThreadState(track, "not started", None, None, None, started, None))
+            elif sync is None and call is None and ended is not None and t >= ended:
+                out.append(ThreadState(track, "ended", None, None, None, ended, None))
+            elif sync is not None:
                 row = self.reader.details(sync)
                 out.append(
                     ThreadState(
@@ -317,6 +323,13 @@ class ReplayCursor:
             else:
                 out.append(ThreadState(track, "running", None, None, None, None, None))
         return out
+
+    def _thread_spans(self) -> dict[int, tuple[int | None, int | None]]:
+        """thread_id -> (started_ns, ended_ns) from the threads table (cached)."""
+        if self._spans is None:
+            rows = self.reader.sql("SELECT thread_id, started_ns, ended_ns FROM threads")
+            self._spans = {int(tid): (a, b) for tid, a, b in rows}
+        return self._spans
 
     def _stream_states(self, t: int) -> list[StreamState]:
         running = {e.track_id: e for e in self._active(t, list(DEVICE_KINDS)) if e.end_ns > t}

@@ -56,6 +56,11 @@ def state_text(state: CursorState) -> Text:
             t.append("in ", style="dodger_blue2")
             t.append(f"{th.call}", style="bold dodger_blue2")
             t.append(f" since {fmt_ns(th.since_ns)}\n")
+        elif th.status in ("not started", "ended"):
+            if th.status == "not started":
+                t.append(f"not seen yet (first seen at {fmt_ns(th.since_ns)})\n", style="grey50")
+            else:
+                t.append(f"ended at {fmt_ns(th.since_ns)}\n", style="grey50")
         else:
             t.append("running\n", style="green3")
     if not state.threads:
