@@ -39,10 +39,11 @@ def test_coded_strings_land_as_varchar(tmp_path: Path) -> None:
 
 
 def test_time_based_flush_commits_before_flush_rows(tmp_path: Path) -> None:
-    w = TraceWriter(tmp_path / "f.duckdb", RunInfo(), flush_rows=10**9, flush_interval_s=0.05)
+    w = TraceWriter(tmp_path / "f.duckdb", RunInfo(), flush_rows=10**9, flush_interval_s=0.5)
+    w.flush()  # starts the interval now, however long the set-up took on a loaded machine
     w.append("kernels", _kernels(10, ["k"], coded=False))  # type: ignore[arg-type]
     assert w._con.execute("SELECT count(*) FROM kernels").fetchone() == (0,)
-    time.sleep(0.06)
+    time.sleep(0.6)
     w.append("kernels", _kernels(5, ["k"], coded=False))  # type: ignore[arg-type]
     assert w._con.execute("SELECT count(*) FROM kernels").fetchone() == (15,)
     w.close()
