@@ -30,14 +30,27 @@ def test_gemm_fit_recovers_a_known_surface():
         n, name="gemm_x", dtype="bf16", gemm_m=RNG.integers(1, 8192, n),
         gemm_n=RNG.choice([1024, 4096, 14336], n), gemm_k=RNG.choice([2048, 4096, 8192], n),
     )  # fmt: skip
-    truth = GemmModel(
-        H100, {"theta": [-2.0, 0.5, 0.1, 0.05, -0.03, 0.0, 0.0, 1.2, 1.5, 2.0, 0.7, 0.01, -0.01]}
-    )
+    theta = [-2.0, 0.5, 0.1, 0.05, -0.03, 0.0, 0.0, 1.2, 1.5, 2.0, 0.7, 0.01, -0.01]
+    truth = GemmModel(H100, {"theta": theta, "m_tile": 128})
     measured = truth.predict(b)
     params = GemmModel.fit(H100, b, measured)
     assert params is not None
+    assert params["m_tile"] == 128
     fitted = GemmModel(H100, params).predict(b)
     assert _ape(fitted, measured).max() < 2.0
+
+
+def test_gemm_rounds_m_up_to_whole_tiles_only_when_the_profile_says_so():
+    m = np.array([100, 129, 200, 256, 257])
+    b = OpBatch.from_columns(
+        len(m), name="gemm_x", dtype="bf16", gemm_m=m, gemm_n=4096, gemm_k=4096
+    )
+    theta = GemmModel.default_params(H100)["theta"]
+    tiled = GemmModel(H100, {"theta": theta, "m_tile": 128}).predict(b)
+    assert tiled[1] == tiled[2] == tiled[3]  # 129..256 rows: two tiles each
+    assert tiled[0] < tiled[1] < tiled[4]  # below one tile m is exact; 257 needs a third
+    untiled = GemmModel(H100, {"theta": theta}).predict(b)  # profiles from before m_tile
+    assert len(set(untiled[1:4])) == 3  # each m its own problem
 
 
 def test_bandwidth_fit_recovers_floor_efficiency_and_slope():
