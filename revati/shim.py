@@ -184,6 +184,8 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_now.restype = ctypes.c_int64
     lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(_Snapshot)]
     lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
+    lib.revati_page_wake.argtypes = [vp, vp]
+    lib.revati_page_wake.restype = ctypes.c_uint32
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
@@ -236,6 +238,11 @@ class ClockPage:
     def adjust(self, ring: Ring | None, delta: int) -> None:
         """Change `running` by delta on behalf of a thread of `ring`'s process."""
         self._lib.revati_page_adjust(self.address, ring.header_address if ring else None, delta)
+
+    def wake(self, ring: Ring | None) -> int:
+        """Count a woken thread of `ring`'s process as running again; the page sequence number
+        to send it (it re-bases the clock if nothing changed since), or 0."""
+        return int(self._lib.revati_page_wake(self.address, ring.header_address if ring else None))
 
     def try_jump(self, expected_seq: int, target_ns: int) -> bool:
         return bool(self._lib.revati_page_try_jump(self.address, expected_seq, target_ns))

@@ -317,11 +317,11 @@ class Coordinator:
     def _wake(self, w: Waiter, v: int, result: int = 0) -> None:
         self.waiters.pop(w.conn, None)
         res = w.resolution or Resolution(v)
-        self.page.adjust(w.proc.ring, +1)
+        seq = self.page.wake(w.proc.ring)
         reply = shim.MSG_ANSWER if w.query else shim.MSG_WAKE
         try:
             w.conn.send(
-                shim.Message(reply, v=v, result=result or res.result, value=res.value).pack()
+                shim.Message(reply, v=v, result=result or res.result, value=res.value, a=seq).pack()
             )
         except OSError:
             self.page.adjust(w.proc.ring, -1)

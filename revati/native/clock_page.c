@@ -73,12 +73,14 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
     out->now_ns += __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
 }
 
-/* Change `running` by delta (and the process's share); freeze at 0, unfreeze leaving 0. */
-static void adjust_locked(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta,
+/* Change `running` by delta (and the process's share); freeze at 0, unfreeze leaving 0.
+ * Returns 1 if this change unfroze the clock. */
+static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta,
                           int announce) {
     int64_t now = revati_real_monotonic_ns();
     int32_t before = p->running;
     int32_t after = before + delta;
+    int unfroze = 0;
     write_begin(p);
     if (before > 0 && after <= 0 && !p->frozen) {
         p->base_virtual += flowed(p, now);
@@ -87,11 +89,13 @@ static void adjust_locked(struct revati_clock_page *p, struct revati_ring_header
     } else if (before <= 0 && after > 0 && p->frozen) {
         p->base_real = now;
         p->frozen = 0;
+        unfroze = 1;
     }
     p->running = after;
     if (announce) p->waits_announced++;
     write_end(p);
     if (r) __atomic_add_fetch(&r->proc_running, delta, __ATOMIC_ACQ_REL);
+    return unfroze;
 }
 
 void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r) {
@@ -104,6 +108,17 @@ void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *
     page_lock(p);
     adjust_locked(p, r, delta, 0);
     page_unlock(p);
+}
+
+/* The coordinator wakes a blocked thread: count it as running again. Returns the page's sequence
+ * number right after, if this unfroze the clock (the woken thread is the only one running), else
+ * 0; the thread passes it to revati_page_rebase so its wake-up latency is not program time. */
+uint32_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r) {
+    page_lock(p);
+    int unfroze = adjust_locked(p, r, +1, 0);
+    uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+    page_unlock(p);
+    return unfroze && seq ? seq : 0;
 }
 
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target) {

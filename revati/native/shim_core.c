@@ -604,15 +604,16 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
     int64_t enter = revati_now();
     uint64_t idx = revati_emit(REC_SYNC, sync_kind, fn, 0, enter, enter, (uint64_t)a, (uint64_t)b,
                                (uint64_t)value, msg_type);
+    /* Leave `running` before opening this thread's connection (the first time): connecting
+     * wakes the coordinator, which may take the CPU from us, and that must not be program time
+     * (it made the first sync of a run resume late). The coordinator does not jump while this
+     * announced wait has not arrived. */
+    revati_page_block_enter(g_page, g_ring);
     int fd = thread_conn();
-    if (fd < 0) {
-        detach("lost the revati coordinator");
-        return -1;
-    }
+    if (fd < 0) goto lost;
     struct revati_msg m = {.type = msg_type, .pid = (int32_t)getpid(), .serial = g_serial,
                            .thread = revati_thread_index(), .ring = idx, .v = enter,
                            .value = value, .a = a, .b = b, .result = sync_kind, .pad = fn};
-    revati_page_block_enter(g_page, g_ring);
     if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
     int left_sent = 0;
     for (;;) {
@@ -652,19 +653,15 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
     if (!g_active || g_detached) return -1;
     int64_t enter = revati_now();
     uint64_t idx = revati_emit(REC_SYNC, SYNC_POLL, fn, 0, enter, enter, n, 0, (uint64_t)deadline, MSG_WAIT);
-    int fd = revati_thread_conn();
-    if (fd < 0) {
-        detach("lost the revati coordinator");
-        return -1;
-    }
     struct pollfd *all = calloc(n + 1, sizeof *all);
-    if (!all) return -1;
+    revati_page_block_enter(g_page, g_ring); /* before connecting: see revati_block */
+    int fd = revati_thread_conn();
+    if (fd < 0 || !all) goto lost;
     if (n) memcpy(all, fds, n * sizeof *fds);
     all[n] = (struct pollfd){.fd = fd, .events = POLLIN};
     struct revati_msg m = {.type = MSG_WAIT, .pid = (int32_t)getpid(), .serial = g_serial,
                            .thread = revati_thread_index(), .ring = idx, .v = enter, .value = deadline,
                            .a = (int64_t)n, .result = SYNC_POLL, .pad = fn};
-    revati_page_block_enter(g_page, g_ring);
     int left = 0, interrupted = 0;
     if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
     for (;;) {

@@ -86,6 +86,31 @@ def test_bundled_example_runs_and_records_its_calls(tmp_path: Path) -> None:
     assert_time_invariants(out)
 
 
+def test_recording_the_example_twice_gives_the_same_virtual_times(tmp_path: Path) -> None:
+    """Every sync of the example that waits resumes exactly at its deadline (the first one too:
+    opening the thread's connection is not program time), so the GPU timeline is reproducible.
+    The final device sync has nothing left to wait for: it resumes at once."""
+    timelines = []
+    for i in range(2):
+        out = tmp_path / f"demo{i}.duckdb"
+        proc = run_cli("record", "-o", str(out), "--example", timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        syncs = q(out, "SELECT kind, deadline_ns, resumed_ns FROM syncs ORDER BY sync_id")
+        assert [k for k, _, _ in syncs] == ["copy", "copy", "event", "copy", "device"]
+        assert [r - d for _, d, r in syncs[:4]] == [0] * 4, syncs
+        assert 0 <= syncs[4][2] - syncs[4][1] < 20_000, syncs
+        timelines.append(
+            q(
+                out,
+                """SELECT start_ns - first, end_ns - first FROM kernels,
+                   (SELECT min(launch_ns) AS first FROM kernels) ORDER BY kernel_id""",
+            )
+        )
+        assert_time_invariants(out)
+    assert len(timelines[0]) == 100
+    assert timelines[0] == timelines[1]
+
+
 def test_event_elapsed_time_is_exactly_the_predicted_durations(tmp_path: Path, modes: Path) -> None:
     proc, out = record(tmp_path, str(modes), "streams")
     assert proc.returncode == 0, proc.stderr
