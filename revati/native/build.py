@@ -31,6 +31,7 @@ SHIM_SOURCES = (
     "libc_time.c",
     "io_wait.c",
     "host_fn.c",
+    "proc_wait.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"

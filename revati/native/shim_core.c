@@ -341,6 +341,7 @@ REVATI_EXPORT pid_t fork(void) {
         pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
         g_join_lock = fresh;  /* only this thread exists in the child */
         g_started = NULL;
+        revati_waits_after_fork();
         t_start = NULL;
         t_conn = -1;
         t_index = 0;

@@ -75,6 +75,7 @@ void revati_resolve_libc(void);
 void revati_warn_once(const char *what);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
+void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */
 void revati_pause_begin(void);
 void revati_pause_end(void);
 #define REVATI_PAUSE_MIN_BYTES (64u << 10)

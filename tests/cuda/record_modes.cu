@@ -6,6 +6,7 @@
 #include <cstring>
 #include <ctime>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -408,6 +409,46 @@ static int survive(int n) {
     return 0;
 }
 
+// Untimed waits on other threads: a waiter in sem_wait (then pthread_cond_wait) while another
+// thread sleeps 200 ms and then wakes it. The waiter is not running, so the sleep is a jump.
+static sem_t g_sem;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_flag;
+
+static void *sem_waiter(void *) {
+    sem_wait(&g_sem);
+    return nullptr;
+}
+
+static void *cond_waiter(void *) {
+    pthread_mutex_lock(&g_mu);
+    while (!g_flag) pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    return nullptr;
+}
+
+static int waits() {
+    sem_init(&g_sem, 0, 0);
+    pthread_t t;
+    double t0 = now_s(CLOCK_MONOTONIC);
+    pthread_create(&t, nullptr, sem_waiter, nullptr);
+    usleep(200000);
+    sem_post(&g_sem);
+    pthread_join(t, nullptr);
+    double t1 = now_s(CLOCK_MONOTONIC);
+    pthread_create(&t, nullptr, cond_waiter, nullptr);
+    usleep(200000);
+    pthread_mutex_lock(&g_mu);
+    g_flag = 1;
+    pthread_cond_signal(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    pthread_join(t, nullptr);
+    double t2 = now_s(CLOCK_MONOTONIC);
+    printf("sem_s=%.6f\ncond_s=%.6f\n", t1 - t0, t2 - t1);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "streams";
     if (!strcmp(mode, "streams")) return streams();
@@ -417,6 +458,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "threads")) return threads();
     if (!strcmp(mode, "fork")) return forker(argv[0]);
     if (!strcmp(mode, "child")) return child();
+    if (!strcmp(mode, "waits")) return waits();
     if (!strcmp(mode, "unsupported")) return unsupported();
     if (!strcmp(mode, "abort")) return aborter();
     if (!strcmp(mode, "graph")) return graph();

@@ -205,6 +205,56 @@ def test_fork_exec_child_joins_the_same_run(tmp_path: Path, modes: Path) -> None
     assert_time_invariants(out)
 
 
+def test_parent_in_waitpid_leaves_running_until_its_child_exits(
+    tmp_path: Path, modes: Path
+) -> None:
+    """The parent blocked in waitpid does not count as running: the child's usleep is a jump,
+    and the parent resumes when the child has exited, never before its last call."""
+    proc, out = record(tmp_path, str(modes), "fork")
+    assert proc.returncode == 0, proc.stderr
+    assert values(proc.stdout)["child_status"] == "0"
+    (parent, _), (child, _) = q(out, "SELECT pid, parent_pid FROM processes ORDER BY started_ns")
+    ((blocked, resumed, kind),) = q(
+        out,
+        """SELECT s.blocked_ns, s.resumed_ns, s.kind FROM syncs s
+           JOIN api_calls c USING (call_id) WHERE c.name = 'waitpid'""",
+    )
+    assert kind == "poll"
+    ((child_first, child_last),) = q(
+        out,
+        f"""SELECT min(c.enter_ns), max(c.exit_ns) FROM api_calls c JOIN threads t
+            USING (thread_id) WHERE t.pid = {child}""",
+    )
+    assert blocked < child_first and resumed >= child_last
+    # the child's exit is real time (process teardown), a few ms at most, even under load
+    assert resumed - child_last < 50_000_000
+    # the child's 1 ms sleep jumped while the parent waited: nobody else was running
+    sleeps = q(
+        out,
+        f"""SELECT j.to_ns - j.from_ns FROM jumps j JOIN threads t ON t.thread_id =
+            j.cause_thread_id WHERE t.pid = {child} AND j.cause_kind = 'sleep'
+            AND j.from_ns > {blocked} AND j.to_ns <= {resumed}""",
+    )
+    assert len(sleeps) == 1 and 900_000 < sleeps[0][0] <= 1_000_000
+    assert parent != child
+    assert_time_invariants(out)
+
+
+def test_threads_in_sem_wait_and_cond_wait_leave_running(tmp_path: Path, modes: Path) -> None:
+    """A thread in sem_wait / pthread_cond_wait is not running: the other thread's 200 ms sleep
+    is a jump (not 200 ms of real time), and the waiter is handed its share back by the post."""
+    proc, out = record(tmp_path, str(modes), "waits")
+    assert proc.returncode == 0, proc.stderr
+    v = values(proc.stdout)
+    assert 0.2 <= float(v["sem_s"]) < 0.25 and 0.2 <= float(v["cond_s"]) < 0.25
+    jumps = q(out, "SELECT cause_kind, to_ns - from_ns FROM jumps ORDER BY jump_id")
+    assert [k for k, _ in jumps] == ["sleep", "sleep"]
+    assert all(150_000_000 < d <= 200_000_000 for _, d in jumps)
+    ((wall, virtual),) = q(out, "SELECT wall_ns, virtual_end_ns FROM run")
+    assert virtual > 400_000_000 and wall < virtual
+    assert_time_invariants(out)
+
+
 def test_unemulated_call_gets_not_supported_and_is_named(tmp_path: Path, modes: Path) -> None:
     proc, out = record(tmp_path, str(modes), "unsupported")
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,234 @@
+/*
+ * Waits on other processes and threads with no deadline: waitpid, wait, wait4, sem_wait and
+ * pthread_cond_wait. A thread blocked in them leaves `running` (deadline ∞), as in pthread_join.
+ *
+ * - waitpid/wait/wait4 (blocking, exits only): a wait on the children's pidfds through
+ *   revati_block_io, so the thread takes part in the two-phase jump: a child that has exited
+ *   vetoes any jump (PREPARE finds its pidfd ready) and the parent resumes at the exit, never
+ *   after a jump past it. A child under the shim counts as running until it exits, so the clock
+ *   keeps moving while it works. Then the real call reaps it.
+ * - sem_wait and pthread_cond_wait: the waiter leaves `running`; sem_post, pthread_cond_signal
+ *   and pthread_cond_broadcast of this process hand a share of `running` over to the waiters
+ *   they wake before waking them, so `running` never touches 0 between the post and the waiter
+ *   resuming. A post from another process (a shared semaphore) hands nothing over: the waiter
+ *   counts itself again when it resumes.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shim_internal.h"
+
+#define MAX_CHILDREN 64
+
+static int virtual_waits(void) { return g_active && !g_detached; }
+
+static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+/* pidfds of the children `pid` (waitpid semantics) may name; 0 if we cannot tell. */
+static int child_pidfds(pid_t pid, struct pollfd *fds) {
+    if (pid > 0) {
+        int fd = pidfd_open_(pid);
+        if (fd < 0) return 0;
+        fds[0] = (struct pollfd){.fd = fd, .events = POLLIN};
+        return 1;
+    }
+    if (pid != -1) return 0; /* process groups: not followed */
+    int n = 0;
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) return 0;
+    struct dirent *t;
+    while ((t = readdir(tasks)) && n < MAX_CHILDREN) {
+        if (t->d_name[0] == '.') continue;
+        char path[320];
+        snprintf(path, sizeof path, "/proc/self/task/%s/children", t->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f) continue;
+        long child;
+        while (n < MAX_CHILDREN && fscanf(f, "%ld", &child) == 1) {
+            int fd = pidfd_open_((pid_t)child);
+            if (fd >= 0) fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+        }
+        fclose(f);
+    }
+    closedir(tasks);
+    return n;
+}
+
+/* Block (out of `running`) until one of the children may be reaped. 0: go on with the real call
+ * (which then returns at once, or blocks in real time if we could not follow the children);
+ * -1: interrupted by a signal (EINTR). */
+static int wait_children(uint16_t fn, pid_t pid, int options) {
+    if (!virtual_waits() || (options & (WNOHANG | WUNTRACED | WCONTINUED))) return 0;
+    siginfo_t info = {0};
+    idtype_t type = pid > 0 ? P_PID : P_ALL;
+    if (pid > 0 || pid == -1) {
+        /* already exited: nothing to wait for */
+        if (waitid(type, pid > 0 ? (id_t)pid : 0, &info, WEXITED | WNOHANG | WNOWAIT | (options & __WALL)) == 0 &&
+            info.si_pid != 0)
+            return 0;
+    }
+    struct pollfd fds[MAX_CHILDREN];
+    int n = child_pidfds(pid, fds);
+    if (n == 0) return 0;
+    int r = revati_block_io(fn, -1, fds, (unsigned long)n);
+    for (int i = 0; i < n; i++) close(fds[i].fd);
+    if (r == 2) {
+        errno = EINTR;
+        return -1;
+    }
+    return 0;
+}
+
+REVATI_EXPORT pid_t waitpid(pid_t pid, int *status, int options) {
+    static pid_t (*real)(pid_t, int *, int);
+    if (!real) real = dlsym(RTLD_NEXT, "waitpid");
+    revati_ensure_init();
+    if (wait_children(FN_waitpid, pid, options) < 0) return -1;
+    return real(pid, status, options);
+}
+
+REVATI_EXPORT pid_t wait(int *status) {
+    static pid_t (*real)(int *);
+    if (!real) real = dlsym(RTLD_NEXT, "wait");
+    revati_ensure_init();
+    if (wait_children(FN_wait, -1, 0) < 0) return -1;
+    return real(status);
+}
+
+REVATI_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) {
+    static pid_t (*real)(pid_t, int *, int, struct rusage *);
+    if (!real) real = dlsym(RTLD_NEXT, "wait4");
+    revati_ensure_init();
+    if (wait_children(FN_wait4, pid, options) < 0) return -1;
+    return real(pid, status, options, usage);
+}
+
+/* ---- hand-over table: waiters per semaphore / condition variable ------------------------- */
+
+#define SLOTS 256
+struct handoff {
+    const void *obj;
+    int waiting; /* threads of this process blocked on obj, out of `running` */
+    int credits; /* shares of `running` already handed to them by a post/signal */
+};
+static struct handoff g_slots[SLOTS];
+static pthread_mutex_t g_slots_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct handoff *slot_find(const void *obj, int insert) {
+    size_t h = (size_t)(((uintptr_t)obj >> 4) * 11400714819323198485ull >> 56);
+    struct handoff *reuse = NULL;
+    for (size_t i = 0; i < SLOTS; i++) {
+        struct handoff *s = &g_slots[(h + i) % SLOTS];
+        if (s->obj == obj) return s;
+        if (!reuse && s->obj && !s->waiting && !s->credits) reuse = s;
+        if (!s->obj) {
+            if (!reuse) reuse = s;
+            break;
+        }
+    }
+    if (!insert || !reuse) return NULL;
+    *reuse = (struct handoff){.obj = obj};
+    return reuse;
+}
+
+/* The caller is about to block on obj: leave `running`. NULL: not followed (table full). */
+static struct handoff *waiter_enter(const void *obj) {
+    if (!virtual_waits()) return NULL;
+    pthread_mutex_lock(&g_slots_lock);
+    struct handoff *s = slot_find(obj, 1);
+    if (s) {
+        s->waiting++;
+        revati_adjust_running(-1);
+    }
+    pthread_mutex_unlock(&g_slots_lock);
+    return s;
+}
+
+static void waiter_leave(struct handoff *s) {
+    if (!s) return;
+    pthread_mutex_lock(&g_slots_lock);
+    s->waiting--;
+    if (s->credits > 0)
+        s->credits--; /* the waker counted us already */
+    else
+        revati_adjust_running(+1);
+    pthread_mutex_unlock(&g_slots_lock);
+}
+
+/* A post/signal wakes up to `wakes` waiters of obj: count them as running first. */
+static void wake_waiters(const void *obj, int wakes) {
+    if (!virtual_waits()) return;
+    pthread_mutex_lock(&g_slots_lock);
+    struct handoff *s = slot_find(obj, 0);
+    if (s) {
+        int give = s->waiting - s->credits;
+        if (wakes >= 0 && give > wakes) give = wakes;
+        if (give > 0) {
+            s->credits += give;
+            revati_adjust_running(give);
+        }
+    }
+    pthread_mutex_unlock(&g_slots_lock);
+}
+
+void revati_waits_after_fork(void) {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    g_slots_lock = fresh;
+    memset(g_slots, 0, sizeof g_slots);
+}
+
+REVATI_EXPORT int sem_wait(sem_t *sem) {
+    static int (*real)(sem_t *);
+    if (!real) real = dlsym(RTLD_NEXT, "sem_wait");
+    if (!virtual_waits()) return real(sem);
+    if (sem_trywait(sem) == 0) return 0;
+    struct handoff *s = waiter_enter(sem);
+    int rc = real(sem);
+    waiter_leave(s);
+    return rc;
+}
+
+REVATI_EXPORT int sem_post(sem_t *sem) {
+    static int (*real)(sem_t *);
+    if (!real) real = dlsym(RTLD_NEXT, "sem_post");
+    wake_waiters(sem, 1);
+    return real(sem);
+}
+
+REVATI_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+    static int (*real)(pthread_cond_t *, pthread_mutex_t *);
+    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
+    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_wait");
+    struct handoff *s = waiter_enter(c);
+    int rc = real(c, m);
+    waiter_leave(s);
+    return rc;
+}
+
+REVATI_EXPORT int pthread_cond_signal(pthread_cond_t *c) {
+    static int (*real)(pthread_cond_t *);
+    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_signal", "GLIBC_2.3.2");
+    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_signal");
+    wake_waiters(c, 1);
+    return real(c);
+}
+
+REVATI_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
+    static int (*real)(pthread_cond_t *);
+    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_broadcast", "GLIBC_2.3.2");
+    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_broadcast");
+    wake_waiters(c, -1);
+    return real(c);
+}
