@@ -167,10 +167,14 @@ static void waiter_leave(struct handoff *s) {
     pthread_mutex_unlock(&g_slots_lock);
 }
 
-/* A post/signal wakes up to `wakes` waiters of obj: count them as running first. */
+/* A post/signal wakes up to `wakes` waiters of obj: count them as running first. sem_post is
+ * async-signal-safe: a handler may interrupt this very thread inside the table, so the lock is
+ * only tried (a missed hand-over just lets the waiter count itself when it returns). */
 static void wake_waiters(const void *obj, int wakes) {
     if (!virtual_waits()) return;
-    pthread_mutex_lock(&g_slots_lock);
+    int tries = 0;
+    while (pthread_mutex_trylock(&g_slots_lock) != 0)
+        if (++tries > 1000) return;
     struct handoff *s = slot_find(obj, 0);
     if (s) {
         int give = s->waiting - s->credits;
