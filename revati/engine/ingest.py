@@ -345,19 +345,15 @@ class Ingest:
         if not graph_flag:
             call_id = self.api_call(p, r)["call_id"]
         self.kernels += 1
-        self.virtual_end_ns = max(self.virtual_end_ns, place.end_ns)
-        p.last_op_end[r["thread"]] = place.end_ns
-        self.sink.add(
+        self._add_device_op(
             "kernels",
-            kernel_id=self.sink.new_id("kernel"),
-            call_id=call_id,
-            device_id=s.device,
-            stream_id=place.stream_id,
-            launch_ns=int(r["enter_ns"]),
-            start_ns=place.start_ns,
-            end_ns=place.end_ns,
-            duration_source="predicted",
-            model=str(dur[1]),
+            "kernel",
+            p,
+            r,
+            s,
+            place,
+            call_id,
+            dur,
             name=self.kernel_name(p, int(kernel)),
             grid_x=gx,
             grid_y=gy,
@@ -383,19 +379,15 @@ class Ingest:
             p.pending_call[r["thread"]] = call  # written when the thread resumes (its SYNC)
         if place is None:
             return
-        p.last_op_end[r["thread"]] = place.end_ns
-        self.virtual_end_ns = max(self.virtual_end_ns, place.end_ns)
-        self.sink.add(
+        self._add_device_op(
             "copies",
-            copy_id=self.sink.new_id("copy"),
-            call_id=call and call["call_id"],
-            device_id=s.device,
-            stream_id=place.stream_id,
-            launch_ns=int(r["enter_ns"]),
-            start_ns=place.start_ns,
-            end_ns=place.end_ns,
-            duration_source="predicted",
-            model=str(dur[1]),
+            "copy",
+            p,
+            r,
+            s,
+            place,
+            call["call_id"] if call else None,
+            dur,
             kind=shim.COPY_KINDS[kind & shim.COPY_KIND_MASK],
             bytes=int(r["c"]),
             src=int(r["b"]),
@@ -411,12 +403,39 @@ class Ingest:
         if r["result"] != 0:
             return
         place = self._place(p, r, s, dur[0], graph)
+        self._add_device_op(
+            "memsets",
+            "memset",
+            p,
+            r,
+            s,
+            place,
+            call["call_id"] if call else None,
+            dur,
+            bytes=int(r["b"]),
+            value=int(r["c"]),
+            dst=int(r["a"]),
+        )
+
+    def _add_device_op(
+        self,
+        table: str,
+        id_kind: str,
+        p: ProcessState,
+        r: dict[str, Any],
+        s: StreamTimeline,
+        place: Placement,
+        call_id: int | None,
+        dur: tuple[int, str],
+        **fields: Any,
+    ) -> None:
+        """One kernel, copy or memset row: the columns they share, then their own `fields`."""
         p.last_op_end[r["thread"]] = place.end_ns
         self.virtual_end_ns = max(self.virtual_end_ns, place.end_ns)
         self.sink.add(
-            "memsets",
-            memset_id=self.sink.new_id("memset"),
-            call_id=call and call["call_id"],
+            table,
+            **{f"{id_kind}_id": self.sink.new_id(id_kind)},
+            call_id=call_id,
             device_id=s.device,
             stream_id=place.stream_id,
             launch_ns=int(r["enter_ns"]),
@@ -424,9 +443,7 @@ class Ingest:
             end_ns=place.end_ns,
             duration_source="predicted",
             model=str(dur[1]),
-            bytes=int(r["b"]),
-            value=int(r["c"]),
-            dst=int(r["a"]),
+            **fields,
         )
 
     def _alloc(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
