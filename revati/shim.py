@@ -20,7 +20,7 @@ import numpy as np
 from revati.errors import RevatiRunError
 from revati.native import build
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -184,8 +184,8 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_now.restype = ctypes.c_int64
     lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(_Snapshot)]
     lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
-    lib.revati_page_wake.argtypes = [vp, vp]
-    lib.revati_page_wake.restype = ctypes.c_uint32
+    lib.revati_page_wake.argtypes = [vp, vp, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
+    lib.revati_page_wake.restype = ctypes.c_int64
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
@@ -239,10 +239,17 @@ class ClockPage:
         """Change `running` by delta on behalf of a thread of `ring`'s process."""
         self._lib.revati_page_adjust(self.address, ring.header_address if ring else None, delta)
 
-    def wake(self, ring: Ring | None) -> int:
-        """Count a woken thread of `ring`'s process as running again; the page sequence number
-        to send it (it re-bases the clock if nothing changed since), or 0."""
-        return int(self._lib.revati_page_wake(self.address, ring.header_address if ring else None))
+    def wake(self, ring: Ring | None, not_before_ns: int) -> tuple[int, int] | None:
+        """Count a woken thread of `ring`'s process as running again if virtual time has reached
+        `not_before_ns`: (the time it resumes at, the page sequence number to send it, or 0: it
+        re-bases the clock if nothing changed since). None if the time has not come: a woken
+        thread re-based the clock since the caller looked at it."""
+        resume = ctypes.c_int64(0)
+        header = ring.header_address if ring else None
+        seq = int(
+            self._lib.revati_page_wake(self.address, header, not_before_ns, ctypes.byref(resume))
+        )
+        return None if seq < 0 else (resume.value, seq)
 
     def try_jump(self, expected_seq: int, target_ns: int) -> bool:
         return bool(self._lib.revati_page_try_jump(self.address, expected_seq, target_ns))

@@ -256,7 +256,7 @@ class Coordinator:
         elif msg.type == shim.MSG_LEFT:
             w = self.waiters.get(conn)
             if w is not None:  # interrupted by a signal: resume now
-                self._wake(w, self.page.now(), result=4)
+                self._wake(w, result=4)
 
     def _closed(self, conn: socket.socket, proc: Participant | None) -> None:
         self.selector.unregister(conn)
@@ -314,10 +314,17 @@ class Coordinator:
 
     # ---- waking and jumping ----------------------------------------------------------------
 
-    def _wake(self, w: Waiter, v: int, result: int = 0) -> None:
+    def _wake(self, w: Waiter, not_before_ns: int = 0, result: int = 0) -> bool:
+        """Resume a blocked thread at the clock's present time, once that is `not_before_ns` or
+        later. The page reads the time and counts the thread as running under one lock: a time
+        read earlier could be taken back by a just-woken thread's re-base, leaving this thread
+        ahead of the clock and a later jump past its deadline. False: not yet (ask again)."""
+        waking = self.page.wake(w.proc.ring, not_before_ns)
+        if waking is None:
+            return False
+        v, seq = waking
         self.waiters.pop(w.conn, None)
         res = w.resolution or Resolution(v)
-        seq = self.page.wake(w.proc.ring)
         reply = shim.MSG_ANSWER if w.query else shim.MSG_WAKE
         try:
             w.conn.send(
@@ -326,7 +333,7 @@ class Coordinator:
         except OSError:
             self.page.adjust(w.proc.ring, -1)
         if w.query or res.call is None:
-            return
+            return True
         self.syncs += 1
         call = dict(res.call, exit_ns=v)
         self.sink.add("api_calls", **call)
@@ -341,17 +348,22 @@ class Coordinator:
             deadline_ns=res.deadline_ns,
             resumed_ns=v,
         )
+        return True
 
     def _schedule(self) -> None:
         snap = self.page.snapshot()
-        woke = False
-        for w in list(self.waiters.values()):
-            r = w.resolution
-            if r is not None and r.deadline_ns is not None and r.deadline_ns <= snap.now_ns:
-                self._wake(w, snap.now_ns)
-                woke = True
+        due = [
+            (w, r.deadline_ns)
+            for w in self.waiters.values()
+            if (r := w.resolution) is not None
+            and r.deadline_ns is not None
+            and r.deadline_ns <= snap.now_ns
+        ]
+        for w, deadline in due:
+            if not self._wake(w, deadline):
+                self._retry = True  # the clock was re-based under us: look again
         if (
-            woke
+            due
             or snap.running > 0
             or snap.stalled > 0
             or snap.waits_announced != self.waits_received
@@ -385,8 +397,10 @@ class Coordinator:
         )
         for w in list(self.waiters.values()):
             r = w.resolution
-            if r is not None and r.deadline_ns is not None and r.deadline_ns <= target:
-                self._wake(w, target)
+            if r is None or r.deadline_ns is None or r.deadline_ns > target:
+                continue
+            if not self._wake(w, r.deadline_ns):
+                self._retry = True  # not expected: the clock stands at `target`
 
     def _prepare(self, target: int) -> bool:
         """Phase 1 of a jump: every thread waiting on fds checks them and may veto."""
@@ -404,7 +418,7 @@ class Coordinator:
                 w.conn.settimeout(None)
             if reply.type != shim.MSG_ACCEPT:  # VETO, or LEFT sent before it saw the proposal
                 agreed = False
-                self._wake(w, self.page.now())
+                self._wake(w)
         return agreed
 
     # ---- processes leaving -----------------------------------------------------------------

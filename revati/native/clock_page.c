@@ -110,15 +110,27 @@ void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *
     page_unlock(p);
 }
 
-/* The coordinator wakes a blocked thread: count it as running again. Returns the page's sequence
- * number right after, if this unfroze the clock (the woken thread is the only one running), else
- * 0; the thread passes it to revati_page_rebase so its wake-up latency is not program time. */
-uint32_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r) {
+/* The coordinator wakes a blocked thread: if virtual time has reached `not_before`, count the
+ * thread as running again and store the time it resumes at in *resume_ns, read under the same
+ * lock, so a woken thread's re-base cannot slip between the coordinator's look at the clock and
+ * this wake (it would hand the thread a time the clock then takes back). Returns -1 if the time
+ * has not come (the clock was re-based since the coordinator looked: ask again later); else the
+ * page's sequence number right after, if this unfroze the clock (the woken thread is the only one
+ * running), or 0; the thread passes it to revati_page_rebase so its wake-up latency is not
+ * program time. */
+int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r, int64_t not_before,
+                         int64_t *resume_ns) {
     page_lock(p);
+    int64_t now = raw_virtual(p, revati_real_monotonic_ns()) + __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
+    if (now < not_before) {
+        page_unlock(p);
+        return -1;
+    }
     int unfroze = adjust_locked(p, r, +1, 0);
     uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     page_unlock(p);
-    return unfroze && seq ? seq : 0;
+    *resume_ns = now;
+    return unfroze && seq ? (int64_t)seq : 0;
 }
 
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target) {

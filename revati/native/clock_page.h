@@ -22,7 +22,8 @@ int64_t revati_page_now(const struct revati_clock_page *p);
 void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_snapshot *out);
 void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r);
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
-uint32_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r);
+int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r, int64_t not_before,
+                         int64_t *resume_ns);
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target);
 void revati_page_rebase(struct revati_clock_page *p, uint32_t expected_seq);
 void revati_page_charge(struct revati_clock_page *p, int64_t ns);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import time
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -45,6 +47,33 @@ def test_jump_commits_only_if_nothing_changed(tmp_path: Path) -> None:
     stale = after.seq
     assert not p.try_jump(stale, 9_000_000)  # the page changed since that snapshot
     assert p.snapshot().now_ns >= 5_000_000
+
+
+def rebase(p: shim.ClockPage, seq: int) -> None:
+    """What a woken thread does natively: drop its wake-up latency if the page did not change."""
+    lib = shim._helper()
+    lib.revati_page_rebase.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    lib.revati_page_rebase(p.address, seq)
+
+
+def test_wake_reads_the_time_it_resumes_at_under_the_lock(tmp_path: Path) -> None:
+    p = page(tmp_path)
+    s = p.snapshot()
+    assert p.try_jump(s.seq, 1_000_000)
+    woken = p.wake(None, 1_000_000)
+    assert woken is not None
+    v, seq = woken
+    assert v == 1_000_000 and seq  # it unfroze the clock: the thread may re-base
+    time.sleep(0.003)
+    looked = p.snapshot().now_ns  # the coordinator looks: wake-up latency has flowed
+    assert looked >= 1_002_000
+    rebase(p, seq)  # ...and the woken thread takes that latency back
+    # a second thread due at `looked` must not be woken at a time the clock no longer shows
+    assert p.wake(None, looked) is None
+    assert p.now() < looked
+    later = p.wake(None, 1_000_000)
+    assert later is not None and later[0] >= 1_000_000 and later[1] == 0
+    assert p.snapshot().running == 2
 
 
 @settings(max_examples=100, deadline=None)
