@@ -392,7 +392,8 @@ class TraceReader:
 
     def _row(self, table: str, id_col: str, ref_id: int) -> dict[str, Any]:
         try:
-            cur = self.con.execute(f"SELECT * FROM {table} WHERE {id_col} = ?", [ref_id])
+            source = schema.KERNELS_WITH_FEATURES if table == "kernels" else table
+            cur = self.con.execute(f"SELECT * FROM {source} WHERE {id_col} = ?", [ref_id])
             names = [d[0] for d in cur.description]
             row = cur.fetchone()
         except duckdb.Error as e:

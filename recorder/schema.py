@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRACE_FORMAT = "revati-trace"
 META_TABLE = "revati_meta"
 
@@ -72,6 +72,25 @@ _DEVICE_OP = (
     _c("duration_source", "VARCHAR", "'predicted' or 'measured'"),
     _c("model", "VARCHAR", "predictor model that produced the duration, or 'measured'"),
 )
+
+# Columns of `kernel_features`. They live apart from `kernels` because a recorded trace leaves
+# them empty for almost every kernel, and DuckDB spends as long writing an all-NULL column as a
+# full one: 8 such columns cut the kernel ingest rate by a fifth (tests/bench, writer).
+KERNEL_FEATURES = (
+    _c("registers", "INTEGER", "registers per thread if known"),
+    _c("gemm_m", "BIGINT", "GEMM M (library call shape), NULL if not a GEMM"),
+    _c("gemm_n", "BIGINT", "GEMM N"),
+    _c("gemm_k", "BIGINT", "GEMM K"),
+    _c("batch", "BIGINT", "batch count of a batched GEMM / attention batch"),
+    _c("dtype", "VARCHAR", "element type, e.g. 'bf16'"),
+    _c("bytes", "BIGINT", "bytes moved, where known"),
+    _c("features", "JSON", "other shape features (attention lengths, heads, ...)"),
+    _c("correlation", "BIGINT", "correlation id from an imported trace, NULL if none"),
+)
+KERNEL_FEATURE_NAMES = tuple(c.name for c in KERNEL_FEATURES)
+
+# Kernels with their features, for queries that want both (one row per kernel).
+KERNELS_WITH_FEATURES = "kernels LEFT JOIN kernel_features USING (kernel_id)"
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -188,16 +207,17 @@ TABLES: tuple[Table, ...] = (
             _c("block_y", "INTEGER", "block dimension y"),
             _c("block_z", "INTEGER", "block dimension z"),
             _c("shared_mem", "INTEGER", "dynamic shared memory bytes"),
-            _c("registers", "INTEGER", "registers per thread if known"),
-            _c("gemm_m", "BIGINT", "GEMM M (library call shape), NULL if not a GEMM"),
-            _c("gemm_n", "BIGINT", "GEMM N"),
-            _c("gemm_k", "BIGINT", "GEMM K"),
-            _c("batch", "BIGINT", "batch count of a batched GEMM / attention batch"),
-            _c("dtype", "VARCHAR", "element type, e.g. 'bf16'"),
-            _c("bytes", "BIGINT", "bytes moved, where known"),
-            _c("features", "JSON", "other shape features (attention lengths, heads, ...)"),
             _c("graph_id", "BIGINT", "CUDA graph launch this kernel belongs to, NULL if none"),
-            _c("correlation", "BIGINT", "correlation id from an imported trace, NULL if none"),
+        ),
+    ),
+    Table(
+        "kernel_features",
+        "What is known about a kernel beyond its launch: library-call shape, bytes, registers, "
+        "imported correlation id. One row per kernel that has any (most recorded kernels have "
+        "none), joined on kernel_id.",
+        (
+            _c("kernel_id", "BIGINT", "kernels.kernel_id"),
+            *KERNEL_FEATURES,
         ),
     ),
     Table(
@@ -407,6 +427,13 @@ EVENT_TABLES = (
     "nvtx_ranges",
     "markers",
 )
+
+
+def appendable_columns(table: str) -> tuple[str, ...]:
+    """Columns a batch appended to `table` may carry: its own, and for `kernels` its features
+    too (the writer moves those to `kernel_features`)."""
+    own = TABLE_BY_NAME[table].column_names
+    return own + KERNEL_FEATURE_NAMES if table == "kernels" else own
 
 
 def create_all_ddl() -> list[str]:

@@ -10,9 +10,12 @@ builds the derived tables (the global event order, see `event_order.py`, and the
 overview, see `overview.py`) and checkpoints. Nothing is ever written row by row.
 
 String columns with few distinct values (kernel names, models) may be given as `Coded(codes,
-values)`: integer codes into a small list of strings. They are decoded with one numpy take at
-flush time (measured the fastest route into DuckDB: faster than a join against a dictionary
-table, a list-literal lookup or fixed-width numpy strings); on disk the column stays VARCHAR.
+values)`: integer codes into a small list of strings. They go into DuckDB as the codes and are
+decoded there from the list (far cheaper than building a Python string per row); on disk the
+column stays VARCHAR.
+
+The optional kernel columns (`schema.KERNEL_FEATURES`) may come with a `kernels` batch; the writer
+stores the rows that have any in `kernel_features`, keeping the hot table free of empty columns.
 """
 
 from __future__ import annotations
@@ -52,6 +55,28 @@ class Coded:
         table = np.empty(len(self.values), dtype=object)
         table[:] = list(self.values)
         return table[np.asarray(self.codes)]
+
+
+class StringCodes:
+    """An append-only table of strings for `Coded` columns: codes stay valid as it grows, so
+    batches coded against it at different times still concatenate as codes."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._codes: dict[str, int] = {}
+
+    def code(self, value: str) -> int:
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def coded(self, values: np.ndarray) -> Coded:
+        """A column of strings (any array of them) as codes into this table."""
+        uniq, inverse = np.unique(values, return_inverse=True)
+        table = np.array([self.code(str(v)) for v in uniq], dtype=np.int32)
+        return Coded(table[inverse], self.values)
 
 
 ColumnData = np.ndarray | Sequence[Any] | Coded
@@ -170,29 +195,53 @@ class TraceWriter:
     # ---- appends -----------------------------------------------------------------------------
 
     def append(self, table: str, columns: Mapping[str, ColumnData]) -> None:
-        """Buffer a batch of rows for `table`; columns missing from the batch become NULL."""
+        """Buffer a batch of rows for `table`; columns missing from the batch become NULL.
+
+        A `kernels` batch may carry the `kernel_features` columns too: the rows that have any go
+        to that table (with their kernel_id), the rest of each row to `kernels`."""
         self._check_open()
         spec = schema.TABLE_BY_NAME.get(table)
         if spec is None or table in (schema.META_TABLE, "run"):
             raise ValueError(f"cannot append to table {table!r}")
-        unknown = set(columns) - set(spec.column_names)
+        unknown = set(columns) - set(schema.appendable_columns(table))
         if unknown:
             raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
         lengths = {len(v) for v in columns.values()}
         if len(lengths) > 1:
             raise ValueError(f"{table}: columns of unequal length {sorted(lengths)}")
-        n = lengths.pop() if lengths else 0
-        if n == 0:
+        if not lengths or lengths.pop() == 0:
             return
-        self._buffers.setdefault(table, []).append(dict(columns))
-        self._buffered_rows[table] = self._buffered_rows.get(table, 0) + n
-        if self._buffered_rows[table] >= self.flush_rows:
-            self._flush_table(table)
+        if table == "kernels":
+            columns = self._split_kernel_features(columns)
+        self._buffer(table, columns)
         if (
             self.flush_interval_s is not None
             and time.monotonic() - self._last_flush >= self.flush_interval_s
         ):
             self.flush()
+
+    def _buffer(self, table: str, columns: Mapping[str, ColumnData]) -> None:
+        n = len(next(iter(columns.values())))
+        self._buffers.setdefault(table, []).append(dict(columns))
+        self._buffered_rows[table] = self._buffered_rows.get(table, 0) + n
+        if self._buffered_rows[table] >= self.flush_rows:
+            self._flush_table(table)
+
+    def _split_kernel_features(self, columns: Mapping[str, ColumnData]) -> dict[str, ColumnData]:
+        """Buffer the feature columns of the rows that have any; return the `kernels` columns."""
+        kernel = {k: v for k, v in columns.items() if k not in schema.KERNEL_FEATURE_NAMES}
+        features = {k: v for k, v in columns.items() if k in schema.KERNEL_FEATURE_NAMES}
+        if not features:
+            return kernel
+        known = np.logical_or.reduce([_present(v) for v in features.values()])
+        if not known.any():
+            return kernel
+        if "kernel_id" not in kernel:
+            raise ValueError("kernels: rows with features need their kernel_id")
+        rows = np.flatnonzero(known)
+        picked = {k: _take(v, rows) for k, v in features.items()}
+        self._buffer("kernel_features", {"kernel_id": _take(kernel["kernel_id"], rows), **picked})
+        return kernel
 
     def append_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Convenience for low-rate tables (processes, streams): a list of row dicts."""
@@ -293,10 +342,30 @@ def _concat(batches: list[dict[str, ColumnData]]) -> dict[str, ColumnData]:
 def _concat_column(parts: list[ColumnData]) -> ColumnData:
     first = parts[0]
     if isinstance(first, Coded) and all(
-        isinstance(p, Coded) and list(p.values) == list(first.values) for p in parts
+        isinstance(p, Coded) and (p.values is first.values or list(p.values) == list(first.values))
+        for p in parts
     ):
         return Coded(np.concatenate([p.codes for p in parts]), first.values)  # type: ignore[union-attr]
     return np.concatenate([_as_array(p) for p in parts])
+
+
+def _present(values: ColumnData) -> np.ndarray:
+    """Which rows of a column hold a value (not NULL / None / NaN)."""
+    if isinstance(values, Coded):
+        known = np.array([v is not None for v in values.values], dtype=bool)
+        return known[np.asarray(values.codes)]
+    arr = _as_array(values)
+    if arr.dtype.kind == "f":
+        return ~np.isnan(arr)
+    if arr.dtype == object:
+        return np.array([v is not None for v in arr], dtype=bool)
+    return np.ones(len(arr), dtype=bool)
+
+
+def _take(values: ColumnData, rows: np.ndarray) -> ColumnData:
+    if isinstance(values, Coded):
+        return Coded(np.asarray(values.codes)[rows], values.values)
+    return _as_array(values)[rows]
 
 
 def _as_array(values: ColumnData) -> np.ndarray:

@@ -101,7 +101,7 @@ class TraceBuilder:
         """Append one row; columns not given stay NULL."""
         cols = self.tables.get(table)
         if cols is None:
-            cols = self.tables[table] = {c: [] for c in schema.TABLE_BY_NAME[table].column_names}
+            cols = self.tables[table] = {c: [] for c in schema.appendable_columns(table)}
         unknown = row.keys() - cols.keys()
         if unknown:
             raise ValueError(f"{table}: unknown columns {sorted(unknown)}")

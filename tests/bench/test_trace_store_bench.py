@@ -34,7 +34,8 @@ MODELS = ["gemm", "attention", "bandwidth", "collective", "roofline:unmodelled"]
 def _kernel_batch(
     n: int, start: int, rng: np.random.Generator, *, coded: bool = False
 ) -> dict[str, object]:
-    """Kernel rows as the engine writes them: every column it fills, names from a small set."""
+    """Kernel rows as the engine writes them (revati/engine/ingest.py, a run of launches): every
+    column it fills, names from a small set; no kernel features (a plain launch has none)."""
     names = np.array(list(NAMES.values()), dtype=object)
     t = start * 1000 + np.cumsum(rng.integers(500, 5000, n))
     name_codes = rng.integers(0, len(names), n).astype(np.int32)
@@ -47,7 +48,9 @@ def _kernel_batch(
         "launch_ns": t,
         "start_ns": t + 2500,
         "end_ns": t + 2500 + rng.integers(1000, 90000, n),
-        "duration_source": np.full(n, "predicted", dtype=object),
+        "duration_source": Coded(np.zeros(n, np.int8), ["predicted"])
+        if coded
+        else np.full(n, "predicted", dtype=object),
         "model": Coded(model_codes, MODELS) if coded else np.array(MODELS, object)[model_codes],
         "name": Coded(name_codes, list(names)) if coded else names[name_codes],
         "grid_x": rng.integers(1, 1024, n).astype(np.int32),
@@ -57,8 +60,6 @@ def _kernel_batch(
         "block_y": np.ones(n, np.int32),
         "block_z": np.ones(n, np.int32),
         "shared_mem": np.zeros(n, np.int32),
-        "registers": np.full(n, 64, np.int32),
-        "bytes": rng.integers(0, 1 << 24, n),
     }
 
 

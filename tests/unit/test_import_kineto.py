@@ -90,9 +90,9 @@ def test_known_kernel_name_duration_launch_config_and_call(bert):
     # first kernel of the BERT trace: ts 1419247333430.849 us, dur 3.136 us, correlation 8218
     row = bert.sql(
         "SELECT k.name, k.end_ns - k.start_ns, k.grid_x, k.grid_y, k.grid_z, k.block_x,"
-        " k.block_y, k.block_z, k.shared_mem, k.registers, k.correlation, a.name,"
+        " k.block_y, k.block_z, k.shared_mem, f.registers, f.correlation, a.name,"
         " k.launch_ns = a.enter_ns, k.start_ns FROM kernels k JOIN api_calls a USING (call_id)"
-        " ORDER BY k.start_ns LIMIT 1"
+        " LEFT JOIN kernel_features f USING (kernel_id) ORDER BY k.start_ns LIMIT 1"
     )[0]
     assert row[0].startswith("void at::native::(anonymous namespace)::indexSelectLargeIndex<")
     assert row[1:12] == (3136, 564, 1, 1, 128, 1, 1, 0, 32, 8218, "cudaLaunchKernel")
@@ -255,7 +255,8 @@ def test_nccl_kernel_args_give_dtype_bytes(tmp_path, shared_data):
     with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
         # first AllReduce in time: "In msg nelems": 2049000, "dtype": "Float"
         assert r.sql(
-            "SELECT dtype, bytes FROM kernels WHERE name LIKE 'ncclKernel_AllReduce%'"
+            "SELECT dtype, bytes FROM kernels JOIN kernel_features USING (kernel_id)"
+            " WHERE name LIKE 'ncclKernel_AllReduce%'"
             " ORDER BY start_ns LIMIT 1"
         ) == [("fp32", 2049000 * 4)]
 
@@ -296,8 +297,8 @@ def test_collectives_match_within_their_process_group(tmp_path):
     with open_trace(tmp_path / "t.duckdb") as r:
         rows = r.sql(
             "SELECT b.communicator, b.bytes, list(a.rank ORDER BY a.rank),"
-            " list(k.features->>'$.collective') FROM barriers b"
-            " JOIN barrier_arrivals a USING (barrier_id) JOIN kernels k USING (kernel_id)"
+            " list(f.features->>'$.collective') FROM barriers b"
+            " JOIN barrier_arrivals a USING (barrier_id) JOIN kernel_features f USING (kernel_id)"
             " GROUP BY ALL ORDER BY b.communicator"
         )
         assert [(c, n, ranks) for c, n, ranks, _ in rows] == [

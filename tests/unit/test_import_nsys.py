@@ -62,8 +62,9 @@ def test_counts_match_manifest(tmp_path, shared_data, rel, kernels, runtime, mem
 def test_known_kernel_name_duration_and_launch(fuser):
     # the nvjet GEMM of HopperMatmulTest: start 1848853036, end 1848944139 in the export
     row = fuser.sql(
-        "SELECT k.end_ns - k.start_ns, k.grid_x, k.grid_y, k.grid_z, k.block_x, k.registers,"
+        "SELECT k.end_ns - k.start_ns, k.grid_x, k.grid_y, k.grid_z, k.block_x, f.registers,"
         " a.name, k.launch_ns <= k.start_ns FROM kernels k JOIN api_calls a USING (call_id)"
+        " JOIN kernel_features f USING (kernel_id)"
         " WHERE k.name = 'nvjet_hsh_128x256_64x4_2x1_v_bz_coopA_NTN'"
     )
     assert row == [(91103, 2, 64, 1, 384, 168, "cuLaunchKernelEx", True)]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from revati.recorder.overview import load_overview
 from revati.recorder.reader import open_trace
-from revati.recorder.writer import Coded, RunInfo, TraceWriter
+from revati.recorder.writer import Coded, RunInfo, StringCodes, TraceWriter
 
 from revati.errors import RevatiTraceError
 from tests.unit.test_reader_api import write_small_trace
@@ -36,6 +36,57 @@ def test_coded_strings_land_as_varchar(tmp_path: Path) -> None:
         rows = r.sql("SELECT name, typeof(name) FROM kernels ORDER BY kernel_id")
     assert [n for n, _ in rows] == [names[i % 3] for i in range(7)] + [None]
     assert {t for _, t in rows} == {"VARCHAR"}
+
+
+def test_string_codes_stay_valid_as_the_table_grows(tmp_path: Path) -> None:
+    strings = StringCodes()
+    first = strings.coded(np.array(["gemm", "copy", "gemm"], dtype=object))
+    second = strings.coded(np.array(["flash", "gemm"], dtype=object))  # grows the table
+    assert first.values is second.values and strings.values == ["copy", "gemm", "flash"]
+    with TraceWriter(tmp_path / "s.duckdb", RunInfo()) as w:
+        w.append("kernels", {"kernel_id": np.arange(3), "name": first})
+        w.append("kernels", {"kernel_id": np.arange(3, 5), "name": second})
+    with open_trace(tmp_path / "s.duckdb") as r:
+        names = [n for (n,) in r.sql("SELECT name FROM kernels ORDER BY kernel_id")]
+    assert names == ["gemm", "copy", "gemm", "flash", "gemm"]
+
+
+def test_kernel_features_go_to_their_own_table_for_the_rows_that_have_any(
+    tmp_path: Path,
+) -> None:
+    with TraceWriter(tmp_path / "k.duckdb", RunInfo()) as w:
+        w.append(
+            "kernels",
+            {
+                **_kernels(4, ["gemm", "add"], coded=False),
+                "gemm_m": [4096, None, 128, None],
+                "dtype": Coded(np.array([0, 1, 0, 1]), ["bf16", None]),
+                "features": [None, None, None, '{"heads": 8}'],
+            },
+        )
+        w.append("kernels", _kernels(2, ["k"], coded=False))  # no features at all
+    with open_trace(tmp_path / "k.duckdb") as r:
+        assert r.sql("SELECT count(*) FROM kernels") == [(6,)]
+        rows = r.sql(
+            "SELECT kernel_id, gemm_m, dtype, features->>'$.heads' FROM kernel_features "
+            "ORDER BY kernel_id"
+        )
+        assert rows == [(0, 4096, "bf16", None), (2, 128, "bf16", None), (3, None, None, "8")]
+        kernels = {
+            e.ref_id: e for e in (r.event(i) for i in range(r.event_count())) if e.kind == "kernel"
+        }
+        detail = r.details(kernels[2])
+        assert detail["gemm_m"] == 128 and detail["dtype"] == "bf16" and detail["name"] == "gemm"
+        plain = r.details(kernels[1])
+        assert plain["gemm_m"] is None and plain["name"] == "add"
+
+
+def test_kernel_features_without_kernel_id_are_refused(tmp_path: Path) -> None:
+    with TraceWriter(tmp_path / "n.duckdb", RunInfo()) as w:
+        with pytest.raises(ValueError, match="kernel_id"):
+            w.append("kernels", {"name": ["gemm"], "gemm_m": [64]})
+        with pytest.raises(ValueError, match="unknown columns"):
+            w.append("copies", {"copy_id": [0], "gemm_m": [64]})
 
 
 def test_time_based_flush_commits_before_flush_rows(tmp_path: Path) -> None:

@@ -21,7 +21,8 @@ from revati.recorder.reader import open_trace
 KERNEL_QUERY = """
 SELECT name, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem, registers,
        gemm_m, gemm_n, gemm_k, batch, dtype, bytes, features, end_ns - start_ns
-FROM kernels WHERE duration_source = 'measured' AND end_ns > start_ns
+FROM kernels LEFT JOIN kernel_features USING (kernel_id)
+WHERE duration_source = 'measured' AND end_ns > start_ns
 """
 COPY_QUERY = """
 SELECT kind, bytes, end_ns - start_ns FROM copies
