@@ -20,6 +20,8 @@ from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
 from revati.engine.trace_sink import TraceSink
+from revati.recorder import schema
+from revati.recorder.writer import Coded, StringCodes
 
 INFINITE = None
 
@@ -111,6 +113,7 @@ class Ingest:
         self.resolutions: dict[tuple[int, int, int], Resolution] = {}
         self.kernels = 0
         self.virtual_end_ns = 0
+        self.strings = StringCodes()  # kernel names and models, as codes for the writer
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -280,7 +283,7 @@ class Ingest:
                 "call_id": call_ids,
                 "thread_id": np.full(n, tid, dtype=np.int64),
                 "seq": np.arange(seq0, seq0 + n, dtype=np.int64),
-                "name": _FN_ARRAY[recs["fn"]],
+                "name": Coded(np.minimum(recs["fn"], len(_FN_NAMES) - 1), _FN_NAMES),
                 "enter_ns": enter,
                 "exit_ns": recs["exit_ns"].astype(np.int64),
                 "result": recs["result"].astype(np.int32),
@@ -288,7 +291,8 @@ class Ingest:
         )
         kernel_ids = lv["kernel"]
         uniq, inverse = np.unique(kernel_ids, return_inverse=True)
-        kernel_names = np.array([self.kernel_name(p, int(k)) for k in uniq], dtype=object)[inverse]
+        codes = [self.strings.code(self.kernel_name(p, int(k))) for k in uniq]
+        kernel_names = Coded(np.array(codes, dtype=np.int32)[inverse], self.strings.values)
         self.sink.add_columns(
             "kernels",
             {
@@ -299,8 +303,8 @@ class Ingest:
                 "launch_ns": enter,
                 "start_ns": start,
                 "end_ns": end,
-                "duration_source": np.full(n, "predicted", dtype=object),
-                "model": models.astype(object),
+                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
+                "model": self.strings.coded(models),
                 "name": kernel_names,
                 "grid_x": lv["grid_x"].astype(np.int32),
                 "grid_y": lv["grid_y"].astype(np.int32),
@@ -633,7 +637,8 @@ class Ingest:
         return 0, 0
 
 
-_FN_ARRAY = np.array(shim.FN_NAMES + ("unknown",) * (65536 - len(shim.FN_NAMES)), dtype=object)
+_FN_NAMES = [*shim.FN_NAMES, "unknown"]  # a code past the table (another shim version): unknown
+_PREDICTED = [schema.DURATION_PREDICTED]
 MIN_RUN = 16
 
 
