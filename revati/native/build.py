@@ -13,6 +13,7 @@ point the shim defines as `emulated` in entry_points.tsv.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -58,6 +59,15 @@ CFLAGS = [
 ]
 
 
+# The shim only. It is preloaded (a startup library), so its thread-locals can live in the static
+# TLS block: one %fs-relative access instead of a __tls_get_addr call, several per launch.
+SHIM_CFLAGS = ["-ftls-model=initial-exec"]
+# Link-time optimisation of the shim, when the compiler has it: a launch then inlines the clock
+# read, the ring reservation and the charge from their own files (`flatten` in launch.c) and makes
+# no call. Fat objects keep `nm` (defined_symbols) working. See docs/time-model.md for the figures.
+LTO_FLAGS = ["-flto", "-ffat-lto-objects"]
+
+
 class BuildError(RuntimeError):
     """The C compiler failed; the message holds its output."""
 
@@ -96,6 +106,21 @@ def _compile_objects(
     return objects
 
 
+@functools.cache
+def lto_flags(cc: str) -> tuple[str, ...]:
+    """LTO_FLAGS if cc compiles and links with them and nm reads its objects, else none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, obj, lib = Path(tmp, "probe.c"), Path(tmp, "probe.o"), Path(tmp, "probe.so")
+        src.write_text("int revati_lto_probe(void) { return 0; }\n")
+        for cmd in (
+            [cc, *CFLAGS, *LTO_FLAGS, "-fvisibility=default", "-c", str(src), "-o", str(obj)],
+            [cc, *CFLAGS, *LTO_FLAGS, "-shared", "-o", str(lib), str(obj)],
+        ):
+            if subprocess.run(cmd, capture_output=True).returncode != 0:
+                return ()
+        return tuple(LTO_FLAGS) if "revati_lto_probe" in defined_symbols([obj]) else ()
+
+
 def defined_symbols(objects: list[Path]) -> set[str]:
     """Global function symbols the shim's own objects define."""
     proc = subprocess.run(
@@ -131,7 +156,8 @@ def build(out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         work = Path(tmp)
-        objects = _compile_objects(cc, SHIM_SOURCES, work)
+        shim_flags = (*SHIM_CFLAGS, *lto_flags(cc))
+        objects = _compile_objects(cc, SHIM_SOURCES, work, shim_flags)
         stubs = _stub_source(defined_symbols(objects), work)
         if stubs is not None:
             stub_obj = work / "stubs.o"
@@ -153,6 +179,8 @@ def build(out_dir: Path) -> tuple[Path, Path]:
         _run(
             [
                 cc,
+                *CFLAGS,
+                *shim_flags,
                 "-shared",
                 "-o",
                 str(shim_tmp),

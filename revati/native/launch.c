@@ -155,14 +155,23 @@ static __thread struct call_config t_configs[16];
 static __thread int t_depth;
 
 REVATI_EXPORT unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block, size_t smem, void *stream) {
-    if (t_depth < 16) t_configs[t_depth] = (struct call_config){grid, block, smem, stream};
-    t_depth++;
+    int d = t_depth;
+    if (LIKELY(d < 16)) {
+        struct call_config *c = &t_configs[d];
+        c->grid = grid;
+        c->block = block;
+        c->smem = smem;
+        c->stream = stream;
+    }
+    t_depth = d + 1;
     return 0;
 }
 
 API __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *smem, void *stream) {
-    if (t_depth <= 0) return cudaErrorInvalidConfiguration;
-    struct call_config *c = &t_configs[--t_depth < 16 ? t_depth : 15];
+    int d = t_depth - 1;
+    if (UNLIKELY(d < 0)) return cudaErrorInvalidConfiguration;
+    t_depth = d;
+    const struct call_config *c = &t_configs[d < 16 ? d : 15];
     *grid = c->grid;
     *block = c->block;
     *smem = c->smem;
@@ -172,46 +181,62 @@ API __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *smem, void *stre
 
 /* ---- launch -------------------------------------------------------------------------------- */
 
-static cudaError_t launch(struct kernel_rec *k, dim3 g, dim3 b, size_t smem, cudaStream_t s,
-                          int per_thread, uint16_t fn) {
-    if (UNLIKELY(!k || k->magic != KERNEL_MAGIC)) return cudaErrorInvalidValue;
-    if (UNLIKELY(g.x == 0 || g.y == 0 || g.z == 0 || b.x * b.y * b.z == 0 ||
-                 b.x * b.y * b.z > (unsigned)g_cfg.dev.max_threads_per_block || g.y > 65535 || g.z > 65535))
-        return cudaErrorInvalidConfiguration;
-    struct revati_stream *obj;
-    int64_t ref = revati_stream_ref(s, per_thread, &obj);
-    if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
-    if (UNLIKELY(obj && obj->capture)) {
-        struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
-        return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
-    }
-    revati_hostfn_gate(ref, fn);
+/* A launch on a stream that is being captured becomes a graph node, not a record. */
+static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati_stream *obj,
+                                                                   const struct kernel_rec *k, dim3 g,
+                                                                   dim3 b, size_t smem) {
+    struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
+    return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
+}
+
+/* Append the launch record and add the launch's host cost to the clock. `flatten` inlines the
+ * clock read, the thread index, the ring reservation and the charge (from their own files when
+ * the build uses LTO), so this makes no call; only their rare paths (a TSC recalibration, a
+ * thread's first record, a full ring) stay out of line. */
+static __attribute__((noinline, flatten)) void launch_record(const struct kernel_rec *k, dim3 g, dim3 b, size_t smem,
+                                                   int64_t ref, uint16_t fn) {
     int64_t enter = revati_now();
     uint32_t thread = revati_thread_index();
     uint64_t idx;
     struct revati_record *r = revati_ring_reserve(&idx);
+    if (UNLIKELY(r == NULL)) return;
     int64_t cost = g_cfg.cost_ns[COST_LAUNCH];
-    if (LIKELY(r != NULL)) {
-        r->type = REC_LAUNCH;
-        r->kind = 0;
-        r->fn = fn;
-        r->thread = thread;
-        r->result = 0;
-        r->enter_ns = enter;
-        r->exit_ns = enter + cost;
-        r->p.launch.kernel = k->id;
-        r->p.launch.grid_x = g.x;
-        r->p.launch.grid_y = (uint16_t)g.y;
-        r->p.launch.grid_z = (uint16_t)g.z;
-        r->p.launch.block_x = (uint16_t)b.x;
-        r->p.launch.block_y = (uint16_t)b.y;
-        r->p.launch.block_z = (uint16_t)b.z;
-        r->p.launch.graph_flag = 0;
-        r->p.launch.shared_mem = (uint32_t)smem;
-        r->p.launch.stream = (uint64_t)ref;
-        revati_ring_commit(r, idx);
-        if (cost > 0) revati_page_charge(g_page, cost);
-    }
+    r->type = REC_LAUNCH;
+    r->kind = 0;
+    r->fn = fn;
+    r->thread = thread;
+    r->result = 0;
+    r->enter_ns = enter;
+    r->exit_ns = enter + cost;
+    r->p.launch.kernel = k->id;
+    r->p.launch.grid_x = g.x;
+    r->p.launch.grid_y = (uint16_t)g.y;
+    r->p.launch.grid_z = (uint16_t)g.z;
+    r->p.launch.block_x = (uint16_t)b.x;
+    r->p.launch.block_y = (uint16_t)b.y;
+    r->p.launch.block_z = (uint16_t)b.z;
+    r->p.launch.graph_flag = 0;
+    r->p.launch.shared_mem = (uint32_t)smem;
+    r->p.launch.stream = (uint64_t)ref;
+    revati_ring_commit(r, idx);
+    if (cost > 0) revati_page_charge(g_page, cost);
+}
+
+/* Inlined into each entry point: checks, then one clock read, one ring record, one charge. */
+static inline __attribute__((always_inline)) cudaError_t launch(const struct kernel_rec *k, dim3 g, dim3 b,
+                                                               size_t smem, cudaStream_t s, int per_thread,
+                                                               uint16_t fn) {
+    if (UNLIKELY(!k || k->magic != KERNEL_MAGIC)) return cudaErrorInvalidValue;
+    uint32_t threads = b.x * b.y * b.z;
+    if (UNLIKELY(g.x == 0 || g.y == 0 || g.z == 0 || threads == 0 ||
+                 threads > (unsigned)g_cfg.dev.max_threads_per_block || g.y > 65535 || g.z > 65535))
+        return cudaErrorInvalidConfiguration;
+    struct revati_stream *obj;
+    int64_t ref = revati_stream_ref(s, per_thread, &obj);
+    if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
+    if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem);
+    revati_hostfn_gate(ref, fn);
+    launch_record(k, g, b, smem, ref, fn);
     return cudaSuccess;
 }
 

@@ -103,15 +103,22 @@ static void tsc_recalibrate(uint64_t now_tsc) {
     __atomic_store_n(&g_cal_busy, 0, __ATOMIC_RELEASE);
 }
 
+static inline int64_t tsc_to_ns(const struct tsc_cal *c, uint64_t t) {
+    return c->mono0 + (int64_t)((double)(int64_t)(t - c->tsc0) * c->scale);
+}
+
+static __attribute__((noinline, cold)) int64_t tsc_ns_recalibrated(uint64_t t) {
+    tsc_recalibrate(t);
+    struct tsc_cal *c = __atomic_load_n(&g_cal, __ATOMIC_ACQUIRE);
+    return c ? tsc_to_ns(c, t) : libc_monotonic_ns();
+}
+
+/* On every launch: keep it small enough to inline (the recalibration is out of line). */
 int64_t revati_real_monotonic_ns(void) {
     uint64_t t = __rdtsc();
     struct tsc_cal *c = __atomic_load_n(&g_cal, __ATOMIC_ACQUIRE);
-    if (UNLIKELY(!c || t > c->next_check)) {
-        tsc_recalibrate(t);
-        c = __atomic_load_n(&g_cal, __ATOMIC_ACQUIRE);
-        if (!c) return libc_monotonic_ns();
-    }
-    return c->mono0 + (int64_t)((double)(int64_t)(t - c->tsc0) * c->scale);
+    if (UNLIKELY(!c || t > c->next_check)) return tsc_ns_recalibrated(t);
+    return tsc_to_ns(c, t);
 }
 #else
 int64_t revati_real_monotonic_ns(void) { return libc_monotonic_ns(); }
@@ -481,35 +488,45 @@ static void ring_stall_wait(void) {
     __atomic_sub_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
 }
 
+/* The ring is full: wait for the coordinator (outside `running`) until slot `head` is free.
+ * Returns 0 when there is room, -1 after ~5 s without progress (the caller drops the record). */
+static __attribute__((noinline, cold)) int ring_wait_room(struct revati_ring_header *h, uint64_t head) {
+    for (int waits = 0; head - __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) >= RING_CAPACITY; waits++) {
+        if (waits == 25000) { /* ~5 s without progress: drop rather than block forever */
+            __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
+            return -1;
+        }
+        ring_stall_wait();
+    }
+    return 0;
+}
+
+/* On every launch: no lock, no syscall, one CAS (producers are this process's threads). */
 struct revati_record *revati_ring_reserve(uint64_t *index) {
     if (UNLIKELY(!g_active || g_detached)) return NULL;
     struct revati_ring_header *h = g_ring;
     uint64_t head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
-    int waits = 0;
     for (;;) {
-        uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-        if (UNLIKELY(head - tail >= h->capacity)) {
-            if (++waits > 25000) { /* ~5 s without progress: drop rather than block forever */
-                __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
-                return NULL;
-            }
-            ring_stall_wait();
+        /* acquire: the coordinator has read the slot we may overwrite */
+        if (UNLIKELY(head - __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) >= RING_CAPACITY)) {
+            if (ring_wait_room(h, head) < 0) return NULL;
             head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
             continue;
         }
-        if (__atomic_compare_exchange_n(&h->head, &head, head + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        if (LIKELY(__atomic_compare_exchange_n(&h->head, &head, head + 1, 1, __ATOMIC_ACQ_REL,
+                                               __ATOMIC_RELAXED)))
             break;
     }
     *index = head;
-    return &g_records[head & (h->capacity - 1)];
+    return &g_records[head & (RING_CAPACITY - 1)];
 }
 
 void revati_ring_commit(struct revati_record *r, uint64_t index) {
     __atomic_store_n(&r->commit, (uint32_t)(index + 1), __ATOMIC_RELEASE);
 }
 
-uint32_t revati_thread_index(void) {
-    if (LIKELY(t_index)) return t_index;
+/* A thread's first record: number it, name it in the names file, announce it in the ring. */
+static __attribute__((noinline, cold)) uint32_t thread_index_first(void) {
     t_index = __atomic_fetch_add(&g_next_thread, 1, __ATOMIC_ACQ_REL);
     char name[32] = "", line[96];
     pthread_getname_np(pthread_self(), name, sizeof name);
@@ -518,6 +535,11 @@ uint32_t revati_thread_index(void) {
     int64_t now = revati_now();
     revati_emit(REC_THREAD, 0, 0, 0, now, now, (uint64_t)syscall(SYS_gettid), 0, 0, 0);
     return t_index;
+}
+
+uint32_t revati_thread_index(void) {
+    if (LIKELY(t_index)) return t_index;
+    return thread_index_first();
 }
 
 uint64_t revati_emit(uint8_t type, uint8_t kind, uint16_t fn, int32_t result, int64_t enter,
