@@ -20,7 +20,7 @@ import numpy as np
 from revati.errors import RevatiRunError
 from revati.native import build
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -59,13 +59,38 @@ LAUNCH_DTYPE = np.dtype(
         ("stream", "<u8"),
     ]
 )
-assert RECORD_DTYPE.itemsize == LAUNCH_DTYPE.itemsize == RECORD_SIZE
+# struct revati_gemm_record: the shape of a library GEMM, before its REC_LAUNCH record
+GEMM_DTYPE = np.dtype(
+    [
+        ("head", "V12"),
+        ("m", "<u4"),
+        ("stride_a", "<i8"),
+        ("stride_b", "<i8"),
+        ("n", "<u4"),
+        ("k", "<u4"),
+        ("batch", "<u4"),
+        ("lda", "<u4"),
+        ("ldb", "<u4"),
+        ("ldc", "<u4"),
+        ("a_type", "u1"),
+        ("b_type", "u1"),
+        ("c_type", "u1"),
+        ("compute", "u1"),
+        ("scale_type", "u1"),
+        ("flags", "u1"),
+        ("epilogue", "<u2"),
+    ]
+)
+assert RECORD_DTYPE.itemsize == LAUNCH_DTYPE.itemsize == GEMM_DTYPE.itemsize == RECORD_SIZE
 
 # enum revati_record_type
 REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 6
 REC_STREAM_CREATE, REC_STREAM_DESTROY, REC_EVENT_RECORD, REC_STREAM_WAIT = 7, 8, 9, 10
 REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13, 14, 15
-REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
+REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE, REC_GEMM = 16, 17, 18, 19, 20
+# REC_GEMM kind bits (transposes in the low 4) and flags
+GEMM_F_LT, GEMM_F_PTR_ARRAY = 0x10, 0x20
+GEMM_X_BIAS, GEMM_X_FP8_SCALES, GEMM_X_DEVICE_SCALARS, GEMM_X_BETA = 0x01, 0x02, 0x04, 0x08
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
@@ -139,6 +164,17 @@ def _fn_names() -> tuple[str, ...]:
 
 
 FN_NAMES = _fn_names()
+
+
+def _value_names(macro: str) -> dict[int, str]:
+    """The `X(value, name)` pairs of a list macro of shim.h."""
+    text = (build.NATIVE / "shim.h").read_text()
+    block = text.split(f"#define {macro}(X)", 1)[1].split("\n#", 1)[0]
+    return {int(v): name for v, name in re.findall(r"X\((\d+), (\w+)\)", block)}
+
+
+DATA_TYPES = _value_names("REVATI_DATA_TYPES")  # cudaDataType_t -> "bf16", "fp32", ...
+EPILOGUES = _value_names("REVATI_EPILOGUES")  # cublasLtEpilogue_t -> "bias", "gelu", ...
 
 
 def shim_paths() -> tuple[Path, Path]:
@@ -315,6 +351,11 @@ class Ring:
 def launch_view(records: np.ndarray) -> np.ndarray:
     """The launch fields of REC_LAUNCH records."""
     return records.view(LAUNCH_DTYPE)
+
+
+def gemm_view(records: np.ndarray) -> np.ndarray:
+    """The shape fields of REC_GEMM records."""
+    return records.view(GEMM_DTYPE)
 
 
 class NamesFile:

@@ -19,6 +19,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
+from revati.engine.gemm_shapes import GemmShape, gemm_columns, pair_gemms
 from revati.engine.trace_sink import TraceSink
 from revati.recorder import schema
 from revati.recorder.writer import Coded, StringCodes
@@ -98,6 +99,7 @@ class ProcessState:
     kernel_names: dict[int, str] = field(default_factory=dict)
     allocs: dict[int, dict[str, Any]] = field(default_factory=dict)
     pending_call: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pending_gemm: dict[int, GemmShape] = field(default_factory=dict)  # by thread
 
 
 class Ingest:
@@ -114,6 +116,7 @@ class Ingest:
         self.kernels = 0
         self.virtual_end_ns = 0
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
+        self.gemm_at: dict[int, GemmShape] = {}  # library GEMM shapes by launch ring index
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -172,7 +175,11 @@ class Ingest:
         if not len(records):
             return
         launches = shim.launch_view(records)
+        shapes = pair_gemms(records, p.pending_gemm)
+        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
         ops = self._op_requests(p, records, launches)
+        if shapes:
+            ops.gemm = gemm_columns(shapes, np.flatnonzero(is_op_record(records["type"])))
         durations, models = self.durations.predict(ops)
         types = records["type"]
         is_op = (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
@@ -180,7 +187,7 @@ class Ingest:
         names: tuple[str, ...] = records.dtype.names or ()
         i: int = 0
         n = len(records)
-        for start, end in _launch_runs(records, launches):
+        for start, end in _launch_runs(records, launches, shapes):
             self._records(
                 p, first_index, records, launches, names, i, start, op_index, durations, models
             )
@@ -345,6 +352,7 @@ class Ingest:
         s = self.model.stream(p.pid, int(stream), r["thread"])
         place = self._place(p, r, s, dur[0], bool(graph_flag))
         graph_id = p.graph_of_thread.get(r["thread"]) if graph_flag else None
+        gemm = self.gemm_at.get(index)
         call_id = None
         if not graph_flag:
             call_id = self.api_call(p, r)["call_id"]
@@ -367,7 +375,11 @@ class Ingest:
             block_z=bz,
             shared_mem=smem,
             graph_id=graph_id,
+            **(gemm.columns() if gemm is not None else {}),
         )
+
+    def _gemm(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        """A library GEMM's shape: already paired with its launch (`pair_gemms`)."""
 
     def _copy(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: tuple[int, str]
@@ -642,9 +654,19 @@ _PREDICTED = [schema.DURATION_PREDICTED]
 MIN_RUN = 16
 
 
-def _launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream."""
+def is_op_record(types: np.ndarray) -> np.ndarray:
+    """Records that are device operations (kernels, copies, memsets)."""
+    return (types == shim.REC_LAUNCH) | (types == shim.REC_COPY) | (types == shim.REC_MEMSET)
+
+
+def _launch_runs(
+    records: np.ndarray, launches: np.ndarray, gemms: dict[int, GemmShape]
+) -> list[tuple[int, int]]:
+    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream (a library
+    GEMM's launch, which carries a shape, is not plain)."""
     plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
+    if gemms:
+        plain[np.fromiter(gemms, dtype=np.int64, count=len(gemms))] = False
     if plain.sum() < MIN_RUN:
         return []
     same = (
@@ -679,4 +701,5 @@ _HANDLERS = {
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,
+    shim.REC_GEMM: Ingest._gemm,
 }

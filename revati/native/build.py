@@ -33,6 +33,9 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "gemm.c",
+    "cublas.c",
+    "cublaslt.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -44,6 +47,7 @@ HEADERS = (
     "memory.h",
     "objects.h",
     "cuda_types.h",
+    "cublas_types.h",
 )
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"

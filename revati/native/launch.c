@@ -609,6 +609,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             k += c;
         } while (k < nd);
         if (n->type == REC_LAUNCH) {
+            if (n->gemm.type == REC_GEMM) revati_gemm_emit(&n->gemm, thread);
             uint64_t idx;
             struct revati_record *r = revati_ring_reserve(&idx);
             if (!r) continue;

@@ -27,6 +27,7 @@ struct graph_node {
     void (*host_fn)(void *);   /* host nodes */
     void *host_data;
     struct graph_node_handle *handle; /* the cudaGraphNode_t handed out (lazily), or NULL */
+    struct revati_gemm_record gemm;   /* kernel nodes of library GEMMs: type REC_GEMM, else 0 */
 };
 
 /* A cudaGraphNode_t: the node's position in its graph. */
@@ -98,6 +99,8 @@ void revati_hostfn_gate_all(uint16_t fn);
 int graph_add_edge(struct revati_graph *g, uint32_t from, uint32_t to);
 /* Append a node captured on stream `obj`: it depends on the stream's leaves, then is its leaf. */
 int capture_append(struct revati_stream *obj, const struct graph_node *n);
+/* Append the REC_GEMM record of a library GEMM (gemm.c), before its kernel's launch record. */
+void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
 int capture_live(const struct revati_graph *g);
 

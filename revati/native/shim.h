@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 3
+#define REVATI_PROTOCOL_VERSION 4
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -118,7 +118,46 @@ enum revati_record_type {
     REC_GRAPH_NODE = 19,   /* precedes each node record of a graph launch: p.u = node position,
                               up to 3 positions it depends on (kind = how many; more follow in
                               further REC_GRAPH_NODE records with the same position) */
+    REC_GEMM = 20,         /* a library GEMM's shape (struct revati_gemm_record): precedes the
+                              REC_LAUNCH record of the same thread that stands for its kernel */
 };
+
+/* REC_GEMM: the shape of one cuBLAS / cuBLASLt GEMM, in the ring slot before its launch record
+ * (same thread; another thread's records may come between). Same 12-byte head as every record;
+ * the rest is its own. Types are cudaDataType_t values, `compute` a cublasComputeType_t,
+ * `epilogue` a cublasLtEpilogue_t (1 = none). Leading dimensions and batch strides in elements;
+ * the stride of C is not kept. */
+struct revati_gemm_record {
+    uint32_t commit;
+    uint8_t type;     /* REC_GEMM */
+    uint8_t kind;     /* transa | transb << 2 (0 N, 1 T, 2 C) | REC_GEMM_F_* */
+    uint16_t fn;      /* the library call */
+    uint32_t thread;
+    uint32_t m;
+    int64_t stride_a, stride_b;
+    uint32_t n, k, batch;
+    uint32_t lda, ldb, ldc;
+    uint8_t a_type, b_type, c_type, compute, scale_type, flags; /* flags: REC_GEMM_X_* */
+    uint16_t epilogue;
+};
+_Static_assert(sizeof(struct revati_gemm_record) == 64, "gemm record must be 64 bytes");
+#define REC_GEMM_F_LT 0x10u      /* cublasLtMatmul */
+#define REC_GEMM_F_PTR_ARRAY 0x20u /* batched through arrays of pointers (…Batched, not strided) */
+#define REC_GEMM_X_BIAS 0x01u    /* epilogue reads a bias vector */
+#define REC_GEMM_X_FP8_SCALES 0x02u /* A/B/C/D scale pointers set (fp8) */
+#define REC_GEMM_X_DEVICE_SCALARS 0x04u /* alpha/beta are device pointers */
+#define REC_GEMM_X_BETA 0x08u    /* beta != 0 (C is read), when alpha/beta live on the host */
+
+/* cudaDataType_t values and the names the trace gives them (revati/shim.py parses this list). */
+#define REVATI_DATA_TYPES(X) \
+    X(0, fp32) X(1, fp64) X(2, fp16) X(3, int8) X(4, cfp32) X(5, cfp64) X(6, cfp16) X(7, cint8) \
+    X(8, uint8) X(10, int32) X(14, bf16) X(15, cbf16) X(28, fp8_e4m3) X(29, fp8_e5m2) \
+    X(30, fp8_ue8m0) X(31, fp6_e2m3) X(32, fp6_e3m2) X(33, fp4_e2m1)
+/* cublasLtEpilogue_t values and their names (kernel-name suffixes, trace features). */
+#define REVATI_EPILOGUES(X) \
+    X(1, none) X(2, relu) X(4, bias) X(6, relu_bias) X(32, gelu) X(36, gelu_bias) \
+    X(130, relu_aux) X(134, relu_aux_bias) X(160, gelu_aux) X(164, gelu_aux_bias) X(136, drelu) \
+    X(152, drelu_bgrad) X(192, dgelu) X(208, dgelu_bgrad) X(256, bgrada) X(512, bgradb)
 
 /* REC_COPY / REC_MEMSET kind bits */
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
@@ -182,7 +221,13 @@ _Static_assert(sizeof(struct revati_msg) == 64, "message must be 64 bytes");
     X(sleep) X(usleep) X(nanosleep) X(clock_nanosleep) X(poll) X(select) X(epoll_wait) \
     X(pthread_cond_timedwait) X(sem_timedwait) X(cudaThreadSynchronize) X(cudaMemPrefetchAsync) \
     X(cudaGraphInstantiateWithFlags) X(cudaStreamGetCaptureInfo) X(cudaEventElapsedTime_v2) \
-    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4)
+    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4) \
+    X(cublasSgemm_v2) X(cublasDgemm_v2) X(cublasCgemm_v2) X(cublasZgemm_v2) X(cublasHgemm) \
+    X(cublasSgemmEx) X(cublasGemmEx) X(cublasSgemmBatched) X(cublasDgemmBatched) \
+    X(cublasCgemmBatched) X(cublasZgemmBatched) X(cublasHgemmBatched) X(cublasGemmBatchedEx) \
+    X(cublasSgemmStridedBatched) X(cublasDgemmStridedBatched) X(cublasCgemmStridedBatched) \
+    X(cublasZgemmStridedBatched) X(cublasHgemmStridedBatched) X(cublasGemmStridedBatchedEx) \
+    X(cublasSgemv_v2) X(cublasDgemv_v2) X(cublasLtMatmul)
 
 #define REVATI_FN_ENUM(name) FN_##name,
 enum revati_fn { REVATI_FN_LIST(REVATI_FN_ENUM) FN_COUNT };

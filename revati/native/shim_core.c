@@ -584,20 +584,21 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
     return id;
 }
 
-/* Record an unemulated call once per call and answer cudaErrorNotSupported (used by the stubs). */
-REVATI_EXPORT int revati_unsupported_call(const char *name) {
+/* Record an unemulated call once per call and answer `status`, the library's "not supported"
+ * (used by the generated stubs: 801 for the runtime, 15 for cuBLAS/cuBLASLt). */
+REVATI_EXPORT int revati_unsupported_call(const char *name, const char *library, int status) {
     revati_ensure_init();
     static __thread const char *last_name;
     static __thread uint32_t last_id;
     uint32_t id = last_name == name ? last_id : 0;
     if (!id) {
-        id = revati_register_unsupported_name(name, "libcudart.so.13");
+        id = revati_register_unsupported_name(name, library);
         last_name = name;
         last_id = id;
     }
     int64_t now = revati_now();
-    revati_emit(REC_UNSUPPORTED, 0, 0, 801, now, now, id, 0, 0, 0);
-    return 801;
+    revati_emit(REC_UNSUPPORTED, 0, 0, status, now, now, id, 0, 0, 0);
+    return status;
 }
 
 /* ---- blocking calls ------------------------------------------------------------------------ */
