@@ -35,7 +35,20 @@ CUDA_LIBRARY = re.compile(
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
 PROVIDED_BY_SHIM = re.compile(r"^libcudart\.so")  # revati's shim takes this SONAME
 PYTHON_NAME = re.compile(r"^python[\d.]*$")
-TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so")
+TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so", "libtorch_cuda_linalg.so")
+
+
+@dataclass
+class LibraryShare:
+    """How much of what a program imports from one intercepted library revati emulates."""
+
+    imported: int = 0
+    emulated: int = 0
+    stubs: int = 0
+
+    @property
+    def emulated_percent(self) -> float:
+        return 100.0 * self.emulated / self.imported if self.imported else 0.0
 
 
 @dataclass
@@ -51,6 +64,7 @@ class DoctorReport:
     emulated: list[str] = field(default_factory=list)
     stubs: list[str] = field(default_factory=list)
     unintercepted: dict[str, list[str]] = field(default_factory=dict)  # library -> names
+    shares: dict[str, LibraryShare] = field(default_factory=dict)  # intercepted library -> counts
     libraries: dict[str, str | None] = field(default_factory=dict)  # DT_NEEDED closure
     cuda_libraries: list[str] = field(default_factory=list)
     static_cudart: bool = False
@@ -261,18 +275,26 @@ def _classify_imports(report: DoctorReport, files: list[ElfInfo]) -> None:
                 imports.setdefault(sym.name, sym.version)
     report.imports = sorted(imports)
     unintercepted: dict[str, list[str]] = {}
+    shares: dict[str, LibraryShare] = {}
     for name in report.imports:
         row = table.get(name)
         if row is None:
             unintercepted.setdefault(imports[name] or _library_family(name), []).append(name)
-        elif row.status == "emulated":
+            continue
+        share = shares.setdefault(row.library, LibraryShare())
+        share.imported += 1
+        if row.status == "emulated":
             report.emulated.append(name)
+            share.emulated += 1
         else:
             report.stubs.append(name)
+            share.stubs += 1
     report.unintercepted = dict(sorted(unintercepted.items()))
+    report.shares = dict(sorted(shares.items()))
     if report.stubs:
         report.notes.append(f"{_count(report.stubs, 'imported entry point')} are stubs: a call "
-                            "returns cudaErrorNotSupported and is recorded as unsupported")  # fmt: skip
+                            "returns its library's not-supported status (cudaErrorNotSupported, "
+                            "CUBLAS_STATUS_NOT_SUPPORTED) and is recorded as unsupported")  # fmt: skip
     for library, names in report.unintercepted.items():
         report.notes.append(f"{_count(names, 'entry point')} of {library} are not intercepted: "
                             "calling them reaches the real library, which needs a GPU")  # fmt: skip

@@ -74,6 +74,9 @@ def _render_summary(report: DoctorReport, console: Console, verbose: bool) -> No
     emulated = _names(report.emulated, verbose) if verbose else str(len(report.emulated))
     summary.add_row("[green]emulated[/green]", emulated)
     summary.add_row("[yellow]stubs (unsupported)[/yellow]", _names(report.stubs, verbose))
+    for library, share in report.shares.items():
+        summary.add_row(f"  {library}", f"{share.emulated}/{share.imported} emulated "
+                        f"({share.emulated_percent:.0f}%), {share.stubs} stubs")  # fmt: skip
     for library, names in report.unintercepted.items():
         summary.add_row(f"[red]not intercepted: {library}[/red]", _names(names, verbose))
     console.print(summary)
