@@ -82,6 +82,21 @@ def shape_of(g: np.void, kind: int) -> GemmShape:
                      json.dumps(features, separators=(",", ":")))  # fmt: skip
 
 
+_SHAPES: dict[bytes, GemmShape] = {}  # by record payload: a workload repeats a few shapes
+_SHAPES_MAX = 1 << 14
+
+
+def cached_shape(payload: np.ndarray, gemms: np.ndarray, kinds: np.ndarray, i: int) -> GemmShape:
+    """`shape_of` record i, looked up by its bytes after the 12-byte head (and its kind byte)."""
+    key = payload[i].tobytes() + bytes((int(kinds[i]),))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        shape = _SHAPES[key] = shape_of(gemms[i], int(kinds[i]))
+    return shape
+
+
 def pair_gemms(records: np.ndarray, pending: dict[int, GemmShape]) -> dict[int, GemmShape]:
     """{position of a launch record in `records`: the shape of its GEMM}.
 
@@ -94,6 +109,7 @@ def pair_gemms(records: np.ndarray, pending: dict[int, GemmShape]) -> dict[int, 
     is_launch = types == shim.REC_LAUNCH
     gemms = shim.gemm_view(records)
     kinds = records["kind"]
+    payload = records.view(np.uint8).reshape(len(records), shim.RECORD_SIZE)[:, 12:]
     out: dict[int, GemmShape] = {}
     for thread in set(threads[is_gemm].tolist()) | set(pending):
         mine = threads == thread
@@ -102,7 +118,7 @@ def pair_gemms(records: np.ndarray, pending: dict[int, GemmShape]) -> dict[int, 
         queue: list[tuple[int, GemmShape]] = []
         if thread in pending:
             queue.append((-1, pending.pop(thread)))
-        queue += [(int(i), shape_of(gemms[i], int(kinds[i]))) for i in shapes]
+        queue += [(int(i), cached_shape(payload, gemms, kinds, int(i))) for i in shapes]
         following = np.searchsorted(launches, [pos for pos, _ in queue], side="right")
         for (_pos, shape), j in zip(queue, following.tolist(), strict=True):
             if j < len(launches):
