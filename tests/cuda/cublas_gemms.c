@@ -104,6 +104,22 @@ static int gemms(void) {
     CHECK(cublasLtMatrixLayoutSetAttribute(lc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
     CHECK(cublasLtMatmul((cublasLtHandle_t)h, op, &one, a, la, b, lb, &zero, c, lc, c, lc, NULL, ws, max_ws, s));
 
+    // 7. cuBLASLt fp8 (e4m3) inputs, bf16 output, per-tensor scales, GELU + bias epilogue
+    cublasLtMatmulDesc_t op8;
+    cublasLtMatrixLayout_t a8, b8, d8;
+    CHECK(cublasLtMatmulDescCreate(&op8, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasLtEpilogue_t gelu_bias = CUBLASLT_EPILOGUE_GELU_BIAS;
+    void *scale_a = scalars, *scale_b = scalars + 1;
+    CHECK(cublasLtMatmulDescSetAttribute(op8, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    CHECK(cublasLtMatmulDescSetAttribute(op8, CUBLASLT_MATMUL_DESC_EPILOGUE, &gelu_bias, sizeof gelu_bias));
+    CHECK(cublasLtMatmulDescSetAttribute(op8, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    CHECK(cublasLtMatmulDescSetAttribute(op8, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &scale_a, sizeof scale_a));
+    CHECK(cublasLtMatmulDescSetAttribute(op8, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_b, sizeof scale_b));
+    CHECK(cublasLtMatrixLayoutCreate(&a8, CUDA_R_8F_E4M3, 8192, 4096, 8192));
+    CHECK(cublasLtMatrixLayoutCreate(&b8, CUDA_R_8F_E4M3, 8192, 1024, 8192));
+    CHECK(cublasLtMatrixLayoutCreate(&d8, CUDA_R_16BF, 4096, 1024, 4096));
+    CHECK(cublasLtMatmul(lt, op8, &one, a, a8, b, b8, &zero, c, d8, c, d8, NULL, ws, max_ws, s));
+
     CHECK(cudaStreamSynchronize(s));
     float ms = 0;
     CHECK(cudaEventElapsedTime(&ms, e0, e1));

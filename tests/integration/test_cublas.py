@@ -44,19 +44,21 @@ def test_each_gemm_call_is_one_kernel_with_its_shape(gemms_trace: tuple[dict, Pa
         ("cublas_gemm_bf16_tn", 256, 512, 64, 8, "bf16"),
         ("cublasLt_gemm_bf16_tn_bias", 2048, 768, 4096, 1, "bf16"),
         ("cublasLt_gemm_bf16_tn_bias", 2048, 768, 4096, 4, "bf16"),
+        ("cublasLt_gemm_fp8_e4m3_tn_gelu_bias", 4096, 1024, 8192, 1, "fp8"),
     ]
     assert {r[3] for r in rows} == {"gemm"}  # every one predicted by the GEMM model
     calls = q(out, "SELECT name FROM api_calls WHERE name LIKE 'cublas%' ORDER BY call_id")
     assert [c for (c,) in calls] == [
         "cublasSgemm_v2", "cublasGemmEx", "cublasGemmEx", "cublasSgemm_v2",
-        "cublasGemmStridedBatchedEx", "cublasLtMatmul", "cublasLtMatmul", "cublasSdot_v2",
+        "cublasGemmStridedBatchedEx", "cublasLtMatmul", "cublasLtMatmul", "cublasLtMatmul",
+        "cublasSdot_v2",
     ]  # fmt: skip
 
 
 def test_features_carry_types_layouts_and_epilogue(gemms_trace: tuple[dict, Path]) -> None:
     _, out = gemms_trace
     features = [json.loads(r[9]) for r in q(out, GEMMS)]
-    big, fp16, bf16, _, strided, lt, lt_batched = features
+    big, fp16, bf16, _, strided, lt, lt_batched, fp8 = features
     assert big["beta_nonzero"] is None  # alpha/beta in device memory: not read
     assert (fp16["transa"], fp16["transb"], fp16["lda"], fp16["ldb"], fp16["ldc"]) == (
         "t", "n", 1024, 1024, 4096,
@@ -68,6 +70,10 @@ def test_features_carry_types_layouts_and_epilogue(gemms_trace: tuple[dict, Path
         "cublasLt", "bias", True, "fp32",
     )  # fmt: skip
     assert lt_batched["stride_a"] == 4096 * 2048
+    assert (fp8["a_type"], fp8["b_type"], fp8["c_type"], fp8["epilogue"]) == (
+        "fp8_e4m3", "fp8_e4m3", "bf16", "gelu_bias",
+    )  # fmt: skip
+    assert fp8["fp8_scales"] and fp8["bias"] and not lt["fp8_scales"]
 
 
 def test_gemms_run_on_the_handles_stream_in_order(gemms_trace: tuple[dict, Path]) -> None:
