@@ -57,7 +57,7 @@ API cublasGetProperty(int type, int *value) {
     return CUBLAS_STATUS_SUCCESS;
 }
 
-REVATI_EXPORT size_t cublasGetCudartVersion(void) { return 13000; }
+REVATI_EXPORT size_t cublasGetCudartVersion(void) { return CUDART_VERSION_NUMBER; }
 
 API cublasSetStream_v2(void *handle, cudaStream_t stream) {
     struct revati_blas_handle *b = revati_blas_handle(handle);

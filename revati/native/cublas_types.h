@@ -9,6 +9,8 @@
 #include "cuda_types.h"
 #include "shim_internal.h"
 
+#define CUDART_VERSION_NUMBER 13000 /* the runtime cuBLAS 13 reports it was built with */
+
 typedef int cublasStatus_t;
 enum {
     CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1, CUBLAS_STATUS_ALLOC_FAILED = 3,

@@ -89,7 +89,7 @@ API cublasDestroy_v2(void *handle);
 API cublasLtCreate(void **handle) { return cublasCreate_v2(handle); }
 API cublasLtDestroy(void *handle) { return cublasDestroy_v2(handle); }
 REVATI_EXPORT size_t cublasLtGetVersion(void) { return CUBLASLT_VERSION_NUMBER; }
-REVATI_EXPORT size_t cublasLtGetCudartVersion(void) { return 13000; }
+REVATI_EXPORT size_t cublasLtGetCudartVersion(void) { return CUDART_VERSION_NUMBER; }
 API cublasLtGetProperty(int type, int *value) {
     static const int parts[3] = {CUBLASLT_VERSION_NUMBER / 10000, CUBLASLT_VERSION_NUMBER / 100 % 100,
                                  CUBLASLT_VERSION_NUMBER % 100};
