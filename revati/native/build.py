@@ -23,12 +23,22 @@ import tempfile
 from pathlib import Path
 
 NATIVE = Path(__file__).resolve().parent
+# The shim, one file per concern (docs/entry-points.md, "The native layer"). A new library layer
+# adds its files here.
 SHIM_SOURCES = (
-    "shim_core.c",
-    "clock_page.c",
+    "hooks.c",  # the real functions behind the interposers, resolved once
+    "run.c",  # init, joining the run, fork
+    "config.c",  # config.txt
+    "clock.c",  # virtual time and the host-cost charge
+    "clock_page.c",  # the clock page (shared with the coordinator's helper)
+    "ring.c",  # records: ring, names file, thread numbering
+    "threads.c",  # pthread_create/join and `running`
+    "block.c",  # blocking calls and fd waits on the coordinator
     "memory.c",
     "cudart.c",
-    "launch.c",
+    "launch.c",  # kernel registration and the launch hot path
+    "capture.c",  # stream capture
+    "graph.c",  # CUDA graphs
     "libc_time.c",
     "io_wait.c",
     "host_fn.c",
@@ -41,6 +51,9 @@ HEADERS = (
     "shim.h",
     "clock_page.h",
     "shim_internal.h",
+    "core.h",
+    "hooks.h",
+    "cuda_errors.h",
     "memory.h",
     "objects.h",
     "cuda_types.h",

@@ -17,8 +17,6 @@
 static __thread int t_device;
 static __thread cudaError_t t_last_error;
 
-enum { QUERY_EVENT_ELAPSED = 1, QUERY_EVENT = 2, QUERY_STREAM = 3 };
-
 static cudaError_t ret(cudaError_t e) {
     if (e != cudaSuccess) t_last_error = e;
     return e;

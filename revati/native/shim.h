@@ -124,6 +124,9 @@ enum revati_record_type {
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
 #define REC_F_ASYNC 0x10u       /* enqueued on a stream, host does not wait */
 #define REC_F_BACKED 0x20u      /* moved real bytes */
+#define REC_F_GRAPH 0x40u       /* REC_COPY / REC_MEMSET / REC_HOST_FN: a node of a graph launch */
+/* REC_HOST_FN kind bits */
+#define REC_F_HOST_START 0x80u  /* the host-function worker starts running it (an instant) */
 /* REC_ALLOC kind values */
 enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 };
 
@@ -132,6 +135,9 @@ enum revati_sync_kind {
     SYNC_STREAM = 1, SYNC_EVENT = 2, SYNC_DEVICE = 3, SYNC_COPY = 4, SYNC_SLEEP = 5,
     SYNC_POLL = 6, SYNC_WAIT = 7, SYNC_QUERY = 8,
 };
+
+/* REC_QUERY: what is asked (p.u[0]) */
+enum revati_query_kind { QUERY_EVENT_ELAPSED = 1, QUERY_EVENT = 2, QUERY_STREAM = 3 };
 
 /* ---- socket messages (SOCK_SEQPACKET, fixed size) --------------------------------------- */
 enum revati_msg_type {

@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "clock_page.h"
+#include "cuda_errors.h"
+#include "hooks.h"
 #include "shim.h"
 
 #define REVATI_EXPORT __attribute__((visibility("default")))
@@ -33,10 +35,15 @@ struct revati_config {
     int64_t cost_ns[COST_N];
 };
 
-extern struct revati_config g_cfg;
-extern struct revati_clock_page *g_page;
-extern int g_active;     /* registered with a coordinator */
-extern int g_detached;   /* lost the coordinator: real time, no records */
+extern struct revati_config g_cfg;           /* config.c: filled once, in revati_ensure_init */
+extern struct revati_clock_page *g_page;     /* run.c: set once, before g_active is published */
+extern _Atomic int g_active;   /* registered with a coordinator (set by init or a fork child) */
+extern _Atomic int g_detached; /* lost the coordinator: real time, no records (any thread sets it) */
+
+/* Recording: registered and not detached. Read on every call, from every thread. */
+static inline __attribute__((always_inline)) int revati_recording(void) {
+    return __atomic_load_n(&g_active, __ATOMIC_ACQUIRE) && !__atomic_load_n(&g_detached, __ATOMIC_ACQUIRE);
+}
 
 void revati_ensure_init(void);
 
@@ -66,13 +73,15 @@ struct pollfd;
 /* A wait on fds with a virtual deadline (-1: none): 1 = an fd is ready, 0 = deadline, -1 = no run. */
 int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n);
 
-/* Real libc functions (resolved with dlsym, bypassing the interposers). */
-extern int (*real_clock_gettime)(clockid_t, struct timespec *);
-extern int (*real_nanosleep)(const struct timespec *, struct timespec *);
-extern int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
-void revati_resolve_libc(void);
+/* Real libc functions: the hooks table (hooks.h). These names are kept for older callers. */
+#define real_clock_gettime REAL(clock_gettime)
+#define real_nanosleep REAL(nanosleep)
+#define real_clock_nanosleep REAL(clock_nanosleep)
+#define revati_resolve_libc revati_hooks_resolve
 
 void revati_warn_once(const char *what);
+/* Stop recording for good (the coordinator is gone): warn once, then run in real time. */
+void revati_detach(const char *why);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */
