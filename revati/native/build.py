@@ -61,6 +61,7 @@ HEADERS = (
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"
 TABLE = NATIVE / "entry_points.tsv"
+FN_HEADER = "revati_fn.h"  # generated from TABLE into the build's work folder
 CFLAGS = [
     "-O2",
     "-fPIC",
@@ -89,7 +90,7 @@ def source_digest() -> str:
     h = hashlib.sha256()
     for name in sorted({*SHIM_SOURCES, *HELPER_SOURCES, *HEADERS}):
         h.update(name.encode() + b"\0" + (NATIVE / name).read_bytes())
-    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py"):
+    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py", NATIVE / "entry_table.py"):
         if extra.exists():
             h.update(extra.read_bytes())
     return h.hexdigest()[:16]
@@ -108,13 +109,22 @@ def _run(cmd: list[str]) -> None:
         raise BuildError(f"{' '.join(cmd)}\n{proc.stderr}")
 
 
+def write_fn_header(out: Path) -> Path:
+    """revati_fn.h (enum revati_fn) from the table's fn column, in out; returns out."""
+    from revati.native.entry_table import fn_enum_c
+
+    (out / FN_HEADER).write_text(fn_enum_c(TABLE))
+    return out
+
+
 def _compile_objects(
     cc: str, sources: tuple[str, ...], out: Path, extra: tuple[str, ...] = ()
 ) -> list[Path]:
+    include = ("-I", str(write_fn_header(out)))
     objects = []
     for name in sources:
         obj = out / (name.removesuffix(".c") + ".o")
-        _run([cc, *CFLAGS, *extra, "-c", str(NATIVE / name), "-o", str(obj)])
+        _run([cc, *CFLAGS, *include, *extra, "-c", str(NATIVE / name), "-o", str(obj)])
         objects.append(obj)
     return objects
 
