@@ -2,6 +2,7 @@
 // Built by the tests with: nvcc -cudart shared -o shim_faults shim_faults.cu
 // Mode `null_copy`: copies and memsets with a NULL host pointer return cudaErrorInvalidValue.
 // Mode `clone_oom`: cudaGraphClone fails when memory runs out and leaves nothing allocated.
+// Mode `error_names`: cudaGetErrorName names every error the shim returns.
 // Prints `key=value` lines; exits non-zero when a check fails.
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,8 @@ static int live_blocks() {
     return n;
 }
 
+// CUDA's headers declare malloc and free __host__ __device__; these are host-only.
+#pragma nv_diag_suppress 20011
 extern "C" void *malloc(size_t n) noexcept { void *p = __libc_malloc(n); remember(p); return p; }
 extern "C" void *calloc(size_t a, size_t b) noexcept { void *p = __libc_calloc(a, b); remember(p); return p; }
 extern "C" void free(void *p) noexcept { forget(p); __libc_free(p); }
@@ -46,6 +49,7 @@ extern "C" void *realloc(void *old, size_t n) noexcept {
     if (p != old) { forget(old); remember(p); }
     return p;
 }
+#pragma nv_diag_default 20011
 
 __global__ void scale(float *x, float f, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -94,10 +98,23 @@ static int clone_oom() {
     return rc == cudaErrorMemoryAllocation && leaked == 0 && again == cudaSuccess ? 0 : 1;
 }
 
+// Attributes of a host function that is not a registered kernel: the shim answers
+// cudaErrorInvalidDeviceFunction (98), and names it.
+static int error_names() {
+    cudaFuncAttributes attr;
+    cudaError_t rc = cudaFuncGetAttributes(&attr, (const void *)&error_names);
+    cudaGetLastError();
+    printf("func_attributes=%d\nname=%s\n", rc, cudaGetErrorName(rc));
+    printf("name_904=%s\nname_999=%s\n", cudaGetErrorName(cudaErrorStreamCaptureUnjoined),
+           cudaGetErrorName(cudaErrorUnknown));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "null_copy")) return null_copy();
     if (!strcmp(mode, "clone_oom")) return clone_oom();
+    if (!strcmp(mode, "error_names")) return error_names();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }

@@ -39,6 +39,16 @@ def test_graph_clone_out_of_memory_frees_its_partial_copy(tmp_path: Path, faults
     assert values == {"clone_oom": "2", "leaked_blocks": "0", "clone_after": "0"}
 
 
+def test_every_error_the_shim_returns_has_its_name(tmp_path: Path, faults: Path) -> None:
+    values, _ = _record(tmp_path, faults, "error_names")
+    assert values == {
+        "func_attributes": "98",
+        "name": "cudaErrorInvalidDeviceFunction",
+        "name_904": "cudaErrorStreamCaptureUnjoined",
+        "name_999": "cudaErrorUnknown",
+    }
+
+
 EARLY_LIB = r"""
 #include <poll.h>
 #include <stdio.h>
