@@ -80,6 +80,10 @@ SHIM_CFLAGS = ["-ftls-model=initial-exec"]
 # read, the ring reservation and the charge from their own files (`flatten` in launch.c) and makes
 # no call. Fat objects keep `nm` (defined_symbols) working. See docs/time-model.md for the figures.
 LTO_FLAGS = ["-flto", "-ffat-lto-objects"]
+# REVATI_SANITIZE=undefined: the shim (not the helper) built with UndefinedBehaviorSanitizer,
+# stopping the program at the first report, in its own folder. For tests and development.
+SANITIZE_ENV = "REVATI_SANITIZE"
+SANITIZE_FLAGS = ["-fsanitize=undefined", "-fno-sanitize-recover=undefined", "-g"]
 
 
 class BuildError(RuntimeError):
@@ -173,13 +177,21 @@ def _stub_source(emulated: set[str], out: Path) -> Path | None:
     return src
 
 
-def build(out_dir: Path) -> tuple[Path, Path]:
+def sanitized() -> bool:
+    """Whether this process builds and uses the sanitizer build (REVATI_SANITIZE=undefined)."""
+    value = os.environ.get(SANITIZE_ENV, "")
+    if value not in ("", "undefined"):
+        raise BuildError(f"{SANITIZE_ENV}={value!r}: the only sanitizer supported is 'undefined'")
+    return value == "undefined"
+
+
+def build(out_dir: Path, sanitize: bool = False) -> tuple[Path, Path]:
     """Compile the shim and the helper into out_dir; return their paths."""
     cc = compiler()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         work = Path(tmp)
-        shim_flags = (*SHIM_CFLAGS, *lto_flags(cc))
+        shim_flags = (*SHIM_CFLAGS, *(SANITIZE_FLAGS if sanitize else lto_flags(cc)))
         objects = _compile_objects(cc, SHIM_SOURCES, work, shim_flags)
         stubs = _stub_source(defined_symbols(objects), work)
         if stubs is not None:
@@ -226,17 +238,20 @@ def build(out_dir: Path) -> tuple[Path, Path]:
     return out_dir / SHIM_NAME, out_dir / HELPER_NAME
 
 
-def build_dir() -> Path:
-    local = NATIVE / "_build"
+def build_dir(sanitize: bool = False) -> Path:
+    suffix = "-ubsan" if sanitize else ""
+    local = NATIVE / f"_build{suffix}"
     if os.access(NATIVE, os.W_OK):
         return local
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "revati" / f"native-{source_digest()}"
+    return cache / "revati" / f"native-{source_digest()}{suffix}"
 
 
 def ensure_built() -> tuple[Path, Path]:
-    """Paths of a shim and helper built from the current sources (building them if needed)."""
-    out = build_dir()
+    """Paths of a shim and helper built from the current sources (building them if needed);
+    the sanitizer build when REVATI_SANITIZE=undefined."""
+    sanitize = sanitized()
+    out = build_dir(sanitize)
     digest = out / "digest"
     shim, helper = out / SHIM_NAME, out / HELPER_NAME
     if (
@@ -246,7 +261,7 @@ def ensure_built() -> tuple[Path, Path]:
         and digest.read_text() == source_digest()
     ):
         return shim, helper
-    return build(out)
+    return build(out, sanitize)
 
 
 def update_table() -> int:
