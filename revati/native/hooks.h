@@ -1,9 +1,11 @@
 /* The real functions behind the shim's interposers, resolved once into one table.
  *
  * Every interposer calls the next definition of its symbol through REAL(name). The table is
- * filled by revati_hooks_resolve() under pthread_once, from the shim's constructor or from the
- * first interposed call, whichever comes first (another library's constructor may call in
- * before ours runs); afterwards a lookup is one acquire load and one indirect call.
+ * filled by revati_hooks_resolve(), from the shim's constructor or from the first interposed
+ * call, whichever comes first (another library's constructor may call in before ours runs).
+ * Nobody waits for anybody: callers that find it unfilled each fill it (the same values, stored
+ * atomically), so a call made from inside dlsym, or from a thread holding the loader's lock,
+ * cannot deadlock. Afterwards a lookup is one acquire load and one indirect call.
  *
  * To hook another function: add one X(...) line to REVATI_HOOKS below. A library layer that
  * dlopens its real library (libcuda, libnvidia-ml) keeps its own table in its own file. */
@@ -61,17 +63,16 @@ struct revati_hooks {
 extern struct revati_hooks revati_hooks_table;
 extern int revati_hooks_ready; /* 1 once the table is filled (acquire/release) */
 
-/* Fill the table (once; safe from constructors and from several threads at a time). */
+/* Fill the table if it is not yet (safe from constructors and from several threads at once). */
 void revati_hooks_resolve(void);
-const struct revati_hooks *revati_hooks_slow(void);
 
-static inline __attribute__((always_inline)) const struct revati_hooks *revati_hooks(void) {
-    if (__builtin_expect(__atomic_load_n(&revati_hooks_ready, __ATOMIC_ACQUIRE), 1))
-        return &revati_hooks_table;
-    return revati_hooks_slow();
+static inline __attribute__((always_inline)) struct revati_hooks *revati_hooks(void) {
+    if (__builtin_expect(!__atomic_load_n(&revati_hooks_ready, __ATOMIC_ACQUIRE), 0))
+        revati_hooks_resolve();
+    return &revati_hooks_table;
 }
 
 /* The real `name` (the next definition after the shim's), e.g. REAL(poll)(fds, n, 0). */
-#define REAL(name) (revati_hooks()->name)
+#define REAL(name) (__atomic_load_n(&revati_hooks()->name, __ATOMIC_RELAXED))
 
 #endif
