@@ -57,9 +57,9 @@ def shape_of(g: np.void, kind: int) -> GemmShape:
     elif dtype.startswith("fp8"):
         dtype = "fp8"
     flags, epilogue = int(g["flags"]), int(g["epilogue"])
-    device_scalars = bool(flags & shim.GEMM_X_DEVICE_SCALARS)
+    device_scalars = bool(flags & shim.REC_GEMM_X_DEVICE_SCALARS)
     features = {
-        "api": "cublasLt" if kind & shim.GEMM_F_LT else "cublas",
+        "api": "cublasLt" if kind & shim.REC_GEMM_F_LT else "cublas",
         "a_type": _type_name(a),
         "b_type": _type_name(int(g["b_type"])),
         "c_type": _type_name(int(g["c_type"])),
@@ -73,10 +73,10 @@ def shape_of(g: np.void, kind: int) -> GemmShape:
         "stride_a": int(g["stride_a"]),
         "stride_b": int(g["stride_b"]),
         "epilogue": shim.EPILOGUES.get(epilogue, str(epilogue)),
-        "bias": bool(flags & shim.GEMM_X_BIAS),
-        "fp8_scales": bool(flags & shim.GEMM_X_FP8_SCALES),
-        "pointer_array": bool(kind & shim.GEMM_F_PTR_ARRAY),
-        "beta_nonzero": None if device_scalars else bool(flags & shim.GEMM_X_BETA),
+        "bias": bool(flags & shim.REC_GEMM_X_BIAS),
+        "fp8_scales": bool(flags & shim.REC_GEMM_X_FP8_SCALES),
+        "pointer_array": bool(kind & shim.REC_GEMM_F_PTR_ARRAY),
+        "beta_nonzero": None if device_scalars else bool(flags & shim.REC_GEMM_X_BETA),
     }
     return GemmShape(int(g["m"]), int(g["n"]), int(g["k"]), max(int(g["batch"]), 1), dtype,
                      json.dumps(features, separators=(",", ":")))  # fmt: skip

@@ -105,17 +105,13 @@ HANDLE_INT_FIELD(cublasSetPointerMode_v2, cublasGetPointerMode_v2, pointer_mode)
 HANDLE_INT_FIELD(cublasSetAtomicsMode, cublasGetAtomicsMode, atomics_mode)
 HANDLE_INT_FIELD(cublasSetSmCountTarget, cublasGetSmCountTarget, sm_count_target)
 
-static const char *const STATUS_NAMES[] = {
-    [0] = "CUBLAS_STATUS_SUCCESS", [1] = "CUBLAS_STATUS_NOT_INITIALIZED",
-    [3] = "CUBLAS_STATUS_ALLOC_FAILED", [7] = "CUBLAS_STATUS_INVALID_VALUE",
-    [8] = "CUBLAS_STATUS_ARCH_MISMATCH", [11] = "CUBLAS_STATUS_MAPPING_ERROR",
-    [13] = "CUBLAS_STATUS_EXECUTION_FAILED", [14] = "CUBLAS_STATUS_INTERNAL_ERROR",
-    [15] = "CUBLAS_STATUS_NOT_SUPPORTED", [16] = "CUBLAS_STATUS_LICENSE_ERROR",
-};
-
 REVATI_EXPORT const char *cublasGetStatusName(cublasStatus_t status) {
-    const char *name = status >= 0 && status <= 16 ? STATUS_NAMES[status] : NULL;
-    return name ? name : "CUBLAS_STATUS_UNKNOWN";
+    switch (status) {
+#define STATUS_CASE(name, value) case name: return #name;
+        REVATI_CUBLAS_STATUSES(STATUS_CASE)
+#undef STATUS_CASE
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
 }
 REVATI_EXPORT const char *cublasGetStatusString(cublasStatus_t status) {
     if (status == CUBLAS_STATUS_NOT_SUPPORTED) return "the functionality requested is not supported (not emulated by revati)";

@@ -1,5 +1,6 @@
 /* The parts of the cuBLAS / cuBLASLt 13 ABI the shim needs (cublas_api.h, cublasLt.h), declared
- * here so the shim builds without the CUDA toolkit, and the GEMM path they share (gemm.c). */
+ * here so the shim builds without the CUDA toolkit, and the GEMM path they share (gemm.c). Their
+ * status codes are in cuda_errors.h. */
 #ifndef REVATI_CUBLAS_TYPES_H
 #define REVATI_CUBLAS_TYPES_H
 
@@ -11,11 +12,6 @@
 
 #define CUDART_VERSION_NUMBER 13000 /* the runtime cuBLAS 13 reports it was built with */
 
-typedef int cublasStatus_t;
-enum {
-    CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_NOT_INITIALIZED = 1, CUBLAS_STATUS_ALLOC_FAILED = 3,
-    CUBLAS_STATUS_INVALID_VALUE = 7, CUBLAS_STATUS_NOT_SUPPORTED = 15,
-};
 enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 };
 enum { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 };
 enum { CUBLAS_TF32_TENSOR_OP_MATH = 3 };
