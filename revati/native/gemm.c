@@ -16,6 +16,7 @@
 #include "objects.h"
 
 #define TILE 128u
+#define GEMM_BLOCK 256u
 #define NAME_SLOTS 512u
 
 static const char *type_name(int t) {
@@ -94,31 +95,6 @@ void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread) {
     revati_ring_commit(r, idx);
 }
 
-static void launch_record(uint32_t kernel, dim3 grid, int64_t ref, uint16_t fn, uint32_t thread, int64_t enter,
-                          int64_t cost) {
-    uint64_t idx;
-    struct revati_record *r = revati_ring_reserve(&idx);
-    if (!r) return;
-    r->type = REC_LAUNCH;
-    r->kind = 0;
-    r->fn = fn;
-    r->thread = thread;
-    r->result = 0;
-    r->enter_ns = enter;
-    r->exit_ns = enter + cost;
-    r->p.launch.kernel = kernel;
-    r->p.launch.grid_x = grid.x;
-    r->p.launch.grid_y = (uint16_t)grid.y;
-    r->p.launch.grid_z = (uint16_t)grid.z;
-    r->p.launch.block_x = 256;
-    r->p.launch.block_y = 1;
-    r->p.launch.block_z = 1;
-    r->p.launch.graph_flag = 0;
-    r->p.launch.shared_mem = 0;
-    r->p.launch.stream = (uint64_t)ref;
-    revati_ring_commit(r, idx);
-}
-
 cublasStatus_t revati_gemm_submit(struct revati_gemm_record *g, cudaStream_t stream, uint16_t fn) {
     revati_ensure_init();
     struct revati_stream *obj;
@@ -128,18 +104,15 @@ cublasStatus_t revati_gemm_submit(struct revati_gemm_record *g, cudaStream_t str
     g->fn = fn;
     uint32_t batch = g->batch ? g->batch : 1;
     dim3 grid = {tiles(g->m), tiles(g->n) > 65535 ? 65535 : tiles(g->n), batch > 65535 ? 65535 : batch};
+    dim3 block = {GEMM_BLOCK, 1, 1};
     uint32_t kernel = kernel_id(g);
     if (UNLIKELY(obj && obj->capture)) {
-        struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = grid, .block = {256, 1, 1}, .gemm = *g};
+        struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = grid, .block = block, .gemm = *g};
         return capture_append(obj, &n) ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS;
     }
     revati_hostfn_gate(ref, fn);
-    int64_t enter = revati_now();
-    uint32_t thread = revati_thread_index();
-    int64_t cost = g_cfg.cost_ns[COST_LAUNCH];
-    revati_gemm_emit(g, thread);
-    launch_record(kernel, grid, ref, fn, thread, enter, cost);
-    if (cost > 0) revati_page_charge(g_page, cost);
+    revati_gemm_emit(g, revati_thread_index());
+    revati_launch_record(kernel, grid, block, 0, ref, fn);
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -192,9 +192,9 @@ static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati
 /* Append the launch record and add the launch's host cost to the clock. `flatten` inlines the
  * clock read, the thread index, the ring reservation and the charge (from their own files when
  * the build uses LTO), so this makes no call; only their rare paths (a TSC recalibration, a
- * thread's first record, a full ring) stay out of line. */
-static __attribute__((noinline, flatten)) void launch_record(const struct kernel_rec *k, dim3 g, dim3 b, size_t smem,
-                                                   int64_t ref, uint16_t fn) {
+ * thread's first record, a full ring) stay out of line. Library layers (gemm.c) launch here too. */
+__attribute__((noinline, flatten)) void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem,
+                                                             int64_t ref, uint16_t fn) {
     int64_t enter = revati_now();
     uint32_t thread = revati_thread_index();
     uint64_t idx;
@@ -208,7 +208,7 @@ static __attribute__((noinline, flatten)) void launch_record(const struct kernel
     r->result = 0;
     r->enter_ns = enter;
     r->exit_ns = enter + cost;
-    r->p.launch.kernel = k->id;
+    r->p.launch.kernel = kernel;
     r->p.launch.grid_x = g.x;
     r->p.launch.grid_y = (uint16_t)g.y;
     r->p.launch.grid_z = (uint16_t)g.z;
@@ -216,7 +216,7 @@ static __attribute__((noinline, flatten)) void launch_record(const struct kernel
     r->p.launch.block_y = (uint16_t)b.y;
     r->p.launch.block_z = (uint16_t)b.z;
     r->p.launch.graph_flag = 0;
-    r->p.launch.shared_mem = (uint32_t)smem;
+    r->p.launch.shared_mem = smem;
     r->p.launch.stream = (uint64_t)ref;
     revati_ring_commit(r, idx);
     if (cost > 0) revati_page_charge(g_page, cost);
@@ -236,7 +236,7 @@ static inline __attribute__((always_inline)) cudaError_t launch(const struct ker
     if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
     if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem);
     revati_hostfn_gate(ref, fn);
-    launch_record(k, g, b, smem, ref, fn);
+    revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
     return cudaSuccess;
 }
 

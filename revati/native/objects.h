@@ -102,6 +102,9 @@ void revati_hostfn_gate_all(uint16_t fn);
 int graph_add_edge(struct revati_graph *g, uint32_t from, uint32_t to);
 /* Append a node captured on stream `obj`: it depends on the stream's leaves, then is its leaf. */
 int capture_append(struct revati_stream *obj, const struct graph_node *n);
+/* A kernel launch record on stream `ref` at the current virtual time, charged a launch's host
+ * cost (launch.c: the hot path). */
+void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem, int64_t ref, uint16_t fn);
 /* Append the REC_GEMM record of a library GEMM (gemm.c), before its kernel's launch record. */
 void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
