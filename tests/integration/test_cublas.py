@@ -5,6 +5,9 @@ is one kernel on its stream with its shape in `kernel_features`, predicted by th
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +137,17 @@ def test_a_captured_gemm_is_a_graph_node_replayed_with_its_shape(
     assert len({r[2] for r in rows}) == 1
     assert q(out, "SELECT count(*) FROM api_calls WHERE name = 'cublasGemmEx'") == [(0,)]
     assert_time_invariants(out)
+
+
+@pytest.mark.parametrize("mode", ["gemms", "capture"])
+def test_cublas_layer_has_no_undefined_behaviour(program: Path, tmp_path: Path, mode: str) -> None:
+    """The shim built with UndefinedBehaviorSanitizer runs the cuBLAS modes without a report."""
+    out = tmp_path / "t.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(out), "--",
+         str(program), mode],
+        env={**os.environ, "REVATI_SANITIZE": "undefined"}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert "runtime error" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
