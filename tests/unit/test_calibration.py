@@ -144,8 +144,8 @@ def test_fit_profile_on_synthetic_mixture_predicts_it_back():
     assert _ape(pred.duration_ns, data.measured_ns).max() < 0.05  # logs stored to 5 decimals
 
 
-def test_vidur_tables_load_with_shapes(shared_data):
-    data = load_vidur(shared_data / "vidur-profiles", "h100")
+def test_vidur_tables_load_with_shapes(test_data):
+    data = load_vidur(test_data / "vidur-profiles", "h100")
     fams = data.families
     assert {"gemm", "elementwise", "collective"} <= set(fams)
     gemm = data.take(fams == "gemm")

@@ -1,4 +1,4 @@
-"""Nsight Systems importer on the real SQLite exports in shared/data/real-traces."""
+"""Nsight Systems importer on the real SQLite exports in tests/data/real-traces."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from revati.recorder.reader import open_trace
 NSYS_AI = "real-traces/GindaChen__nsys-ai/tests/fixtures"
 FUSER_H100 = "real-traces/NVIDIA__Fuser/8fa9ec29/report1.sqlite"
 
-# (file, kernels, runtime, memcpy, memset, NVTX) from real-traces/MANIFEST.md (schema 3.16-3.25)
+# (file, kernels, runtime, memcpy, memset, NVTX) as tests/data/README.md lists them (schema 3.16-3.25)
 MANIFEST_COUNTS = [
     (f"{NSYS_AI}/h100_2gpu_1s.sqlite", 3442, 5796, 904, 22, 16782),
     (f"{NSYS_AI}/mfu_2gpu_before.sqlite", 4010, 7466, 1020, 269, 19118),
@@ -25,9 +25,9 @@ MANIFEST_COUNTS = [
 
 
 @pytest.fixture(scope="module")
-def fuser(tmp_path_factory, shared_data):
+def fuser(tmp_path_factory, test_data):
     out = tmp_path_factory.mktemp("n") / "fuser.duckdb"
-    import_nsys(shared_data / FUSER_H100, out)
+    import_nsys(test_data / FUSER_H100, out)
     with open_trace(out) as reader:
         yield reader
 
@@ -37,8 +37,8 @@ def fuser(tmp_path_factory, shared_data):
     MANIFEST_COUNTS,
     ids=lambda v: str(v).split("/")[-1] if isinstance(v, str) else None,
 )
-def test_counts_match_manifest(tmp_path, shared_data, rel, kernels, runtime, memcpy, memset, nvtx):
-    import_nsys(shared_data / rel, tmp_path / "t.duckdb")
+def test_counts_match_manifest(tmp_path, test_data, rel, kernels, runtime, memcpy, memset, nvtx):
+    import_nsys(test_data / rel, tmp_path / "t.duckdb")
     with open_trace(tmp_path / "t.duckdb") as r:
         c = r.counts()
         # every NVTX row of these files is a push/pop range
@@ -86,8 +86,8 @@ def test_names_processes_threads_and_device(fuser):
     assert fuser.sql("SELECT max(depth) FROM nvtx_ranges")[0][0] > 0
 
 
-def test_two_processes_windowed_export_without_gpu_table(tmp_path, shared_data):
-    import_nsys(shared_data / NSYS_AI / "mfu_2gpu_after.sqlite", tmp_path / "t.duckdb")
+def test_two_processes_windowed_export_without_gpu_table(tmp_path, test_data):
+    import_nsys(test_data / NSYS_AI / "mfu_2gpu_after.sqlite", tmp_path / "t.duckdb")
     with open_trace(tmp_path / "t.duckdb") as r:
         assert r.sql("SELECT pid FROM processes ORDER BY pid") == [(148,), (149,)]
         assert r.sql("SELECT ordinal, pid, name FROM devices ORDER BY ordinal") == [
