@@ -58,3 +58,20 @@ def test_import_needs_a_format(cli):
     proc = cli("import")
     assert proc.returncode == 2
     assert "kineto" in proc.stderr and "nsys" in proc.stderr
+
+
+def test_import_reports_what_it_did_not_import_and_refuses_duplicates(cli, tmp_path, test_data):
+    files = sorted(str(p) for p in (test_data / DLRM).glob("worker0_*.json"))
+    out = tmp_path / "real.duckdb"
+    proc = cli("import", "kineto", *files, "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "; not imported: 2,422 host-only events (cpu_op 1,633, ac2g 786, (no category) 2, Trace 1)"
+        in proc.stdout
+    )
+    twice = cli("import", "kineto", files[0], files[0], "-o", str(tmp_path / "t.duckdb"))
+    assert twice.returncode == 4
+    assert (
+        twice.stderr.strip()
+        == f"revati: error: {files[0]}: given twice; give each rank's trace once"
+    )

@@ -92,3 +92,40 @@ def test_malformed_profile_is_a_clear_error(cli, tmp_path, test_data):
     bad.write_text('{"format": "something-else"}')
     proc = cli("predict-report", str(bad), "--against", str(test_data / "vidur-profiles"))
     assert proc.returncode == 5 and "is not a revati profile" in proc.stderr
+
+
+SAMPLED = "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data/trace_filter"
+
+
+def test_calibrate_device_is_honoured_for_profiler_traces(cli, test_data, tmp_path):
+    """These A100 traces carry no deviceProperties: --device says what they were measured on."""
+    rank0 = str(test_data / SAMPLED / "sampled_rank-0.json.gz")
+    out = tmp_path / "a100.json"
+    proc = cli("calibrate", rank0, "-o", str(out))
+    assert proc.returncode == 5 and len(proc.stderr.strip().splitlines()) == 1
+    assert f"trace {rank0} names no GPU of the device catalog; pass --device" in proc.stderr
+    assert "revati-calibrate-" not in proc.stderr and "imported.duckdb" not in proc.stderr
+    proc = cli("calibrate", rank0, "--device", "a100-sxm-80gb", "-o", str(out), check=True)
+    assert "measured records on a100-sxm-80gb" in proc.stdout
+    assert json.loads(out.read_text())["device"] == "a100-sxm-80gb"
+    wrong = cli(
+        "calibrate", str(test_data / H100_TRACE), "--device", "h200", "-o", str(tmp_path / "x.json")
+    )
+    assert wrong.returncode == 5
+    assert f"trace {test_data / H100_TRACE} was measured on h100-sxm, not h200" in wrong.stderr
+
+
+def test_predict_report_takes_the_device_of_the_data(cli, test_data):
+    ranks = [str(test_data / SAMPLED / f"sampled_rank-{r}.json.gz") for r in (0, 1)]
+    proc = cli("predict-report", "a100-vidur", "--against", *ranks, "--json")
+    assert proc.returncode == 5 and "pass --device" in proc.stderr
+    proc = cli(
+        "predict-report", "a100-vidur", "--against", *ranks, "--device", "a100-sxm-80gb",
+        "--json", check=True,
+    )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    assert {f["family"] for f in doc["families"]} >= {"gemm", "elementwise"}
+    fixed = cli("predict-report", "h100-vidur", "--against", *ranks, "--device",
+                "a100-sxm-80gb", "--fixed")  # fmt: skip
+    assert fixed.returncode == 2
+    assert "predicts h100-sxm but the data was measured on a100-sxm-80gb" in fixed.stderr
