@@ -163,3 +163,14 @@ def test_vidur_tables_load_with_shapes(test_data):
         "pairwise_nvlink/1node",
         "pairwise_nvlink/1pernode",
     }
+
+
+def test_vidur_tables_read_as_kept_in_the_repository(test_data):
+    """tests/data keeps the tables xz-compressed (.csv.xz); they read as the plain .csv do."""
+    from tests.conftest import TEST_DATA
+
+    kept = load_vidur(TEST_DATA / "vidur-profiles", "h100")
+    plain = load_vidur(test_data / "vidur-profiles", "h100")
+    assert len(kept) == len(plain) == 42615
+    assert (kept.measured_ns == plain.measured_ns).all()
+    assert (kept.group == plain.group).all()
