@@ -63,7 +63,7 @@ def writer_of(out: PathLike) -> tuple[int, Path] | None:
     """(pid, temporary file) of the process writing `out` right now, or None."""
     lock = _lock_path(Path(out))
     try:
-        fd = os.open(lock, os.O_RDONLY)
+        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -116,7 +116,7 @@ class OutputFile:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n{self.tmp}\n".encode())
+        os.write(fd, f"{os.getpid()}\n{self.tmp.resolve()}\n".encode())
         self._lock_fd = fd
         _remove(self.tmp)
 
@@ -164,7 +164,7 @@ class OutputFile:
 
     def _open_lock(self) -> int:
         try:
-            return os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:
             raise self.user_error(e) from None
 
