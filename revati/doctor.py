@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from revati.elfinfo import ElfInfo, LibrarySearch, is_elf, read_elf
-from revati.native.entry_table import read_table
+from revati.native.entry_table import EntryPoint, read_table
 
 # Undefined symbols that are CUDA entry points (runtime, driver, vendor libraries).
 CUDA_SYMBOL = re.compile(
@@ -39,19 +39,6 @@ TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so", "libtorch_cuda_lin
 
 
 @dataclass
-class LibraryShare:
-    """How much of what a program imports from one intercepted library revati emulates."""
-
-    imported: int = 0
-    emulated: int = 0
-    stubs: int = 0
-
-    @property
-    def emulated_percent(self) -> float:
-        return 100.0 * self.emulated / self.imported if self.imported else 0.0
-
-
-@dataclass
 class DoctorReport:
     """The verdict on one program; `problem` is the one line shown when it cannot run."""
 
@@ -64,7 +51,8 @@ class DoctorReport:
     emulated: list[str] = field(default_factory=list)
     stubs: list[str] = field(default_factory=list)
     unintercepted: dict[str, list[str]] = field(default_factory=dict)  # library -> names
-    shares: dict[str, LibraryShare] = field(default_factory=dict)  # intercepted library -> counts
+    # library -> {"emulated": n, "stub": n, "not intercepted": n} over the imported names
+    shares: dict[str, dict[str, int]] = field(default_factory=dict)
     libraries: dict[str, str | None] = field(default_factory=dict)  # DT_NEEDED closure
     cuda_libraries: list[str] = field(default_factory=list)
     static_cudart: bool = False
@@ -275,22 +263,16 @@ def _classify_imports(report: DoctorReport, files: list[ElfInfo]) -> None:
                 imports.setdefault(sym.name, sym.version)
     report.imports = sorted(imports)
     unintercepted: dict[str, list[str]] = {}
-    shares: dict[str, LibraryShare] = {}
     for name in report.imports:
         row = table.get(name)
         if row is None:
             unintercepted.setdefault(imports[name] or _library_family(name), []).append(name)
-            continue
-        share = shares.setdefault(row.library, LibraryShare())
-        share.imported += 1
-        if row.status == "emulated":
+        elif row.status == "emulated":
             report.emulated.append(name)
-            share.emulated += 1
         else:
             report.stubs.append(name)
-            share.stubs += 1
     report.unintercepted = dict(sorted(unintercepted.items()))
-    report.shares = dict(sorted(shares.items()))
+    report.shares = _shares(report, table)
     if report.stubs:
         report.notes.append(f"{_count(report.stubs, 'imported entry point')} are stubs: a call "
                             "returns its library's not-supported status (cudaErrorNotSupported, "
@@ -298,6 +280,18 @@ def _classify_imports(report: DoctorReport, files: list[ElfInfo]) -> None:
     for library, names in report.unintercepted.items():
         report.notes.append(f"{_count(names, 'entry point')} of {library} are not intercepted: "
                             "calling them reaches the real library, which needs a GPU")  # fmt: skip
+
+
+def _shares(report: DoctorReport, table: dict[str, EntryPoint]) -> dict[str, dict[str, int]]:
+    """Per library, how many of the program's imports are emulated, stubs or not intercepted."""
+    shares: dict[str, dict[str, int]] = {}
+    for status, names in (("emulated", report.emulated), ("stub", report.stubs)):
+        for name in names:
+            counts = shares.setdefault(table[name].library, {})
+            counts[status] = counts.get(status, 0) + 1
+    for library, names in report.unintercepted.items():
+        shares.setdefault(library, {})["not intercepted"] = len(names)
+    return dict(sorted(shares.items()))
 
 
 def _count(names: list[str], noun: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -228,19 +229,18 @@ def test_cublas_imports_are_counted_as_emulated_or_stubs_per_library(tmp_path):
     report = check_program([str(prog)])
     assert report.unintercepted == {}
     assert report.stubs == ["cublasStrsm_v2"]
-    share = report.shares["libcublas.so.13"]
-    assert (share.imported, share.emulated, share.stubs) == (3, 2, 1)
+    assert report.shares == {"libcublas.so.13": {"emulated": 2, "stub": 1}}
     proc = run_cli("doctor", str(prog))
-    assert "libcublas.so.13" in proc.stdout and "2/3 emulated (67%), 1 stubs" in proc.stdout
+    assert re.search(r"libcublas\.so\.13\s+2\s+1\s+0", proc.stdout), proc.stdout
 
 
 def test_pytorch_cuda_libraries_report_their_cublas_and_lt_shares():
     report = check_program([sys.executable, "-c", "import torch"])
     assert any(note.startswith("torch found") for note in report.notes)
     blas, lt = report.shares["libcublas.so.13"], report.shares["libcublasLt.so.13"]
-    assert blas.imported > 150 and blas.emulated + blas.stubs == blas.imported
+    assert blas["emulated"] >= 20 and blas["emulated"] + blas["stub"] > 150
     assert {"cublasGemmEx", "cublasGemmStridedBatchedEx", "cublasSetStream_v2"} <= set(
         report.emulated
     )
-    assert (lt.imported, lt.emulated) == (16, 16)  # every Lt function PyTorch imports
+    assert lt == {"emulated": 16}  # every Lt function PyTorch imports
     assert "cuBLAS" not in report.unintercepted and "cuBLASLt" not in report.unintercepted
