@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "revati.commands.devices",
     "revati.commands.calibrate",
     "revati.commands.predict_report",
+    "revati.commands.replay",
+    "revati.commands.compare",
 )
 
 
