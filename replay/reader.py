@@ -14,12 +14,14 @@ from revati.recorder.reader import TraceReader
 from revati.replay.resim import Barriers, DeviceOps, Syncs
 
 OP_TABLES = (("kernels", "kernel_id"), ("copies", "copy_id"), ("memsets", "memset_id"))
+# An op's name as the alignment spells it (replay/alignment.py).
+OP_NAMES = ("name", "'memcpy ' || coalesce(kind, '?')", "'memset'")
 
 _OPS = " UNION ALL ".join(
     f"""SELECT {i} AS tbl, {key} AS id, stream_id, call_id, coalesce(launch_ns, start_ns) AS launch,
-               start_ns, end_ns FROM {table}
+               start_ns, end_ns, {label} AS name FROM {table}
         WHERE start_ns IS NOT NULL AND end_ns IS NOT NULL"""
-    for i, (table, key) in enumerate(OP_TABLES)
+    for i, ((table, key), label) in enumerate(zip(OP_TABLES, OP_NAMES, strict=True))
 )
 
 _CREATE_OPS = f"""
@@ -30,7 +32,7 @@ entered AS (SELECT t.pid, c.thread_id, c.enter_ns FROM api_calls c JOIN threads 
 SELECT (row_number() OVER (ORDER BY o.tbl, o.id) - 1)::BIGINT AS idx, o.tbl, o.id,
        coalesce(o.stream_id, -1 - (o.tbl::BIGINT << 40) - o.id) AS stream,
        coalesce(s.pid, -1) AS pid, o.call_id, o.launch, o.start_ns, o.end_ns,
-       coalesce(c.thread_id, e.thread_id, -1) AS thread
+       coalesce(c.thread_id, e.thread_id, -1) AS thread, o.name
 FROM o
 LEFT JOIN streams s USING (stream_id)
 LEFT JOIN calls c USING (call_id)
@@ -38,17 +40,20 @@ ASOF LEFT JOIN entered e ON e.pid = s.pid AND o.launch >= e.enter_ns
 """
 
 _SYNCS = """
+WITH y AS (
+    SELECT *, CASE WHEN kind = 'stream' THEN TRY_CAST(
+        regexp_extract(target, '^stream (\\d+)$', 1) AS BIGINT) END AS target_stream
+    FROM syncs WHERE blocked_ns IS NOT NULL AND resumed_ns IS NOT NULL
+),
+copies AS (SELECT call_id, idx FROM replay_ops WHERE tbl = 1 AND call_id IS NOT NULL)
 SELECT y.sync_id, y.call_id, y.thread_id, coalesce(t.pid, -1) AS pid, y.blocked_ns,
        coalesce(y.deadline_ns, -1) AS deadline, y.resumed_ns,
-       coalesce(tgt.idx, -1) AS target_op, coalesce(cp.idx, -1) AS copy_op
-FROM syncs y
+       coalesce(tgt.idx, -1) AS target_op,
+       CASE WHEN y.kind = 'copy' THEN coalesce(cp.idx, -1) ELSE -1 END AS copy_op
+FROM y
 LEFT JOIN threads t USING (thread_id)
-ASOF LEFT JOIN replay_ops tgt
-    ON y.kind = 'stream' AND tgt.stream = TRY_CAST(regexp_extract(y.target, '^stream (\\d+)$', 1)
-                                                   AS BIGINT)
-   AND y.blocked_ns >= tgt.launch
-LEFT JOIN replay_ops cp ON y.kind = 'copy' AND cp.tbl = 1 AND cp.call_id = y.call_id
-WHERE y.blocked_ns IS NOT NULL AND y.resumed_ns IS NOT NULL
+ASOF LEFT JOIN replay_ops tgt ON tgt.stream = y.target_stream AND y.blocked_ns >= tgt.launch
+LEFT JOIN copies cp ON cp.call_id = y.call_id
 ORDER BY y.sync_id
 """
 
@@ -70,6 +75,7 @@ class ReplayInput:
     ops: DeviceOps
     op_table: np.ndarray  # 0 kernels, 1 copies, 2 memsets
     op_id: np.ndarray
+    op_name: np.ndarray  # object
     syncs: Syncs
     sync_id: np.ndarray
     sync_call: np.ndarray  # -1 if none
@@ -121,6 +127,7 @@ def read_schedule(reader: TraceReader) -> ReplayInput:
         ops,
         _i64(o["tbl"]),
         _i64(o["id"]),
+        np.asarray(o["name"], dtype=object),
         syncs,
         _i64(y["sync_id"]),
         _i64(y["call_id"]),

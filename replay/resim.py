@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 NEVER = np.int64(-(1 << 62))  # "no constraint" in a max
+SHORT_RUN = 12  # runs up to this many ops are placed one by one (cheaper than numpy calls)
 
 
 @dataclass
@@ -123,35 +124,36 @@ def _governing_sync(
     return out
 
 
-def _same_time_op(
-    pid: np.ndarray,
-    stream: np.ndarray,
-    end: np.ndarray,
-    want: np.ndarray,
-    want_pid: np.ndarray,
-    not_stream: np.ndarray,
-) -> np.ndarray:
-    """For each query: an op of process want_pid, on a stream other than not_stream, ending
-    exactly at `want` (-1 if none)."""
-    out = np.full(len(want), -1, dtype=np.int64)
-    order = np.lexsort((end, pid))
-    spid, send = pid[order], end[order]
-    pids, first = np.unique(spid, return_index=True)
-    for p, a, b in zip(pids, first, [*first[1:], len(order)], strict=True):
-        q = np.flatnonzero(want_pid == p)
-        if not len(q):
-            continue
-        ends = send[a:b]
-        hi = np.searchsorted(ends, want[q], side="right") - 1
-        lo = np.searchsorted(ends, want[q], side="left")
-        for pick in (hi, lo):
-            ok = (pick >= lo) & (pick >= 0) & (pick < len(ends))
-            cand = order[a + np.clip(pick, 0, max(len(ends) - 1, 0))]
-            ok &= ends[np.clip(pick, 0, max(len(ends) - 1, 0))] == want[q]
-            ok &= stream[cand] != not_stream[q]
-            take = ok & (out[q] < 0)
-            out[q[take]] = cand[take]
-    return out
+class _EndIndex:
+    """Ops sorted by (process, end): which op of a process ended at a given time."""
+
+    def __init__(self, pid: np.ndarray, stream: np.ndarray, end: np.ndarray) -> None:
+        self.order = np.lexsort((end, pid))
+        self.stream = stream
+        self.end = end[self.order]
+        pids, first = np.unique(pid[self.order], return_index=True)
+        bounds = [*first[1:].tolist(), len(self.order)]
+        self.ranges = list(zip(pids.tolist(), first.tolist(), bounds, strict=True))
+
+    def find(self, want: np.ndarray, want_pid: np.ndarray, not_stream: np.ndarray) -> np.ndarray:
+        """For each query: an op of process want_pid, on a stream other than not_stream,
+        ending exactly at `want` (-1 if none)."""
+        out = np.full(len(want), -1, dtype=np.int64)
+        for p, a, b in self.ranges:
+            q = np.flatnonzero(want_pid == p)
+            if not len(q):
+                continue
+            ends = self.end[a:b]
+            hi = np.searchsorted(ends, want[q], side="right") - 1
+            lo = np.searchsorted(ends, want[q], side="left")
+            for pick in (hi, lo):
+                at = np.clip(pick, 0, b - a - 1)
+                cand = self.order[a + at]
+                ok = (pick >= lo) & (pick >= 0) & (pick < b - a) & (ends[at] == want[q])
+                ok &= self.stream[cand] != not_stream[q]
+                take = ok & (out[q] < 0)
+                out[q[take]] = cand[take]
+        return out
 
 
 class _Streams:
@@ -171,7 +173,6 @@ class _Streams:
         self.order = np.lexsort((np.arange(n), ops.end, ops.start, ops.stream))
         o = self.order
         self.stream = ops.stream[o]
-        self.pid = ops.pid[o]
         self.launch = ops.launch[o]
         self.dur = np.maximum(duration[o], 0)
         self.gov = gov[o]
@@ -189,10 +190,12 @@ class _Streams:
         prev_end[first] = NEVER
         self.overlap = np.maximum(prev_end - start, 0)
         stream_ready = prev_end - self.overlap
-        dep = _same_time_op(ops.pid, ops.stream, ops.end, start, ops.pid[o], self.stream)
-        dep[start <= stream_ready] = -1
-        self.dep = np.where(dep >= 0, self.pos_of[np.maximum(dep, 0)], -1)
-        dep_end = np.where(dep >= 0, ops.end[np.maximum(dep, 0)], NEVER)
+        self.pid = ops.pid[o]
+        self.ends = _EndIndex(self.pid, self.stream, end)  # in stream order
+        late = np.flatnonzero(start > stream_ready)
+        self.dep = np.full(n, -1, dtype=np.int64)
+        self.dep[late] = self.ends.find(start[late], self.pid[late], self.stream[late])
+        dep_end = np.where(self.dep >= 0, end[np.maximum(self.dep, 0)], NEVER)
         host_bound = start > np.maximum(stream_ready, dep_end)
         gap = start - self.launch
         self.lag = (
@@ -200,15 +203,17 @@ class _Streams:
         )
         special = (self.dep >= 0) | (self.barrier >= 0) | (self.overlap > 0)
         self.specials = {
-            s: np.flatnonzero(special[a : self.last[s] + 1]) + a for s, a in self.first.items()
+            s: (np.flatnonzero(special[a : self.last[s] + 1]) + a).tolist()
+            for s, a in self.first.items()
         }
+        self._lists_made = False
         self.orig_end = end
         self.new_start = start.copy()
         self.new_end = end.copy()
         self.ptr = dict(self.first)
         self.tail = {s: int(NEVER) for s in self.first}
         self.busy: set[int] = set()
-        self.arrived = np.zeros(n, dtype=bool)
+        self.arrived = bytearray(n)
         self.participants: dict[int, list[int]] = {}
         for p in np.flatnonzero(self.barrier >= 0):
             self.participants.setdefault(int(self.barrier[p]), []).append(int(p))
@@ -220,8 +225,34 @@ class _Streams:
         shift = np.where(g >= 0, self.delta[np.maximum(g, 0)], 0)
         return self.launch[a:b] + shift + self.lag[a:b]
 
+    def _make_lists(self) -> None:
+        """The columns as lists, for the op-by-op paths (numpy scalars cost ~10x more); made
+        on first need, since a trace of long runs never needs them."""
+        self.l_stream, self.l_gov, self.l_launch = (
+            self.stream.tolist(),
+            self.gov.tolist(),
+            self.launch.tolist(),
+        )
+        self.l_lag, self.l_dur, self.l_dep = self.lag.tolist(), self.dur.tolist(), self.dep.tolist()
+        self.l_overlap, self.l_barrier = self.overlap.tolist(), self.barrier.tolist()
+        self._lists_made = True
+
+    def _ready_one(self, p: int) -> int:
+        g = self.l_gov[p]
+        return self.l_launch[p] + (int(self.delta[g]) if g >= 0 else 0) + self.l_lag[p]
+
     def _run(self, s: int, a: int, b: int) -> None:
-        """Plain ops [a, b) of stream s, in one vectorised step."""
+        """Plain ops [a, b) of stream s: one by one if few, else in one vectorised step."""
+        if b - a <= SHORT_RUN:
+            if not self._lists_made:
+                self._make_lists()
+            tail = self.tail[s]
+            for p in range(a, b):
+                start = max(self._ready_one(p), tail)
+                tail = start + self.l_dur[p]
+                self.new_start[p], self.new_end[p] = start, tail
+            self.tail[s], self.ptr[s] = tail, b
+            return
         d = self.dur[a:b]
         csum = np.cumsum(d)
         term = self._ready(a, b) - (csum - d)
@@ -248,7 +279,7 @@ class _Streams:
             while self.ptr[s] <= upto:
                 a = self.ptr[s]
                 k = bisect_left(specials, a)
-                nxt = int(specials[k]) if k < len(specials) else upto + 1
+                nxt = specials[k] if k < len(specials) else upto + 1
                 if nxt > a:
                     self._run(s, a, min(nxt, upto + 1))
                     continue
@@ -259,25 +290,29 @@ class _Streams:
 
     def _special(self, s: int, p: int) -> bool:
         """An op with a dependency, a collective or an overlap; False if it cannot be placed."""
+        if not self._lists_made:
+            self._make_lists()
         if not self.arrived[p]:
-            ready = int(self._ready(p, p + 1)[0])
-            if self.dep[p] >= 0:
-                ready = max(ready, self.end_of(int(self.dep[p])))
-            start = max(ready, self.tail[s] - int(self.overlap[p]))
+            ready = self._ready_one(p)
+            dep = self.l_dep[p]
+            if dep >= 0:
+                ready = max(ready, self.end_of(dep))
+            start = max(ready, self.tail[s] - self.l_overlap[p])
             self.new_start[p] = start
-            self.arrived[p] = True
-            if self.barrier[p] < 0:
-                self.new_end[p] = start + int(self.dur[p])
-                self.tail[s] = int(self.new_end[p])
+            self.arrived[p] = 1
+            if self.l_barrier[p] < 0:
+                end = start + self.l_dur[p]
+                self.new_end[p] = end
+                self.tail[s] = end
                 self.ptr[s] = p + 1
                 return True
-        return self._collective(int(self.barrier[p]))
+        return self._collective(self.l_barrier[p])
 
     def _collective(self, b: int) -> bool:
         parts = self.participants[b]
         for q in parts:
             if not self.arrived[q]:
-                self.advance(int(self.stream[q]), q)
+                self.advance(self.l_stream[q], q)
         if b in self.barrier_end:
             return True
         if not all(self.arrived[q] for q in parts):
@@ -286,7 +321,7 @@ class _Streams:
         end = release + int(self.barrier_duration[b])
         self.release[b], self.barrier_end[b] = release, end
         for q in parts:
-            qs = int(self.stream[q])
+            qs = self.l_stream[q]
             self.new_end[q] = end
             self.tail[qs] = end
             self.ptr[qs] = q + 1
@@ -334,6 +369,16 @@ def resimulate(
     )
 
 
+def _deadline(b0: int, d0: int, b: int, ends: list[int], orig: list[int]) -> int:
+    """A sync's new deadline: the new end of what it awaited where the recorded deadline was
+    that end, `max(blocked, that)` where it was the blocking time, else moved with the thread."""
+    if ends and max(orig) == d0:
+        return max(ends)
+    if d0 == b0:
+        return max([b, *ends])
+    return d0 + b - b0
+
+
 def _visit_syncs(
     st: _Streams, syncs: Syncs, delta: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -348,7 +393,7 @@ def _visit_syncs(
     has_deadline = syncs.deadline >= 0
     want = np.where(has_deadline & (syncs.deadline > syncs.blocked), syncs.deadline, NEVER)
     no_stream = np.full(ns, -(1 << 40), dtype=np.int64)
-    match = _same_time_op(st.pid, st.stream, st.new_end.copy(), want, syncs.pid, no_stream)
+    match = st.ends.find(want, syncs.pid, no_stream)
     target = np.where(syncs.target_op >= 0, st.pos_of[np.maximum(syncs.target_op, 0)], -1)
     copy = np.where(syncs.copy_op >= 0, st.pos_of[np.maximum(syncs.copy_op, 0)], -1)
     waits = [
@@ -363,18 +408,18 @@ def _visit_syncs(
     new_b = np.zeros(ns, dtype=np.int64)
     new_r = np.zeros(ns, dtype=np.int64)
     new_d = np.full(ns, -1, dtype=np.int64)
-    orig_end = st.orig_end.tolist()
+    orig_end = st.orig_end
     for k in order.tolist():
         b0, d0, r0 = blocked[k], deadline[k], resumed[k]
         b = b0 + (int(delta[prev_l[k]]) if prev_l[k] >= 0 else 0)
         if d0 >= 0:
             ends = [st.end_of(p) for p in waits[k]]
-            orig = [orig_end[p] for p in waits[k]]
+            orig = [int(orig_end[p]) for p in waits[k]]
             if not matched[k] and d0 > b0:
                 ends.append(b + d0 - b0)
                 orig.append(d0)
             r = max([b, *ends]) + r0 - max(b0, d0)
-            new_d[k] = d0 + (max(ends) - max(orig) if ends else b - b0)
+            new_d[k] = _deadline(b0, d0, b, ends, orig)
         else:
             r = b + r0 - b0
         new_b[k], new_r[k] = b, r

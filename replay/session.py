@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from revati.recorder.reader import open_trace
-from revati.replay.durations import OpDurations, predicted_durations, recorded_durations
+from revati.replay.durations import (
+    OpDurations,
+    predicted_durations,
+    recorded_durations,
+    scale_families,
+)
 from revati.replay.reader import read_schedule
 from revati.replay.resim import resimulate
 from revati.replay.writer import ReplayRun, copy_parent, write_replay
@@ -58,10 +63,12 @@ def replay_trace(
     device: str | None = None,
     profile: str | None = None,
     overwrite: bool = False,
+    scale: dict[str, float] | None = None,
 ) -> ReplaySummary:
     """Replay `parent` into `out`. With neither device nor profile the recorded durations are
     kept (the identity: every timestamp comes out as recorded); with either, every kernel, copy
-    and memset is predicted for `device` (default: the parent's) with `profile`."""
+    and memset is predicted for `device` (default: the parent's) with `profile`. `scale`
+    multiplies the durations of kernel families (what-if: {'attention': 0.5})."""
     t0 = time.perf_counter()
     parent, out = Path(parent), Path(out)
     with open_trace(parent) as reader:
@@ -76,6 +83,7 @@ def replay_trace(
             if device or profile
             else recorded_durations(inp.ops.start, inp.ops.end)
         )
+        durations = scale_families(durations, inp.op_name, scale or {})
     copy_parent(parent, out, overwrite)
     t1 = time.perf_counter()
     res = resimulate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from revati.replay.durations import parse_scales
 from revati.replay.session import replay_trace
 
 
@@ -20,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Examples:\n"
         "  revati replay trace.duckdb --device a100-sxm-80gb -o on-a100.duckdb\n"
         "  revati replay trace.duckdb --profile my.json -o calibrated.duckdb\n"
+        "  revati replay trace.duckdb --scale attention=0.5 -o faster-attention.duckdb\n"
         "  revati compare on-a100.duckdb real-a100.duckdb",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -27,13 +29,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="trace to write")
     parser.add_argument("--device", metavar="D", help="catalog device (revati devices)")
     parser.add_argument("--profile", metavar="P", help="calibration profile (name or .json)")
+    parser.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="FAMILY=FACTOR",
+        help="what-if: kernels of FAMILY (gemm, attention, elementwise, collective, memcpy, "
+        "memset, ...) take FACTOR times as long; repeatable",
+    )
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     parser.set_defaults(handler=run_replay)
 
 
 def run_replay(args: argparse.Namespace) -> int:
     s = replay_trace(
-        args.trace, args.output, device=args.device, profile=args.profile, overwrite=args.force
+        args.trace,
+        args.output,
+        device=args.device,
+        profile=args.profile,
+        overwrite=args.force,
+        scale=parse_scales(args.scale),
     )
     print(
         f"{s.out}: {s.ops:,} device ops, {s.syncs:,} syncs, {s.barriers:,} barriers on "
