@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from revati.replay.stream_advance import NEVER, StreamAdvance
+from revati.replay.stream_advance import NEVER, StreamAdvance, group_ranges
 
 
 @dataclass
@@ -86,11 +86,7 @@ class HostShift:
         self._thread = thread[order]
         self._resumed = resumed[order]
         self._delta = delta[order]
-        threads, first = np.unique(self._thread, return_index=True)
-        self._ranges = {
-            int(t): (int(a), int(b))
-            for t, a, b in zip(threads, first, [*first[1:], len(order)], strict=True)
-        }
+        self._ranges = {t: (a, b) for t, a, b in group_ranges(self._thread)}
 
     def at(self, thread: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Shift of host time t on each thread (0 before its first sync, or for thread -1)."""
@@ -111,8 +107,7 @@ def _governing_sync(
     order = np.lexsort((sync_resumed, sync_thread))
     st, sr = sync_thread[order], sync_resumed[order]
     out = np.full(len(t), -1, dtype=np.int64)
-    threads, first = np.unique(st, return_index=True)
-    for th, a, b in zip(threads, first, [*first[1:], len(order)], strict=True):
+    for th, a, b in group_ranges(st):
         mask = thread == th
         if not mask.any():
             continue
@@ -137,8 +132,9 @@ def resimulate(
         barrier_duration = barriers.end - barriers.release
     latency_new = latency_orig if latency_new is None else latency_new
     ns = len(syncs.resumed)
-    delta = np.zeros(ns, dtype=np.int64)
+    delta = np.zeros(ns + 1, dtype=np.int64)  # per sync; the last entry (index -1) stays 0
     gov_op = _governing_sync(syncs.thread, syncs.resumed, ops.thread, ops.launch)
+    gov_op[gov_op < 0] = ns
     st = StreamAdvance(ops, duration, barrier_duration, latency_orig, latency_new, delta, gov_op)
     new_blocked, new_deadline, new_resumed = _visit_syncs(st, syncs, delta)
     for s in list(st.first):
@@ -158,7 +154,7 @@ def resimulate(
         new_resumed,
         release,
         bend,
-        HostShift(syncs.thread, syncs.resumed, delta),
+        HostShift(syncs.thread, syncs.resumed, delta[:ns]),
     )
 
 

@@ -20,6 +20,14 @@ NEVER = np.int64(-(1 << 62))  # "no constraint" in a max
 SHORT_RUN = 12  # runs up to this many ops are placed one by one (cheaper than numpy calls)
 
 
+def group_ranges(keys: np.ndarray) -> list[tuple[int, int, int]]:
+    """(key, first, end) of each run of equal values in sorted `keys`; [] when empty."""
+    if not len(keys):
+        return []
+    uniq, first = np.unique(keys, return_index=True)
+    return list(zip(uniq.tolist(), first.tolist(), [*first[1:].tolist(), len(keys)], strict=True))
+
+
 class EndIndex:
     """Ops sorted by (process, end): which op of a process ended at a given time."""
 
@@ -27,9 +35,7 @@ class EndIndex:
         self.order = np.lexsort((end, pid))
         self.stream = stream
         self.end = end[self.order]
-        pids, first = np.unique(pid[self.order], return_index=True)
-        bounds = [*first[1:].tolist(), len(self.order)]
-        self.ranges = list(zip(pids.tolist(), first.tolist(), bounds, strict=True))
+        self.ranges = group_ranges(pid[self.order])
 
     def find(self, want: np.ndarray, want_pid: np.ndarray, not_stream: np.ndarray) -> np.ndarray:
         """For each query: an op of process want_pid, on a stream other than not_stream,
@@ -77,10 +83,10 @@ class StreamAdvance:
         self.barrier_duration = barrier_duration
         self.pos_of = np.empty(n, dtype=np.int64)
         self.pos_of[o] = np.arange(n)
-        streams, first = np.unique(self.stream, return_index=True)
-        bounds = [*first[1:], n]
-        self.first = {int(s): int(a) for s, a in zip(streams, first, strict=True)}
-        self.last = {int(s): int(b) - 1 for s, b in zip(streams, bounds, strict=True)}
+        ranges = group_ranges(self.stream)
+        first = np.array([a for _, a, _ in ranges], dtype=np.int64)
+        self.first = {s: a for s, a, _ in ranges}
+        self.last = {s: b - 1 for s, _, b in ranges}
         start, end = ops.start[o], ops.end[o]
         self.pid = ops.pid[o]
         self._read_dependencies(start, end, first, latency_orig, latency_new)
@@ -129,9 +135,7 @@ class StreamAdvance:
         )
 
     def _ready(self, a: int, b: int) -> np.ndarray:
-        g = self.gov[a:b]
-        shift = np.where(g >= 0, self.delta[np.maximum(g, 0)], 0)
-        return self.launch[a:b] + shift + self.lag[a:b]
+        return self.launch[a:b] + self.delta[self.gov[a:b]] + self.lag[a:b]
 
     def _make_lists(self) -> None:
         """The columns as lists, for the op-by-op paths (numpy scalars cost ~10x more); made
@@ -146,8 +150,7 @@ class StreamAdvance:
         self._lists_made = True
 
     def _ready_one(self, p: int) -> int:
-        g = self.l_gov[p]
-        return self.l_launch[p] + (int(self.delta[g]) if g >= 0 else 0) + self.l_lag[p]
+        return self.l_launch[p] + int(self.delta[self.l_gov[p]]) + self.l_lag[p]
 
     def _run(self, s: int, a: int, b: int) -> None:
         """Plain ops [a, b) of stream s: one by one if few, else in one vectorised step."""

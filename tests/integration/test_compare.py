@@ -16,6 +16,7 @@ from revati.replay.report import compare_report
 from revati.replay.session import replay_trace
 
 from tests.integration.record_helpers import run_cli
+from tests.replay_checks import differing_tables
 
 
 def _report(a: Path, b: Path) -> dict:
@@ -73,6 +74,11 @@ def test_compare_against_an_imported_kineto_trace(tmp_path: Path) -> None:
     assert report["families"][0]["family"] == "elementwise"
     assert abs(report["families"][0]["error_pct"] - (100 / 1.5 - 100)) < 1
     assert report["kernel_names"][0]["name"].startswith("vector_add")
+    # an imported trace (no API calls, no syncs) replays too: identity, and onto another device
+    replay_trace(real, tmp_path / "same.duckdb")
+    assert differing_tables(real, tmp_path / "same.duckdb") == {}
+    s = replay_trace(real, tmp_path / "a100.duckdb", device="a100-sxm-80gb")
+    assert s.ops == 100 and s.end_ns != s.parent_end_ns
 
 
 def test_compare_refuses_a_missing_trace(tmp_path: Path) -> None:
