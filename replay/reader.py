@@ -49,7 +49,8 @@ copies AS (SELECT call_id, idx FROM replay_ops WHERE tbl = 1 AND call_id IS NOT 
 SELECT y.sync_id, y.call_id, y.thread_id, coalesce(t.pid, -1) AS pid, y.blocked_ns,
        coalesce(y.deadline_ns, -1) AS deadline, y.resumed_ns,
        coalesce(tgt.idx, -1) AS target_op,
-       CASE WHEN y.kind = 'copy' THEN coalesce(cp.idx, -1) ELSE -1 END AS copy_op
+       CASE WHEN y.kind = 'copy' THEN coalesce(cp.idx, -1) ELSE -1 END AS copy_op,
+       coalesce(y.kind = 'device', false) AS device_wide
 FROM y
 LEFT JOIN threads t USING (thread_id)
 ASOF LEFT JOIN replay_ops tgt ON tgt.stream = y.target_stream AND y.blocked_ns >= tgt.launch
@@ -122,6 +123,7 @@ def read_schedule(reader: TraceReader) -> ReplayInput:
         resumed=_i64(y["resumed_ns"]),
         target_op=_i64(y["target_op"]),
         copy_op=_i64(y["copy_op"]),
+        device_wide=np.asarray(y["device_wide"], dtype=bool),
     )
     return ReplayInput(
         ops,

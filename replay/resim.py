@@ -55,6 +55,7 @@ class Syncs:
     resumed: np.ndarray
     target_op: np.ndarray  # last op of the awaited stream submitted before the sync
     copy_op: np.ndarray  # the op of a blocking copy
+    device_wide: np.ndarray | None = None  # bool: waits for every stream of its process
 
 
 @dataclass
@@ -189,6 +190,9 @@ def _visit_syncs(
         [x for x in row if x >= 0]
         for row in zip(match.tolist(), target.tolist(), copy.tolist(), strict=True)
     ]
+    if syncs.device_wide is not None:
+        for k in np.flatnonzero(syncs.device_wide).tolist():
+            waits[k] += st.last_launched(int(syncs.pid[k]), int(syncs.blocked[k]))
     blocked = syncs.blocked.tolist()
     deadline = syncs.deadline.tolist()
     resumed = syncs.resumed.tolist()

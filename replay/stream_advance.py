@@ -134,6 +134,17 @@ class StreamAdvance:
             latency_new - latency_orig + np.where(host_bound, gap, np.minimum(latency_orig, gap))
         )
 
+    def last_launched(self, pid: int, t: int) -> list[int]:
+        """Per stream of process pid: the position of its last op launched at or before t."""
+        out = []
+        for s, a in self.first.items():
+            if self.pid[a] != pid:
+                continue
+            k = int(np.searchsorted(self.launch[a : self.last[s] + 1], t, side="right")) - 1
+            if k >= 0:
+                out.append(a + k)
+        return out
+
     def _ready(self, a: int, b: int) -> np.ndarray:
         return self.launch[a:b] + self.delta[self.gov[a:b]] + self.lag[a:b]
 
