@@ -55,19 +55,24 @@ def test_replay_on_own_device_re_predicts_the_same_durations(tmp_path: Path) -> 
     assert differing_tables(trace, tmp_path / "same.duckdb") == {}
 
 
-def test_replay_to_another_device_matches_a_recording_there(tmp_path: Path) -> None:
-    """The bundled example's control flow does not depend on time. Kernel durations of the
-    replay and of a recording on the target device are the same prediction, so they match
-    exactly. Timestamps differ only by host time: each run's host intervals between CUDA calls
-    are real CPU time of that run (launch loops, copies of backed memory), which varies from
-    run to run on a shared machine; the tolerance is 2 ms per timestamp, 2% of the run."""
-    a = _record(tmp_path / "h100.duckdb", "--device", "h100-sxm", "--example")
-    b = _record(tmp_path / "a100.duckdb", "--device", "a100-sxm-80gb", "--example")
+@pytest.mark.parametrize("program", [("--example",), ("streams",), ("graph_fork",)])
+def test_replay_to_another_device_matches_a_recording_there(
+    tmp_path: Path, modes: Path, program: tuple[str, ...]
+) -> None:
+    """These programs' control flow does not depend on time. Kernel durations of the replay and
+    of a recording on the target device are the same prediction, so they match exactly.
+    Timestamps (relative to the first launch) can differ only by host time: each run's host
+    intervals between CUDA calls are real CPU time of that run (launch loops, copies of backed
+    memory), which varies from run to run on a shared machine; the tolerance is 2 ms per
+    timestamp. In practice these programs queue their kernels, so they match to the ns."""
+    cmd = program if program[0].startswith("--") else ("--", str(modes), *program)
+    a = _record(tmp_path / "h100.duckdb", "--device", "h100-sxm", *cmd)
+    b = _record(tmp_path / "a100.duckdb", "--device", "a100-sxm-80gb", *cmd)
     _replay(a, tmp_path / "a2b.duckdb", "--device", "a100-sxm-80gb")
     query = """SELECT name, end_ns - start_ns, start_ns - first, end_ns - first FROM kernels,
                (SELECT min(launch_ns) AS first FROM kernels) ORDER BY kernel_id"""
     replayed, recorded = q(tmp_path / "a2b.duckdb", query), q(b, query)
-    assert len(replayed) == len(recorded) == 100
+    assert len(replayed) == len(recorded) > 0
     assert [r[:2] for r in replayed] == [r[:2] for r in recorded]
     orig = q(a, query)
     assert [r[1] for r in orig] != [r[1] for r in recorded]  # the devices do differ
