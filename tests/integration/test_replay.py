@@ -78,3 +78,19 @@ def test_replay_to_another_device_matches_a_recording_there(
     assert [r[1] for r in orig] != [r[1] for r in recorded]  # the devices do differ
     worst = max(abs(x[i] - y[i]) for x, y in zip(replayed, recorded, strict=True) for i in (2, 3))
     assert worst < 2_000_000, worst
+
+
+def test_a_time_dependent_schedule_is_replayed_as_recorded(tmp_path: Path, modes: Path) -> None:
+    """`record_modes batcher` serves every request that arrived (one every 100 us) in one
+    kernel per step: on h100 each step keeps up (400 steps of one request), on a100 it falls
+    behind and batches. A replay to a100 keeps the h100 schedule, so it is slower than the
+    re-recording, which re-decides the batches (figures in docs/ground-truth.md)."""
+    a = _record(tmp_path / "h100.duckdb", "--device", "h100-sxm", "--", str(modes), "batcher")
+    b = _record(tmp_path / "a100.duckdb", "--device", "a100-sxm-80gb", "--", str(modes), "batcher")
+    _replay(a, tmp_path / "a2b.duckdb", "--device", "a100-sxm-80gb")
+    span = "SELECT count(*), max(end_ns) - min(launch_ns) FROM kernels"
+    ((steps_a, loop_a),) = q(a, span)
+    ((steps_r, loop_r),) = q(tmp_path / "a2b.duckdb", span)
+    ((steps_b, loop_b),) = q(b, span)
+    assert steps_a == steps_r == 400 and steps_b < 400
+    assert loop_r > loop_b > loop_a
