@@ -45,6 +45,12 @@ static const char *api_name(CUpti_ActivityKind kind, uint32_t cbid) {
     return name;
 }
 
+/* The fields every device-side record has. */
+#define DEVICE_OP(m, r, k)                                                                  \
+    ((m).kind = (k), (m).start = (r)->start, (m).end = (r)->end, (m).device = (r)->deviceId, \
+     (m).stream = (r)->streamId, (m).correlation = (r)->correlationId,                      \
+     (m).context = (r)->contextId)
+
 /* One CUPTI record as a MeasuredRecord on fd; returns 1 if written, 0 for a kind we skip. */
 __attribute__((visibility("default"))) int revati_measured_write(const CUpti_Activity *rec, int fd) {
     MeasuredRecord m;
@@ -53,9 +59,7 @@ __attribute__((visibility("default"))) int revati_measured_write(const CUpti_Act
     case CUPTI_ACTIVITY_KIND_KERNEL:
     case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         const CUpti_ActivityKernel10 *k = (const CUpti_ActivityKernel10 *)rec;
-        m.kind = REVATI_M_KERNEL;
-        m.start = k->start, m.end = k->end, m.device = k->deviceId, m.stream = k->streamId;
-        m.correlation = k->correlationId, m.context = k->contextId;
+        DEVICE_OP(m, k, REVATI_M_KERNEL);
         m.grid[0] = k->gridX, m.grid[1] = k->gridY, m.grid[2] = k->gridZ;
         m.block[0] = k->blockX, m.block[1] = k->blockY, m.block[2] = k->blockZ;
         m.registers = k->registersPerThread;
@@ -65,18 +69,14 @@ __attribute__((visibility("default"))) int revati_measured_write(const CUpti_Act
     }
     case CUPTI_ACTIVITY_KIND_MEMCPY: {
         const CUpti_ActivityMemcpy6 *c = (const CUpti_ActivityMemcpy6 *)rec;
-        m.kind = REVATI_M_COPY;
-        m.start = c->start, m.end = c->end, m.device = c->deviceId, m.stream = c->streamId;
-        m.correlation = c->correlationId, m.context = c->contextId;
+        DEVICE_OP(m, c, REVATI_M_COPY);
         m.bytes = c->bytes, m.sub = c->copyKind;
         emit(fd, &m, NULL);
         return 1;
     }
     case CUPTI_ACTIVITY_KIND_MEMSET: {
         const CUpti_ActivityMemset4 *s = (const CUpti_ActivityMemset4 *)rec;
-        m.kind = REVATI_M_MEMSET;
-        m.start = s->start, m.end = s->end, m.device = s->deviceId, m.stream = s->streamId;
-        m.correlation = s->correlationId, m.context = s->contextId;
+        DEVICE_OP(m, s, REVATI_M_MEMSET);
         m.bytes = s->bytes, m.sub = s->value;
         emit(fd, &m, NULL);
         return 1;
