@@ -49,7 +49,14 @@ def scale_families(
     fams = np.array([kernel_family(n) for n in uniq], dtype=object)[codes]
     factor = np.ones(len(names))
     for family, f in factors.items():
-        factor[fams == family] = f
+        take = fams == family
+        if not take.any():
+            have = ", ".join(sorted(set(fams.tolist()))) or "none"
+            raise RevatiUsageError(
+                f"--scale {family}={f:g}: no kernel of family {family!r} in this trace "
+                f"(families here: {have})"
+            )
+        factor[take] = f
     scaled = np.rint(durations.duration_ns * factor).astype(np.int64)
     return OpDurations(scaled, durations.model, durations.predictor)
 

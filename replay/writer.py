@@ -65,6 +65,10 @@ def copy_parent(parent: Path, out: Path, overwrite: bool) -> None:
         raise RevatiTraceError(f"{out}: is the trace being replayed; choose another -o path")
     try:
         shutil.copyfile(parent, out)
+        wal, out_wal = parent.with_name(parent.name + ".wal"), out.with_name(out.name + ".wal")
+        out_wal.unlink(missing_ok=True)
+        if wal.exists():  # a trace whose writer did not close: its last rows are there
+            shutil.copyfile(wal, out_wal)
     except OSError as e:
         raise RevatiTraceError(f"{out}: cannot write: {e.strerror}") from e
 

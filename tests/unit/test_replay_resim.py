@@ -101,6 +101,8 @@ def test_bad_arguments_are_one_clear_error(tmp_path: Path) -> None:
         parse_scales(["gemm"])
     parent = tmp_path / "p.duckdb"
     synthesize(parent, ranks=1, events=2_000, small_blocks=True)
+    with pytest.raises(RevatiUsageError, match="no kernel of family 'gemmm'.*gemm"):
+        replay_trace(parent, tmp_path / "x.duckdb", scale={"gemmm": 2.0})
     with pytest.raises(RevatiTraceError, match="already exists"):
         replay_trace(parent, parent)
     with pytest.raises(RevatiTraceError, match="no such file"):
