@@ -55,14 +55,27 @@ def gpu_name() -> str | None:
     return None
 
 
+def catalog_id(gpu: str | None, default: str) -> str:
+    """The catalog device whose name is the GPU's (e.g. 'NVIDIA H100 80GB HBM3'), else default."""
+    from revati.predict import list_devices
+
+    return next((d.id for d in list_devices() if gpu and d.name == gpu), default)
+
+
 def write_measured_trace(
-    files: list[Path], writer: TraceWriter, wall_ns: int, exit_status: int
+    files: list[Path],
+    writer: TraceWriter,
+    wall_ns: int,
+    exit_status: int,
+    gpu: str | None = None,
+    model: str | None = None,
 ) -> MeasuredTrace:
-    """Write the collector files' rows through the sink and close the writer."""
+    """Write the collector files' rows through the sink and close the writer; `gpu` and
+    `model` name the device (its marketing and catalog names)."""
     sink = TraceSink(writer)
     trace = measured_trace(files, sink)
     for device in sorted(trace.devices):
-        sink.add("devices", device_id=device, ordinal=device, name=gpu_name())
+        sink.add("devices", device_id=device, ordinal=device, name=gpu, model=model)
     sink.flush()
     writer.close(virtual_end_ns=trace.end_ns, wall_ns=wall_ns, exit_status=exit_status)
     return trace
@@ -78,12 +91,14 @@ def record_real(config: RecordConfig) -> RecordResult:
     except BuildError as e:
         raise RevatiRunError(f"record --real: cannot build the CUPTI collector: {e}") from e
     run_dir = Path(tempfile.mkdtemp(prefix="revati-real-"))
+    gpu = gpu_name()
+    model = catalog_id(gpu, config.device)
     info = RunInfo(
         source=schema.SOURCE_REAL,
         argv=list(config.argv),
-        device=config.device,
+        device=model,
         predictor=None,
-        config={**config.to_json(), "gpu": gpu_name()},
+        config={**config.to_json(), "gpu": gpu},
     )
     writer = TraceWriter(config.output, info, overwrite=config.overwrite)
     try:
@@ -96,7 +111,8 @@ def record_real(config: RecordConfig) -> RecordResult:
             raise RevatiRunError(f"{config.argv[0]}: cannot run: {e.strerror}") from e
         wall = time.monotonic_ns() - wall0
         status = child.returncode if child.returncode >= 0 else 128 - child.returncode
-        trace = write_measured_trace(sorted(run_dir.glob("measured-*.bin")), writer, wall, status)
+        files = sorted(run_dir.glob("measured-*.bin"))
+        trace = write_measured_trace(files, writer, wall, status, gpu, model)
         return RecordResult(
             status, trace.end_ns, wall, trace.kernels, trace.syncs, 0, config.output
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from revati.recorder.writer import RunInfo, TraceWriter
 
-from revati.engine.real_session import gpu_status, write_measured_trace
+from revati.engine.real_session import catalog_id, gpu_status, write_measured_trace
 from revati.native.build import compiler
 from revati.native.collector_build import collector_status, ensure_collector, find_cupti
 from tests.integration.record_helpers import q, run_cli
@@ -57,7 +57,10 @@ def activity_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cupti_records_become_measured_rows(tmp_path: Path, activity_file: Path) -> None:
     out = tmp_path / "real.duckdb"
     writer = TraceWriter(out, RunInfo(source="real", argv=["prog"], device="h100-sxm"))
-    trace = write_measured_trace([activity_file], writer, wall_ns=1, exit_status=0)
+    trace = write_measured_trace(
+        [activity_file], writer, wall_ns=1, exit_status=0, gpu="NVIDIA H100 80GB HBM3",
+        model=catalog_id("NVIDIA H100 80GB HBM3", "unknown"),
+    )  # fmt: skip
     assert (trace.kernels, trace.syncs) == (1, 1)
     call, sync_call = q(out, "SELECT call_id, name, enter_ns, exit_ns FROM api_calls ORDER BY seq")
     assert call[1:] == ("cudaLaunchKernel_v7000", 100, 3100)  # t0 = 1,000,000 ns
@@ -88,3 +91,4 @@ def test_cupti_records_become_measured_rows(tmp_path: Path, activity_file: Path)
     # one process per collector file (its header names the pid), one thread per OS thread
     assert q(out, "SELECT count(*), min(tid) FROM threads JOIN processes USING (pid)") == [(1, 77)]
     assert q(out, "SELECT source FROM run") == [("real",)]
+    assert q(out, "SELECT name, model FROM devices") == [("NVIDIA H100 80GB HBM3", "h100-sxm")]
