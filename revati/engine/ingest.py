@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from revati import shim
+from revati.engine.api_args import api_args
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
 from revati.engine.trace_sink import TraceSink
@@ -331,6 +332,9 @@ class Ingest:
         handler = _HANDLERS.get(t)
         if handler is not None:
             handler(self, p, index, r, launch, dur)
+        elif t == shim.REC_API:
+            name = _FN_NAMES[min(r["fn"], len(_FN_NAMES) - 1)]
+            self.api_call(p, r, args=api_args(name, r["a"], r["b"], r["c"], r["d"]))
         elif t != shim.REC_THREAD:
             self.api_call(p, r)
         else:
@@ -451,7 +455,8 @@ class Ingest:
         )
 
     def _alloc(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
-        call = self.api_call(p, r, args=f"bytes={r['b']}")
+        pool = f" pool={r['d']}" if r["d"] else ""  # stream-ordered: the pool it came from
+        call = self.api_call(p, r, args=f"bytes={r['b']}{pool}")
         kind = r["kind"]
         row = dict(
             alloc_id=self.sink.new_id("alloc"),

@@ -33,6 +33,10 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "stream_attr.c",
+    "mempool.c",
+    "mempool_attr.c",
+    "mempool_ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -43,6 +47,7 @@ HEADERS = (
     "shim_internal.h",
     "memory.h",
     "objects.h",
+    "mempool.h",
     "cuda_types.h",
 )
 SHIM_NAME = "libcudart.so.13"

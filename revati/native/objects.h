@@ -76,6 +76,7 @@ struct revati_stream {
     struct revati_graph *capture; /* non-NULL while capturing */
     int capture_mode;
     struct capture_deps deps;     /* while capturing: what the next node depends on */
+    struct revati_stream_attrs *attrs; /* stream_attr.c: NULL until an attribute is set */
 };
 
 struct revati_event {

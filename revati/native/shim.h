@@ -101,7 +101,8 @@ enum revati_record_type {
     REC_LAUNCH = 2,        /* kernel launch: p.launch */
     REC_COPY = 3,          /* p.u = dst, src, bytes, stream; kind = copy kind | REC_F_* */
     REC_MEMSET = 4,        /* p.u = dst, bytes, value, stream; kind = REC_F_* */
-    REC_ALLOC = 5,         /* p.u = address, bytes, device, 0; kind = alloc kind | REC_F_BACKED */
+    REC_ALLOC = 5,         /* p.u = address, bytes, device, pool id (stream-ordered) or 0;
+                              kind = alloc kind | REC_F_BACKED */
     REC_FREE = 6,          /* p.u = address */
     REC_STREAM_CREATE = 7, /* p.u = handle, flags, priority, device */
     REC_STREAM_DESTROY = 8,/* p.u = handle */
@@ -182,7 +183,13 @@ _Static_assert(sizeof(struct revati_msg) == 64, "message must be 64 bytes");
     X(sleep) X(usleep) X(nanosleep) X(clock_nanosleep) X(poll) X(select) X(epoll_wait) \
     X(pthread_cond_timedwait) X(sem_timedwait) X(cudaThreadSynchronize) X(cudaMemPrefetchAsync) \
     X(cudaGraphInstantiateWithFlags) X(cudaStreamGetCaptureInfo) X(cudaEventElapsedTime_v2) \
-    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4)
+    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4) \
+    X(cudaStreamSetAttribute) X(cudaMallocFromPoolAsync) X(cudaMemPoolCreate) \
+    X(cudaMemPoolDestroy) X(cudaMemPoolSetAttribute) X(cudaMemPoolTrimTo) X(cudaMemPoolSetAccess) \
+    X(cudaDeviceSetMemPool) X(cudaMemPoolExportToShareableHandle) \
+    X(cudaMemPoolImportFromShareableHandle) X(cudaMemPoolExportPointer) \
+    X(cudaMemPoolImportPointer) X(cudaGraphAddMemAllocNode) X(cudaGraphAddMemFreeNode) \
+    X(cudaDeviceGraphMemTrim) X(cudaGraphConditionalHandleCreate) X(cudaGraphAddNode)
 
 #define REVATI_FN_ENUM(name) FN_##name,
 enum revati_fn { REVATI_FN_LIST(REVATI_FN_ENUM) FN_COUNT };

@@ -39,6 +39,8 @@ extern int g_active;     /* registered with a coordinator */
 extern int g_detached;   /* lost the coordinator: real time, no records */
 
 void revati_ensure_init(void);
+/* Remember a failed call's error for cudaGetLastError; returns it. */
+int revati_ret(int error);
 
 /* Virtual time now (ns since the run started); never goes back on one thread. */
 int64_t revati_now(void);
