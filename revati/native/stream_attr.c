@@ -187,3 +187,6 @@ static cudaError_t stream_copy_attributes(cudaStream_t dst, cudaStream_t src) {
 }
 API cudaStreamCopyAttributes(cudaStream_t dst, cudaStream_t src) { return revati_ret(stream_copy_attributes(dst, src)); }
 API cudaStreamCopyAttributes_ptsz(cudaStream_t dst, cudaStream_t src) { return revati_ret(stream_copy_attributes(dst, src)); }
+
+/* Persisting L2 lines back to normal: the cost model keeps no L2 state, so nothing to reset. */
+API cudaCtxResetPersistingL2Cache(void) { return cudaSuccess; }

@@ -90,6 +90,7 @@ static int stream_attrs() {
     CHECK(cudaGetLastError() == cudaErrorInvalidValue ? cudaSuccess : cudaErrorUnknown);
     touch<<<4, 256, 0, s>>>(x, 1024);
     CHECK(cudaStreamSynchronize(s));
+    CHECK(cudaCtxResetPersistingL2Cache());
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaStreamDestroy(s2));
     CHECK(cudaFree(x));
