@@ -68,7 +68,46 @@ def _pool_attribute(w: Words) -> str:
     return f"pool={w[0]} attr={_name(POOL_ATTRIBUTES, w[1])} value={w[2]}"
 
 
+NODE_TYPES = (
+    "kernel",
+    "memcpy",
+    "memset",
+    "host",
+    "graph",
+    "empty",
+    "wait_event",
+    "event_record",
+    "ext_semaphore_signal",
+    "ext_semaphore_wait",
+    "mem_alloc",
+    "mem_free",
+    "batch_mem_op",
+    "conditional",
+)
+CONDITIONAL_TYPES = ("if", "while", "switch")
+
+
+def _add_node(w: Words) -> str:
+    head = f"type={_name(dict(enumerate(NODE_TYPES)), w[0])}"
+    if w[0] != 13:
+        return head
+    kind, bodies, chosen = w[1] & 0xFF, w[1] >> 8, _signed(w[3])
+    runs = "none" if chosen < 0 else f"body {chosen}" + (" once" if kind == 1 else "")
+    return (
+        f"{head} cond={_name(dict(enumerate(CONDITIONAL_TYPES)), kind)} bodies={bodies}"
+        f" handle={w[2] & 0xFFFFFFFF} value={w[2] >> 32} runs={runs}"
+        " (device code does not run: the handle keeps its default value)"
+    )
+
+
 _FORMATS: dict[str, Callable[[Words], str]] = {
+    "cudaGraphAddNode": _add_node,
+    "cudaGraphConditionalHandleCreate": lambda w: f"handle={w[0]} default={w[1]} flags={w[2]}",
+    "cudaGraphAddMemAllocNode": lambda w: f"ptr={w[0]:#x} bytes={w[1]} device={w[2]}",
+    "cudaGraphAddMemFreeNode": lambda w: f"ptr={w[0]:#x}",
+    "cudaDeviceGraphMemTrim": lambda w: f"device={w[0]} released={w[1]} reserved={w[2]}",
+    "cudaMallocAsync": lambda w: f"captured ptr={w[0]:#x} bytes={w[1]} device={w[2]}",
+    "cudaFreeAsync": lambda w: f"captured ptr={w[0]:#x}",
     "cudaStreamSetAttribute": _stream_attribute,
     "cudaMemPoolCreate": lambda w: f"pool={w[0]} device={w[1]} max_size={w[2]} handle_types={w[3]}",
     "cudaMemPoolDestroy": lambda w: f"pool={w[0]}",

@@ -37,6 +37,7 @@ SHIM_SOURCES = (
     "mempool.c",
     "mempool_attr.c",
     "mempool_ipc.c",
+    "graph_mem.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -48,6 +49,7 @@ HEADERS = (
     "memory.h",
     "objects.h",
     "mempool.h",
+    "graph_mem.h",
     "cuda_types.h",
 )
 SHIM_NAME = "libcudart.so.13"

@@ -144,6 +144,24 @@ int revati_device_free(void *ptr, struct revati_alloc *out) {
     return 0;
 }
 
+int revati_device_commit(void *ptr, int commit) {
+    pthread_mutex_lock(&g_lock);
+    struct revati_alloc *a = find_locked(ptr);
+    struct revati_alloc copy = a && a->addr == ptr ? *a : (struct revati_alloc){0};
+    pthread_mutex_unlock(&g_lock);
+    if (!copy.addr) return -1;
+    if (commit == !copy.uncounted) return 0;
+    if (commit && !reserve_capacity(copy.device, (int64_t)copy.bytes)) return -1;
+    if (!commit) {
+        if (copy.backed) madvise(copy.addr, (copy.bytes + 4095) & ~4095ULL, MADV_DONTNEED);
+        reserve_capacity(copy.device, -(int64_t)copy.bytes);
+    }
+    pthread_mutex_lock(&g_lock);
+    if ((a = find_locked(ptr))) a->uncounted = !commit;
+    pthread_mutex_unlock(&g_lock);
+    return 0;
+}
+
 /* Classify one side of a copy: 0 host, 1 backed device, 2 virtual device, 3 unknown device. */
 static int side(const void *p, int64_t *room) {
     struct revati_alloc a;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_mem.h"
 #include "memory.h"
 #include "mempool.h"
 #include "objects.h"
@@ -223,7 +224,8 @@ static cudaError_t free_async(void *ptr, cudaStream_t s, int per_thread) {
     int found = put_block_locked(ptr, ref);
     pthread_mutex_unlock(&g_pool_lock);
     cudaError_t rc = cudaSuccess;
-    if (!found && !revati_mempool_free_imported(ptr)) { /* cudaMalloc memory may be freed so too */
+    if (!found) found = graph_mem_free(ptr) || revati_mempool_free_imported(ptr);
+    if (!found) { /* cudaMalloc memory may be freed so too */
         struct revati_alloc a;
         rc = revati_device_free(ptr, &a) == 0 ? cudaSuccess : cudaErrorInvalidValue;
     }
@@ -236,7 +238,7 @@ int revati_mempool_free_sync(void *ptr, cudaError_t *rc) {
     pthread_mutex_lock(&g_pool_lock);
     int found = put_block_locked(ptr, 0);
     pthread_mutex_unlock(&g_pool_lock);
-    if (!found) found = revati_mempool_free_imported(ptr);
+    if (!found) found = graph_mem_free(ptr) || revati_mempool_free_imported(ptr);
     *rc = cudaSuccess;
     return found;
 }
