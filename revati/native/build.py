@@ -38,6 +38,7 @@ SHIM_SOURCES = (
     "mempool_attr.c",
     "mempool_ipc.c",
     "graph_mem.c",
+    "ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"

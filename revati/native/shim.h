@@ -189,7 +189,8 @@ _Static_assert(sizeof(struct revati_msg) == 64, "message must be 64 bytes");
     X(cudaDeviceSetMemPool) X(cudaMemPoolExportToShareableHandle) \
     X(cudaMemPoolImportFromShareableHandle) X(cudaMemPoolExportPointer) \
     X(cudaMemPoolImportPointer) X(cudaGraphAddMemAllocNode) X(cudaGraphAddMemFreeNode) \
-    X(cudaDeviceGraphMemTrim) X(cudaGraphConditionalHandleCreate) X(cudaGraphAddNode)
+    X(cudaDeviceGraphMemTrim) X(cudaGraphConditionalHandleCreate) X(cudaGraphAddNode) \
+    X(cudaIpcGetMemHandle) X(cudaIpcOpenMemHandle) X(cudaIpcCloseMemHandle)
 
 #define REVATI_FN_ENUM(name) FN_##name,
 enum revati_fn { REVATI_FN_LIST(REVATI_FN_ENUM) FN_COUNT };

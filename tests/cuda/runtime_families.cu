@@ -1,5 +1,6 @@
 // Test program for the runtime families revati emulates beyond the basics: stream attributes,
-// memory pools and stream-ordered allocation (pool IPC included). One scenario per argv[1].
+// memory pools and stream-ordered allocation (pool IPC included), graph memory nodes, every node
+// type of cudaGraphAddNode, conditional nodes. One scenario per argv[1].
 // Built by the tests with: nvcc -cudart shared -o runtime_families runtime_families.cu
 // Each mode prints `key=value` lines the tests parse, and exits non-zero on an unexpected error.
 #include <cstdint>
@@ -322,6 +323,366 @@ static int pool_ipc(const char *self) {
     return 0;
 }
 
+// Legacy IPC: a cudaMalloc allocation and an event shared with a child through their handles.
+struct LegacyHandles {
+    cudaIpcMemHandle_t mem;
+    cudaIpcEventHandle_t event;
+};
+
+static int legacy_child(int sock) {
+    LegacyHandles h;
+    if (read(sock, &h, sizeof h) != (ssize_t)sizeof h) return 4;
+    char *p;
+    CHECK(cudaIpcOpenMemHandle((void **)&p, h.mem, cudaIpcMemLazyEnablePeerAccess));
+    cudaEvent_t ev;
+    CHECK(cudaIpcOpenEventHandle(&ev, h.event));
+    CHECK(cudaStreamWaitEvent(0, ev, 0));
+    char text[64] = {};
+    CHECK(cudaMemcpy(text, p, sizeof text, cudaMemcpyDeviceToHost));
+    printf("legacy_child_read=%s\n", text);
+    const char answer[] = "legacy answer";
+    CHECK(cudaMemcpy(p + 512, answer, sizeof answer, cudaMemcpyHostToDevice));
+    CHECK(cudaIpcCloseMemHandle(p));
+    CHECK(cudaEventDestroy(ev));
+    fflush(stdout);
+    char done = 1;
+    return write(sock, &done, 1) == 1 ? 0 : 5;
+}
+
+static int legacy_ipc(const char *self) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 4;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        char arg[16];
+        snprintf(arg, sizeof arg, "%d", sv[1]);
+        execl(self, self, "legacy_child", arg, (char *)nullptr);
+        _exit(127);
+    }
+    close(sv[1]);
+    char *p;
+    CHECK(cudaMalloc(&p, 4096));
+    const char hello[] = "legacy hello";
+    CHECK(cudaMemcpy(p, hello, sizeof hello, cudaMemcpyHostToDevice));
+    LegacyHandles h;
+    CHECK(cudaIpcGetMemHandle(&h.mem, p));
+    cudaEvent_t ev;
+    CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventInterprocess));
+    CHECK(cudaEventRecord(ev, 0));
+    CHECK(cudaIpcGetEventHandle(&h.event, ev));
+    void *own = nullptr;
+    printf("open_own_handle=%d\n", (int)cudaIpcOpenMemHandle(&own, h.mem, cudaIpcMemLazyEnablePeerAccess));
+    cudaGetLastError();
+    if (write(sv[0], &h, sizeof h) != (ssize_t)sizeof h) return 4;
+    char done = 0;
+    if (read(sv[0], &done, 1) != 1) return 5;
+    char text[64] = {};
+    CHECK(cudaMemcpy(text, p + 512, sizeof text, cudaMemcpyDeviceToHost));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    printf("legacy_parent_read=%s\nlegacy_child_status=%d\n", text, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    CHECK(cudaFree(p));
+    CHECK(cudaEventDestroy(ev));
+    return 0;
+}
+
+// ---- graphs: memory nodes, every node type through cudaGraphAddNode, conditional nodes -------
+
+static uint64_t graph_attr(cudaGraphMemAttributeType attr) {
+    uint64_t v = 0;
+    CHECK(cudaDeviceGetGraphMemAttribute(0, attr, &v));
+    return v;
+}
+
+static cudaMemAllocNodeParams alloc_params(size_t bytes) {
+    cudaMemAllocNodeParams p = {};
+    p.poolProps.allocType = cudaMemAllocationTypePinned;
+    p.poolProps.location.type = cudaMemLocationTypeDevice;
+    p.poolProps.location.id = 0;
+    p.bytesize = bytes;
+    return p;
+}
+
+// Memory nodes: fixed addresses, used/reserved counters, trim, captured cudaMallocAsync.
+static int graph_mem() {
+    const size_t mb = 1 << 20;
+    size_t free0 = free_bytes();
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaMemAllocNodeParams ap = alloc_params(mb);
+    cudaGraphNode_t alloc, kern, free_node;
+    CHECK(cudaGraphAddMemAllocNode(&alloc, g, nullptr, 0, &ap));
+    float *buf = (float *)ap.dptr;
+    int n = 1024;
+    void *args[] = {&buf, &n};
+    cudaKernelNodeParams kp = {};
+    kp.func = (void *)touch;
+    kp.gridDim = dim3(4);
+    kp.blockDim = dim3(256);
+    kp.kernelParams = args;
+    CHECK(cudaGraphAddKernelNode(&kern, g, &alloc, 1, &kp));
+    CHECK(cudaGraphAddMemFreeNode(&free_node, g, &kern, 1, buf));
+    cudaMemAllocNodeParams got = {};
+    CHECK(cudaGraphMemAllocNodeGetParams(alloc, &got));
+    void *freed = nullptr;
+    CHECK(cudaGraphMemFreeNodeGetParams(free_node, &freed));
+    printf("params_ok=%d\nreserved_after_create=%llu\nused_after_create=%llu\nfree_drop=%zu\n",
+           got.dptr == buf && got.bytesize == mb && freed == buf,
+           (unsigned long long)graph_attr(cudaGraphMemAttrReservedMemCurrent),
+           (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemCurrent), free0 - free_bytes());
+    cudaGraphExec_t e;
+    CHECK(cudaGraphInstantiate(&e, g, 0));
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    CHECK(cudaGraphLaunch(e, s));
+    CHECK(cudaStreamSynchronize(s));
+    printf("used_after_launch=%llu\nused_high=%llu\n",
+           (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemCurrent),
+           (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemHigh));
+    // Captured: cudaMallocAsync .. cudaFreeAsync become allocation and free nodes.
+    cudaGraph_t cg;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    unsigned char *p;
+    unsigned char host[4096] = {};
+    CHECK(cudaMallocAsync((void **)&p, sizeof host, s));
+    CHECK(cudaMemsetAsync(p, 7, sizeof host, s));
+    CHECK(cudaMemcpyAsync(host, p, sizeof host, cudaMemcpyDeviceToHost, s));
+    CHECK(cudaStreamEndCapture(s, &cg));
+    size_t nodes = 0;
+    CHECK(cudaGraphGetNodes(cg, nullptr, &nodes));
+    cudaGraphExec_t ce;
+    CHECK(cudaGraphInstantiate(&ce, cg, 0));
+    CHECK(cudaGraphLaunch(ce, s));
+    CHECK(cudaStreamSynchronize(s));
+    printf("captured_nodes=%zu\ncaptured_bytes_ok=%d\nused_while_live=%llu\n", nodes, host[4095] == 7,
+           (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemCurrent));
+    CHECK(cudaFreeAsync(p, s));  // the allocation outlives its graph until freed
+    CHECK(cudaStreamSynchronize(s));
+    printf("used_after_free=%llu\n", (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemCurrent));
+    CHECK(cudaDeviceGraphMemTrim(0));
+    printf("reserved_after_trim=%llu\nfree_restored=%d\n",
+           (unsigned long long)graph_attr(cudaGraphMemAttrReservedMemCurrent), free_bytes() == free0);
+    CHECK(cudaGraphLaunch(e, s));  // takes its memory back
+    CHECK(cudaStreamSynchronize(s));
+    printf("reserved_after_relaunch=%llu\n",
+           (unsigned long long)graph_attr(cudaGraphMemAttrReservedMemCurrent));
+    uint64_t zero = 0, five = 5;
+    CHECK(cudaDeviceSetGraphMemAttribute(0, cudaGraphMemAttrUsedMemHigh, &zero));
+    printf("used_high_reset=%llu\n", (unsigned long long)graph_attr(cudaGraphMemAttrUsedMemHigh));
+    printf("set_used_current=%s\n", ERR(cudaDeviceSetGraphMemAttribute(0, cudaGraphMemAttrUsedMemCurrent, &five)));
+    printf("free_node_not_graph_memory=%s\n", ERR(cudaGraphAddMemFreeNode(&free_node, g, nullptr, 0, host)));
+    cudaGetLastError();
+    CHECK(cudaGraphExecDestroy(e));
+    CHECK(cudaGraphExecDestroy(ce));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaGraphDestroy(cg));
+    CHECK(cudaStreamDestroy(s));
+    return 0;
+}
+
+static int host_runs = 0;
+static void count_run(void *) { host_runs++; }
+
+// Add a node made from np after the last one of nodes[0..*k) (a chain).
+static void chain(cudaGraph_t g, cudaGraphNode_t *nodes, int *k, cudaGraphNodeParams *np) {
+    CHECK(cudaGraphAddNode(&nodes[*k], g, *k ? &nodes[*k - 1] : nullptr, nullptr, *k ? 1 : 0, np));
+    (*k)++;
+}
+
+// cudaGraphAddNode with every node type revati emulates, launched twice.
+static int graph_nodes() {
+    unsigned char *dev, *child_buf;
+    CHECK(cudaMalloc(&dev, 4096));
+    CHECK(cudaMalloc(&child_buf, 4096));
+    unsigned char host[4096] = {}, child_host[4096] = {};
+    cudaGraph_t child;
+    CHECK(cudaGraphCreate(&child, 0));
+    cudaGraphNodeParams np = {};
+    np.type = cudaGraphNodeTypeMemset;
+    np.memset.dst = child_buf;
+    np.memset.value = 5;
+    np.memset.elementSize = 1;
+    np.memset.width = 4096;
+    np.memset.height = 1;
+    cudaGraphNode_t m;
+    CHECK(cudaGraphAddNode(&m, child, nullptr, nullptr, 0, &np));
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaEvent_t before, after;
+    CHECK(cudaEventCreate(&before));
+    CHECK(cudaEventCreate(&after));
+    cudaGraphNode_t nodes[12];
+    int k = 0;
+    np = {};
+    np.type = cudaGraphNodeTypeEventRecord;
+    np.eventRecord.event = before;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeGraph;
+    np.graph.graph = child;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeMemcpy;
+    np.memcpy.copyParams.srcPtr = make_cudaPitchedPtr(child_buf, 4096, 4096, 1);
+    np.memcpy.copyParams.dstPtr = make_cudaPitchedPtr(child_host, 4096, 4096, 1);
+    np.memcpy.copyParams.extent = make_cudaExtent(4096, 1, 1);
+    np.memcpy.copyParams.kind = cudaMemcpyDeviceToHost;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeMemAlloc;
+    np.alloc.poolProps.allocType = cudaMemAllocationTypePinned;
+    np.alloc.poolProps.location.type = cudaMemLocationTypeDevice;
+    np.alloc.bytesize = 1 << 16;
+    chain(g, nodes, &k, &np);
+    float *scratch = (float *)np.alloc.dptr;
+    int n = 1 << 14;
+    void *args[] = {&scratch, &n};
+    np = {};
+    np.type = cudaGraphNodeTypeKernel;
+    np.kernel.func = (void *)touch;
+    np.kernel.gridDim = dim3(64);
+    np.kernel.blockDim = dim3(256);
+    np.kernel.kernelParams = args;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeMemFree;
+    np.free.dptr = scratch;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeMemset;
+    np.memset.dst = dev;
+    np.memset.value = 9;
+    np.memset.elementSize = 1;
+    np.memset.width = 4096;
+    np.memset.height = 1;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeMemcpy;
+    np.memcpy.copyParams.srcPtr = make_cudaPitchedPtr(dev, 4096, 4096, 1);
+    np.memcpy.copyParams.dstPtr = make_cudaPitchedPtr(host, 4096, 4096, 1);
+    np.memcpy.copyParams.extent = make_cudaExtent(4096, 1, 1);
+    np.memcpy.copyParams.kind = cudaMemcpyDeviceToHost;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeHost;
+    np.host.fn = count_run;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeEmpty;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeEventRecord;
+    np.eventRecord.event = after;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeWaitEvent;
+    np.eventWait.event = after;
+    chain(g, nodes, &k, &np);
+    np = {};
+    np.type = cudaGraphNodeTypeExtSemaphoreSignal;
+    printf("ext_semaphore_node=%s\n", ERR(cudaGraphAddNode(&m, g, nullptr, nullptr, 0, &np)));
+    cudaGetLastError();
+    cudaGraph_t inner;
+    CHECK(cudaGraphChildGraphNodeGetGraph(nodes[1], &inner));
+    size_t inner_nodes = 0;
+    CHECK(cudaGraphGetNodes(inner, nullptr, &inner_nodes));
+    cudaEvent_t ev;
+    CHECK(cudaGraphEventRecordNodeGetEvent(nodes[10], &ev));
+    printf("child_nodes=%zu\nrecord_event_ok=%d\n", inner_nodes, ev == after);
+    cudaGraphExec_t e;
+    CHECK(cudaGraphInstantiate(&e, g, 0));
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    for (int i = 0; i < 2; i++) CHECK(cudaGraphLaunch(e, s));
+    CHECK(cudaStreamSynchronize(s));
+    float ms = -1;
+    CHECK(cudaEventElapsedTime(&ms, before, after));
+    printf("host_runs=%d\nchild_memset_ok=%d\nmemset_ok=%d\nelapsed_positive=%d\n", host_runs,
+           child_host[100] == 5, host[100] == 9, ms > 0);
+    CHECK(cudaGraphExecDestroy(e));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaGraphDestroy(child));
+    CHECK(cudaStreamDestroy(s));
+    return 0;
+}
+
+// A memset node writing `value` into dst, in graph g.
+static void add_memset(cudaGraph_t g, void *dst, int value) {
+    cudaGraphNodeParams np = {};
+    np.type = cudaGraphNodeTypeMemset;
+    np.memset.dst = dst;
+    np.memset.value = value;
+    np.memset.elementSize = 1;
+    np.memset.width = 64;
+    np.memset.height = 1;
+    cudaGraphNode_t node;
+    CHECK(cudaGraphAddNode(&node, g, nullptr, nullptr, 0, &np));
+}
+
+// A conditional node of `type` with `size` bodies on `handle`; returns its bodies.
+static cudaGraph_t *add_conditional(cudaGraph_t g, cudaGraphConditionalHandle h, cudaGraphConditionalNodeType type,
+                                    unsigned size) {
+    cudaGraphNodeParams np = {};
+    np.type = cudaGraphNodeTypeConditional;
+    np.conditional.handle = h;
+    np.conditional.type = type;
+    np.conditional.size = size;
+    cudaGraphNode_t node;
+    CHECK(cudaGraphAddNode(&node, g, nullptr, nullptr, 0, &np));
+    return np.conditional.phGraph_out;
+}
+
+// Conditional nodes: the handle's default value decides (device code does not run).
+static int graph_cond() {
+    unsigned char *dev;
+    CHECK(cudaMalloc(&dev, 6 * 64));
+    CHECK(cudaMemset(dev, 0, 6 * 64));
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaGraphConditionalHandle h_if, h_else, h_while, h_switch, h_off;
+    CHECK(cudaGraphConditionalHandleCreate(&h_if, g, 1, cudaGraphCondAssignDefault));
+    CHECK(cudaGraphConditionalHandleCreate(&h_else, g, 0, cudaGraphCondAssignDefault));
+    CHECK(cudaGraphConditionalHandleCreate(&h_while, g, 1, cudaGraphCondAssignDefault));
+    CHECK(cudaGraphConditionalHandleCreate(&h_switch, g, 2, 0));
+    CHECK(cudaGraphConditionalHandleCreate(&h_off, g, 0, 0));
+    cudaGraph_t *b = add_conditional(g, h_if, cudaGraphCondTypeIf, 1);
+    add_memset(b[0], dev + 0 * 64, 1);                    // runs
+    b = add_conditional(g, h_else, cudaGraphCondTypeIf, 2);
+    add_memset(b[0], dev + 1 * 64, 2);                    // skipped
+    add_memset(b[1], dev + 1 * 64, 3);                    // the else branch runs
+    b = add_conditional(g, h_while, cudaGraphCondTypeWhile, 1);
+    add_memset(b[0], dev + 2 * 64, 4);                    // once
+    b = add_conditional(g, h_switch, cudaGraphCondTypeSwitch, 3);
+    for (int i = 0; i < 3; i++) add_memset(b[i], dev + 3 * 64, 10 + i);  // body 2 runs
+    b = add_conditional(g, h_off, cudaGraphCondTypeWhile, 1);
+    add_memset(b[0], dev + 4 * 64, 5);                    // never
+    cudaGraphConditionalHandle h_nested;
+    b = add_conditional(g, h_if, cudaGraphCondTypeIf, 1);
+    CHECK(cudaGraphConditionalHandleCreate(&h_nested, b[0], 1, 0));
+    cudaGraph_t *inner = add_conditional(b[0], h_nested, cudaGraphCondTypeSwitch, 2);
+    add_memset(inner[1], dev + 5 * 64, 6);                // nested: runs
+    cudaGraphNodeParams bad = {};
+    bad.type = cudaGraphNodeTypeConditional;
+    bad.conditional.handle = h_if;
+    bad.conditional.type = cudaGraphCondTypeWhile;
+    bad.conditional.size = 2;
+    cudaGraphNode_t node;
+    printf("while_two_bodies=%s\n", ERR(cudaGraphAddNode(&node, g, nullptr, nullptr, 0, &bad)));
+    cudaGetLastError();
+    cudaGraphExec_t e;
+    CHECK(cudaGraphInstantiate(&e, g, 0));
+    CHECK(cudaGraphLaunch(e, 0));
+    unsigned char host[6 * 64];
+    CHECK(cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost));
+    printf("if=%d\nelse=%d\nwhile=%d\nswitch=%d\nwhile_off=%d\nnested=%d\n", host[0], host[64], host[128],
+           host[192], host[256], host[320]);
+    CHECK(cudaGraphExecDestroy(e));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaFree(dev));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "stream_attrs";
     if (!strcmp(mode, "stream_attrs")) return stream_attrs();
@@ -329,6 +690,11 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "explicit_pool")) return explicit_pool();
     if (!strcmp(mode, "pool_ipc")) return pool_ipc(argv[0]);
     if (!strcmp(mode, "ipc_child") && argc > 2) return ipc_child(atoi(argv[2]));
+    if (!strcmp(mode, "legacy_ipc")) return legacy_ipc(argv[0]);
+    if (!strcmp(mode, "legacy_child") && argc > 2) return legacy_child(atoi(argv[2]));
+    if (!strcmp(mode, "graph_mem")) return graph_mem();
+    if (!strcmp(mode, "graph_nodes")) return graph_nodes();
+    if (!strcmp(mode, "graph_cond")) return graph_cond();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }

@@ -135,3 +135,28 @@ def test_pool_ipc_shares_bytes_between_processes(tmp_path: Path, families: Path)
     assert "bytes=4096" in exported and "bytes=4096" in imported
     # the import is no allocation of its own: one allocation in the trace, the exporter's
     assert q(out, "SELECT count(*), min(bytes) FROM allocations") == [(1, 4096)]
+
+
+def test_legacy_ipc_handles_share_an_allocation_with_a_child(
+    tmp_path: Path, families: Path
+) -> None:
+    v, out, _ = record(tmp_path, families, "legacy_ipc")
+    assert v["legacy_child_read"] == "legacy hello"
+    assert v["legacy_parent_read"] == "legacy answer"
+    assert v["legacy_child_status"] == "0"
+    assert v["open_own_handle"] == "201"  # cudaErrorInvalidContext: not in the exporting process
+    rows = q(
+        out,
+        """SELECT c.name, t.pid, c.result, c.args FROM api_calls c JOIN threads t USING (thread_id)
+           WHERE c.name LIKE 'cudaIpc%' ORDER BY c.call_id""",
+    )
+    assert [(name, result) for name, _, result, _ in rows] == [
+        ("cudaIpcGetMemHandle", 0),
+        ("cudaIpcOpenMemHandle", 201),
+        ("cudaIpcOpenMemHandle", 0),
+        ("cudaIpcCloseMemHandle", 0),
+    ]
+    exporter, importer = rows[0][1], rows[2][1]
+    assert exporter != importer and rows[2][3].endswith(f"exporter_pid={exporter}")
+    # the opened mapping is no allocation of its own
+    assert q(out, "SELECT count(*) FROM allocations WHERE bytes = 4096") == [(1,)]
