@@ -28,7 +28,7 @@ def build_modes(base: Path, *flags: str) -> Path:
 
 
 def build_cuda(base: Path, source: Path, *flags: str) -> Path:
-    """A CUDA program built with nvcc FLAGS into base (cached by content); skips without nvcc."""
+    """A CUDA test program built with nvcc FLAGS (cached by content); skips without nvcc."""
     compiler = nvcc()
     if not compiler:
         pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the CUDA test programs")
