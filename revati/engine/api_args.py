@@ -89,7 +89,9 @@ CONDITIONAL_TYPES = ("if", "while", "switch")
 
 def _add_node(w: Words) -> str:
     head = f"type={_name(dict(enumerate(NODE_TYPES)), w[0])}"
-    if w[0] != 13:
+    if w[0] in (10, 11) and w[1]:  # memory nodes: the address (and size) of the allocation
+        return f"{head} ptr={w[1]:#x}" + (f" bytes={w[2]}" if w[0] == 10 else "")
+    if w[0] != 13 or not w[1] >> 8:  # a conditional node that was not made has no decision
         return head
     kind, bodies, chosen = w[1] & 0xFF, w[1] >> 8, _signed(w[3])
     runs = "none" if chosen < 0 else f"body {chosen}" + (" once" if kind == 1 else "")

@@ -48,6 +48,8 @@ SHIM_SOURCES = (
     "mempool_attr.c",
     "mempool_ipc.c",
     "graph_mem.c",
+    "graph_nodes.c",
+    "graph_cond.c",
     "ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")

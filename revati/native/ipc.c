@@ -29,7 +29,6 @@
 #define MEM_MAGIC 0x52564950u   /* "RVIP" */
 #define EVENT_IPC_MAGIC 0x52564945u
 #define EVENT_INTERPROCESS 0x04u
-#define ERROR_INVALID_CONTEXT 201
 
 struct mem_handle {
     uint32_t magic;
@@ -131,7 +130,7 @@ API cudaIpcGetMemHandle(struct mem_handle *h, void *ptr) {
 
 static cudaError_t open_mem_handle(void **out, const struct mem_handle *h) {
     if (!out || !h || h->magic != MEM_MAGIC || h->device < 0 || h->device >= REVATI_MAX_DEVICES) return cudaErrorInvalidValue;
-    if (h->pid == (int32_t)getpid()) return ERROR_INVALID_CONTEXT;
+    if (h->pid == (int32_t)getpid()) return cudaErrorInvalidContext;
     char path[600], name[32];
     memcpy(name, h->name, sizeof name);
     name[sizeof name - 1] = 0;
@@ -202,6 +201,6 @@ API cudaIpcGetEventHandle(struct event_handle *h, cudaEvent_t e) {
 
 API cudaIpcOpenEventHandle(cudaEvent_t *out, struct event_handle h) {
     if (!out || h.magic != EVENT_IPC_MAGIC) return revati_ret(cudaErrorInvalidValue);
-    if (h.pid == (int32_t)getpid()) return revati_ret(ERROR_INVALID_CONTEXT);
+    if (h.pid == (int32_t)getpid()) return revati_ret(cudaErrorInvalidContext);
     return cudaEventCreateWithFlags(out, h.flags);
 }

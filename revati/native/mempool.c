@@ -191,6 +191,29 @@ void revati_mempool_synchronized(void) {
 
 /* ---- stream-ordered allocation ------------------------------------------------------------- */
 
+/* Stream-ordered calls on a capturing stream become memory nodes of its graph (graph_nodes.c). */
+static cudaError_t capture_alloc(void **out, size_t bytes, int device, struct revati_stream *obj) {
+    int64_t enter = revati_now();
+    void *ptr = graph_mem_create(bytes, device);
+    struct graph_node n = {.type = NODE_MEM_ALLOC, .dst = ptr, .bytes = bytes, .value = device};
+    cudaError_t rc = !ptr ? cudaErrorMemoryAllocation : capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
+    *out = rc ? NULL : ptr;
+    pool_api_record(FN_cudaMallocAsync, rc, enter, (uint64_t)(uintptr_t)*out, bytes, (uint64_t)device, 0);
+    return rc;
+}
+
+static cudaError_t capture_free(void *ptr, struct revati_stream *obj) {
+    int64_t enter = revati_now();
+    uint64_t size;
+    int device;
+    struct graph_node n = {.type = NODE_MEM_FREE, .dst = ptr};
+    cudaError_t rc = !graph_mem_size(ptr, &size, &device) ? cudaErrorInvalidValue /* only graph memory */
+                     : capture_append(obj, &n)            ? cudaErrorMemoryAllocation
+                                                          : cudaSuccess;
+    pool_api_record(FN_cudaFreeAsync, rc, enter, (uint64_t)(uintptr_t)ptr, 0, 0, 0);
+    return rc;
+}
+
 static cudaError_t malloc_async(void **out, size_t bytes, void *handle, cudaStream_t s, int per_thread, uint16_t fn) {
     revati_ensure_init();
     if (!out) return cudaErrorInvalidValue;
@@ -198,6 +221,7 @@ static cudaError_t malloc_async(void **out, size_t bytes, void *handle, cudaStre
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return cudaErrorInvalidResourceHandle;
     int device = obj ? obj->device : revati_current_device();
+    if (obj && obj->capture) return capture_alloc(out, bytes, device, obj);
     int64_t enter = revati_now();
     pthread_mutex_lock(&g_pool_lock);
     struct revati_mempool *p = handle ? pool_of(handle) : current_pool_locked(device);
@@ -219,6 +243,7 @@ static cudaError_t free_async(void *ptr, cudaStream_t s, int per_thread) {
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (ref < 0) return cudaErrorInvalidResourceHandle;
     if (!ptr) return cudaSuccess;
+    if (obj && obj->capture) return capture_free(ptr, obj);
     int64_t enter = revati_now();
     pthread_mutex_lock(&g_pool_lock);
     int found = put_block_locked(ptr, ref);

@@ -590,10 +590,16 @@ static int graph_nodes() {
     cudaEvent_t ev;
     CHECK(cudaGraphEventRecordNodeGetEvent(nodes[10], &ev));
     printf("child_nodes=%zu\nrecord_event_ok=%d\n", inner_nodes, ev == after);
-    cudaGraphExec_t e;
-    CHECK(cudaGraphInstantiate(&e, g, 0));
+    cudaGraphNodeType types[3];
+    for (int i = 0; i < 3; i++) CHECK(cudaGraphNodeGetType(nodes[i], &types[i]));
+    printf("node_types=%d,%d,%d\n", (int)types[0], (int)types[1], (int)types[2]);
     cudaStream_t s;
     CHECK(cudaStreamCreate(&s));
+    cudaGraphInstantiateParams ip = {};
+    ip.uploadStream = s;
+    cudaGraphExec_t e;
+    CHECK(cudaGraphInstantiateWithParams(&e, g, &ip));
+    printf("instantiate_result=%d\n", (int)ip.result_out);
     for (int i = 0; i < 2; i++) CHECK(cudaGraphLaunch(e, s));
     CHECK(cudaStreamSynchronize(s));
     float ms = -1;
@@ -683,6 +689,70 @@ static int graph_cond() {
     return 0;
 }
 
+// Capture around a conditional node (as graphConditionalNodes does): the body is captured into
+// the graph the node made; then an instantiated kernel node gets new launch parameters.
+static int graph_capture_into() {
+    unsigned char *dev;
+    CHECK(cudaMalloc(&dev, 64));
+    CHECK(cudaMemset(dev, 0, 64));
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    int n = 1 << 14;
+    cudaStream_t s, body_stream;
+    CHECK(cudaStreamCreate(&s));
+    CHECK(cudaStreamCreate(&body_stream));
+    cudaGraph_t g;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    touch<<<4, 256, 0, s>>>(x, n);
+    cudaStreamCaptureStatus status;
+    cudaGraph_t capturing;
+    const cudaGraphNode_t *deps;
+    size_t ndeps = 0;
+    CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &capturing, &deps, nullptr, &ndeps));
+    printf("capture_status=%d\ncapture_leaves=%zu\n", (int)status, ndeps);
+    cudaGraphConditionalHandle h;
+    CHECK(cudaGraphConditionalHandleCreate(&h, capturing, 1, cudaGraphCondAssignDefault));
+    cudaGraphNodeParams np = {};
+    np.type = cudaGraphNodeTypeConditional;
+    np.conditional.handle = h;
+    np.conditional.type = cudaGraphCondTypeIf;
+    np.conditional.size = 1;
+    cudaGraphNode_t cond;
+    CHECK(cudaGraphAddNode(&cond, capturing, deps, nullptr, ndeps, &np));
+    CHECK(cudaStreamUpdateCaptureDependencies(s, &cond, nullptr, 1, cudaStreamSetCaptureDependencies));
+    touch<<<8, 256, 0, s>>>(x, n);  // after the conditional node
+    CHECK(cudaStreamEndCapture(s, &g));
+    cudaGraph_t body = np.conditional.phGraph_out[0];
+    CHECK(cudaStreamBeginCaptureToGraph(body_stream, body, nullptr, nullptr, 0, cudaStreamCaptureModeGlobal));
+    CHECK(cudaMemsetAsync(dev, 8, 64, body_stream));
+    CHECK(cudaStreamEndCapture(body_stream, nullptr));
+    size_t nodes = 0, body_nodes = 0;
+    CHECK(cudaGraphGetNodes(g, nullptr, &nodes));
+    CHECK(cudaGraphGetNodes(body, nullptr, &body_nodes));
+    cudaGraphNode_t all[8];
+    size_t count = 8;
+    CHECK(cudaGraphGetNodes(g, all, &count));
+    cudaGraphExec_t e;
+    CHECK(cudaGraphInstantiate(&e, g, 0));
+    cudaKernelNodeParams kp = {};
+    void *args[] = {&x, &n};
+    kp.func = (void *)touch;
+    kp.gridDim = dim3(32);
+    kp.blockDim = dim3(128);
+    kp.kernelParams = args;
+    CHECK(cudaGraphExecKernelNodeSetParams(e, all[0], &kp));  // the first kernel: 32 x 128 now
+    CHECK(cudaGraphLaunch(e, s));
+    CHECK(cudaStreamSynchronize(s));
+    unsigned char host[64];
+    CHECK(cudaMemcpy(host, dev, sizeof host, cudaMemcpyDeviceToHost));
+    printf("graph_nodes=%zu\nbody_nodes=%zu\nbody_ran=%d\n", nodes, body_nodes, host[63] == 8);
+    CHECK(cudaGraphExecDestroy(e));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaStreamDestroy(s));
+    CHECK(cudaStreamDestroy(body_stream));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "stream_attrs";
     if (!strcmp(mode, "stream_attrs")) return stream_attrs();
@@ -695,6 +765,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "graph_mem")) return graph_mem();
     if (!strcmp(mode, "graph_nodes")) return graph_nodes();
     if (!strcmp(mode, "graph_cond")) return graph_cond();
+    if (!strcmp(mode, "graph_capture_into")) return graph_capture_into();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }

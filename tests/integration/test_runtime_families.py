@@ -160,3 +160,86 @@ def test_legacy_ipc_handles_share_an_allocation_with_a_child(
     assert exporter != importer and rows[2][3].endswith(f"exporter_pid={exporter}")
     # the opened mapping is no allocation of its own
     assert q(out, "SELECT count(*) FROM allocations WHERE bytes = 4096") == [(1,)]
+
+
+def test_graph_memory_nodes_hold_their_bytes_until_trimmed(tmp_path: Path, families: Path) -> None:
+    v, out, _ = record(tmp_path, families, "graph_mem")
+    assert v["params_ok"] == "1"
+    # the node's bytes are held from its creation: reserved, counted against the device
+    assert (v["reserved_after_create"], v["used_after_create"], v["free_drop"]) == (
+        str(MB),
+        "0",
+        str(MB),
+    )
+    assert (v["used_after_launch"], v["used_high"]) == ("0", str(MB))  # allocated, then freed
+    # captured cudaMallocAsync is an allocation node; its memory outlives the launch until freed
+    assert (v["captured_nodes"], v["captured_bytes_ok"], v["used_while_live"]) == ("3", "1", "4096")
+    assert v["used_after_free"] == "0"
+    assert (v["reserved_after_trim"], v["free_restored"]) == ("0", "1")
+    assert v["reserved_after_relaunch"] == str(MB)  # a launch takes the bytes back
+    assert v["used_high_reset"] == "0"
+    assert v["set_used_current"] == v["free_node_not_graph_memory"] == "cudaErrorInvalidValue"
+    (alloc,) = calls(out, "cudaGraphAddMemAllocNode")
+    assert alloc[0] == 0 and alloc[1].endswith(f"bytes={MB} device=0")
+    frees = calls(out, "cudaGraphAddMemFreeNode")
+    assert [r for r, _ in frees] == [0, 1] and frees[0][1] == alloc[1].split()[0]  # same ptr
+    trims = calls(out, "cudaDeviceGraphMemTrim")
+    assert trims == [(0, f"device=0 released={MB + 4096} reserved=0")]
+    captured = [a for r, a in calls(out, "cudaMallocAsync") if a and a.startswith("captured")]
+    assert len(captured) == 1 and captured[0].endswith("bytes=4096 device=0")
+
+
+def test_add_node_makes_every_node_type(tmp_path: Path, families: Path) -> None:
+    v, out, _ = record(tmp_path, families, "graph_nodes")
+    assert v["ext_semaphore_node"] == "cudaErrorNotSupported"
+    assert (v["child_nodes"], v["record_event_ok"]) == ("1", "1")
+    assert v["node_types"] == "7,4,1"  # event record, child graph, memcpy
+    assert v["instantiate_result"] == "0"  # cudaGraphInstantiateSuccess
+    assert v["host_runs"] == "2"  # two launches
+    assert (v["child_memset_ok"], v["memset_ok"]) == ("1", "1")  # the child graph's node ran
+    assert v["elapsed_positive"] == "1"  # event record nodes fired around the graph's kernel
+    types = [a for r, a in calls(out, "cudaGraphAddNode") if r == 0]
+    kinds = {a.split()[0].removeprefix("type=") for a in types}
+    assert kinds == {
+        "kernel",
+        "memcpy",
+        "memset",
+        "host",
+        "graph",
+        "empty",
+        "wait_event",
+        "event_record",
+        "mem_alloc",
+        "mem_free",
+    }
+    # both launches ran the graph's kernel, between the two event record nodes
+    kernels = q(out, "SELECT start_ns, end_ns FROM kernels ORDER BY kernel_id")
+    assert len(kernels) == 2 and all(e > s for s, e in kernels)
+
+
+def test_conditional_nodes_follow_the_handles_default_value(tmp_path: Path, families: Path) -> None:
+    v, out, _ = record(tmp_path, families, "graph_cond")
+    assert v["while_two_bodies"] == "cudaErrorInvalidValue"
+    assert (v["if"], v["else"], v["while"], v["switch"]) == ("1", "3", "4", "12")
+    assert (v["while_off"], v["nested"]) == ("0", "6")
+    made = [a for r, a in calls(out, "cudaGraphAddNode") if r == 0 and "conditional" in a]
+    assert len(made) == 7
+    assert all("device code does not run: the handle keeps its default value" in a for a in made)
+    assert "cond=while bodies=1 handle=3 value=1 runs=body 0 once" in made[2]
+    assert "cond=switch bodies=3 handle=4 value=2 runs=body 2" in made[3]
+    assert "cond=while bodies=1 handle=5 value=0 runs=none" in made[4]
+    handles = calls(out, "cudaGraphConditionalHandleCreate")
+    assert handles[0] == (0, "handle=1 default=1 flags=1")
+
+
+def test_capture_around_a_conditional_node_and_exec_kernel_params(
+    tmp_path: Path, families: Path
+) -> None:
+    v, out, _ = record(tmp_path, families, "graph_capture_into")
+    assert (v["capture_status"], v["capture_leaves"]) == ("1", "1")  # active, one leaf
+    assert (v["graph_nodes"], v["body_nodes"], v["body_ran"]) == ("3", "1", "1")
+    kernels = q(out, "SELECT grid_x, block_x, start_ns, end_ns FROM kernels ORDER BY kernel_id")
+    assert [k[:2] for k in kernels] == [(32, 128), (8, 256)]  # the first took the exec's params
+    # the second kernel hangs on the conditional node, whose body (a memset) runs in between
+    memsets = q(out, "SELECT start_ns, end_ns FROM memsets WHERE value = 8")
+    assert len(memsets) == 1 and kernels[0][3] <= memsets[0][0] <= memsets[0][1] <= kernels[1][2]
