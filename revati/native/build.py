@@ -46,6 +46,14 @@ SHIM_SOURCES = (
     "gemm.c",
     "cublas.c",
     "cublaslt.c",
+    "stream_attr.c",
+    "mempool.c",
+    "mempool_attr.c",
+    "mempool_ipc.c",
+    "graph_mem.c",
+    "graph_nodes.c",
+    "graph_cond.c",
+    "ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -59,6 +67,8 @@ HEADERS = (
     "cuda_errors.h",
     "memory.h",
     "objects.h",
+    "mempool.h",
+    "graph_mem.h",
     "cuda_types.h",
     "cublas_types.h",
 )
