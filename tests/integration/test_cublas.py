@@ -151,3 +151,27 @@ def test_cublas_layer_has_no_undefined_behaviour(program: Path, tmp_path: Path, 
     )  # fmt: skip
     assert "runtime error" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr
+
+
+def test_replay_re_predicts_gemms_from_their_shapes(
+    gemms_trace: tuple[dict, Path], tmp_path: Path
+) -> None:
+    _, out = gemms_trace
+    ((device,),) = q(out, "SELECT device FROM run")
+    own, other = tmp_path / "own.duckdb", tmp_path / "a100.duckdb"
+    for path, target in ((own, device), (other, "a100-sxm-80gb")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "revati.cli", "replay", "-o", str(path), "--device", target,
+             str(out)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    durations = "SELECT name, end_ns - start_ns, model FROM kernels ORDER BY kernel_id"
+    assert q(own, durations) == q(out, durations)  # the shapes reach the predictor again
+    on_a100 = q(other, durations)
+    assert {m for _, _, m in on_a100} == {"gemm"}
+    # the large GEMMs (over 20 µs on an H100) run slower on an A100; tiny ones sit on latency
+    pairs = [(a[1], h[1]) for a, h in zip(on_a100, q(out, durations), strict=True)]
+    assert (
+        all(a > h for a, h in pairs if h > 20_000) and len([h for _, h in pairs if h > 20_000]) >= 5
+    )
