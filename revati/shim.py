@@ -20,7 +20,7 @@ import numpy as np
 from revati.errors import RevatiRunError
 from revati.native import build
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -68,6 +68,7 @@ REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13,
 REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
+GRAPH_REPLAY = 0x1  # REC_GRAPH_LAUNCH.kind: a kernel-only graph sent before, no node records
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
 COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
 ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}

@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="virtual GPUs each process sees (default: 1)",
     )
+    p.add_argument(
+        "--graph-nodes-every-launch",
+        action="store_true",
+        help="every CUDA-graph launch sends its nodes to the engine (default: a kernel-only "
+        "graph's nodes once, its later launches replay them; the trace is the same)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
     p.add_argument(
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         device_count=args.devices,
         dilation=args.dilation,
         backed_max=args.backed_max,
+        graph_replay=not args.graph_nodes_every_launch,
         overwrite=args.force,
         status=not args.quiet,
     )

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 3
+#define REVATI_PROTOCOL_VERSION 4
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -110,7 +110,8 @@ enum revati_record_type {
     REC_SYNC = 11,         /* blocking call: p.u = target a, target b, timeout ns; kind = sync kind */
     REC_UNSUPPORTED = 12,  /* p.u[0] = names file 'U' id */
     REC_THREAD = 13,       /* new thread: p.u = OS tid */
-    REC_GRAPH_LAUNCH = 14, /* p.u = graph exec id, stream */
+    REC_GRAPH_LAUNCH = 14, /* p.u = graph exec id, stream, node count, exec version;
+                              kind REC_GRAPH_REPLAY: no node records follow (as last time) */
     REC_QUERY = 15,        /* non-blocking query answered by the coordinator: p.u = a, b */
     REC_DEVICE_RESET = 16, /* p.u = device */
     REC_HOST_FN = 17,      /* host function enqueued: p.u = stream */
@@ -124,6 +125,7 @@ enum revati_record_type {
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
 #define REC_F_ASYNC 0x10u       /* enqueued on a stream, host does not wait */
 #define REC_F_BACKED 0x20u      /* moved real bytes */
+#define REC_GRAPH_REPLAY 0x1u   /* REC_GRAPH_LAUNCH of a kernel-only exec whose nodes were sent */
 /* REC_ALLOC kind values */
 enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 };
 

@@ -5,6 +5,9 @@
 //                               EVERY launches (EVERY = 0: one sync at the end)
 //   engine_load graph R NODES   a stream-captured graph of NODES tiny kernels, replayed R times,
 //                               each replay followed by a stream sync (a decode step)
+//   engine_load forkgraph R     a captured fork/join graph (root; two kernels | one kernel on a
+//                               second stream; join) replayed R times with a sync after each,
+//                               updated with cudaGraphExecUpdate (larger kernels) half-way
 //   engine_load empty           no CUDA call at all (start and close cost of a run)
 // Prints `key=value` lines: the counts; `host_wall_ns` (unwarped wall time of the loop, read with
 // a raw syscall, which the shim does not see) and `sync_wall_ns` (summed wall time inside syncs);
@@ -91,15 +94,60 @@ static int graph(long replays, long nodes) {
     return 0;
 }
 
+static cudaGraph_t capture_fork(cudaStream_t s0, cudaStream_t s1, float *x, int n) {
+    cudaEvent_t fork, join;
+    CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+    cudaGraph_t g;
+    CHECK(cudaStreamBeginCapture(s0, cudaStreamCaptureModeGlobal));
+    tiny<<<n / 256, 256, 0, s0>>>(x, n);
+    CHECK(cudaEventRecord(fork, s0));
+    CHECK(cudaStreamWaitEvent(s1, fork, 0));
+    tiny<<<n / 256, 256, 0, s0>>>(x, n);
+    tiny<<<n / 256, 256, 0, s0>>>(x, n);
+    tiny<<<4 * n / 256, 256, 0, s1>>>(x, 4 * n);
+    CHECK(cudaEventRecord(join, s1));
+    CHECK(cudaStreamWaitEvent(s0, join, 0));
+    tiny<<<n / 256, 256, 0, s0>>>(x, n);
+    CHECK(cudaStreamEndCapture(s0, &g));
+    return g;
+}
+
+static int forkgraph(long replays) {
+    cudaStream_t s0, s1;
+    CHECK(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking));
+    CHECK(cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, (16 << 20) * sizeof(float)));
+    cudaGraph_t g = capture_fork(s0, s1, x, 1 << 20);
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    for (long r = 0; r < replays; r++) {
+        if (r == replays / 2) {
+            cudaGraph_t bigger = capture_fork(s0, s1, x, 1 << 22);
+            cudaGraphExecUpdateResultInfo info;
+            CHECK(cudaGraphExecUpdate(exec, bigger, &info));
+            CHECK(cudaGraphDestroy(bigger));
+        }
+        CHECK(cudaGraphLaunch(exec, s0));
+        CHECK(cudaStreamSynchronize(s0));
+    }
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphDestroy(g));
+    printf("kernels=%ld\nsyncs=%ld\n", replays * 5, replays);
+    return 0;
+}
+
 static int run(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "eager") && argc == 4) return eager(atol(argv[2]), atol(argv[3]));
     if (!strcmp(mode, "graph") && argc == 4) return graph(atol(argv[2]), atol(argv[3]));
+    if (!strcmp(mode, "forkgraph") && argc == 3) return forkgraph(atol(argv[2]));
     if (!strcmp(mode, "empty")) {
         printf("kernels=0\n");
         return 0;
     }
-    fprintf(stderr, "usage: engine_load eager N EVERY | graph REPLAYS NODES | empty\n");
+    fprintf(stderr, "usage: engine_load eager N EVERY | graph REPLAYS NODES | forkgraph REPLAYS | empty\n");
     return 2;
 }
 
