@@ -96,12 +96,9 @@ def _command(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _refuse_static(argv: tuple[str, ...]) -> None:
-    try:
-        from revati.doctor import check_program
-    except ImportError:
-        return
-    report = check_program(list(argv))
-    if getattr(report, "static_cudart", False):
+    from revati.doctor import static_runtime_problem  # only record needs it, and only here
+
+    if static_runtime_problem(list(argv)) is not None:
         raise RevatiRunError(
             f"{argv[0]}: statically linked CUDA runtime cannot be emulated; rebuild with `-cudart shared`"
         )

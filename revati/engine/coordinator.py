@@ -18,16 +18,19 @@ import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
-from revati.engine.device_model import DeviceModel
-from revati.engine.durations import DurationModel
-from revati.engine.ingest import Ingest, ProcessState, Resolution
-from revati.engine.trace_sink import TraceSink
-from revati.predict import DeviceSpec
-from revati.recorder.writer import TraceWriter
+from revati.engine.resolution import Resolution
+from revati.predict.catalog import DeviceSpec
+
+if TYPE_CHECKING:  # imported by `attach`, once the program is started
+    from revati.engine.device_model import DeviceModel
+    from revati.engine.durations import DurationModel
+    from revati.engine.ingest import Ingest, ProcessState
+    from revati.engine.trace_sink import TraceSink
+    from revati.recorder.writer import TraceWriter
 
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
@@ -98,14 +101,13 @@ def _int_or_none(value: str | None) -> int | None:
 class Coordinator:
     """The single consumer of every ring and the single writer of the trace."""
 
-    def __init__(
-        self,
-        config: RecordConfig,
-        run_dir: Path,
-        spec: DeviceSpec,
-        durations: DurationModel,
-        writer: TraceWriter,
-    ) -> None:
+    sink: TraceSink  # these three: set by `attach`
+    model: DeviceModel
+    ingest: Ingest
+
+    def __init__(self, config: RecordConfig, run_dir: Path, spec: DeviceSpec) -> None:
+        """What a participant needs to register: the clock page, config.txt and the socket.
+        The engine itself (`attach`) is built while the program starts."""
         self.config = config
         self.run_dir = run_dir
         self.spec = spec
@@ -118,9 +120,6 @@ class Coordinator:
             capacities=[spec.memory_bytes] * config.device_count,
         )
         self._write_config()
-        self.sink = TraceSink(writer)
-        self.model = DeviceModel(spec.launch_latency_ns)
-        self.ingest = Ingest(self.sink, self.model, durations, spec.name)
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(str(run_dir / "coordinator.sock"))
@@ -134,6 +133,16 @@ class Coordinator:
         self.syncs = 0
         self._retry = False
         self._last_flush = time.monotonic()
+
+    def attach(self, durations: DurationModel, writer: TraceWriter) -> None:
+        """The engine: device model, ingest and the trace sink (before the first `step`)."""
+        from revati.engine.device_model import DeviceModel
+        from revati.engine.ingest import Ingest
+        from revati.engine.trace_sink import TraceSink
+
+        self.sink = TraceSink(writer)
+        self.model = DeviceModel(self.spec.launch_latency_ns)
+        self.ingest = Ingest(self.sink, self.model, durations, self.spec.name)
         self._write_devices()
 
     # ---- setup -----------------------------------------------------------------------------
@@ -144,6 +153,7 @@ class Coordinator:
             "name": s.name,
             "device_count": self.config.device_count,
             "backed_max": self.config.backed_max,
+            "graph_replay": int(self.config.graph_replay),
             "memory_bytes": s.memory_bytes,
             "sm_count": s.sm_count,
             "sm_clock_mhz": s.sm_clock_mhz,
@@ -274,6 +284,8 @@ class Coordinator:
         names.refresh()
         parent, argv = names.process or (0, [])
         now = self.page.now()
+        from revati.engine.ingest import ProcessState  # loaded by `attach` already
+
         state = ProcessState(pid, (pid, serial), names)
         p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)
         for old in self.procs.values():
@@ -487,9 +499,13 @@ class Coordinator:
                 ended_ns=end if p.dead or p.closed else None,
             )
         self.flush()
+        self.sink.close()
         return end
 
     def close(self) -> None:
+        sink = getattr(self, "sink", None)  # None: closed before `attach`
+        if sink is not None:
+            sink.close()
         for key in list(self.selector.get_map().values()):
             if isinstance(key.fileobj, socket.socket):
                 key.fileobj.close()

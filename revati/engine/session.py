@@ -12,14 +12,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revati import shim
 from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
-from revati.engine.durations import DurationModel
 from revati.errors import RevatiRunError
-from revati.predict import get_device
-from revati.recorder.writer import RunInfo, TraceWriter
+from revati.predict.catalog import get_device
+from revati.recorder.output import check_output
+
+if TYPE_CHECKING:
+    from revati.engine.durations import DurationModel
+    from revati.recorder.writer import TraceWriter
 
 
 @dataclass(frozen=True)
@@ -101,29 +105,31 @@ class _Signals:
 def record(
     config: RecordConfig, on_progress: Callable[[Progress], None] | None = None
 ) -> RecordResult:
-    """Run config.argv under emulation and write its trace; returns when the program exits."""
+    """Run config.argv under emulation and write its trace; returns when the program exits.
+
+    What a participant needs to register (the clock page, config.txt, the socket) is made before
+    the program starts; the predictor, the trace writer and the engine are loaded while it
+    starts (its first CUDA call waits for them), so a run's start costs the program little.
+    Everything a user can get wrong (the program, -o, --profile) is checked before it starts."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
+    check_output(config.output, force=config.overwrite)
     spec = get_device(config.device)
-    durations = DurationModel(config.device, config.profile)
-    if durations.warning:
-        print(f"revati: warning: {durations.warning}", file=sys.stderr)
+    durations = _duration_model(config) if config.profile is not None else None
     shim_path, _ = shim.shim_paths()
     run_dir = _make_run_dir()
-    info = RunInfo(
-        argv=list(config.argv),
-        device=spec.id,
-        predictor=durations.identity,
-        profile=config.profile,
-        dilation=config.dilation,
-        config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
-    )
-    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
     coord = None
+    writer: TraceWriter | None = None
     try:
-        coord = Coordinator(config, run_dir, spec, durations, writer)
+        coord = Coordinator(config, run_dir, spec)
         wall0 = time.monotonic_ns()
         child = _spawn(config.argv, coord.child_env(shim_path))
+        try:
+            writer = _attach(coord, config, durations or _duration_model(config))
+        except BaseException:
+            child.kill()  # the engine could not start: the program must not run without it
+            child.wait()
+            raise
         pidfd = os.pidfd_open(child.pid)
         coord.watch(pidfd)
         last_report = 0.0
@@ -150,7 +156,40 @@ def record(
             status, virtual_end, wall, coord.ingest.kernels, coord.syncs, coord.jumps, config.output
         )
     finally:
+        try:
+            if coord is not None:
+                coord.close()  # its writer thread first: it may still be writing
+        finally:
+            if writer is not None:
+                writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _duration_model(config: RecordConfig) -> DurationModel:
+    from revati.engine.durations import DurationModel
+
+    durations = DurationModel(config.device, config.profile)
+    if durations.warning:
+        print(f"revati: warning: {durations.warning}", file=sys.stderr)
+    return durations
+
+
+def _attach(coord: Coordinator, config: RecordConfig, durations: DurationModel) -> TraceWriter:
+    """The trace writer and the engine, for a program that is starting."""
+    from revati.recorder.writer import RunInfo, TraceWriter
+
+    info = RunInfo(
+        argv=list(config.argv),
+        device=coord.spec.id,
+        predictor=durations.identity,
+        profile=config.profile,
+        dilation=config.dilation,
+        config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
+    )
+    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
+    try:
+        coord.attach(durations, writer)
+    except BaseException:
         writer.close()
-        if coord is not None:
-            coord.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return writer

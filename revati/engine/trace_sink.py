@@ -1,20 +1,36 @@
-"""Rows for the trace, buffered as columns and handed to `TraceWriter` in batches."""
+"""Rows for the trace, buffered as columns and handed to `TraceWriter` in batches.
+
+The writer runs on a thread of its own: DuckDB inserts release the GIL, so the coordinator keeps
+draining rings and answering syncs while the rows of the last batches go to disk. A bounded
+queue holds at most `MAX_PENDING` flushed batches; past that, `flush()` waits for the writer
+(a run that outpaces the disk slows down rather than filling memory).
+"""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
+from revati.errors import RevatiTraceError
 from revati.recorder.writer import TraceWriter
+
+MAX_PENDING = 4
+_STOP = None
 
 
 class TraceSink:
-    """Column buffers per table; `flush()` appends them to the writer as one batch each."""
+    """Column buffers per table; `flush()` hands them to the writer thread as one batch each;
+    `close()` waits until the writer has everything (call it before closing the writer)."""
 
     def __init__(self, writer: TraceWriter) -> None:
         self.writer = writer
+        self._queue: queue.Queue[list[tuple[str, dict[str, Any]]] | None] = queue.Queue(MAX_PENDING)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
         self._cols: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
         self._rows: dict[str, int] = defaultdict(int)
         self._ids: dict[str, int] = defaultdict(int)
@@ -48,6 +64,9 @@ class TraceSink:
         self.counts[table] += 1
 
     def flush(self) -> None:
+        """Hand everything added so far to the writer thread."""
+        self._raise_error()
+        batch: list[tuple[str, dict[str, Any]]] = []
         for table, cols in self._cols.items():
             n = self._rows[table]
             if not n:
@@ -55,10 +74,41 @@ class TraceSink:
             for col in cols.values():
                 if len(col) < n:
                     col.extend([None] * (n - len(col)))
-            self.writer.append(table, dict(cols))
-        for table, columns in self._batches:
-            self.writer.append(table, columns)
-        self._batches.clear()
+            batch.append((table, dict(cols)))
+        batch.extend(self._batches)
+        self._batches = []
         self._cols.clear()
         self._rows.clear()
-        self.writer.flush()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write, name="revati-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Flush, wait until the writer thread has written everything, and stop it."""
+        if self._thread is not None:
+            self.flush()
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        self._raise_error()
+
+    def _write(self) -> None:
+        while (batch := self._queue.get()) is not _STOP:
+            if self._error is not None:
+                continue  # keep taking batches so that flush() never blocks on a dead writer
+            try:
+                for table, columns in batch:
+                    self.writer.append(table, columns)
+                self.writer.flush()
+            except BaseException as e:  # handed to the coordinator's thread by _raise_error
+                self._error = e
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            if isinstance(error, RevatiTraceError):
+                raise error
+            raise RevatiTraceError(
+                f"{self.writer.path}: writing the trace failed: {error}"
+            ) from error
