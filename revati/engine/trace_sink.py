@@ -20,6 +20,7 @@ from revati.recorder.writer import TraceWriter
 
 MAX_PENDING = 4
 _STOP = None
+Batch = list[dict[str, Any]] | dict[str, Any]  # rows one by one, or equal-length columns
 
 
 class TraceSink:
@@ -28,11 +29,10 @@ class TraceSink:
 
     def __init__(self, writer: TraceWriter) -> None:
         self.writer = writer
-        self._queue: queue.Queue[list[tuple[str, dict[str, Any]]] | None] = queue.Queue(MAX_PENDING)
+        self._queue: queue.Queue[list[tuple[str, Batch]] | None] = queue.Queue(MAX_PENDING)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._cols: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        self._rows: dict[str, int] = defaultdict(int)
+        self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._ids: dict[str, int] = defaultdict(int)
         self._batches: list[tuple[str, dict[str, Any]]] = []
         self.counts: dict[str, int] = defaultdict(int)
@@ -53,32 +53,20 @@ class TraceSink:
         self.counts[table] += len(next(iter(columns.values())))
 
     def add(self, table: str, **row: Any) -> None:
-        cols = self._cols[table]
-        n = self._rows[table]
-        for k, v in row.items():
-            col = cols[k]
-            if len(col) < n:  # a column this table's earlier rows did not set
-                col.extend([None] * (n - len(col)))
-            col.append(v)
-        self._rows[table] = n + 1
+        """One row (low-rate tables, and records handled one by one): kept as it is; the writer
+        thread turns a table's rows into columns."""
+        self._rows[table].append(row)
         self.counts[table] += 1
 
     def flush(self) -> None:
         """Hand everything added so far to the writer thread."""
         self._raise_error()
-        batch: list[tuple[str, dict[str, Any]]] = []
-        for table, cols in self._cols.items():
-            n = self._rows[table]
-            if not n:
-                continue
-            for col in cols.values():
-                if len(col) < n:
-                    col.extend([None] * (n - len(col)))
-            batch.append((table, dict(cols)))
-        batch.extend(self._batches)
+        batch: list[tuple[str, Batch]] = [
+            *((table, rows) for table, rows in self._rows.items() if rows),
+            *self._batches,
+        ]
+        self._rows = defaultdict(list)
         self._batches = []
-        self._cols.clear()
-        self._rows.clear()
         if self._thread is None:
             self._thread = threading.Thread(target=self._write, name="revati-writer", daemon=True)
             self._thread.start()
@@ -86,8 +74,9 @@ class TraceSink:
 
     def close(self) -> None:
         """Flush, wait until the writer thread has written everything, and stop it."""
-        if self._thread is not None:
+        if self._thread is not None or any(self._rows.values()) or self._batches:
             self.flush()
+        if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
@@ -98,8 +87,11 @@ class TraceSink:
             if self._error is not None:
                 continue  # keep taking batches so that flush() never blocks on a dead writer
             try:
-                for table, columns in batch:
-                    self.writer.append(table, columns)
+                for table, data in batch:
+                    if isinstance(data, list):
+                        self.writer.append_rows(table, data)
+                    else:
+                        self.writer.append(table, data)
                 self.writer.flush()
             except BaseException as e:  # handed to the coordinator's thread by _raise_error
                 self._error = e

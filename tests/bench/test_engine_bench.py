@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
+from revati.recorder.writer import RunInfo, TraceWriter
 
+from revati import shim
+from revati.engine.device_model import DeviceModel
+from revati.engine.durations import DurationModel
+from revati.engine.ingest import Ingest, ProcessState
+from revati.engine.trace_sink import TraceSink
 from tests.conftest import REPO, nvcc_path
 
 SOURCE = REPO / "tests" / "cuda" / "engine_load.cu"
@@ -175,4 +182,49 @@ def test_start_and_close(tmp_path: Path, engine_load: Path, empty_run: Run) -> N
         f"of 3 ({starts[0] / 1e6:.0f}-{starts[-1] / 1e6:.0f}); close (main returns -> revati "
         f"exits): {closes[1] / 1e6:.0f} ms ({closes[0] / 1e6:.0f}-{closes[-1] / 1e6:.0f}); "
         f"revati CPU for an empty run {empty_run.revati_cpu_ns / 1e6:.0f} ms; {_load()}"
+    )
+
+
+def _launch_batch(n: int, first_enter_ns: int) -> np.ndarray:
+    """n ring records: launches of kernel 1 on stream 0 by thread 0, 2 µs apart."""
+    r = np.zeros(n, dtype=shim.RECORD_DTYPE)
+    r["type"] = shim.REC_LAUNCH
+    r["enter_ns"] = first_enter_ns + 2000 * np.arange(n)
+    r["exit_ns"] = r["enter_ns"] + 50
+    lv = shim.launch_view(r)
+    lv["kernel"], lv["grid_x"], lv["block_x"] = 1, 16, 256
+    return r
+
+
+def test_engine_cpu_per_record(tmp_path: Path) -> None:
+    """The engine in this process, without the program or the scheduler: CPU time of ingesting
+    ring batches of 65,536 launches (predict, device model, rows) and of writing them."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "cpu.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    batches = [_launch_batch(65_536, i * 65_536 * 2000) for i in range(16)]
+    t0 = time.process_time()
+    for i, batch in enumerate(batches):
+        ingest.ingest(state, i * 65_536, batch)
+    t1 = time.process_time()
+    sink.close()
+    t2 = time.process_time()
+    writer.close()
+    t3 = time.process_time()
+    n = 16 * 65_536
+    assert ingest.kernels == n
+    with duckdb.connect(str(tmp_path / "cpu.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT start_ns) FROM kernels").fetchone() == (
+            n,
+            n,
+        )
+    print(
+        f"\nengine CPU per launch record (in process, {n:,} records): ingest (predict, device "
+        f"model, row columns) {(t1 - t0) / n * 1e9:.0f} ns = {n / (t1 - t0) / 1e6:.2f} M/s; "
+        f"DuckDB insert of its kernel and api_call rows {(t2 - t1) / n * 1e9:.0f} ns; "
+        f"close (event order, overview, checkpoint) {(t3 - t2) / n * 1e9:.0f} ns; "
+        f"together {n / (t3 - t0) / 1e6:.2f} M/s"
     )
