@@ -158,7 +158,7 @@ def test_sync_cost_against_queued_kernels(
 ) -> None:
     print(f"\nwall time per sync after N queued kernels ({_load()}):")
     for every in (1, 10, 100, 1000):
-        n = min(200 * every, 200_000)
+        n = min(2000 * every, 200_000)
         run = record(tmp_path / str(every), engine_load, "eager", str(n), str(every))
         assert _sync_count(run.trace) == run.values["syncs"] == n // every
         syncs = run.values["syncs"]
