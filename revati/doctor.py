@@ -230,8 +230,7 @@ def _reaches_cudart(info: ElfInfo, by_name: dict[str, ElfInfo]) -> bool:
 
 def _defines_runtime(info: ElfInfo) -> bool:
     """Exports cudart's registration entry points itself (a static runtime linked -rdynamic)."""
-    defined = {sym.name for sym in info.defined}
-    return bool(defined & {"__cudaRegisterFatBinary", "cudaLaunchKernel", "cudaMalloc"})
+    return info.exports_any({"__cudaRegisterFatBinary", "cudaLaunchKernel", "cudaMalloc"})
 
 
 def _is_python(info: ElfInfo) -> bool:

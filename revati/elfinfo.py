@@ -19,14 +19,12 @@ import struct
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
-from elftools.elf.sections import SymbolTableSection
+from typing import TYPE_CHECKING
 
 from revati.errors import RevatiRunError
+
+if TYPE_CHECKING:  # pyelftools is imported where symbols are read (`ElfInfo._read_symbols`)
+    from elftools.elf.elffile import ELFFile
 
 # Directories ld.so searches last, after the cache (x86_64 and aarch64 Debian/Ubuntu layouts).
 DEFAULT_LIB_DIRS = (
@@ -80,6 +78,9 @@ class ElfInfo:
         # Only some files' symbols are ever needed (e.g. `record` checks the few with device
         # code), and reading them is most of the cost of reading a library.
         if self._symbols is None:
+            from elftools.common.exceptions import ELFError
+            from elftools.elf.elffile import ELFFile
+
             self._symbols = ([], [])
             try:
                 with open(self.path, "rb") as f:
@@ -89,6 +90,17 @@ class ElfInfo:
             except ELFError as e:
                 raise RevatiRunError(f"{self.path} is not a readable ELF file ({e})") from e
         return self._symbols
+
+    def exports_any(self, names: set[str]) -> bool:
+        """Whether the file exports (defines, default or protected visibility) any of `names`:
+        the dynamic symbol table read with `struct`, without building every symbol."""
+        if self._symbols is not None:
+            return any(sym.name in names for sym in self._symbols[0])
+        try:
+            with open(self.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                return _exports_any(m, names)
+        except (OSError, struct.error, IndexError, ValueError):
+            return any(sym.name in names for sym in self.defined)  # says what is wrong
 
     def defined_functions(self) -> list[DynamicSymbol]:
         return [sym for sym in self.defined if sym.kind == "func"]
@@ -110,7 +122,7 @@ def read_elf(path: str | Path) -> ElfInfo:
             return _read_image(path, data)
     except OSError as e:
         raise RevatiRunError(f"cannot read {path}: {e.strerror}") from e
-    except (ELFError, struct.error, IndexError, ValueError) as e:  # ValueError: an empty file
+    except (struct.error, IndexError, ValueError) as e:  # ValueError: an empty file too
         raise RevatiRunError(f"{path} is not a readable ELF file ({e})") from e
 
 
@@ -118,7 +130,7 @@ def _read_image(path: Path, data: mmap.mmap) -> ElfInfo:
     """The ElfInfo of a mapped file (only the pages holding headers and names are read)."""
     header = _header(data)
     if header is None:
-        raise ELFError("bad ELF header")
+        raise ValueError("bad ELF header")
     order, elf_class, machine = header
     info = ElfInfo(path, MACHINES.get(machine, f"EM_{machine}"), elf_class)
     sections = _section_headers(data, order, elf_class)
@@ -161,6 +173,34 @@ def _section_headers(data: bytes | mmap.mmap, order: str, elf_class: int) -> lis
     return [(_cstr(data, strtab + h[0]) if strtab else "", h[1], h[4], h[5], h[6]) for h in raw]
 
 
+SHT_DYNSYM = 11
+
+
+def _exports_any(data: mmap.mmap, names: set[str]) -> bool:
+    header = _header(data)
+    if header is None:
+        raise ValueError("bad ELF header")
+    order, elf_class, _machine = header
+    sections = _section_headers(data, order, elf_class)
+    wanted = {n.encode() for n in names}
+    for _name, kind, offset, length, link in sections:
+        if kind != SHT_DYNSYM or link >= len(sections):
+            continue
+        strings = sections[link][2]
+        fmt = order + ("IBBHQQ" if elf_class == 64 else "IIIBBH")
+        size = struct.calcsize(fmt)
+        for entry in struct.iter_unpack(fmt, data[offset : offset + length - length % size]):
+            name, info, other, shndx = (
+                entry[:4] if elf_class == 64 else (entry[0], entry[3], entry[4], entry[5])
+            )
+            if shndx == 0 or info >> 4 not in _GLOBAL_BINDS or other & 0x3 not in (0, 3):
+                continue
+            end = data.find(b"\0", strings + name)
+            if data[strings + name : end] in wanted:
+                return True
+    return False
+
+
 def _cstr(data: bytes | mmap.mmap, offset: int) -> str:
     end = data.find(b"\0", offset)
     if end < 0:
@@ -195,6 +235,8 @@ def _read_dynamic(
 
 def _version_names(elf: ELFFile) -> dict[int, str]:
     """Version index -> name, from both the definitions and the requirements sections."""
+    from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
+
     names: dict[int, str] = {}
     for section in elf.iter_sections():
         if isinstance(section, GNUVerDefSection):
@@ -237,6 +279,10 @@ _EXPORTED_VISIBILITY = (0, 3)  # STV_DEFAULT, STV_PROTECTED
 def _read_symbols(
     elf: ELFFile, defined: list[DynamicSymbol], undefined: list[DynamicSymbol]
 ) -> None:
+    import numpy as np  # only here: `revati record` reads ELF files before loading numpy
+    from elftools.elf.gnuversions import GNUVerSymSection
+    from elftools.elf.sections import SymbolTableSection
+
     dynsym = elf.get_section_by_name(".dynsym")
     if not isinstance(dynsym, SymbolTableSection) or dynsym["sh_entsize"] == 0:
         return

@@ -208,18 +208,24 @@ class Coordinator:
 
     def step(self) -> None:
         """One iteration: messages, draining, deadlines, wakes and jumps."""
-        for key, _ in self.selector.select(self._timeout()):
-            kind, obj = key.data
-            if kind == "listener":
-                self._accept()
-            elif kind == "conn":
-                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+        self.receive(self._timeout())
         self.drain()
         self._resolve()
         self._schedule()
         self._reap()
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
+
+    def receive(self, timeout: float) -> None:
+        """Accept connections and take in messages (registrations, waits), waiting up to
+        `timeout` s for the first. Alone (before `attach`), it lets processes register while
+        the engine loads: their records wait in the rings, their waits in `waiters`."""
+        for key, _ in self.selector.select(timeout):
+            kind, obj = key.data
+            if kind == "listener":
+                self._accept()
+            elif kind == "conn":
+                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
 
     def _timeout(self) -> float:
         if self._retry or any(w.resolution is None for w in self.waiters.values()):
@@ -284,7 +290,7 @@ class Coordinator:
         names.refresh()
         parent, argv = names.process or (0, [])
         now = self.page.now()
-        from revati.engine.ingest import ProcessState  # loaded by `attach` already
+        from revati.engine.process_state import ProcessState
 
         state = ProcessState(pid, (pid, serial), names)
         p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)

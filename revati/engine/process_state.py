@@ -6,10 +6,12 @@ import ctypes
 import ctypes.util
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revati import shim
-from revati.engine.graph_replay import GraphRun, GraphTemplate
+
+if TYPE_CHECKING:  # not imported here: a process registers before numpy is loaded
+    from revati.engine.graph_replay import GraphRun, GraphTemplate
 
 
 @lru_cache(maxsize=1)

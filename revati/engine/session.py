@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,14 +123,16 @@ def record(
     writer: TraceWriter | None = None
     try:
         coord = Coordinator(config, run_dir, spec)
-        wall0 = time.monotonic_ns()
         child = _spawn(config.argv, coord.child_env(shim_path))
         try:
-            writer = _attach(coord, config, durations or _duration_model(config))
+            writer = _start_engine(coord, config, durations)
         except BaseException:
             child.kill()  # the engine could not start: the program must not run without it
             child.wait()
             raise
+        # The run's wall time counts from the engine's start: loading it is revati's time,
+        # even where the program's own start overlaps it.
+        wall0 = time.monotonic_ns()
         pidfd = os.pidfd_open(child.pid)
         coord.watch(pidfd)
         last_report = 0.0
@@ -174,8 +177,39 @@ def _duration_model(config: RecordConfig) -> DurationModel:
     return durations
 
 
-def _attach(coord: Coordinator, config: RecordConfig, durations: DurationModel) -> TraceWriter:
-    """The trace writer and the engine, for a program that is starting."""
+def _start_engine(
+    coord: Coordinator, config: RecordConfig, durations: DurationModel | None
+) -> TraceWriter:
+    """Load the predictor and the trace writer on a thread while the coordinator answers the
+    starting program's registrations (a CUDA program registers before its `main`), then attach
+    the engine. Returns the writer; raises what loading raised."""
+    loaded: list[tuple[DurationModel, TraceWriter]] = []
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            model = durations or _duration_model(config)
+            loaded.append((model, _writer(coord, config, model)))
+        except BaseException as e:  # handed to the coordinator's thread below
+            failed.append(e)
+
+    loader = threading.Thread(target=load, name="revati-engine-load", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        coord.receive(0.002)
+    if failed:
+        raise failed[0]
+    model, writer = loaded[0]
+    try:
+        coord.attach(model, writer)
+    except BaseException:
+        writer.close()
+        raise
+    return writer
+
+
+def _writer(coord: Coordinator, config: RecordConfig, durations: DurationModel) -> TraceWriter:
+    """The trace writer of the run."""
     from revati.recorder.writer import RunInfo, TraceWriter
 
     info = RunInfo(
@@ -186,10 +220,4 @@ def _attach(coord: Coordinator, config: RecordConfig, durations: DurationModel) 
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
-    try:
-        coord.attach(durations, writer)
-    except BaseException:
-        writer.close()
-        raise
-    return writer
+    return TraceWriter(config.output, info, overwrite=config.overwrite)
