@@ -124,34 +124,14 @@ def record(
     try:
         coord = Coordinator(config, run_dir, spec)
         child = _spawn(config.argv, coord.child_env(shim_path))
-        try:
-            writer = _start_engine(coord, config, durations)
-        except BaseException:
-            child.kill()  # the engine could not start: the program must not run without it
-            child.wait()
-            raise
-        # The run's wall time counts from the engine's start: loading it is revati's time,
-        # even where the program's own start overlaps it.
-        wall0 = time.monotonic_ns()
-        pidfd = os.pidfd_open(child.pid)
-        coord.watch(pidfd)
-        last_report = 0.0
-        with _Signals(child):
-            while child.poll() is None:
-                coord.step()
-                if on_progress and time.monotonic() - last_report > 0.25:
-                    last_report = time.monotonic()
-                    on_progress(
-                        Progress(
-                            coord.page.now(),
-                            time.monotonic_ns() - wall0,
-                            coord.ingest.kernels,
-                            coord.syncs,
-                            coord.jumps,
-                        )
-                    )
-        os.close(pidfd)
-        wall = time.monotonic_ns() - wall0
+        with _Signals(child):  # from the spawn on: Ctrl-C is the program's
+            try:
+                writer = _start_engine(coord, config, durations)
+            except BaseException:
+                child.kill()  # the engine could not start: the program must not run without it
+                child.wait()
+                raise
+            wall = _coordinate(coord, child, on_progress)
         virtual_end = coord.finish()
         status = _exit_status(child.returncode)
         writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
@@ -166,6 +146,35 @@ def record(
             if writer is not None:
                 writer.close()
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _coordinate(
+    coord: Coordinator,
+    child: subprocess.Popen[bytes],
+    on_progress: Callable[[Progress], None] | None,
+) -> int:
+    """Step the coordinator until the program exits; returns the run's wall time (ns), counted
+    from the engine's start: loading it is revati's time, even where the program's start
+    overlaps it."""
+    wall0 = time.monotonic_ns()
+    pidfd = os.pidfd_open(child.pid)
+    coord.watch(pidfd)
+    last_report = 0.0
+    while child.poll() is None:
+        coord.step()
+        if on_progress and time.monotonic() - last_report > 0.25:
+            last_report = time.monotonic()
+            on_progress(
+                Progress(
+                    coord.page.now(),
+                    time.monotonic_ns() - wall0,
+                    coord.ingest.kernels,
+                    coord.syncs,
+                    coord.jumps,
+                )
+            )
+    os.close(pidfd)
+    return time.monotonic_ns() - wall0
 
 
 def _duration_model(config: RecordConfig) -> DurationModel:
