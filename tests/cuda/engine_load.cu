@@ -9,8 +9,10 @@
 //                               second stream; join) replayed R times with a sync after each,
 //                               updated with cudaGraphExecUpdate (larger kernels) half-way
 //   engine_load empty           no CUDA call at all (start and close cost of a run)
-// Prints `key=value` lines: the counts; `host_wall_ns` (unwarped wall time of the loop, read with
-// a raw syscall, which the shim does not see) and `sync_wall_ns` (summed wall time inside syncs);
+// Timed loops start after one cudaDeviceSynchronize (the engine is up; `revati record` loads it
+// while the program starts). Prints `key=value` lines: the counts; `host_wall_ns` (unwarped wall
+// time of the loop, read with a raw syscall, which the shim does not see) and `sync_wall_ns`
+// (summed wall time inside syncs);
 // `start_real_ns` / `end_real_ns` (CLOCK_REALTIME at main's start and end, unwarped) and `cpu_ns`
 // (the program's own CPU time; CPU clocks are never warped).
 #include <cstdio>
@@ -52,6 +54,7 @@ static int eager(long n, long every) {
     CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     float *x;
     CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
+    CHECK(cudaDeviceSynchronize());  // returns once the engine is up (it loads as we start)
     long long t0 = raw_ns(), in_sync = 0;
     long syncs = 0;
     for (long i = 1; i <= n; i++) {
@@ -81,6 +84,7 @@ static int graph(long replays, long nodes) {
     CHECK(cudaStreamEndCapture(s, &g));
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, g, 0));
+    CHECK(cudaDeviceSynchronize());  // returns once the engine is up (it loads as we start)
     long long t0 = raw_ns(), in_sync = 0;
     for (long r = 0; r < replays; r++) {
         CHECK(cudaGraphLaunch(exec, s));
