@@ -16,7 +16,7 @@ from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
-from revati.engine.op_durations import OpDurations
+from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
 from revati.engine.trace_sink import TraceSink
@@ -126,7 +126,7 @@ class DeviceOps:
             },
         )
         kernel_ids = lv["kernel"]
-        uniq, inverse = np.unique(kernel_ids, return_inverse=True)
+        uniq, inverse = distinct_values(kernel_ids)
         codes = [self.strings.code(self.kernel_name(p, int(k))) for k in uniq]
         kernel_names = Coded(np.array(codes, dtype=np.int32)[inverse], self.strings.values)
         self.sink.add_columns(

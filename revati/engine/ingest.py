@@ -32,10 +32,11 @@ class Ingest(DeviceOps):
             return
         launches = shim.launch_view(records)
         is_op = op_mask(records)
+        all_ops = bool(is_op.all())  # a batch of launches only: no copies, no index arrays
         durations, models = self.op_durations.predict(
-            records[is_op], lambda kernel: self.kernel_name(p, kernel)
+            records if all_ops else records[is_op], lambda kernel: self.kernel_name(p, kernel)
         )
-        op_index = np.cumsum(is_op) - 1
+        op_index = np.arange(len(records)) if all_ops else np.cumsum(is_op) - 1
         names: tuple[str, ...] = records.dtype.names or ()
         i: int = 0
         n = len(records)
@@ -43,12 +44,9 @@ class Ingest(DeviceOps):
             self._records(
                 p, first_index, records, launches, names, i, start, op_index, durations, models
             )
+            ops = slice(start, end) if all_ops else op_index[start:end]
             self._launch_run(
-                p,
-                records[start:end],
-                launches[start:end],
-                durations[op_index[start:end]],
-                models[op_index[start:end]],
+                p, records[start:end], launches[start:end], durations[ops], models[ops]
             )
             i = end
         self._records(p, first_index, records, launches, names, i, n, op_index, durations, models)

@@ -52,6 +52,14 @@ def op_keys(ops: np.ndarray) -> np.ndarray:
     )
 
 
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of a 1-D array, each value's position among them)."""
+    if len(values) and (values == values[0]).all():  # one kernel in the whole run of launches
+        return values[:1], np.zeros(len(values), dtype=np.int64)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
 def distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(index of one row per distinct key, inverse: each row's position among them)."""
     if len(keys) and (keys == keys[0]).all():  # the common case: one shape in the whole batch
@@ -83,6 +91,9 @@ class OpDurations:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
         if len(ops) <= SMALL_BATCH:
             return self._predict_few(ops, name_of)
+        if _all_like_first(ops):  # e.g. a run of launches of one kernel: one key, no key array
+            d, m = self._predict_few(ops[:1], name_of)
+            return np.full(len(ops), d[0], dtype=np.int64), np.full(len(ops), m[0], np.int32)
         keys = op_keys(ops)
         first, inverse = distinct_rows(keys)
         distinct = [tuple(k) for k in keys[first].tolist()]
@@ -114,6 +125,11 @@ class OpDurations:
         durations, models = self.durations.predict(_requests(ops, name_of))
         for key, d, m in zip(keys, durations.tolist(), models.tolist(), strict=True):
             self._cache[key] = (int(d), self.strings.code(str(m)))
+
+
+def _all_like_first(ops: np.ndarray) -> bool:
+    """Whether every record agrees with the first on every field a key is made of."""
+    return all(bool((ops[f] == ops[f][0]).all()) for f in ("type", "kind", "a", "b", "c"))
 
 
 def _key(r: tuple) -> tuple[int, ...]:

@@ -49,8 +49,8 @@ def _direct(r: np.ndarray) -> tuple[list[int], list[str]]:
 def test_cached_durations_equal_the_predictors_record_by_record() -> None:
     strings = StringCodes()
     ops = OpDurations(DurationModel("h100-sxm", None), strings)
-    for n, seed in ((5000, 1), (SMALL_BATCH, 2), (3, 3), (5000, 4)):
-        r = _records(n, seed)
+    same = np.repeat(_records(1, 6), 5000)  # one shape throughout: the single-key path
+    for r in (_records(5000, 1), _records(SMALL_BATCH, 2), _records(3, 3), _records(5000, 4), same):
         durations, models = ops.predict(r, NAMES.__getitem__)
         want_d, want_m = _direct(r)
         assert durations.tolist() == want_d
