@@ -276,7 +276,7 @@ class DeviceOps:
         s = self.model.stream(p.pid, int(r["b"]), r["thread"])
         root = max(int(r["exit_ns"]) + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
         key = (int(r["a"]), int(r["d"]))
-        if r["kind"] & shim.GRAPH_REPLAY:
+        if r["kind"] & shim.REC_GRAPH_REPLAY:
             p.graph_runs.pop(r["thread"], None)
             self._replay(p, r, s, root, key, graph_id)
             return

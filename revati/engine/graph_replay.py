@@ -6,7 +6,7 @@ the nodes are placed one by one (`GraphRun`). For a graph of kernels only, what 
 found is kept as a `GraphTemplate`: each node's lane (branch) and its start and end relative to
 the graph's root, which hold for every later launch of that version, because a launch starts no
 earlier than the end of everything before it on its stream, lanes included. The shim then sends
-later launches as one record (`shim.GRAPH_REPLAY`) and the engine places them with a few
+later launches as one record (`shim.REC_GRAPH_REPLAY`) and the engine places them with a few
 vectorised operations, whatever the number of nodes.
 """
 

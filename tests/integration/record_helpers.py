@@ -24,12 +24,11 @@ def nvcc() -> str | None:
 
 def build_modes(base: Path, *flags: str) -> Path:
     """tests/cuda/record_modes.cu built with nvcc FLAGS (cached by content); skips without nvcc."""
-    return build_program(base, SOURCE, *flags)
+    return build_cuda(base, SOURCE, *flags)
 
 
-def build_program(base: Path, source: Path, *flags: str) -> Path:
-    """A CUDA program of tests/cuda built with nvcc FLAGS (cached by content); skips without
-    nvcc."""
+def build_cuda(base: Path, source: Path, *flags: str) -> Path:
+    """A CUDA test program built with nvcc FLAGS (cached by content); skips without nvcc."""
     compiler = nvcc()
     if not compiler:
         pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the CUDA test programs")

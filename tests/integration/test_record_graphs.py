@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.record_helpers import REPO, build_program, q, run_cli
+from tests.integration.record_helpers import REPO, build_cuda, q, run_cli
 from tests.integration.test_record import assert_time_invariants
 
 SOURCE = REPO / "tests" / "cuda" / "engine_load.cu"
@@ -25,7 +25,7 @@ RELATIVE_KERNELS = """
 
 @pytest.fixture(scope="module")
 def engine_load(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_program(tmp_path_factory.getbasetemp(), SOURCE, "-cudart", "shared")
+    return build_cuda(tmp_path_factory.getbasetemp(), SOURCE, "-cudart", "shared")
 
 
 def _record(tmp_path: Path, program: Path, *args: str, extra: tuple[str, ...] = ()) -> Path:
