@@ -20,7 +20,7 @@ from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
 from revati.errors import RevatiRunError
 from revati.predict.catalog import get_device
-from revati.recorder.output import check_output
+from revati.recorder.output import OutputFile, check_output
 
 if TYPE_CHECKING:
     from revati.engine.durations import DurationModel
@@ -69,6 +69,20 @@ def _make_run_dir() -> Path:
     return path
 
 
+def _check_program(argv: tuple[str, ...]) -> list[str]:
+    """Refuse a program that cannot start, before anything is written; returns the files the
+    command line names (the program first), which the output must never replace."""
+    program = shutil.which(argv[0])
+    if program is None:
+        path = Path(argv[0])
+        if path.is_dir():
+            raise RevatiRunError(f"{argv[0]}: is a directory, not a program")
+        if path.exists() and "/" in argv[0]:
+            raise RevatiRunError(f"{argv[0]}: permission denied; is it executable? (chmod +x)")
+        raise RevatiRunError(f"{argv[0]}: command not found; give the program's path after `--`")
+    return [program, *(a for a in argv[1:] if os.path.isfile(a))]
+
+
 def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(list(argv), env=env)
@@ -114,22 +128,27 @@ def record(
     Everything a user can get wrong (the program, -o, --profile) is checked before it starts."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
-    check_output(config.output, force=config.overwrite)
+    inputs = _check_program(config.argv)
+    check_output(config.output, force=config.overwrite, inputs=inputs)
     spec = get_device(config.device)
     durations = _duration_model(config) if config.profile is not None else None
     shim_path, _ = shim.shim_paths()
     run_dir = _make_run_dir()
+    output = OutputFile(config.output, "recording")  # written beside, renamed at the end
     coord = None
     writer: TraceWriter | None = None
+    child: subprocess.Popen[bytes] | None = None
     try:
+        output.acquire()
         coord = Coordinator(config, run_dir, spec)
         child = _spawn(config.argv, coord.child_env(shim_path))
         with _Signals(child):  # from the spawn on: Ctrl-C is the program's
             try:
-                writer = _start_engine(coord, config, durations)
+                writer = _start_engine(coord, config, output, durations)
             except BaseException:
                 child.kill()  # the engine could not start: the program must not run without it
                 child.wait()
+                child = None  # nor is its trace kept
                 raise
             wall = _coordinate(coord, child, on_progress)
         virtual_end = coord.finish()
@@ -146,6 +165,7 @@ def record(
             if writer is not None:
                 writer.close()
             shutil.rmtree(run_dir, ignore_errors=True)
+            output.finish(keep=child is not None)  # once the program ran, its trace is kept
 
 
 def _coordinate(
@@ -187,7 +207,7 @@ def _duration_model(config: RecordConfig) -> DurationModel:
 
 
 def _start_engine(
-    coord: Coordinator, config: RecordConfig, durations: DurationModel | None
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel | None
 ) -> TraceWriter:
     """Load the predictor and the trace writer on a thread while the coordinator answers the
     starting program's registrations (a CUDA program registers before its `main`), then attach
@@ -198,7 +218,7 @@ def _start_engine(
     def load() -> None:
         try:
             model = durations or _duration_model(config)
-            loaded.append((model, _writer(coord, config, model)))
+            loaded.append((model, _writer(coord, config, output, model)))
         except BaseException as e:  # handed to the coordinator's thread below
             failed.append(e)
 
@@ -217,8 +237,10 @@ def _start_engine(
     return writer
 
 
-def _writer(coord: Coordinator, config: RecordConfig, durations: DurationModel) -> TraceWriter:
-    """The trace writer of the run."""
+def _writer(
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel
+) -> TraceWriter:
+    """The trace writer of the run, on the output's temporary file."""
     from revati.recorder.writer import RunInfo, TraceWriter
 
     info = RunInfo(
@@ -229,4 +251,4 @@ def _writer(coord: Coordinator, config: RecordConfig, durations: DurationModel) 
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    return TraceWriter(config.output, info, overwrite=config.overwrite)
+    return TraceWriter(output.tmp, info, shown_as=config.output)
