@@ -143,3 +143,13 @@ def gemm_columns(shapes: dict[int, GemmShape], positions: np.ndarray) -> dict[st
         cols["gemm_m"][i], cols["gemm_n"][i], cols["gemm_k"][i] = shape.m, shape.n, shape.k
         cols["batch"][i], cols["dtype"][i] = shape.batch, shape.dtype
     return cols
+
+
+def feature_columns(shapes: list[GemmShape | None]) -> dict[str, np.ndarray]:
+    """`kernel_features` columns for kernel rows whose shapes are `shapes` (None: not a GEMM);
+    empty if none is a GEMM."""
+    if not any(shape is not None for shape in shapes):
+        return {}
+    rows = [shape.columns() if shape is not None else {} for shape in shapes]
+    names = ("gemm_m", "gemm_n", "gemm_k", "batch", "dtype", "features")
+    return {name: np.array([row.get(name) for row in rows], dtype=object) for name in names}
