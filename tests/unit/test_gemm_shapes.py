@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from revati.recorder.writer import StringCodes
 
 from revati import shim
+from revati.engine.durations import DurationModel
 from revati.engine.gemm_shapes import GemmShape, gemm_columns, pair_gemms, shape_of
+from revati.engine.op_durations import SMALL_BATCH, OpDurations
 
 
 def ring(*records: tuple) -> np.ndarray:
@@ -72,3 +75,19 @@ def test_gemm_columns_place_shapes_at_their_ops():
     assert cols["gemm_m"].tolist() == [0, 4, 0]
     assert cols["batch"].tolist() == [0, 2, 0]
     assert cols["dtype"].tolist() == ["", "fp16", ""]
+
+
+def test_gemm_launches_alike_but_for_their_shape_get_their_own_durations():
+    n = SMALL_BATCH + 8  # the array path; the first four take the per-record path below
+    ops = np.zeros(n, dtype=shim.RECORD_DTYPE)
+    ops["type"] = shim.REC_LAUNCH
+    launches = shim.launch_view(ops)
+    launches["kernel"], launches["grid_x"], launches["block_x"] = 1, 64, 256
+    ops_durations = OpDurations(DurationModel("h100-sxm", None), StringCodes())
+    shapes = {i: GemmShape(1024, 1024, 8192 if i % 2 else 64, 1, "bf16", "{}") for i in range(n)}
+    ids = ops_durations.shape_ids(shapes, n)
+    assert len(set(ids.tolist())) == 2
+    durations, _ = ops_durations.predict(ops, lambda kernel: "cublas_gemm_bf16_nn", ids)
+    assert durations[1] > 3 * durations[0] and len(set(durations.tolist())) == 2
+    few, _ = ops_durations.predict(ops[:4], lambda kernel: "cublas_gemm_bf16_nn", ids[:4])
+    assert few.tolist() == durations[:4].tolist()
