@@ -55,6 +55,16 @@ KIND_TABLE = {
     "marker": ("markers", "marker_id"),
 }
 
+# processes columns added after schema version 2 was first released (NULL in older files)
+_PROCESS_ENDING = (
+    "started_ns",
+    "ended_ns",
+    "exit_code",
+    "exit_signal",
+    "core_dumped",
+    "ended_wall_ns",
+)
+
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 
@@ -88,6 +98,7 @@ class TraceReader:
             ) from e
         self._check_identity()
         self._index: EventIndex | None = None
+        self._columns: dict[str, frozenset[str]] = {}
         self.con.execute("SET enable_progress_bar = false")
 
     def _check_identity(self) -> None:
@@ -173,14 +184,25 @@ class TraceReader:
     # ---- processes and tracks ----------------------------------------------------------------
 
     def processes(self) -> list[ProcessInfo]:
-        """Every participant process, by rank then pid."""
+        """Every participant process, by rank then pid, with how and when it ended."""
+        ending = ", ".join(
+            c if c in self.columns("processes") else f"NULL AS {c}" for c in _PROCESS_ENDING
+        )
         rows = self.sql(
-            "SELECT pid, rank, local_rank, world_size, argv FROM processes "
+            f"SELECT pid, rank, local_rank, world_size, argv, {ending} FROM processes "
             "ORDER BY rank NULLS LAST, pid"
         )
-        return [
-            ProcessInfo(pid, rank, lr, ws, list(argv or [])) for pid, rank, lr, ws, argv in rows
-        ]
+        return [ProcessInfo(r[0], r[1], r[2], r[3], list(r[4] or []), *r[5:]) for r in rows]
+
+    def columns(self, table: str) -> frozenset[str]:
+        """Column names `table` has in this file (a trace written before a column was added
+        lacks it)."""
+        if table not in self._columns:
+            rows = self.sql(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+            )
+            self._columns[table] = frozenset(r[0] for r in rows)
+        return self._columns[table]
 
     def ranks(self) -> list[int | None]:
         """Distinct ranks, ascending; None last if some process has no rank."""

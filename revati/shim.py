@@ -189,7 +189,19 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    lib.revati_relay_signal.argtypes = [ctypes.c_int, ctypes.c_int]
     return lib
+
+
+def relay_signal(fd: int, signum: int) -> None:
+    """Route `signum` to the pipe `fd` (write end, non-blocking) as {signo, si_code, si_pid}
+    (three int32): the sender of a signal, which Python's handlers do not see."""
+    if _helper().revati_relay_signal(fd, signum) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+SIGNAL_RELAY = struct.Struct("<iii")
 
 
 # Offsets inside struct revati_clock_page (see shim.h)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from revati.recorder.reader import TraceReader, open_trace
+from revati.recorder.records import exit_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
     """Everything `revati info` shows, as plain data."""
     run = reader.run()
+    processes = reader.processes()
     first, last = reader.time_range()
     end = run.get("virtual_end_ns")
     return {
@@ -44,8 +46,10 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
                 "exit_status",
             )
         }
-        | {"started_at": str(run["started_at"])},
-        "ranks": [{"rank": p.rank, "pid": p.pid, "argv": p.argv} for p in reader.processes()],
+        | {k: run.get(k) for k in RUN_ENDING}
+        | {"started_at": str(run["started_at"]), "ending": run_ending(run)},
+        "ranks": [{"rank": p.rank, "pid": p.pid, "argv": p.argv} for p in processes],
+        "processes": [p.__dict__ | {"ending": p.ending} for p in processes],
         "counts": reader.counts(),
         "events": reader.event_count(),
         "virtual_start_ns": first,
@@ -75,6 +79,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"recorded  {run['started_at']} on {run['host'] or '-'} by revati {run['revati_version']}",
         f"virtual   {_ms(info['virtual_duration_ns'])} ms of virtual time, "
         f"{info['events']:,} events",
+        f"ended     {run['ending']}",
         "ranks     "
         + (
             ", ".join(
@@ -84,6 +89,9 @@ def format_info(info: dict[str, Any]) -> str:
         ),
         "counts    " + ", ".join(f"{t} {n:,}" for t, n in info["counts"].items() if n),
     ]
+    if info["processes"]:
+        lines.append("processes:")
+        lines.extend(f"  {_process_line(p)}" for p in info["processes"])
     if info["top_kernels"]:
         lines.append("top kernels by device time:")
         lines.append(f"  {'share':>6} {'total ms':>10} {'count':>9} {'mean us':>9}  name")
@@ -93,6 +101,35 @@ def format_info(info: dict[str, Any]) -> str:
                 f"{k['mean_ns'] / 1e3:>9.2f}  {_short(k['name'])}"
             )
     return "\n".join(lines)
+
+
+RUN_ENDING = ("exit_code", "exit_signal", "core_dumped", "interrupted_by")
+
+
+def run_ending(run: dict[str, Any]) -> str:
+    """How the recorded program ended, in words (older traces: from exit_status alone)."""
+    status = run.get("exit_status")
+    if status is None:
+        return "not recorded: the recording did not finish (revati stopped before the program)"
+    if run.get("exit_code") is None and run.get("exit_signal") is None:
+        text = f"program exit status {status}"
+    else:
+        text = "program " + exit_text(
+            run.get("exit_code"), run.get("exit_signal"), bool(run.get("core_dumped"))
+        )
+    interrupted = run.get("interrupted_by")
+    return f"interrupted by {interrupted}: {text}" if interrupted else text
+
+
+def _process_line(p: dict[str, Any]) -> str:
+    rank = "" if p["rank"] is None else f"rank {p['rank']} "
+    when = (
+        f" at {_ms(p['ended_ns'])} ms virtual"
+        + (f", {_ms(p['ended_wall_ns'])} ms wall" if p["ended_wall_ns"] is not None else "")
+        if p["ended_ns"] is not None
+        else ""
+    )
+    return f"{rank}pid {p['pid']} {p['ending']}{when}  {_short(' '.join(p['argv']), 60)}"
 
 
 def _ms(ns: int) -> str:

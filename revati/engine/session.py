@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from revati import shim
 from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
 from revati.engine.durations import DurationModel
+from revati.engine.lifetimes import ExitCause
+from revati.engine.signals import SignalRelay, in_terminal_foreground
 from revati.errors import RevatiRunError
 from revati.predict import get_device
 from revati.recorder.writer import RunInfo, TraceWriter
@@ -33,6 +34,9 @@ class RecordResult:
     syncs: int
     jumps: int
     output: str
+    exit: ExitCause = ExitCause(code=0)
+    interrupted_by: str | None = None
+    other_ends: tuple[tuple[int, ExitCause], ...] = ()  # (pid, cause) of other processes
 
     @property
     def speedup(self) -> float:
@@ -50,10 +54,6 @@ class Progress:
     jumps: int
 
 
-def _exit_status(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def _make_run_dir() -> Path:
     """A private run directory, in memory (/dev/shm) when possible: rings are written at memory
     speed there, not flushed to a disk."""
@@ -64,38 +64,15 @@ def _make_run_dir() -> Path:
     return path
 
 
-def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: tuple[str, ...], env: dict[str, str], own_group: bool) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(list(argv), env=env)
+        return subprocess.Popen(list(argv), env=env, process_group=0 if own_group else None)
     except FileNotFoundError as e:
         raise RevatiRunError(
             f"{argv[0]}: command not found; give the program's path after `--`"
         ) from e
     except PermissionError as e:
         raise RevatiRunError(f"{argv[0]}: permission denied; is it executable?") from e
-
-
-class _Signals:
-    """While the program runs: Ctrl-C reaches it (from the terminal); we keep coordinating.
-    SIGTERM/SIGHUP to revati are forwarded to it."""
-
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
-        self.saved: dict[int, object] = {}
-
-    def __enter__(self) -> _Signals:
-        self.saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._forward)
-        return self
-
-    def _forward(self, signum: int, frame: object) -> None:
-        if self.child.poll() is None:
-            self.child.send_signal(signum)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def record(
@@ -122,35 +99,72 @@ def record(
     coord = None
     try:
         coord = Coordinator(config, run_dir, spec, durations, writer)
-        wall0 = time.monotonic_ns()
-        child = _spawn(config.argv, coord.child_env(shim_path))
-        pidfd = os.pidfd_open(child.pid)
-        coord.watch(pidfd)
-        last_report = 0.0
-        with _Signals(child):
-            while child.poll() is None:
-                coord.step()
-                if on_progress and time.monotonic() - last_report > 0.25:
-                    last_report = time.monotonic()
-                    on_progress(
-                        Progress(
-                            coord.page.now(),
-                            time.monotonic_ns() - wall0,
-                            coord.ingest.kernels,
-                            coord.syncs,
-                            coord.jumps,
-                        )
-                    )
-        os.close(pidfd)
-        wall = time.monotonic_ns() - wall0
-        virtual_end = coord.finish()
-        status = _exit_status(child.returncode)
-        writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
-        return RecordResult(
-            status, virtual_end, wall, coord.ingest.kernels, coord.syncs, coord.jumps, config.output
-        )
+        with SignalRelay(shares_group=in_terminal_foreground()) as relay:
+            return _run(config, coord, writer, shim_path, relay, on_progress)
     finally:
         writer.close()
         if coord is not None:
             coord.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(
+    config: RecordConfig,
+    coord: Coordinator,
+    writer: TraceWriter,
+    shim_path: Path,
+    relay: SignalRelay,
+    on_progress: Callable[[Progress], None] | None,
+) -> RecordResult:
+    """Run the program to its end under `coord`, then close the trace."""
+    wall0 = time.monotonic_ns()
+    child = _spawn(config.argv, coord.child_env(shim_path), own_group=not relay.shares_group)
+    coord.watch_process(child.pid)
+    relay.program_started(child.pid)
+    last_report = 0.0
+    while child.poll() is None:
+        coord.step()
+        relay.poll()
+        if on_progress and time.monotonic() - last_report > 0.25:
+            last_report = time.monotonic()
+            on_progress(
+                Progress(
+                    coord.page.now(),
+                    time.monotonic_ns() - wall0,
+                    coord.ingest.kernels,
+                    coord.syncs,
+                    coord.jumps,
+                )
+            )
+    wall = time.monotonic_ns() - wall0
+    coord.lifetimes.reaped_by_us(child.pid, child.returncode)
+    virtual_end = coord.finish()
+    life = coord.lifetimes.by_pid.get(child.pid)
+    cause = life.cause if life and life.cause else ExitCause.from_returncode(child.returncode)
+    relay.poll()
+    writer.close(
+        virtual_end_ns=virtual_end,
+        wall_ns=wall,
+        exit_status=cause.status,
+        exit_code=cause.code,
+        exit_signal=cause.signal,
+        core_dumped=cause.core_dumped,
+        interrupted_by=relay.interrupted_by,
+    )
+    others = tuple(
+        (pid, life.cause)
+        for pid, life in coord.lifetimes.by_pid.items()
+        if pid != child.pid and life.cause is not None
+    )
+    return RecordResult(
+        cause.status,
+        virtual_end,
+        wall,
+        coord.ingest.kernels,
+        coord.syncs,
+        coord.jumps,
+        config.output,
+        cause,
+        relay.interrupted_by,
+        others,
+    )

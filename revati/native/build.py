@@ -34,7 +34,7 @@ SHIM_SOURCES = (
     "host_fn.c",
     "proc_wait.c",
 )
-HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
+HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
 HEADERS = (
     "shim.map",

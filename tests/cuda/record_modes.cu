@@ -7,6 +7,8 @@
 #include <ctime>
 #include <pthread.h>
 #include <semaphore.h>
+#include <csignal>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,6 +202,33 @@ static int child() {
     CHECK(cudaDeviceSynchronize());
     usleep(1000);
     printf("child_done=1\n");
+    return 0;
+}
+
+// Three children that end three ways: exit code 7, SIGKILL, SIGABRT with a core dump.
+static pid_t ending_child(float *x, int how) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    if (how == 0) exit(7);
+    if (how == 1) raise(SIGKILL);
+    rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_CORE, &unlimited);
+    abort();
+}
+
+static int ends() {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    for (int how = 0; how < 3; how++) {
+        pid_t pid = ending_child(x, how);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        printf("child%d=%d status%d=%d\n", how, (int)pid, how, status);
+    }
     return 0;
 }
 
@@ -479,6 +508,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "waits")) return waits();
     if (!strcmp(mode, "unsupported")) return unsupported();
     if (!strcmp(mode, "abort")) return aborter();
+    if (!strcmp(mode, "ends")) return ends();
     if (!strcmp(mode, "graph")) return graph();
     if (!strcmp(mode, "graph_manual")) return graph_manual();
     if (!strcmp(mode, "graph_fork")) return graph_fork();
