@@ -48,6 +48,8 @@ static __thread uint32_t t_index;
 static __thread int t_conn = -1;
 static __thread int64_t t_last_v;
 
+static void revati_check_coordinator(void);
+
 int (*real_clock_gettime)(clockid_t, struct timespec *);
 int (*real_nanosleep)(const struct timespec *, struct timespec *);
 int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
@@ -109,6 +111,7 @@ static inline int64_t tsc_to_ns(const struct tsc_cal *c, uint64_t t) {
 
 static __attribute__((noinline, cold)) int64_t tsc_ns_recalibrated(uint64_t t) {
     tsc_recalibrate(t);
+    revati_check_coordinator(); /* every ~50 ms of clock reads: a lost engine is noticed */
     struct tsc_cal *c = __atomic_load_n(&g_cal, __ATOMIC_ACQUIRE);
     return c ? tsc_to_ns(c, t) : libc_monotonic_ns();
 }
@@ -127,7 +130,12 @@ int64_t revati_real_monotonic_ns(void) { return libc_monotonic_ns(); }
 void revati_warn_once(const char *what) {
     static int warned;
     if (__atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL)) return;
-    fprintf(stderr, "revati: %s; the program continues in real time and is no longer traced\n", what);
+    char line[256]; /* one write(2): no stdio lock, so also safe inside a clock read in a handler */
+    int n = snprintf(line, sizeof line,
+                     "revati: %s; the program continues in real time and is no longer traced\n", what);
+    if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    (void)w;
 }
 
 /* ---- virtual time -------------------------------------------------------------------------- */
@@ -492,6 +500,10 @@ static void ring_stall_wait(void) {
  * Returns 0 when there is room, -1 after ~5 s without progress (the caller drops the record). */
 static __attribute__((noinline, cold)) int ring_wait_room(struct revati_ring_header *h, uint64_t head) {
     for (int waits = 0; head - __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) >= RING_CAPACITY; waits++) {
+        if (waits % 250 == 0) { /* now and every ~50 ms: has the engine gone? */
+            revati_check_coordinator();
+            if (g_detached) return -1;
+        }
         if (waits == 25000) { /* ~5 s without progress: drop rather than block forever */
             __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
             return -1;
@@ -604,10 +616,43 @@ REVATI_EXPORT int revati_unsupported_call(const char *name) {
 
 int revati_thread_conn(void);
 
+/* From now on this process keeps time by itself: real time from the present virtual time, on a
+ * private copy of the clock page that nobody else changes (no frozen clock, no lock left held
+ * by a coordinator that died inside it). Nothing adjusts `running` after a detach. */
+static void own_clock(void) {
+    struct revati_clock_page *old = g_page, *p;
+    if (!old) return;
+    p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    memcpy(p, old, sizeof *p); /* no seqlock: a writer may have died inside it */
+    int64_t real = revati_real_monotonic_ns();
+    int64_t flowed = old->frozen ? 0 : (int64_t)((double)(real - old->base_real) / p->dilation);
+    int64_t v = old->base_virtual + (flowed > 0 ? flowed : 0);
+    if (v + p->charge_ns < t_last_v) v = t_last_v - p->charge_ns;
+    p->lock = 0;
+    p->seq = 0;
+    p->base_virtual = v;
+    p->base_real = real;
+    p->frozen = 0;
+    p->running = 1 << 20;
+    __atomic_store_n(&g_page, p, __ATOMIC_RELEASE); /* the old mapping stays: readers may hold it */
+}
+
 static void detach(const char *why) {
-    if (g_detached) return;
-    g_detached = 1;
+    if (__atomic_exchange_n(&g_detached, 1, __ATOMIC_ACQ_REL)) return;
+    own_clock();
     revati_warn_once(why);
+}
+
+/* The engine has gone if its end of our registration connection hung up (kill -9 included). */
+static __attribute__((noinline, cold)) void revati_check_coordinator(void) {
+    if (!g_active || g_detached || g_reg_fd < 0) return;
+    int saved = errno;
+    char c;
+    ssize_t r = recv(g_reg_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    int gone = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    errno = saved;
+    if (gone) detach("lost the revati coordinator");
 }
 
 int revati_thread_conn(void);
@@ -659,8 +704,8 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
     if (out->v > t_last_v) t_last_v = out->v;
     return 0;
 lost:
+    detach("lost the revati coordinator"); /* first: the page may be held by the dead engine */
     revati_page_adjust(g_page, g_ring, +1);
-    detach("lost the revati coordinator");
     return -1;
 }
 
@@ -722,8 +767,8 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
     return interrupted ? 2 : left;
 lost:
     free(all);
+    detach("lost the revati coordinator"); /* first: the page may be held by the dead engine */
     revati_page_adjust(g_page, g_ring, +1);
-    detach("lost the revati coordinator");
     return -1;
 }
 

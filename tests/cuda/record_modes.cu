@@ -456,6 +456,26 @@ static int survive(int n) {
     return 0;
 }
 
+// Launches without ever syncing for `ms` ms of real time, then syncs once (lost-engine tests:
+// the ring fills up when nobody drains it).
+static int launchloop(int ms) {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    long launches = 0;
+    double t0 = real_s();
+    while (real_s() - t0 < ms * 1e-3) {
+        for (int i = 0; i < 1000; i++) busy<<<64, 256>>>(x, 1 << 14);
+        if (launches == 0) {
+            printf("started=1\n");
+            fflush(stdout);
+        }
+        launches += 1000;
+    }
+    CHECK(cudaDeviceSynchronize());
+    printf("finished=1\nlaunches=%ld\nwall_s=%.3f\n", launches, real_s() - t0);
+    return 0;
+}
+
 // Untimed waits on other threads: a waiter in sem_wait (then pthread_cond_wait) while another
 // thread sleeps 200 ms and then wakes it. The waiter is not running, so the sleep is a jump.
 static sem_t g_sem;
@@ -514,6 +534,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "graph_fork")) return graph_fork();
     if (!strcmp(mode, "hostfn")) return hostfn();
     if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
+    if (!strcmp(mode, "launchloop")) return launchloop(argc > 2 ? atoi(argv[2]) : 2000);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);
     fprintf(stderr, "unknown mode %s\n", mode);

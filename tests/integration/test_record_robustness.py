@@ -81,3 +81,50 @@ def test_ctrl_c_interrupts_a_wait_on_fds(tmp_path: Path) -> None:
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert out.strip() == "interrupted=1" and proc.returncode == 3
+
+
+def test_a_launching_program_notices_the_death_of_the_engine(tmp_path: Path, modes: Path) -> None:
+    """Nobody drains the ring once the engine is gone: the program must notice (not wait ~5 s on
+    every full ring), say so once and run on in real time, untraced."""
+    proc = _start(tmp_path / "t.duckdb", str(modes), "launchloop", "2000")
+    _wait_started(proc)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    t0 = time.monotonic()
+    rest = proc.stdout.read()  # EOF when the program exits
+    err = proc.stderr.read()
+    assert "finished=1" in rest
+    assert time.monotonic() - t0 < 10, rest
+    assert err.count("lost the revati coordinator") == 1, err
+
+
+def test_a_thread_waiting_on_the_engine_resumes_when_it_dies(tmp_path: Path) -> None:
+    """A thread blocked in an intercepted wait with no deadline (select on a socket) while the
+    engine dies: it falls back to the real wait and returns when the data comes."""
+    script = tmp_path / "waiter.py"
+    script.write_text(
+        "import select, socket, threading\n"
+        "def real():\n"
+        "    return float(open('/proc/uptime').read().split()[0])\n"
+        "a, b = socket.socketpair()\n"
+        "woke = []\n"
+        "t = threading.Thread(target=lambda: woke.append(select.select([a], [], [], None)))\n"
+        "t.start()\n"
+        "print('started=1', flush=True)\n"
+        "t0 = real()\n"
+        "while real() - t0 < 1.5:\n"
+        "    pass\n"
+        "b.send(b'x')\n"
+        "t.join()\n"
+        "print(f'woke={len(woke)}', flush=True)\n"
+    )
+    proc = _start(tmp_path / "t.duckdb", sys.executable, str(script))
+    _wait_started(proc)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    rest = proc.stdout.read()
+    err = proc.stderr.read()
+    assert rest.strip() == "woke=1"
+    assert err.count("lost the revati coordinator") == 1, err
