@@ -177,3 +177,20 @@ async def test_unsupported_and_failed_calls_are_visible(tmp_path):
             if "cudaErrorMemoryAllocation" in await _text(screen, "#details"):
                 break
         assert "returned 2 (cudaErrorMemoryAllocation)" in await _text(screen, "#details")
+
+
+@sync
+async def test_threads_say_how_their_process_ended(tmp_path):
+    """`ends`: three children end with exit code 7, SIGKILL and SIGABRT; at the last event each
+    child's thread is shown ended, with how its process ended."""
+    app = RevatiApp(TraceSession(_record_mode(tmp_path, "ends")))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        last = screen.session.reader.event_count() - 1
+        await pilot.press("g", *str(last), "enter")
+        await settle(pilot)
+        assert screen.cursor.seq == last
+        state = await _text(screen, "#state")
+        assert "(process exited with code 7)" in state, state
+        assert "(process killed by SIGKILL)" in state, state
