@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 from revati.recorder import event_order, schema
 from revati.recorder.event_index import EventIndex, GroupFilter
+from revati.recorder.live import live_recording
 from revati.recorder.overview import Overview, load_overview
 from revati.recorder.records import (
     EVENT_KINDS,
@@ -83,15 +84,32 @@ def validate_trace_file(path: Path) -> None:
         raise RevatiTraceError(f"{path}: not a DuckDB file, so not a revati trace")
 
 
+def being_recorded(path: Path) -> None:
+    """Raise RevatiTraceError if `path` is being recorded right now (it is not complete)."""
+    rec = live_recording(path)
+    if rec is not None:
+        raise RevatiTraceError(
+            f"{path}: being recorded right now by pid {rec.pid}; it is complete when that run "
+            f"ends. Watch it live with `revati info --follow {path}` or `revati tui {path}`"
+        )
+
+
 class TraceReader:
     """Read-only access to one trace."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        being_recorded(self.path)
         validate_trace_file(self.path)
         try:
             self.con = duckdb.connect(str(self.path), read_only=True)
         except duckdb.Error as e:
+            writer = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", str(e))
+            if writer:
+                raise RevatiTraceError(
+                    f"{self.path}: open for writing by pid {writer[2]} ({Path(writer[1]).name}); "
+                    "try again when it has finished"
+                ) from e
             raise RevatiTraceError(
                 f"{self.path}: cannot open as a DuckDB database ({_first_line(e)}); "
                 "the file may be truncated or corrupt"

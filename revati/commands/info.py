@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from revati.recorder.reader import TraceReader, open_trace
+from revati.errors import RevatiUsageError
+from revati.recorder.live import (
+    SNAPSHOT_WAIT_S,
+    Recording,
+    live_recording,
+    stop_following,
+    wait_snapshot,
+)
+from revati.recorder.reader import TraceReader, being_recorded, open_trace
 from revati.recorder.records import exit_text
 
 
@@ -15,12 +26,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="summarise a trace: run, ranks, counts per table, virtual duration, top kernels",
         description="Summarise a revati trace. --json prints the same as one JSON object.",
-        epilog="Examples:\n  revati info trace.duckdb\n  revati info trace.duckdb --json | jq .counts",
+        epilog="Examples:\n  revati info trace.duckdb\n  revati info trace.duckdb --json | jq .counts\n"
+        "  revati info --follow trace.duckdb   # while `revati record -o trace.duckdb` runs",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("trace", metavar="TRACE", help="revati trace (.duckdb)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="top N kernels (10)")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="a trace being recorded: print its summary again as rows land, until the run ends "
+        "(with --json: one object per line)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between two summaries with --follow (default: %(default)s)",
+    )
     parser.set_defaults(handler=run_info)
 
 
@@ -60,13 +85,51 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with open_trace(args.trace) as reader:
-        info = trace_info(reader, args.top)
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        print(format_info(info))
+    path = Path(args.trace)
+    if args.interval <= 0:
+        raise RevatiUsageError("--interval must be positive")
+    if live_recording(path) is None:
+        _show(path, args)
+        return 0
+    snapshot_at = 0.0
+    while True:
+        snap = wait_snapshot(path, snapshot_at, SNAPSHOT_WAIT_S)
+        rec = live_recording(path)
+        if rec is None:
+            stop_following(path)
+            break  # the run ended: show the complete trace
+        if snap is None:
+            being_recorded(path)  # no snapshot came: say who records it
+            continue
+        snapshot_at = snap.stat().st_mtime
+        _show(snap, args, shown_as=path, live=rec)
+        if not args.follow:
+            return 0
+        time.sleep(args.interval)
+    _show(path, args)
     return 0
+
+
+def _show(
+    path: Path,
+    args: argparse.Namespace,
+    shown_as: Path | None = None,
+    live: Recording | None = None,
+) -> None:
+    with open_trace(path) as reader:
+        info = trace_info(reader, args.top)
+    if live is not None:
+        info["path"] = str(shown_as)
+        info["live"] = {"recorder_pid": live.pid}
+        info["run"]["ending"] = f"not yet: being recorded by pid {live.pid} (a live snapshot)"
+    if args.json:
+        print(json.dumps(info, indent=None if args.follow else 2), flush=True)
+        return
+    if args.follow and sys.stdout.isatty():
+        print("\x1b[H\x1b[2J", end="")  # a fresh screen per summary
+    elif args.follow:
+        print()
+    print(format_info(info), flush=True)
 
 
 def format_info(info: dict[str, Any]) -> str:

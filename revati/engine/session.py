@@ -20,6 +20,7 @@ from revati.engine.lifetimes import ExitCause
 from revati.engine.signals import SignalRelay, in_terminal_foreground
 from revati.errors import RevatiRunError
 from revati.predict import get_device
+from revati.recorder.live import LiveSnapshots, RecordingLock
 from revati.recorder.writer import RunInfo, TraceWriter
 
 
@@ -95,14 +96,21 @@ def record(
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
+    output = Path(config.output)
+    lock = RecordingLock(output, writing=output)
     coord = None
     try:
-        coord = Coordinator(config, run_dir, spec, durations, writer)
-        with SignalRelay(shares_group=in_terminal_foreground()) as relay:
-            return _run(config, coord, writer, shim_path, relay, on_progress)
+        writer = TraceWriter(output, info, overwrite=config.overwrite)
+        live = LiveSnapshots(output, writer.snapshot)
+        try:
+            coord = Coordinator(config, run_dir, spec, durations, writer)
+            with SignalRelay(shares_group=in_terminal_foreground()) as relay:
+                return _run(config, coord, writer, shim_path, relay, live, on_progress)
+        finally:
+            live.close()
+            writer.close()
     finally:
-        writer.close()
+        lock.release()
         if coord is not None:
             coord.close()
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -114,6 +122,7 @@ def _run(
     writer: TraceWriter,
     shim_path: Path,
     relay: SignalRelay,
+    live: LiveSnapshots,
     on_progress: Callable[[Progress], None] | None,
 ) -> RecordResult:
     """Run the program to its end under `coord`, then close the trace."""
@@ -125,6 +134,7 @@ def _run(
     while child.poll() is None:
         coord.step()
         relay.poll()
+        live.tick()
         if on_progress and time.monotonic() - last_report > 0.25:
             last_report = time.monotonic()
             on_progress(
