@@ -212,6 +212,18 @@ _OFF_MEM_CAPACITY = _OFF_STALLED + 8
 PAGE_SIZE = 4096
 
 
+def coordinator_pid(page: Path) -> int | None:
+    """The pid of the coordinator that created the clock page file `page` (None if unreadable)."""
+    try:
+        with open(page, "rb") as f:
+            head = f.read(_PAGE_STRUCT.size)
+    except OSError:
+        return None
+    if len(head) < _PAGE_STRUCT.size or struct.unpack_from("<I", head)[0] != PAGE_MAGIC:
+        return None
+    return int(struct.unpack_from("<I", head, _PAGE_STRUCT.size - 8)[0])
+
+
 class ClockPage:
     """The run's clock page, created by the coordinator (the owner of the file)."""
 

@@ -60,9 +60,29 @@ def _make_run_dir() -> Path:
     speed there, not flushed to a disk."""
     shm = Path("/dev/shm")
     base = shm if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK) else None
+    _sweep_stale_run_dirs(Path(base or tempfile.gettempdir()))
     path = Path(tempfile.mkdtemp(prefix="revati-run-", dir=base))
     path.chmod(0o700)
     return path
+
+
+def _sweep_stale_run_dirs(base: Path) -> None:
+    """Remove the run folders of our earlier runs whose revati was killed (kill -9 leaves them
+    behind; a program still running from one of them no longer uses it)."""
+    for folder in base.glob("revati-run-*"):
+        pid = shim.coordinator_pid(folder / "clock.page")
+        if pid and folder.stat().st_uid == os.getuid() and not _pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _spawn(argv: tuple[str, ...], env: dict[str, str], own_group: bool) -> subprocess.Popen[bytes]:

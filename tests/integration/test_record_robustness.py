@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from revati.recorder.reader import open_trace
 
-from tests.integration.record_helpers import build_modes
+from tests.integration.record_helpers import build_modes, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,7 @@ def test_a_launching_program_notices_the_death_of_the_engine(tmp_path: Path, mod
     every full ring), say so once and run on in real time, untraced."""
     proc = _start(tmp_path / "t.duckdb", str(modes), "launchloop", "2000")
     _wait_started(proc)
+    run_dir = _run_dir_of(proc.pid)
     time.sleep(0.3)
     proc.kill()
     proc.wait()
@@ -97,6 +98,21 @@ def test_a_launching_program_notices_the_death_of_the_engine(tmp_path: Path, mod
     assert "finished=1" in rest
     assert time.monotonic() - t0 < 10, rest
     assert err.count("lost the revati coordinator") == 1, err
+    # kill -9 left the run folder behind; the next recording removes it
+    assert run_dir.is_dir()
+    assert (
+        run_cli("record", "--quiet", "-o", str(tmp_path / "next.duckdb"), "--example").returncode
+        == 0
+    )
+    assert not run_dir.exists()
+
+
+def _run_dir_of(revati_pid: int) -> Path:
+    """The run folder of a running `revati record` (from its program's environment)."""
+    children = Path(f"/proc/{revati_pid}/task/{revati_pid}/children").read_text().split()
+    env = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
+    folder = next(e for e in env if e.startswith(b"REVATI_RUN_DIR="))
+    return Path(folder.split(b"=", 1)[1].decode())
 
 
 def test_a_thread_waiting_on_the_engine_resumes_when_it_dies(tmp_path: Path) -> None:
