@@ -107,7 +107,6 @@ def record(
     if durations.warning:
         print(f"revati: warning: {durations.warning}", file=sys.stderr)
     shim_path, _ = shim.shim_paths()
-    run_dir = _make_run_dir()
     info = RunInfo(
         argv=list(config.argv),
         device=spec.id,
@@ -118,8 +117,10 @@ def record(
     )
     output = Path(config.output)
     lock = RecordingLock(output, writing=output)
+    run_dir: Path | None = None
     coord = None
     try:
+        run_dir = _make_run_dir()
         writer = TraceWriter(output, info, overwrite=config.overwrite)
         live = LiveSnapshots(output, writer.snapshot)
         try:
@@ -133,7 +134,8 @@ def record(
         lock.release()
         if coord is not None:
             coord.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _run(
