@@ -96,6 +96,9 @@ class Lifetimes:
             return
         life.ended_ns, life.ended_wall_ns = virtual_ns, wall_ns
         life.cause = _exit_cause(pid, life.pidfd)
+        if life.pidfd is not None:  # a run may start thousands of short processes
+            os.close(life.pidfd)
+            life.pidfd = None
 
     def reaped_by_us(self, pid: int, returncode: int) -> None:
         """revati's own wait on the program it started returned `returncode`."""
@@ -104,10 +107,8 @@ class Lifetimes:
             life.cause = ExitCause.from_returncode(returncode)
 
     def settle(self) -> None:
-        """At the end of the run: ask once more for the causes not known yet; close pidfds."""
+        """At the end of the run: close the pidfds of the processes still running."""
         for life in self.by_pid.values():
-            if life.ended_ns is not None and life.cause is None:
-                life.cause = _exit_cause(life.pid, life.pidfd)
             if life.pidfd is not None:
                 os.close(life.pidfd)
                 life.pidfd = None
