@@ -173,7 +173,7 @@ def run_ending(run: dict[str, Any]) -> str:
     """How the recorded program ended, in words (older traces: from exit_status alone)."""
     status = run.get("exit_status")
     if status is None:
-        return "not recorded: the recording did not finish (revati stopped before the program)"
+        return "unknown: revati stopped before the program ended (this is what it had written)"
     if run.get("exit_code") is None and run.get("exit_signal") is None:
         text = f"program exit status {status}"
     else:

@@ -38,7 +38,8 @@ def _wait_started(proc: subprocess.Popen[str]) -> None:
 
 
 def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -> None:
-    proc = _start(tmp_path / "t.duckdb", str(modes), "survive", "100")
+    out = tmp_path / "t.duckdb"
+    proc = _start(out, str(modes), "survive", "100")
     _wait_started(proc)
     time.sleep(0.3)
     proc.kill()  # the coordinator dies; the program keeps running in real time
@@ -47,6 +48,9 @@ def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -
     err = proc.stderr.read()
     assert "survived=1" in rest
     assert err.count("lost the revati coordinator") == 1
+    info = run_cli("info", str(out))  # what was written until the kill, and that it is partial
+    assert info.returncode == 0, info.stderr
+    assert "ended     unknown: revati stopped before the program ended" in info.stdout
 
 
 def test_ctrl_c_reaches_the_program_and_the_trace_is_kept(tmp_path: Path, modes: Path) -> None:
