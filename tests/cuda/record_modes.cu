@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <csignal>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -205,8 +206,9 @@ static int child() {
     return 0;
 }
 
-// Three children that end three ways: exit code 7, SIGKILL, SIGABRT with a core dump.
-static pid_t ending_child(float *x, int how) {
+// Three children that end three ways: exit code 7, SIGKILL, SIGABRT with a core dump (written
+// in a folder of its own, removed afterwards).
+static pid_t ending_child(float *x, int how, const char *core_dir) {
     pid_t pid = fork();
     if (pid != 0) return pid;
     busy<<<64, 256>>>(x, 1 << 14);
@@ -215,7 +217,20 @@ static pid_t ending_child(float *x, int how) {
     if (how == 1) raise(SIGKILL);
     rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
     setrlimit(RLIMIT_CORE, &unlimited);
+    if (chdir(core_dir) != 0) exit(4);
     abort();
+}
+
+static void remove_folder(const char *path) {
+    DIR *d = opendir(path);
+    for (dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char file[512];
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        unlink(file);
+    }
+    if (d) closedir(d);
+    rmdir(path);
 }
 
 static int ends() {
@@ -223,12 +238,15 @@ static int ends() {
     CHECK(cudaMalloc(&x, 1 << 16));
     busy<<<64, 256>>>(x, 1 << 14);
     CHECK(cudaDeviceSynchronize());
+    char core_dir[] = "/tmp/record_modes-core-XXXXXX";
+    if (!mkdtemp(core_dir)) return 4;
     for (int how = 0; how < 3; how++) {
-        pid_t pid = ending_child(x, how);
+        pid_t pid = ending_child(x, how, core_dir);
         int status = 0;
         waitpid(pid, &status, 0);
         printf("child%d=%d status%d=%d\n", how, (int)pid, how, status);
     }
+    remove_folder(core_dir);
     return 0;
 }
 

@@ -57,7 +57,7 @@ def _record(tmp_path: Path, *cmd: str) -> tuple[subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,  # a core dump lands here
+        cwd=tmp_path,
     )
     return proc, out
 
