@@ -136,9 +136,10 @@ class RevatiApp(App[None]):
             return
         if new.cursor is not None and screen.cursor.seq < new.reader.event_count():
             new.cursor.goto(screen.cursor.seq)
-        old, self.session = self.session, new
+        # The old session is not closed here: a panel worker may still be reading it; its
+        # connection closes when the last reference (the old screen, a worker) goes.
+        self.session = new
         self.switch_screen(TimelineScreen(new, self.against))
-        old.close()
         if self.follow.finished:
             self.notify(self.follow.status())
 
