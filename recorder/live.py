@@ -1,9 +1,9 @@
 """A trace being recorded right now: who records it, and live snapshots for those who watch.
 
-`revati record` holds a lock beside its output for the whole run: `.<name>.lock`, flock'd, with
-the recorder's pid on its first line and the file it writes on its second. A reader that finds
-the lock held says the trace is being recorded, and by whom, instead of taking DuckDB's refusal
-to open a file another process writes for a damaged file.
+`revati record` holds the lock beside its output for the whole run (`recorder.output`: the
+recorder's pid and the temporary file it writes). A reader that finds the lock held says the
+trace is being recorded, and by whom, instead of taking DuckDB's refusal to open a file another
+process writes for a damaged file.
 
 No other process can open a DuckDB file while one writes it, so watchers ask the recorder for
 snapshots: a watcher touches `.<name>.follow`; while that file is fresh (touched in the last
@@ -16,22 +16,17 @@ recording nothing; the recorder removes both files when it ends.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from revati.errors import RevatiUsageError
+from revati.recorder.output import same_file, writer_of
 
 FOLLOW_TTL_S = 10.0
 SNAPSHOT_EVERY_S = 1.0
 SNAPSHOT_WAIT_S = 10.0  # how long a watcher waits for the first snapshot
-
-
-def lock_path(out: Path) -> Path:
-    return out.with_name(f".{out.name}.lock")
 
 
 def follow_path(out: Path) -> Path:
@@ -51,78 +46,18 @@ class Recording:
 
 
 def recording_of(out: str | os.PathLike[str]) -> Recording | None:
-    """The recording writing `out` right now, or None."""
-    try:
-        fd = os.open(lock_path(Path(out)), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_owner(fd)
-        return None  # a lock file nobody holds: its recorder has gone
-    finally:
-        os.close(fd)
+    """The recording writing `out` right now, or None (the output's lock, `recorder.output`)."""
+    owner = writer_of(out)
+    return Recording(*owner) if owner is not None else None
 
 
 def live_recording(path: Path) -> Recording | None:
     """The recording in progress whose output `path` is, unless `path` holds a complete older
     trace that the recording will replace when it ends."""
     rec = recording_of(path)
-    if rec is None or (path.exists() and not _same_file(rec.writing, path)):
+    if rec is None or (path.exists() and not same_file(rec.writing, path)):
         return None
     return rec
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _read_owner(fd: int) -> Recording | None:
-    try:
-        pid, writing = os.pread(fd, 4096, 0).decode().split("\n")[:2]
-        return Recording(int(pid), Path(writing))
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-class RecordingLock:
-    """Held by `revati record` for the whole run: one recorder per output, and readers can tell
-    who records it."""
-
-    def __init__(self, out: Path, writing: Path) -> None:
-        self.path = lock_path(out)
-        self._fd: int | None = None
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            raise RevatiUsageError(
-                f"{out}: cannot write in its folder ({e.strerror}); choose another -o path"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = _read_owner(fd)
-            os.close(fd)
-            who = f"pid {owner.pid}" if owner else "another process"
-            raise RevatiUsageError(
-                f"{out}: being recorded by {who}; wait for it to finish or choose another -o path"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n{writing.resolve()}\n".encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        os.close(self._fd)
-        self._fd = None
 
 
 class LiveSnapshots:

@@ -19,6 +19,7 @@ import numpy as np
 from revati.recorder import event_order, schema
 from revati.recorder.event_index import EventIndex, GroupFilter
 from revati.recorder.live import live_recording
+from revati.recorder.output import abandoned_write
 from revati.recorder.overview import Overview, load_overview
 from revati.recorder.records import (
     EVENT_KINDS,
@@ -85,7 +86,14 @@ def validate_trace_file(path: Path) -> None:
 
 
 def being_recorded(path: Path) -> None:
-    """Raise RevatiTraceError if `path` is being recorded right now (it is not complete)."""
+    """Raise RevatiTraceError if `path` is being recorded right now (it is not complete), or if
+    its recorder was killed before it could rename the trace into place (say where it is)."""
+    abandoned = abandoned_write(path) if not path.exists() else None
+    if abandoned is not None:
+        raise RevatiTraceError(
+            f"{path}: not there: its recorder (pid {abandoned[0]}) was killed before finishing; "
+            f"what it had written is in {abandoned[1]} (open that, or rename it to {path.name})"
+        )
     rec = live_recording(path)
     if rec is not None:
         raise RevatiTraceError(

@@ -20,7 +20,8 @@ from revati.engine.lifetimes import ExitCause
 from revati.engine.signals import SignalRelay, in_terminal_foreground
 from revati.errors import RevatiRunError
 from revati.predict import get_device
-from revati.recorder.live import LiveSnapshots, RecordingLock
+from revati.recorder.live import LiveSnapshots
+from revati.recorder.output import OutputFile, check_output
 from revati.recorder.writer import RunInfo, TraceWriter
 
 
@@ -66,6 +67,31 @@ def _make_run_dir() -> Path:
     return path
 
 
+def _check_program(argv: tuple[str, ...]) -> list[str]:
+    """Refuse a program that cannot start, before anything is written; returns the files the
+    command line names (the program first), which the output must never replace."""
+    program = shutil.which(argv[0])
+    if program is None:
+        path = Path(argv[0])
+        if path.is_dir():
+            raise RevatiRunError(f"{argv[0]}: is a directory, not a program")
+        if path.exists() and "/" in argv[0]:
+            raise RevatiRunError(f"{argv[0]}: permission denied; is it executable? (chmod +x)")
+        raise RevatiRunError(f"{argv[0]}: command not found; give the program's path after `--`")
+    return [program, *(a for a in argv[1:] if os.path.isfile(a))]
+
+
+def _open_output(config: RecordConfig, info: RunInfo) -> tuple[OutputFile, TraceWriter]:
+    """Lock the output and start its trace in a temporary file beside it (renamed at the end)."""
+    output = OutputFile(config.output, "recording")
+    output.acquire()
+    try:
+        return output, TraceWriter(output.tmp, info, shown_as=config.output)
+    except BaseException:
+        output.discard()
+        raise
+
+
 def _sweep_stale_run_dirs(base: Path) -> None:
     """Remove the run folders of our earlier runs whose revati was killed (kill -9 leaves them
     behind; a program still running from one of them no longer uses it)."""
@@ -102,6 +128,8 @@ def record(
     """Run config.argv under emulation and write its trace; returns when the program exits."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
+    inputs = _check_program(config.argv)
+    check_output(config.output, force=config.overwrite, inputs=inputs)
     spec = get_device(config.device)
     durations = DurationModel(config.device, config.profile)
     if durations.warning:
@@ -115,27 +143,24 @@ def record(
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    output = Path(config.output)
-    lock = RecordingLock(output, writing=output)
+    output, writer = _open_output(config, info)
+    live = LiveSnapshots(Path(config.output), writer.snapshot)
     run_dir: Path | None = None
     coord = None
     try:
         run_dir = _make_run_dir()
-        writer = TraceWriter(output, info, overwrite=config.overwrite)
-        live = LiveSnapshots(output, writer.snapshot)
-        try:
-            coord = Coordinator(config, run_dir, spec, durations, writer)
-            with SignalRelay(shares_group=in_terminal_foreground()) as relay:
-                return _run(config, coord, writer, shim_path, relay, live, on_progress)
-        finally:
-            live.close()
-            writer.close()
+        coord = Coordinator(config, run_dir, spec, durations, writer)
+        with SignalRelay(shares_group=in_terminal_foreground()) as relay:
+            return _run(config, coord, writer, shim_path, relay, live, on_progress)
     finally:
-        lock.release()
+        live.close()
+        writer.close()
+        started = coord is not None and bool(coord.lifetimes.by_pid)
         if coord is not None:
             coord.close()
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)
+        output.finish(keep=started)  # once the program ran, its trace is kept
 
 
 def _run(

@@ -48,7 +48,12 @@ def test_program_survives_the_death_of_the_engine(tmp_path: Path, modes: Path) -
     err = proc.stderr.read()
     assert "survived=1" in rest
     assert err.count("lost the revati coordinator") == 1
-    info = run_cli("info", str(out))  # what was written until the kill, and that it is partial
+    # the trace was never renamed into place: the reader says where what was written is
+    refused = run_cli("info", str(out))
+    assert refused.returncode == 3
+    partial = Path(refused.stderr.split(" is in ")[1].split(" (open that")[0])
+    assert f"its recorder (pid {proc.pid}) was killed before finishing" in refused.stderr
+    info = run_cli("info", str(partial))
     assert info.returncode == 0, info.stderr
     assert "ended     unknown: revati stopped before the program ended" in info.stdout
 
