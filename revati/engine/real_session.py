@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from revati.engine.config import RecordConfig
+from revati.engine.lifetimes import ExitCause
 from revati.engine.measured import MeasuredTrace, measured_trace
 from revati.engine.session import RecordResult
 from revati.engine.trace_sink import TraceSink
@@ -69,6 +70,7 @@ def write_measured_trace(
     exit_status: int,
     gpu: str | None = None,
     model: str | None = None,
+    cause: ExitCause | None = None,
 ) -> MeasuredTrace:
     """Write the collector files' rows through the sink and close the writer; `gpu` and
     `model` name the device (its marketing and catalog names)."""
@@ -77,7 +79,12 @@ def write_measured_trace(
     for device in sorted(trace.devices):
         sink.add("devices", device_id=device, ordinal=device, name=gpu, model=model)
     sink.flush()
-    writer.close(virtual_end_ns=trace.end_ns, wall_ns=wall_ns, exit_status=exit_status)
+    ending = (
+        {"exit_code": cause.code, "exit_signal": cause.signal, "core_dumped": cause.core_dumped}
+        if cause is not None
+        else {}
+    )
+    writer.close(virtual_end_ns=trace.end_ns, wall_ns=wall_ns, exit_status=exit_status, **ending)
     return trace
 
 
@@ -110,11 +117,11 @@ def record_real(config: RecordConfig) -> RecordResult:
         except OSError as e:
             raise RevatiRunError(f"{config.argv[0]}: cannot run: {e.strerror}") from e
         wall = time.monotonic_ns() - wall0
-        status = child.returncode if child.returncode >= 0 else 128 - child.returncode
+        cause = ExitCause.from_returncode(child.returncode)
         files = sorted(run_dir.glob("measured-*.bin"))
-        trace = write_measured_trace(files, writer, wall, status, gpu, model)
+        trace = write_measured_trace(files, writer, wall, cause.status, gpu, model, cause)
         return RecordResult(
-            status, trace.end_ns, wall, trace.kernels, trace.syncs, 0, config.output
+            cause.status, trace.end_ns, wall, trace.kernels, trace.syncs, 0, config.output, cause
         )
     finally:
         writer.close()
