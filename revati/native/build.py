@@ -43,6 +43,14 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "stream_attr.c",
+    "mempool.c",
+    "mempool_attr.c",
+    "mempool_ipc.c",
+    "graph_mem.c",
+    "graph_nodes.c",
+    "graph_cond.c",
+    "ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
@@ -56,6 +64,8 @@ HEADERS = (
     "cuda_errors.h",
     "memory.h",
     "objects.h",
+    "mempool.h",
+    "graph_mem.h",
     "cuda_types.h",
 )
 SHIM_NAME = "libcudart.so.13"
