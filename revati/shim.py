@@ -149,6 +149,27 @@ def shim_paths() -> tuple[Path, Path]:
         raise RevatiRunError(f"cannot build the native shim: {str(e).splitlines()[-1]}") from e
 
 
+PYTHON_HOOKS = build.NATIVE / "pyhooks"
+
+
+def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """What a traced program's environment gets on top of `env`.
+
+    The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
+    Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    """
+    preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
+    if env.get("LD_PRELOAD"):
+        preload.append(env["LD_PRELOAD"])
+    python_path = [str(PYTHON_HOOKS)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {
+        "LD_PRELOAD": ":".join(preload),
+        "TRITON_LIBCUDA_PATH": str(shim_path.parent),
+        "PYTHONPATH": ":".join(python_path),
+    }
+
+
 class _Snapshot(ctypes.Structure):
     _fields_ = [
         ("seq", ctypes.c_uint32),

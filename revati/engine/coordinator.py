@@ -184,8 +184,7 @@ class Coordinator:
 
     def child_env(self, shim_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        preload = env.get("LD_PRELOAD", "")
-        env["LD_PRELOAD"] = f"{shim_path}:{preload}" if preload else str(shim_path)
+        env.update(shim.traced_env(shim_path, env))
         env["REVATI_RUN_DIR"] = str(self.run_dir)
         env.pop("REVATI_COUNTED_PID", None)
         return env

@@ -182,7 +182,11 @@ _Static_assert(sizeof(struct revati_msg) == 64, "message must be 64 bytes");
     X(sleep) X(usleep) X(nanosleep) X(clock_nanosleep) X(poll) X(select) X(epoll_wait) \
     X(pthread_cond_timedwait) X(sem_timedwait) X(cudaThreadSynchronize) X(cudaMemPrefetchAsync) \
     X(cudaGraphInstantiateWithFlags) X(cudaStreamGetCaptureInfo) X(cudaEventElapsedTime_v2) \
-    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4)
+    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4) \
+    X(cuLaunchKernel) X(cuLaunchKernelEx) X(cuLaunchCooperativeKernel) X(cuModuleLoadData) \
+    X(cuMemCreate) X(cuMemRelease) X(cuMemMap) X(cuMemUnmap) X(cuMemsetD8) X(cuMemsetD32) \
+    X(cuMemsetD8Async) X(cuMemsetD32Async) X(cuStreamWriteValue32) X(cuStreamWriteValue64) \
+    X(cuStreamWaitValue32) X(cuStreamWaitValue64)
 
 #define REVATI_FN_ENUM(name) FN_##name,
 enum revati_fn { REVATI_FN_LIST(REVATI_FN_ENUM) FN_COUNT };

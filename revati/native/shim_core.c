@@ -161,6 +161,7 @@ static void config_defaults(void) {
     d->shared_mem_per_sm = 233472; d->regs_per_block = 65536; d->regs_per_sm = 65536;
     d->max_threads_per_block = 1024; d->max_threads_per_sm = 2048; d->warp_size = 32;
     d->max_blocks_per_sm = 32;
+    d->power_watts = 700; d->nvlink_links = 18;
 }
 
 static void config_set(const char *k, const char *v) {
@@ -187,6 +188,8 @@ static void config_set(const char *k, const char *v) {
     INT_KEY("max_threads_per_sm", d->max_threads_per_sm);
     INT_KEY("warp_size", d->warp_size);
     INT_KEY("max_blocks_per_sm", d->max_blocks_per_sm);
+    INT_KEY("power_watts", d->power_watts);
+    INT_KEY("nvlink_links", d->nvlink_links);
     INT_KEY("cost_launch_ns", g_cfg.cost_ns[COST_LAUNCH]);
     INT_KEY("cost_copy_ns", g_cfg.cost_ns[COST_COPY]);
     INT_KEY("cost_event_ns", g_cfg.cost_ns[COST_EVENT]);
@@ -309,9 +312,13 @@ static void init_once(void) {
     pthread_key_create(&g_thread_key, thread_exit);
     revati_memory_init();
     const char *dir = getenv("REVATI_RUN_DIR");
-    if (!dir || !*dir) return;
+    if (!dir || !*dir) {
+        revati_apply_visible_devices();
+        return;
+    }
     snprintf(g_run_dir, sizeof g_run_dir, "%s", dir);
     config_load();
+    revati_apply_visible_devices();
     char path[600];
     snprintf(path, sizeof path, "%s/clock.page", g_run_dir);
     g_page = map_file(path, sizeof(struct revati_clock_page), 0);
@@ -584,20 +591,25 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
     return id;
 }
 
-/* Record an unemulated call once per call and answer cudaErrorNotSupported (used by the stubs). */
-REVATI_EXPORT int revati_unsupported_call(const char *name) {
+/* Record a call of an unemulated function of `library` and answer `code` (its library's
+ * "not supported"): the generated stubs call this. */
+REVATI_EXPORT int revati_unsupported_in(const char *name, const char *library, int code) {
     revati_ensure_init();
     static __thread const char *last_name;
     static __thread uint32_t last_id;
     uint32_t id = last_name == name ? last_id : 0;
     if (!id) {
-        id = revati_register_unsupported_name(name, "libcudart.so.13");
+        id = revati_register_unsupported_name(name, library);
         last_name = name;
         last_id = id;
     }
     int64_t now = revati_now();
-    revati_emit(REC_UNSUPPORTED, 0, 0, 801, now, now, id, 0, 0, 0);
-    return 801;
+    revati_emit(REC_UNSUPPORTED, 0, 0, code, now, now, id, 0, 0, 0);
+    return code;
+}
+
+REVATI_EXPORT int revati_unsupported_call(const char *name) {
+    return revati_unsupported_in(name, "libcudart.so.13", 801);
 }
 
 /* ---- blocking calls ------------------------------------------------------------------------ */

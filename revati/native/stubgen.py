@@ -1,12 +1,16 @@
 """Generate the C stubs for every `stub` row of the entry-point table.
 
 Each stub is an exported function with the entry point's exact name that reports the call to
-the shim and returns `cudaErrorNotSupported` (801):
+the shim and returns its library's "not supported" code (`cudaErrorNotSupported` and
+`CUDA_ERROR_NOT_SUPPORTED` are 801, `NVML_ERROR_NOT_SUPPORTED` is 3):
 
     int cudaFoo(void) { return revati_unsupported_call("cudaFoo"); }
+    int nvmlFoo(void) { return revati_unsupported_in("nvmlFoo", "libnvidia-ml.so.1", 3); }
 
-`revati_unsupported_call(const char *name)` is defined by the shim: it records the call (so a
-trace names every function a program needed and did not get) and returns 801.
+`revati_unsupported_call(const char *name)` and `revati_unsupported_in(name, library, code)` are
+defined by the shim: they record the call (so a trace names every function a program needed and
+did not get) and return the code. The generated source also lists the stubs' names, sorted
+(`revati_stub_names`), so the driver's entry-point queries prefer an emulation to a stub.
 
 Why `int NAME(void)` is safe to call with the real prototype's arguments, on x86_64 (System V)
 and aarch64 (AAPCS64): arguments travel in registers and on the caller's stack, and the caller
@@ -28,6 +32,13 @@ from revati.errors import RevatiConfigError
 from revati.native.entry_table import TABLE_PATH, EntryPoint, names_with_status, read_table
 
 NOT_SUPPORTED = 801  # cudaErrorNotSupported
+RUNTIME_LIBRARY = "libcudart.so.13"
+# Each library's "not supported" code, returned by its stubs.
+NOT_SUPPORTED_BY_LIBRARY = {
+    RUNTIME_LIBRARY: NOT_SUPPORTED,
+    "libcuda.so.1": 801,
+    "libnvidia-ml.so.1": 3,
+}
 
 # ret:<kind> tag in a row's notes -> (C return type, statement after the call is recorded).
 RETURN_KINDS = {
@@ -49,6 +60,7 @@ _PRELUDE = """\
  * Each stub records its call through the shim and returns cudaErrorNotSupported (801);
  * stubgen.py explains why `int NAME(void)` is ABI-safe for these calls. */
 int revati_unsupported_call(const char *name);
+int revati_unsupported_in(const char *name, const char *library, int code);
 
 /* cudaChannelFormatDesc: four ints and an enum, returned in memory on x86_64 and aarch64. */
 struct revati_channel_format_desc { int x, y, z, w, f; };
@@ -74,7 +86,26 @@ def stub_function_c(row: EntryPoint, weak: bool = False) -> str:
     c_type, body = RETURN_KINDS[return_kind(row)]
     attribute = "REVATI_WEAK_STUB" if weak else "REVATI_STUB"
     name_literal = f'"{row.name}"'
-    return f"{attribute} {c_type} {row.name}(void) {{\n    {body.format(name=name_literal)}\n}}\n"
+    body = body.format(name=name_literal)
+    if row.library != RUNTIME_LIBRARY:
+        code = NOT_SUPPORTED_BY_LIBRARY.get(row.library, NOT_SUPPORTED)
+        body = body.replace(
+            f"revati_unsupported_call({name_literal})",
+            f'revati_unsupported_in({name_literal}, "{row.library}", {code})',
+        )
+    return f"{attribute} {c_type} {row.name}(void) {{\n    {body}\n}}\n"
+
+
+def stub_names_c(names: list[str]) -> str:
+    """The sorted array of stub names the shim searches (hidden: not an export)."""
+    ordered = sorted(names, key=lambda n: n.encode())
+    lines = [f'    "{name}",' for name in ordered]
+    return (
+        '__attribute__((visibility("hidden"))) const char *const revati_stub_names[] = {\n'
+        + "\n".join(lines or ["    0,"])
+        + "\n};\n"
+        f'__attribute__((visibility("hidden"))) const unsigned int revati_stub_count = {len(ordered)};\n'
+    )
 
 
 def generate_stubs_c(table_path: str | Path = TABLE_PATH, weak_emulated: bool = False) -> str:
@@ -89,6 +120,7 @@ def generate_stubs_c(table_path: str | Path = TABLE_PATH, weak_emulated: bool = 
     parts += [stub_function_c(row) for row in rows if row.status == "stub"]
     if weak_emulated:
         parts += [stub_function_c(row, weak=True) for row in rows if row.status == "emulated"]
+    parts.append(stub_names_c([row.name for row in rows if row.status == "stub"]))
     return "\n".join(parts)
 
 
