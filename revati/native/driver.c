@@ -86,6 +86,15 @@ DRV cuGetErrorName(CUresult e, const char **s) {
     return CUDA_SUCCESS;
 }
 
+/* The driver's log callbacks: the emulated driver logs nothing, so a callback is never called. */
+DRV cuLogsRegisterCallback(void (*callback)(void *, int, char *, size_t), void *data, void **handle) {
+    (void)callback; (void)data;
+    static int token;
+    if (handle) *handle = &token;
+    return CUDA_SUCCESS;
+}
+DRV cuLogsUnregisterCallback(void *handle) { (void)handle; return CUDA_SUCCESS; }
+
 /* ---- devices ------------------------------------------------------------------------------- */
 
 DRV cuDeviceGetCount(int *n) { return cudaGetDeviceCount(n); }

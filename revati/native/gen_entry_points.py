@@ -122,6 +122,15 @@ _DRIVER_DECLARATION = re.compile(r"\bCUresult\s+(cu[A-Z]\w*)\s*\(")
 _NVML_LOOKUP = re.compile(r"_nvmlGetFunctionPointer\(\s*[\"'](nvml\w+)[\"']")
 
 
+_VERSION_SUFFIX = re.compile(r"_v\d+$")
+
+
+def with_legacy_names(names: set[str]) -> list[str]:
+    """`names` plus the unversioned name of each `_vN` one: the real libraries keep exporting
+    the older ABI under the old name (PyTorch looks up `nvmlDeviceGetComputeRunningProcesses`)."""
+    return sorted(names | {_VERSION_SUFFIX.sub("", n) for n in names})
+
+
 def driver_exports(header: Path) -> list[str]:
     """The driver functions `cuda.h` declares, under both default-stream modes."""
     from revati.native.build import compiler
@@ -133,13 +142,13 @@ def driver_exports(header: Path) -> list[str]:
         if proc.returncode != 0:
             raise RevatiConfigError(f"cannot preprocess {header}: {proc.stderr.strip()[:300]}")
         names.update(_DRIVER_DECLARATION.findall(proc.stdout))
-    return sorted(names)
+    return with_legacy_names(names)
 
 
 def nvml_exports(bindings: Path) -> list[str]:
     """The NVML functions the Python bindings look up by name."""
     try:
-        return sorted(set(_NVML_LOOKUP.findall(bindings.read_text(encoding="utf-8"))))
+        return with_legacy_names(set(_NVML_LOOKUP.findall(bindings.read_text(encoding="utf-8"))))
     except OSError as e:
         raise RevatiConfigError(f"cannot read {bindings}: {e.strerror}") from e
 

@@ -294,6 +294,13 @@ NVML nvmlDeviceGetComputeRunningProcesses_v3(void *handle, unsigned int *count, 
     return NVML_SUCCESS;
 }
 
+NVML nvmlDeviceGetComputeRunningProcesses_v2(void *handle, unsigned int *count, void *infos) {
+    return nvmlDeviceGetComputeRunningProcesses_v3(handle, count, infos);
+}
+NVML nvmlDeviceGetComputeRunningProcesses(void *handle, unsigned int *count, void *infos) {
+    return nvmlDeviceGetComputeRunningProcesses_v3(handle, count, infos);
+}
+
 NVML nvmlDeviceGetMigMode(void *handle, unsigned int *current, unsigned int *pending) {
     DEVICE(d, handle);
     (void)d;

@@ -3,7 +3,8 @@
 It turns PyTorch's cuDNN switch off as soon as `torch` is imported: cuDNN carries its own static
 CUDA runtime, which talks to the driver through private tables that revati does not emulate, so
 cuDNN cannot initialise under emulation. With the switch off PyTorch takes its own kernels for
-convolutions, normalisations and attention (SDPA's flash path), which revati records. The trace's
+convolutions, normalisations and attention (SDPA's flash path, its cuDNN backend switched off
+too), which revati records. The trace's
 run configuration says so (`cudnn = "off"`). Nothing else is changed, and a `sitecustomize` that
 the environment had before is run after this one.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 def _cudnn_off(torch: ModuleType) -> None:
     torch.backends.cudnn.enabled = False
+    torch.backends.cuda.enable_cudnn_sdp(False)  # SDPA's cuDNN backend has its own switch
 
 
 class _AfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
