@@ -301,6 +301,28 @@ NVML nvmlDeviceGetComputeRunningProcesses(void *handle, unsigned int *count, voi
     return nvmlDeviceGetComputeRunningProcesses_v3(handle, count, infos);
 }
 
+/* Multi-node NVLink fabric: a single node has none (state NOT_SUPPORTED), so PyTorch shares
+ * expandable segments by file descriptor, not by fabric handle. */
+struct nvml_fabric_info_v {
+    unsigned int version;
+    unsigned char cluster_uuid[16];
+    int status;
+    unsigned int clique_id;
+    unsigned char state;
+    unsigned int health_mask;
+};
+NVML nvmlDeviceGetGpuFabricInfoV(void *handle, struct nvml_fabric_info_v *info) {
+    DEVICE(d, handle);
+    (void)d;
+    if (!info) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int version = info->version;
+    memset(info, 0, sizeof *info);
+    info->version = version;
+    info->status = NVML_SUCCESS;
+    info->state = 0; /* NVML_GPU_FABRIC_STATE_NOT_SUPPORTED */
+    return NVML_SUCCESS;
+}
+
 NVML nvmlDeviceGetMigMode(void *handle, unsigned int *current, unsigned int *pending) {
     DEVICE(d, handle);
     (void)d;
