@@ -161,6 +161,8 @@ class Coordinator:
             "max_threads_per_sm": s.max_threads_per_sm,
             "warp_size": s.warp_size,
             "max_blocks_per_sm": s.max_blocks_per_sm,
+            "power_watts": s.power_watts,
+            "nvlink_links": s.nvlink_links,
             "cost_launch_ns": c.launch_ns,
             "cost_copy_ns": c.copy_ns,
             "cost_event_ns": c.event_ns,
