@@ -60,15 +60,15 @@ DRV cuMemGetAddressRange_v2(CUdeviceptr *base, size_t *size, CUdeviceptr p) {
 
 /* ---- copies: the runtime's path, direction from the addresses ----------------------------- */
 
-#define COPY(name, dst_t, src_t, dst, src)                                                          \
+#define COPY(name, async_name, dst_t, src_t, dst, src)                                              \
     DRV name(dst_t d, src_t s, size_t n) { return revati_copy(dst, src, n, cudaMemcpyDefault, NULL, 0, 0, FN_cudaMemcpy); } \
-    DRV name##Async(dst_t d, src_t s, size_t n, CUstream st) {                                       \
+    DRV async_name(dst_t d, src_t s, size_t n, CUstream st) {                                       \
         return revati_copy(dst, src, n, cudaMemcpyDefault, st, 1, 0, FN_cudaMemcpyAsync);           \
     }
-COPY(cuMemcpyHtoD_v2, CUdeviceptr, const void *, PTR(d), s)
-COPY(cuMemcpyDtoH_v2, void *, CUdeviceptr, d, PTR(s))
-COPY(cuMemcpyDtoD_v2, CUdeviceptr, CUdeviceptr, PTR(d), PTR(s))
-COPY(cuMemcpy, CUdeviceptr, CUdeviceptr, PTR(d), PTR(s))
+COPY(cuMemcpyHtoD_v2, cuMemcpyHtoDAsync_v2, CUdeviceptr, const void *, PTR(d), s)
+COPY(cuMemcpyDtoH_v2, cuMemcpyDtoHAsync_v2, void *, CUdeviceptr, d, PTR(s))
+COPY(cuMemcpyDtoD_v2, cuMemcpyDtoDAsync_v2, CUdeviceptr, CUdeviceptr, PTR(d), PTR(s))
+COPY(cuMemcpy, cuMemcpyAsync, CUdeviceptr, CUdeviceptr, PTR(d), PTR(s))
 #undef COPY
 
 DRV cuMemcpyPeer(CUdeviceptr d, CUcontext dc, CUdeviceptr s, CUcontext sc, size_t n) {

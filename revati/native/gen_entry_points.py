@@ -145,10 +145,15 @@ def driver_exports(header: Path) -> list[str]:
     return with_legacy_names(names)
 
 
+# NVML exports the bindings never look up (they initialise through nvmlInitWithFlags).
+NVML_NOT_LOOKED_UP = frozenset({"nvmlInit", "nvmlInit_v2", "nvmlDeviceGetPciInfo_v2"})
+
+
 def nvml_exports(bindings: Path) -> list[str]:
-    """The NVML functions the Python bindings look up by name."""
+    """The NVML functions the Python bindings look up by name, and those they never do."""
     try:
-        return with_legacy_names(set(_NVML_LOOKUP.findall(bindings.read_text(encoding="utf-8"))))
+        names = set(_NVML_LOOKUP.findall(bindings.read_text(encoding="utf-8")))
+        return with_legacy_names(names | NVML_NOT_LOOKED_UP)
     except OSError as e:
         raise RevatiConfigError(f"cannot read {bindings}: {e.strerror}") from e
 

@@ -143,3 +143,15 @@ def test_docs_section_is_generated_between_markers(tmp_path):
     assert "| `libcudart.so.13` | 1 | 1 |" in text and "- `cudaMalloc`" in text
     assert "cudaFoo`" not in text
     assert not gen_entry_points.refresh_docs(rows, tmp_path / "absent.md")
+
+
+def test_every_driver_and_nvml_function_the_shim_defines_is_a_table_row() -> None:
+    """A misspelt definition (cuMemcpyHtoD_v2Async for cuMemcpyHtoDAsync_v2) answers nobody."""
+    from revati.native import build
+
+    shim, _ = build.ensure_built()
+    names = {row.name for row in read_table()}
+    defined = {s.name for s in read_elf(shim).defined_functions()}
+    ours = {n for n in defined if n.startswith("nvml") or (n.startswith("cu") and n[2].isupper())}
+    assert len(ours) > 150
+    assert sorted(ours - names) == []
