@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from revati.engine.session import Progress, RecordResult, record
 from revati.errors import RevatiRunError, RevatiUsageError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vector_add"
+EXAMPLE_NAMES = ("vector-add", "llama")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trace. Exits with CMD's exit status.",
         epilog="Examples:\n"
         "  revati record -o demo.duckdb --example        # the bundled vector-add demo\n"
+        "  revati record --example llama -- --batch 32 --graph   # the Llama-shaped decoder\n"
         "  revati record -o t.duckdb -- ./my_program --size 1024\n"
         "  revati record --device h200 -- python train.py",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -62,7 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
     p.add_argument(
-        "--example", action="store_true", help=f"record the bundled demo program ({EXAMPLE.name})"
+        "--example",
+        nargs="?",
+        const="vector-add",
+        choices=EXAMPLE_NAMES,
+        metavar="NAME",
+        help="record a bundled workload: vector-add (the default, a CUDA C++ program) or llama "
+        "(a Llama-shaped decoder in PyTorch; arguments after -- go to it, see "
+        "`python -m revati.examples.llama --help`)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
     p.set_defaults(handler=run)
@@ -72,6 +82,8 @@ def _command(args: argparse.Namespace) -> tuple[str, ...]:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
+    if args.example == "llama":
+        return _llama_example(cmd)
     if args.example:
         if cmd:
             raise RevatiUsageError(
@@ -87,6 +99,16 @@ def _command(args: argparse.Namespace) -> tuple[str, ...]:
             "no program given: use `revati record [-o trace.duckdb] -- CMD ARGS...`"
         )
     return tuple(cmd)
+
+
+def _llama_example(extra: list[str]) -> tuple[str, ...]:
+    """The Llama-shaped decoder, run by this Python; `extra` goes to its own options."""
+    if importlib.util.find_spec("torch") is None:
+        raise RevatiRunError(
+            "--example llama needs PyTorch: install it with `pip install -e '.[torch]'` "
+            "(or `pip install 'torch>=2.14,<2.15'`)"
+        )
+    return (sys.executable, "-m", "revati.examples.llama", *extra)
 
 
 def _refuse_static(argv: tuple[str, ...]) -> None:

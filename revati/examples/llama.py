@@ -1,0 +1,258 @@
+"""A Llama-shaped decoder: revati's own PyTorch workload (prefill, then a decode loop).
+
+Shapes come from a config (Llama-3-8B by default); weights are random bf16 tensors created on
+the device, so under emulation they cost no disk and no host memory. The decode step uses static
+shapes (a preallocated KV cache, the position as a device tensor, attention masked to the
+filled prefix), so the same code runs eagerly or captured once in a CUDA graph and replayed.
+Each step ends with one device-to-host copy of the sampled tokens, as a serving engine does.
+
+    python -m revati.examples.llama --layers 2 --batch 8 --decode-steps 16 --graph
+    revati record --example llama          # the same under emulation, default settings
+
+Times printed are read from the clock the program sees: virtual time under `revati record`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """Model shape. Defaults are Llama-3-8B's."""
+
+    hidden: int = 4096
+    intermediate: int = 14336
+    layers: int = 32
+    heads: int = 32
+    kv_heads: int = 8
+    vocab: int = 128256
+    rope_theta: float = 500000.0
+    norm_eps: float = 1e-5
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+PRESETS = {
+    "llama-3-8b": LlamaConfig(),
+    "llama-2-7b": LlamaConfig(intermediate=11008, kv_heads=32, vocab=32000, rope_theta=10000.0),
+    "tiny": LlamaConfig(hidden=256, intermediate=512, layers=2, heads=4, kv_heads=2, vocab=1024),
+}
+
+
+class Layer:
+    """One decoder layer's weights, stored as (out, in) matrices like nn.Linear."""
+
+    def __init__(self, cfg: LlamaConfig, device: torch.device, dtype: torch.dtype) -> None:
+        kv = cfg.kv_heads * cfg.head_dim
+
+        def weight(*shape: int) -> torch.Tensor:
+            return torch.empty(shape, device=device, dtype=dtype).normal_(0.0, 0.02)
+
+        self.attn_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
+        self.qkv = weight(cfg.hidden + 2 * kv, cfg.hidden)
+        self.o = weight(cfg.hidden, cfg.hidden)
+        self.mlp_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
+        self.gate_up = weight(2 * cfg.intermediate, cfg.hidden)
+        self.down = weight(cfg.hidden, cfg.intermediate)
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer: (batch, kv_heads, max_len, head_dim) each."""
+
+    keys: list[torch.Tensor] = field(default_factory=list)
+    values: list[torch.Tensor] = field(default_factory=list)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    variance = x.float().pow(2).mean(-1, keepdim=True)
+    return (x.float() * torch.rsqrt(variance + eps)).to(x.dtype) * weight
+
+
+def rope_tables(
+    cfg: LlamaConfig, max_len: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (
+        cfg.rope_theta ** (torch.arange(0, cfg.head_dim, 2, device=device).float() / cfg.head_dim)
+    )
+    angles = torch.outer(torch.arange(max_len, device=device).float(), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: (batch, heads, seq, head_dim); cos/sin: (seq, head_dim / 2)."""
+    x1, x2 = x.float().chunk(2, dim=-1)
+    rotated = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    return rotated.to(x.dtype)
+
+
+class LlamaDecoder:
+    """Prefill and single-token decode over a static KV cache."""
+
+    def __init__(
+        self,
+        cfg: LlamaConfig,
+        batch: int,
+        max_len: int,
+        device: torch.device,
+        dtype: torch.dtype = torch.bfloat16,
+    ) -> None:
+        self.cfg, self.batch, self.max_len, self.device = cfg, batch, max_len, device
+        self.embedding = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
+        self.embedding.normal_(0.0, 0.02)
+        self.layers = [Layer(cfg, device, dtype) for _ in range(cfg.layers)]
+        self.final_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
+        self.lm_head = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
+        self.lm_head.normal_(0.0, 0.02)
+        self.cos, self.sin = rope_tables(cfg, max_len, device)
+        shape = (batch, cfg.kv_heads, max_len, cfg.head_dim)
+        self.cache = KVCache(
+            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)],
+            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)],
+        )
+
+    def _attention(
+        self, layer: Layer, index: int, x: torch.Tensor, positions: torch.Tensor, causal: bool
+    ) -> torch.Tensor:
+        cfg = self.cfg
+        batch, seq, _ = x.shape
+        kv = cfg.kv_heads * cfg.head_dim
+        q, k, v = F.linear(x, layer.qkv).split([cfg.hidden, kv, kv], dim=-1)
+        q = q.view(batch, seq, cfg.heads, cfg.head_dim).transpose(1, 2)
+        k = k.view(batch, seq, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        v = v.view(batch, seq, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        cos, sin = self.cos[positions], self.sin[positions]
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        keys, values = self.cache.keys[index], self.cache.values[index]
+        keys.index_copy_(2, positions, k)
+        values.index_copy_(2, positions, v)
+        if causal:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        else:
+            visible = (torch.arange(self.max_len, device=self.device) <= positions[-1]).view(
+                1, 1, 1, -1
+            )
+            out = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=visible, enable_gqa=True
+            )
+        return F.linear(out.transpose(1, 2).reshape(batch, seq, cfg.hidden), layer.o)
+
+    def _mlp(self, layer: Layer, x: torch.Tensor) -> torch.Tensor:
+        gate, up = F.linear(x, layer.gate_up).chunk(2, dim=-1)
+        return F.linear(F.silu(gate) * up, layer.down)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, prefill: bool) -> torch.Tensor:
+        """tokens: (batch, seq) ids; returns the next token of each sequence (batch,)."""
+        x = F.embedding(tokens, self.embedding)
+        for index, layer in enumerate(self.layers):
+            h = rms_norm(x, layer.attn_norm, self.cfg.norm_eps)
+            x = x + self._attention(layer, index, h, positions, causal=prefill)
+            x = x + self._mlp(layer, rms_norm(x, layer.mlp_norm, self.cfg.norm_eps))
+        last = rms_norm(x[:, -1], self.final_norm, self.cfg.norm_eps)
+        return F.linear(last, self.lm_head).argmax(dim=-1)
+
+
+class DecodeLoop:
+    """Runs decode steps eagerly or as replays of one captured CUDA graph."""
+
+    def __init__(self, model: LlamaDecoder, graph: bool) -> None:
+        self.model = model
+        self.tokens = torch.zeros(model.batch, 1, dtype=torch.long, device=model.device)
+        self.position = torch.zeros(1, dtype=torch.long, device=model.device)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.next_tokens = self.tokens[:, 0]
+        if graph:
+            self._capture()
+
+    def _capture(self) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.model.forward(self.tokens, self.position, prefill=False)  # warm-up
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.next_tokens = self.model.forward(self.tokens, self.position, prefill=False)
+
+    def step(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
+        self.tokens.copy_(tokens.view(-1, 1), non_blocking=True)
+        self.position.fill_(position)
+        if self.graph is not None:
+            self.graph.replay()
+            return self.next_tokens
+        return self.model.forward(self.tokens, self.position, prefill=False)
+
+
+@dataclass
+class StepTimes:
+    """Milliseconds per phase, as the program's own clock measured them."""
+
+    prefill_ms: float
+    decode_ms: list[float]
+
+    def summary(self) -> dict[str, float | int]:
+        steps = sorted(self.decode_ms)
+        return {
+            "prefill_ms": round(self.prefill_ms, 4),
+            "decode_steps": len(steps),
+            "decode_ms_mean": round(sum(steps) / len(steps), 4) if steps else math.nan,
+            "decode_ms_median": round(steps[len(steps) // 2], 4) if steps else math.nan,
+        }
+
+
+def run(
+    cfg: LlamaConfig, batch: int, prompt_len: int, decode_steps: int, graph: bool, device: str
+) -> StepTimes:
+    dev = torch.device(device)
+    model = LlamaDecoder(cfg, batch, prompt_len + decode_steps + 1, dev)
+    loop = DecodeLoop(model, graph and dev.type == "cuda")
+    prompt = torch.randint(0, cfg.vocab, (batch, prompt_len), device=dev)
+    start = time.perf_counter()
+    tokens = model.forward(prompt, torch.arange(prompt_len, device=dev), prefill=True).cpu()
+    prefill_ms = (time.perf_counter() - start) * 1e3
+    decode_ms = []
+    for position in range(prompt_len, prompt_len + decode_steps):
+        start = time.perf_counter()
+        tokens = loop.step(tokens.to(dev, non_blocking=True), position).cpu()
+        decode_ms.append((time.perf_counter() - start) * 1e3)
+    return StepTimes(prefill_ms, decode_ms)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m revati.examples.llama",
+        description="A Llama-shaped decoder with random bf16 weights: one prefill, then a "
+        "decode loop (eager or one CUDA graph replayed per step). Prints step times as JSON.",
+    )
+    p.add_argument("--model", choices=sorted(PRESETS), default="llama-3-8b")
+    p.add_argument("--layers", type=int, default=None, help="override the number of layers")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--prompt-len", type=int, default=128)
+    p.add_argument("--decode-steps", type=int, default=32)
+    p.add_argument("--graph", action="store_true", help="capture the decode step in a CUDA graph")
+    p.add_argument("--device", default="cuda", help="torch device (default: cuda)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = PRESETS[args.model]
+    if args.layers is not None:
+        cfg = LlamaConfig(**{**asdict(cfg), "layers": args.layers})
+    times = run(cfg, args.batch, args.prompt_len, args.decode_steps, args.graph, args.device)
+    mode = "graph" if args.graph else "eager"
+    print(json.dumps({"model": args.model, "batch": args.batch, "mode": mode, **times.summary()}))
+
+
+if __name__ == "__main__":
+    main()
