@@ -303,25 +303,31 @@ static cudaError_t query(uint16_t fn, int what, int64_t a, int64_t b, int64_t *v
 API cudaDeviceSynchronize(void) {
     revati_ensure_init();
     revati_hostfn_gate_all(FN_cudaDeviceSynchronize);
-    return block_on(FN_cudaDeviceSynchronize, SYNC_DEVICE, t_device, 0);
+    return block_on(FN_cudaDeviceSynchronize, SYNC_DEVICE, revati_physical_device(t_device), 0);
 }
 API cudaThreadSynchronize(void) { return cudaDeviceSynchronize(); }
 
 API cudaDeviceReset(void) {
     revati_ensure_init();
-    cudaError_t rc = block_on(FN_cudaDeviceReset, SYNC_DEVICE, t_device, 0);
+    int device = revati_physical_device(t_device);
+    cudaError_t rc = block_on(FN_cudaDeviceReset, SYNC_DEVICE, device, 0);
     int64_t now = revati_now();
-    revati_emit(REC_DEVICE_RESET, 0, FN_cudaDeviceReset, rc, now, now, (uint64_t)t_device, 0, 0, 0);
+    revati_emit(REC_DEVICE_RESET, 0, FN_cudaDeviceReset, rc, now, now, (uint64_t)device, 0, 0, 0);
     return rc;
 }
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
+/* A default stream belongs to the current device: its ref carries the node's device. */
+static int64_t default_ref(int per_thread) {
+    return ((int64_t)revati_physical_device(t_device) << REVATI_DEFAULT_STREAM_DEVICE_SHIFT) | (per_thread ? 2 : 0);
+}
+
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj) {
     *obj = NULL;
-    if (s == NULL) return per_thread ? 2 : 0;
-    if (s == REVATI_STREAM_LEGACY) return 0;
-    if (s == REVATI_STREAM_PER_THREAD) return 2;
+    if (s == NULL) return default_ref(per_thread);
+    if (s == REVATI_STREAM_LEGACY) return default_ref(0);
+    if (s == REVATI_STREAM_PER_THREAD) return default_ref(1);
     struct revati_stream *st = s;
     if (st->magic != STREAM_MAGIC) return -1;
     *obj = st;

@@ -60,6 +60,10 @@ def test_two_devices_in_one_process(two: TorchRun) -> None:
     assert set(used) == {0, 1} and all(u >= 4 << 20 for u in used.values())
     per_device = dict(two.q("SELECT device_id, count(*) FROM allocations GROUP BY device_id"))
     assert set(per_device) == {0, 1}
+    # each device's default stream is its own: cuda:1's kernels do not queue behind cuda:0's
+    defaults = two.q("SELECT s.device_id, count(*) FROM kernels k JOIN streams s USING (stream_id) "
+                     "WHERE s.is_default GROUP BY ALL ORDER BY 1")  # fmt: skip
+    assert [d for d, _ in defaults] == [0, 1]
     assert two.q("SELECT name FROM unsupported_calls") == []
 
 
@@ -68,6 +72,7 @@ def test_cuda_visible_devices_picks_the_nodes_device(visible: TorchRun) -> None:
     assert visible.lines("device") and visible.lines("device")[0].split()[:2] == ["0", "0"]
     devices = visible.q("SELECT DISTINCT device_id FROM allocations")
     assert devices == [(1,)]  # the process's cuda:0 is the node's device 1
+    assert visible.q("SELECT DISTINCT device_id FROM kernels") == [(1,)]
 
 
 @pytest.fixture(scope="module")
