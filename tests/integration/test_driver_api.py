@@ -4,101 +4,19 @@ data, and asks NVML; recorded, and checked by `revati doctor`."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from revati.doctor import check_program
 from revati.fatbin import cubin_kernels
-from revati.native import build
-from tests.conftest import nvcc_path
+from tests.integration.driver_helpers import build_driver_program
 from tests.integration.record_helpers import q, run_cli
-
-KERNEL_CU = r"""
-extern "C" __global__ void add_one(float *a, int n) {
-    __shared__ float tile[64];
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) { tile[i % 64] = a[i]; a[i] += tile[(i + 1) % 64]; }
-}
-"""
-
-PROGRAM_C = r"""
-#include <cuda.h>
-#include <stdio.h>
-#include <stdlib.h>
-int nvmlInit_v2(void);
-int nvmlDeviceGetCount_v2(unsigned int *count);
-#define CK(x) do { CUresult r_ = (x); if (r_) { printf("failed %s = %d\n", #x, (int)r_); return 1; } } while (0)
-
-int main(int argc, char **argv) {
-    static char image[1 << 20];
-    FILE *f = fopen(argv[1], "rb");
-    if (!f || fread(image, 1, sizeof image, f) == 0) return 2;
-    fclose(f);
-    CUdevice dev;
-    CUcontext ctx;
-    char name[128];
-    int optin, regs, smem, n = 1024;
-    CK(cuInit(0));
-    CK(cuDeviceGet(&dev, 0));
-    CK(cuDeviceGetName(name, sizeof name, dev));
-    CK(cuDeviceGetAttribute(&optin, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev));
-    printf("device %s|%d\n", name, optin);
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
-    CUmodule mod;
-    CUfunction fn;
-    CK(cuModuleLoadData(&mod, image));
-    CK(cuModuleGetFunction(&fn, mod, "add_one"));
-    CK(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fn));
-    CK(cuFuncGetAttribute(&smem, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, fn));
-    printf("attributes %d %d\n", regs, smem);
-    printf("missing %d\n", (int)cuModuleGetFunction(&fn, mod, "no_such_kernel"));
-    CK(cuModuleGetFunction(&fn, mod, "add_one"));
-    float host[1024], back[1024];
-    for (int i = 0; i < n; i++) host[i] = (float)i;
-    CUdeviceptr d;
-    CUstream s;
-    CK(cuMemAlloc(&d, sizeof host));
-    CK(cuMemcpyHtoD(d, host, sizeof host));
-    CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
-    void *args[] = {&d, &n};
-    CK(cuLaunchKernel(fn, 4, 1, 1, 256, 1, 1, 0, s, args, NULL));
-    CK(cuMemsetD32Async(d + 4, 0x3f800000u, 2, s)); /* 1.0f twice, as 4-byte elements */
-    CK(cuStreamSynchronize(s));
-    CK(cuMemcpyDtoH(back, d, sizeof back));
-    printf("data %g %g %g %g\n", back[0], back[1], back[2], back[1023]);
-    unsigned int count = 0;
-    int init = nvmlInit_v2(), got = nvmlDeviceGetCount_v2(&count);
-    printf("nvml %d %d %u\n", init, got, count);
-    return 0;
-}
-"""
 
 
 @pytest.fixture(scope="module")
 def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    nvcc, cc = nvcc_path(), shutil.which("cc") or shutil.which("gcc")
-    if nvcc is None or cc is None:
-        pytest.skip("nvcc and a C compiler are needed to build the driver-API test program")
-    tmp = tmp_path_factory.mktemp("driver_api")
-    (tmp / "k.cu").write_text(KERNEL_CU)
-    (tmp / "prog.c").write_text(PROGRAM_C)
-    cubin = tmp / "k.cubin"
-    subprocess.run([nvcc, "-cubin", "-arch=sm_90", str(tmp / "k.cu"), "-o", str(cubin)], check=True)
-    shim, _ = build.ensure_built()
-    headers = [Path(nvcc).resolve().parents[1] / "include", Path("/usr/local/cuda/include")]
-    include = next((h for h in headers if (h / "cuda.h").exists()), None)
-    if include is None:
-        pytest.skip("cuda.h (the CUDA toolkit's headers) is not installed")
-    # as an extension module is linked: the runtime, the driver and NVML by SONAME
-    libs = [f"-l:{shim.name}", *(f"-l:{p.name}" for p in build.facade_paths(shim))]
-    exe = tmp / "driver_prog"
-    subprocess.run([cc, "-I", str(include), str(tmp / "prog.c"), "-o", str(exe), "-L", str(shim.parent),
-                    "-Wl,--no-as-needed", *libs], check=True)  # fmt: skip
-    return exe, cubin
+    return build_driver_program(tmp_path_factory.mktemp("driver_api"))
 
 
 def test_a_cubin_loads_and_launches_through_the_driver(
