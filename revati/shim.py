@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,14 @@ import numpy as np
 
 from revati.errors import RevatiRunError
 from revati.native import build
+from revati.native.entry_table import fn_names
 
 PROTOCOL_VERSION = 3
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
+# a default stream's ref in a record: (node device << this) | 0 legacy or 2 per-thread
+DEFAULT_STREAM_DEVICE_SHIFT = 8
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
@@ -68,6 +70,7 @@ REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13,
 REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
+F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
 COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
 ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}
@@ -132,13 +135,8 @@ class Message:
         return cls(*MSG.unpack(data))
 
 
-def _fn_names() -> tuple[str, ...]:
-    text = (build.NATIVE / "shim.h").read_text()
-    block = text.split("#define REVATI_FN_LIST(X)", 1)[1].split("#define REVATI_FN_ENUM", 1)[0]
-    return tuple(re.findall(r"X\((\w+)\)", block))
-
-
-FN_NAMES = _fn_names()
+# record.fn -> function name: the fn column of entry_points.tsv, as the C enum is built from it
+FN_NAMES = fn_names()
 
 
 def shim_paths() -> tuple[Path, Path]:
@@ -170,7 +168,9 @@ def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
     }
 
 
-class _Snapshot(ctypes.Structure):
+class PageSnapshotC(ctypes.Structure):
+    """struct revati_page_snapshot (clock_page.h), filled by revati_page_snapshot."""
+
     _fields_ = [
         ("seq", ctypes.c_uint32),
         ("running", ctypes.c_int32),
@@ -203,7 +203,7 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_init.argtypes = [vp, ctypes.c_double, ctypes.c_int64]
     lib.revati_page_now.argtypes = [vp]
     lib.revati_page_now.restype = ctypes.c_int64
-    lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(_Snapshot)]
+    lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(PageSnapshotC)]
     lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
     lib.revati_page_wake.argtypes = [vp, vp, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
     lib.revati_page_wake.restype = ctypes.c_int64
@@ -213,12 +213,22 @@ def _helper() -> ctypes.CDLL:
     return lib
 
 
-# Offsets inside struct revati_clock_page (see shim.h)
-_PAGE_STRUCT = struct.Struct("<IIIIqqqiIQQdqqQII")  # up to device_count
-_OFF_EPOCH_MONO = _PAGE_STRUCT.size
-_OFF_STALLED = _OFF_EPOCH_MONO + 8
-_OFF_MEM_CAPACITY = _OFF_STALLED + 8
-PAGE_SIZE = 4096
+# struct revati_clock_page (see shim.h), its fields up to device_count in order
+PAGE_STRUCT = struct.Struct("<IIIIqqqiIQQdqqQII")
+PAGE_FIELDS = (
+    "magic", "version", "lock", "seq", "base_real", "base_virtual", "charge_ns", "running",
+    "frozen", "generation", "waits_announced", "dilation", "epoch_realtime_ns",
+    "proposal_target", "proposal_generation", "coordinator_pid", "device_count",
+)  # fmt: skip
+PAGE_OFF_COORDINATOR_PID = PAGE_STRUCT.size - 8  # then device_count
+PAGE_OFF_EPOCH_MONO = PAGE_STRUCT.size
+PAGE_OFF_STALLED = PAGE_OFF_EPOCH_MONO + 8
+PAGE_OFF_MEM_CAPACITY = PAGE_OFF_STALLED + 8
+PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
+
+# struct revati_ring_header: the coordinator reads these fields of a ring
+RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
+RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
 
 
 class ClockPage:
@@ -240,15 +250,15 @@ class ClockPage:
         self._buf = (ctypes.c_char * PAGE_SIZE).from_buffer(self._mm)
         self.address = ctypes.addressof(self._buf)
         self._lib.revati_page_init(self.address, dilation, epoch_realtime_ns)
-        struct.pack_into("<q", self._mm, _OFF_EPOCH_MONO, epoch_monotonic_ns)
+        struct.pack_into("<q", self._mm, PAGE_OFF_EPOCH_MONO, epoch_monotonic_ns)
         for i, cap in enumerate(capacities[:MAX_DEVICES]):
-            struct.pack_into("<q", self._mm, _OFF_MEM_CAPACITY + 8 * i, cap)
-        struct.pack_into("<II", self._mm, _PAGE_STRUCT.size - 8, os.getpid(), len(capacities))
+            struct.pack_into("<q", self._mm, PAGE_OFF_MEM_CAPACITY + 8 * i, cap)
+        struct.pack_into("<II", self._mm, PAGE_OFF_COORDINATOR_PID, os.getpid(), len(capacities))
 
     def snapshot(self) -> PageSnapshot:
-        s = _Snapshot()
+        s = PageSnapshotC()
         self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
-        stalled = struct.unpack_from("<i", self._mm, _OFF_STALLED)[0]
+        stalled = struct.unpack_from("<i", self._mm, PAGE_OFF_STALLED)[0]
         return PageSnapshot(
             s.seq, s.running, bool(s.frozen), s.generation, s.waits_announced, s.now_ns, stalled
         )
@@ -290,7 +300,7 @@ class Ring:
         self.header_address = ctypes.addressof(self._hdr_buf)
         self._u64 = np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
         self._i32 = np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
-        magic, _version, self.capacity, record_size = struct.unpack_from("<IIII", self._mm, 0)
+        magic, _version, self.capacity, record_size = RING_HEADER_START.unpack_from(self._mm, 0)
         if magic != RING_MAGIC or record_size != RECORD_SIZE:
             raise RevatiRunError(f"{path}: not a revati ring of this protocol version")
         self._records = np.frombuffer(
@@ -299,19 +309,19 @@ class Ring:
 
     @property
     def head(self) -> int:
-        return int(self._u64[2])
+        return int(self._u64[RING_OFF_HEAD // 8])
 
     @property
     def tail(self) -> int:
-        return int(self._u64[3])
+        return int(self._u64[RING_OFF_TAIL // 8])
 
     @property
     def dropped(self) -> int:
-        return int(self._u64[4])
+        return int(self._u64[RING_OFF_DROPPED // 8])
 
     @property
     def proc_running(self) -> int:
-        return int(self._i32[10])
+        return int(self._i32[RING_OFF_PROC_RUNNING // 4])
 
     def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
         """Committed records from the tail on (a copy); returns (index of the first, records)."""
@@ -329,7 +339,7 @@ class Ring:
         bad = np.flatnonzero(out["commit"] != expected)
         if len(bad):
             out = out[: bad[0]]
-        self._u64[3] = tail + len(out)
+        self._u64[RING_OFF_TAIL // 8] = tail + len(out)
         return tail, out
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from revati.shim import DEFAULT_STREAM_DEVICE_SHIFT
+
 LEGACY = 0
 PER_THREAD = 2
-# A default stream's ref carries its device (shim.h, REVATI_DEFAULT_STREAM_DEVICE_SHIFT):
-# (device << 8) | LEGACY or PER_THREAD. Created streams are addresses, far above these.
-DEFAULT_STREAM_DEVICE_SHIFT = 8
+# A default stream's ref carries its device: (device << DEFAULT_STREAM_DEVICE_SHIFT) | LEGACY or
+# PER_THREAD. Created streams are addresses, far above these.
 DEFAULT_STREAM_REFS = 1 << 12
 
 

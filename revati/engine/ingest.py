@@ -560,7 +560,7 @@ class Ingest:
             s = self.model.stream(p.pid, int(r["a"]), r["thread"])
             self._place(p, r, s, 0, True)
             return
-        if r["kind"] & 0x80:  # the worker thread starts running it (an instant)
+        if r["kind"] & shim.F_HOST_START:  # the worker thread starts running it (an instant)
             self.api_call(p, r, name=f"{shim.FN_NAMES[r['fn']]} callback")
             return
         self.api_call(p, r)

@@ -29,12 +29,22 @@ import tempfile
 from pathlib import Path
 
 NATIVE = Path(__file__).resolve().parent
+# The shim, one file per concern (docs/entry-points.md, "The native layer"). A new library layer
+# adds its files here.
 SHIM_SOURCES = (
-    "shim_core.c",
-    "clock_page.c",
+    "hooks.c",  # the real functions behind the interposers, resolved once
+    "run.c",  # init, joining the run, fork
+    "config.c",  # config.txt
+    "clock.c",  # virtual time and the host-cost charge
+    "clock_page.c",  # the clock page (shared with the coordinator's helper)
+    "ring.c",  # records: ring, names file, thread numbering
+    "threads.c",  # pthread_create/join and `running`
+    "block.c",  # blocking calls and fd waits on the coordinator
     "memory.c",
     "cudart.c",
-    "launch.c",
+    "launch.c",  # kernel registration and the launch hot path
+    "capture.c",  # stream capture
+    "graph.c",  # CUDA graphs
     "libc_time.c",
     "io_wait.c",
     "host_fn.c",
@@ -54,6 +64,9 @@ HEADERS = (
     "shim.h",
     "clock_page.h",
     "shim_internal.h",
+    "core.h",
+    "hooks.h",
+    "cuda_errors.h",
     "memory.h",
     "objects.h",
     "cuda_types.h",
@@ -66,6 +79,7 @@ HELPER_NAME = "librevati_clock.so"
 FACADE_NAMES = ("libcuda.so.1", "libnvidia-ml.so.1")
 FACADE_LINKS = {"libcuda.so": "libcuda.so.1"}
 TABLE = NATIVE / "entry_points.tsv"
+FN_HEADER = "revati_fn.h"  # generated from TABLE into the build's work folder
 CFLAGS = [
     "-O2",
     "-fPIC",
@@ -84,6 +98,10 @@ SHIM_CFLAGS = ["-ftls-model=initial-exec"]
 # read, the ring reservation and the charge from their own files (`flatten` in launch.c) and makes
 # no call. Fat objects keep `nm` (defined_symbols) working. See docs/time-model.md for the figures.
 LTO_FLAGS = ["-flto", "-ffat-lto-objects"]
+# REVATI_SANITIZE=undefined: the shim (not the helper) built with UndefinedBehaviorSanitizer,
+# stopping the program at the first report, in its own folder. For tests and development.
+SANITIZE_ENV = "REVATI_SANITIZE"
+SANITIZE_FLAGS = ["-fsanitize=undefined", "-fno-sanitize-recover=undefined", "-g"]
 
 
 class BuildError(RuntimeError):
@@ -94,7 +112,7 @@ def source_digest() -> str:
     h = hashlib.sha256()
     for name in sorted({*SHIM_SOURCES, *HELPER_SOURCES, *HEADERS}):
         h.update(name.encode() + b"\0" + (NATIVE / name).read_bytes())
-    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py"):
+    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py", NATIVE / "entry_table.py"):
         if extra.exists():
             h.update(extra.read_bytes())
     return h.hexdigest()[:16]
@@ -113,13 +131,22 @@ def _run(cmd: list[str]) -> None:
         raise BuildError(f"{' '.join(cmd)}\n{proc.stderr}")
 
 
+def write_fn_header(out: Path) -> Path:
+    """revati_fn.h (enum revati_fn) from the table's fn column, in out; returns out."""
+    from revati.native.entry_table import fn_enum_c
+
+    (out / FN_HEADER).write_text(fn_enum_c(TABLE))
+    return out
+
+
 def _compile_objects(
     cc: str, sources: tuple[str, ...], out: Path, extra: tuple[str, ...] = ()
 ) -> list[Path]:
+    include = ("-I", str(write_fn_header(out)))
     objects = []
     for name in sources:
         obj = out / (name.removesuffix(".c") + ".o")
-        _run([cc, *CFLAGS, *extra, "-c", str(NATIVE / name), "-o", str(obj)])
+        _run([cc, *CFLAGS, *include, *extra, "-c", str(NATIVE / name), "-o", str(obj)])
         objects.append(obj)
     return objects
 
@@ -186,13 +213,21 @@ def facade_paths(shim: Path) -> list[Path]:
     return [shim.parent / name for name in FACADE_NAMES]
 
 
-def build(out_dir: Path) -> tuple[Path, Path]:
+def sanitized() -> bool:
+    """Whether this process builds and uses the sanitizer build (REVATI_SANITIZE=undefined)."""
+    value = os.environ.get(SANITIZE_ENV, "")
+    if value not in ("", "undefined"):
+        raise BuildError(f"{SANITIZE_ENV}={value!r}: the only sanitizer supported is 'undefined'")
+    return value == "undefined"
+
+
+def build(out_dir: Path, sanitize: bool = False) -> tuple[Path, Path]:
     """Compile the shim and the helper into out_dir; return their paths."""
     cc = compiler()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         work = Path(tmp)
-        shim_flags = (*SHIM_CFLAGS, *lto_flags(cc))
+        shim_flags = (*SHIM_CFLAGS, *(SANITIZE_FLAGS if sanitize else lto_flags(cc)))
         objects = _compile_objects(cc, SHIM_SOURCES, work, shim_flags)
         stubs = _stub_source(defined_symbols(objects), work)
         if stubs is not None:
@@ -246,17 +281,20 @@ def build(out_dir: Path) -> tuple[Path, Path]:
     return out_dir / SHIM_NAME, out_dir / HELPER_NAME
 
 
-def build_dir() -> Path:
-    local = NATIVE / "_build"
+def build_dir(sanitize: bool = False) -> Path:
+    suffix = "-ubsan" if sanitize else ""
+    local = NATIVE / f"_build{suffix}"
     if os.access(NATIVE, os.W_OK):
         return local
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "revati" / f"native-{source_digest()}"
+    return cache / "revati" / f"native-{source_digest()}{suffix}"
 
 
 def ensure_built() -> tuple[Path, Path]:
-    """Paths of a shim and helper built from the current sources (building them if needed)."""
-    out = build_dir()
+    """Paths of a shim and helper built from the current sources (building them if needed);
+    the sanitizer build when REVATI_SANITIZE=undefined."""
+    sanitize = sanitized()
+    out = build_dir(sanitize)
     digest = out / "digest"
     shim, helper = out / SHIM_NAME, out / HELPER_NAME
     if (
@@ -267,7 +305,7 @@ def ensure_built() -> tuple[Path, Path]:
         and digest.read_text() == source_digest()
     ):
         return shim, helper
-    return build(out)
+    return build(out, sanitize)
 
 
 def update_table() -> int:

@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-typedef int cudaError_t;
+#include "cuda_errors.h"
+
 typedef struct { unsigned int x, y, z; } dim3;
 typedef void *cudaStream_t;
 typedef void *cudaEvent_t;
@@ -15,24 +16,13 @@ typedef void *cudaKernel_t;
 typedef void (*cudaHostFn_t)(void *);
 typedef void (*cudaStreamCallback_t)(cudaStream_t, cudaError_t, void *);
 
-enum {
-    cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2,
-    cudaErrorInitializationError = 3, cudaErrorInvalidConfiguration = 9,
-    cudaErrorInvalidDevicePointer = 17, cudaErrorInvalidMemcpyDirection = 21,
-    cudaErrorNoDevice = 100, cudaErrorInvalidDevice = 101, cudaErrorInvalidResourceHandle = 400,
-    cudaErrorIllegalState = 401, cudaErrorNotReady = 600, cudaErrorNotSupported = 801,
-    cudaErrorStreamCaptureUnsupported = 900, cudaErrorStreamCaptureInvalidated = 901,
-    cudaErrorStreamCaptureUnmatched = 903, cudaErrorStreamCaptureUnjoined = 904,
-    cudaErrorStreamCaptureIsolation = 905, cudaErrorStreamCaptureWrongThread = 908,
-    cudaErrorUnknown = 999,
-};
-
 enum { cudaMemcpyHostToHost = 0, cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2,
        cudaMemcpyDeviceToDevice = 3, cudaMemcpyDefault = 4 };
 enum { cudaMemoryTypeUnregistered = 0, cudaMemoryTypeHost = 1, cudaMemoryTypeDevice = 2,
        cudaMemoryTypeManaged = 3 };
 
 #define cudaStreamNonBlocking 0x01
+#define cudaFuncAttributeMaxDynamicSharedMemorySize 8
 #define cudaEventDisableTiming 0x02
 #define REVATI_STREAM_LEGACY ((cudaStream_t)0x1)
 #define REVATI_STREAM_PER_THREAD ((cudaStream_t)0x2)

@@ -17,8 +17,6 @@
 static __thread int t_device;
 static __thread cudaError_t t_last_error;
 
-enum { QUERY_EVENT_ELAPSED = 1, QUERY_EVENT = 2, QUERY_STREAM = 3 };
-
 static cudaError_t ret(cudaError_t e) {
     if (e != cudaSuccess) t_last_error = e;
     return e;
@@ -39,22 +37,9 @@ static cudaError_t plain(uint16_t fn, enum revati_cost_class cls, cudaError_t rc
 
 static const char *error_name(cudaError_t e) {
     switch (e) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
-    case cudaErrorInitializationError: return "cudaErrorInitializationError";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
-    case cudaErrorNoDevice: return "cudaErrorNoDevice";
-    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
-    case cudaErrorIllegalState: return "cudaErrorIllegalState";
-    case cudaErrorNotReady: return "cudaErrorNotReady";
-    case cudaErrorNotSupported: return "cudaErrorNotSupported";
-    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
-    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
-    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+#define ERROR_NAME(name, value) case name: return #name;
+    REVATI_CUDA_ERRORS(ERROR_NAME)
+#undef ERROR_NAME
     default: return "cudaErrorUnknown";
     }
 }

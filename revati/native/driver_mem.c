@@ -87,11 +87,11 @@ static CUresult memset_elements(CUdeviceptr dst, unsigned int value, unsigned in
     return revati_memset_elements(PTR(dst), value, size, count * size, s, async, 0, fn);
 }
 
-DRV cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return memset_elements(d, v, 1, n, NULL, 0, FN_cuMemsetD8); }
-DRV cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { return memset_elements(d, v, 2, n, NULL, 0, FN_cuMemsetD8); }
-DRV cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) { return memset_elements(d, v, 4, n, NULL, 0, FN_cuMemsetD32); }
+DRV cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return memset_elements(d, v, 1, n, NULL, 0, FN_cuMemsetD8_v2); }
+DRV cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { return memset_elements(d, v, 2, n, NULL, 0, FN_cuMemsetD16_v2); }
+DRV cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) { return memset_elements(d, v, 4, n, NULL, 0, FN_cuMemsetD32_v2); }
 DRV cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s) { return memset_elements(d, v, 1, n, s, 1, FN_cuMemsetD8Async); }
-DRV cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s) { return memset_elements(d, v, 2, n, s, 1, FN_cuMemsetD8Async); }
+DRV cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s) { return memset_elements(d, v, 2, n, s, 1, FN_cuMemsetD16Async); }
 DRV cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s) { return memset_elements(d, v, 4, n, s, 1, FN_cuMemsetD32Async); }
 
 /* ---- pointer attributes -------------------------------------------------------------------- */
@@ -180,20 +180,20 @@ static CUresult write_value(CUstream s, CUdeviceptr addr, uint64_t value, unsign
 
 DRV cuStreamWriteValue32_v2(CUstream s, CUdeviceptr addr, unsigned int value, unsigned int flags) {
     (void)flags;
-    return write_value(s, addr, value, 4, FN_cuStreamWriteValue32);
+    return write_value(s, addr, value, 4, FN_cuStreamWriteValue32_v2);
 }
 DRV cuStreamWriteValue64_v2(CUstream s, CUdeviceptr addr, unsigned long long value, unsigned int flags) {
     (void)flags;
-    return write_value(s, addr, value, 8, FN_cuStreamWriteValue64);
+    return write_value(s, addr, value, 8, FN_cuStreamWriteValue64_v2);
 }
 
 /* A wait on a value is recorded; the emulated stream does not hold for it (nothing on a
  * device writes memory, so a wait on device-written values would never end). */
 DRV cuStreamWaitValue32_v2(CUstream s, CUdeviceptr addr, unsigned int value, unsigned int flags) {
     (void)flags;
-    return stream_op(s, addr, value, FN_cuStreamWaitValue32);
+    return stream_op(s, addr, value, FN_cuStreamWaitValue32_v2);
 }
 DRV cuStreamWaitValue64_v2(CUstream s, CUdeviceptr addr, unsigned long long value, unsigned int flags) {
     (void)flags;
-    return stream_op(s, addr, value, FN_cuStreamWaitValue64);
+    return stream_op(s, addr, value, FN_cuStreamWaitValue64_v2);
 }

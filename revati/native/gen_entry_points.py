@@ -108,7 +108,7 @@ def merge(existing: list[EntryPoint], library: str, exports: list[str]) -> list[
     for name in sorted(exported):
         old = known.get(name)
         if old is not None:
-            rows.append(EntryPoint(name, library, old.status, old.notes))
+            rows.append(EntryPoint(name, library, old.status, old.notes, old.fn))
         else:
             rows.append(
                 EntryPoint(name, library, "emulated" if name in INITIAL_EMULATED else "stub")

@@ -16,8 +16,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
-
 #include "objects.h"
 
 struct hostfn_item {
@@ -74,9 +72,7 @@ static void gate_wait(int64_t ref, uint16_t fn) {
         if (!pending) return;
         struct pollfd p = {.fd = efd, .events = POLLIN};
         if (revati_block_io(fn, -1, &p, 1) < 0) {
-            static int (*real_poll)(struct pollfd *, nfds_t, int);
-            if (!real_poll) real_poll = dlsym(RTLD_NEXT, "poll");
-            real_poll(&p, 1, 100);
+            REAL(poll)(&p, 1, 100);
         }
     }
 }
@@ -102,9 +98,7 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&g_lock);
             uint64_t v;
             struct pollfd p = {.fd = g_wake_fd, .events = POLLIN};
-            static int (*real_poll)(struct pollfd *, nfds_t, int);
-            if (!real_poll) real_poll = dlsym(RTLD_NEXT, "poll");
-            real_poll(&p, 1, -1);
+            REAL(poll)(&p, 1, -1);
             (void)!read(g_wake_fd, &v, sizeof v);
             continue;
         }
@@ -116,7 +110,7 @@ static void *worker(void *arg) {
         revati_block(MSG_WAIT, SYNC_STREAM, it->cb ? FN_cudaStreamAddCallback : FN_cudaLaunchHostFunc,
                      it->ref, 0, 0, &m);
         int64_t start = revati_now(); /* a mark where it starts, in the worker's call order */
-        revati_emit(REC_HOST_FN, 0x80, it->cb ? FN_cudaStreamAddCallback : FN_cudaLaunchHostFunc, 0,
+        revati_emit(REC_HOST_FN, REC_F_HOST_START, it->cb ? FN_cudaStreamAddCallback : FN_cudaLaunchHostFunc, 0,
                     start, start, (uint64_t)it->ref, 0, 0, 0);
         if (it->cb) it->cb(it->stream, cudaSuccess, it->data);
         else it->fn(it->data);
@@ -136,11 +130,9 @@ int revati_hostfn_enqueue(int64_t ref, cudaStream_t s, void (*fn)(void *), cudaS
     *it = (struct hostfn_item){.fn = fn, .cb = cb, .stream = s, .data = data, .ref = ref};
     pthread_mutex_lock(&g_lock);
     if (!g_worker_started) {
-        static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-        if (!real_create) real_create = dlsym(RTLD_NEXT, "pthread_create");
         pthread_t t;
         g_wake_fd = eventfd(0, EFD_CLOEXEC);
-        if (g_wake_fd < 0 || real_create(&t, NULL, worker, NULL) != 0) {
+        if (g_wake_fd < 0 || REAL(pthread_create)(&t, NULL, worker, NULL) != 0) {
             pthread_mutex_unlock(&g_lock);
             free(it);
             return -1;

@@ -6,7 +6,6 @@
  * zero-timeout call of the real function, so revents, fd sets and epoll events are exact.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,11 +16,7 @@
 
 #include "shim_internal.h"
 
-#define REAL(ret, name, ...)                                        \
-    static ret (*real)(__VA_ARGS__);                                \
-    if (!real) real = (ret (*)(__VA_ARGS__))dlsym(RTLD_NEXT, name)
-
-static int virtual_waits(void) { return g_active && !g_detached; }
+static int virtual_waits(void) { return revati_recording(); }
 
 static int64_t deadline_after_ms(int timeout_ms) {
     return timeout_ms < 0 ? -1 : revati_now() + (int64_t)timeout_ms * 1000000LL;
@@ -42,28 +37,26 @@ static int wait_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n) 
 }
 
 REVATI_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
-    REAL(int, "poll", struct pollfd *, nfds_t, int);
     revati_ensure_init();
-    if (timeout == 0 || !virtual_waits()) return real(fds, n, timeout);
-    int ready = real(fds, n, 0);
+    if (timeout == 0 || !virtual_waits()) return REAL(poll)(fds, n, timeout);
+    int ready = REAL(poll)(fds, n, 0);
     if (ready != 0) return ready;
     int r = wait_io(FN_poll, deadline_after_ms(timeout), fds, n);
     if (r == -2) return -1;
-    if (r < 0) return real(fds, n, timeout);
-    return real(fds, n, 0);
+    if (r < 0) return REAL(poll)(fds, n, timeout);
+    return REAL(poll)(fds, n, 0);
 }
 
 REVATI_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask) {
-    REAL(int, "ppoll", struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
     static const struct timespec zero = {0, 0};
     revati_ensure_init();
-    if (mask || (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) || !virtual_waits()) return real(fds, n, tmo, mask);
-    int ready = real(fds, n, &zero, NULL);
+    if (mask || (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) || !virtual_waits()) return REAL(ppoll)(fds, n, tmo, mask);
+    int ready = REAL(ppoll)(fds, n, &zero, NULL);
     if (ready != 0) return ready;
     int r = wait_io(FN_ppoll, deadline_after_ts(tmo), fds, n);
     if (r == -2) return -1;
-    if (r < 0) return real(fds, n, tmo, mask);
-    return real(fds, n, &zero, NULL);
+    if (r < 0) return REAL(ppoll)(fds, n, tmo, mask);
+    return REAL(ppoll)(fds, n, &zero, NULL);
 }
 
 /* select: the fd sets as pollfds for the wait, then a zero-timeout select for the answer. */
@@ -82,15 +75,14 @@ static int select_wait(uint16_t fn, int nfds, fd_set *r, fd_set *w, fd_set *e, i
 }
 
 REVATI_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
-    REAL(int, "select", int, fd_set *, fd_set *, fd_set *, struct timeval *);
     revati_ensure_init();
-    if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) || !virtual_waits()) return real(nfds, r, w, e, tv);
+    if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) || !virtual_waits()) return REAL(select)(nfds, r, w, e, tv);
     fd_set r0, w0, e0;
     if (r) r0 = *r;
     if (w) w0 = *w;
     if (e) e0 = *e;
     struct timeval zero = {0, 0};
-    int ready = real(nfds, r, w, e, &zero);
+    int ready = REAL(select)(nfds, r, w, e, &zero);
     if (ready != 0) return ready;
     if (r) *r = r0;
     if (w) *w = w0;
@@ -98,49 +90,46 @@ REVATI_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timev
     int64_t deadline = tv ? revati_now() + (int64_t)tv->tv_sec * 1000000000LL + (int64_t)tv->tv_usec * 1000 : -1;
     int rc = select_wait(FN_select, nfds, r, w, e, deadline);
     if (rc == -2) return -1;
-    if (rc < 0) return real(nfds, r, w, e, tv);
+    if (rc < 0) return REAL(select)(nfds, r, w, e, tv);
     zero = (struct timeval){0, 0};
-    ready = real(nfds, r, w, e, &zero);
+    ready = REAL(select)(nfds, r, w, e, &zero);
     if (tv && ready == 0) *tv = (struct timeval){0, 0};
     return ready;
 }
 
 REVATI_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo, const sigset_t *mask) {
-    REAL(int, "pselect", int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
     static const struct timespec zero = {0, 0};
     revati_ensure_init();
-    if (mask || (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) || !virtual_waits()) return real(nfds, r, w, e, tmo, mask);
+    if (mask || (tmo && tmo->tv_sec == 0 && tmo->tv_nsec == 0) || !virtual_waits()) return REAL(pselect)(nfds, r, w, e, tmo, mask);
     fd_set r0, w0, e0;
     if (r) r0 = *r;
     if (w) w0 = *w;
     if (e) e0 = *e;
-    int ready = real(nfds, r, w, e, &zero, NULL);
+    int ready = REAL(pselect)(nfds, r, w, e, &zero, NULL);
     if (ready != 0) return ready;
     if (r) *r = r0;
     if (w) *w = w0;
     if (e) *e = e0;
     int rc = select_wait(FN_pselect, nfds, r, w, e, deadline_after_ts(tmo));
     if (rc == -2) return -1;
-    if (rc < 0) return real(nfds, r, w, e, tmo, mask);
-    return real(nfds, r, w, e, &zero, NULL);
+    if (rc < 0) return REAL(pselect)(nfds, r, w, e, tmo, mask);
+    return REAL(pselect)(nfds, r, w, e, &zero, NULL);
 }
 
 REVATI_EXPORT int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout) {
-    REAL(int, "epoll_wait", int, struct epoll_event *, int, int);
     revati_ensure_init();
-    if (timeout == 0 || !virtual_waits()) return real(epfd, events, max, timeout);
-    int ready = real(epfd, events, max, 0);
+    if (timeout == 0 || !virtual_waits()) return REAL(epoll_wait)(epfd, events, max, timeout);
+    int ready = REAL(epoll_wait)(epfd, events, max, 0);
     if (ready != 0) return ready;
     struct pollfd p = {.fd = epfd, .events = POLLIN};
     int rc = wait_io(FN_epoll_wait, deadline_after_ms(timeout), &p, 1);
     if (rc == -2) return -1;
-    if (rc < 0) return real(epfd, events, max, timeout);
-    return real(epfd, events, max, 0);
+    if (rc < 0) return REAL(epoll_wait)(epfd, events, max, timeout);
+    return REAL(epoll_wait)(epfd, events, max, 0);
 }
 
 REVATI_EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout, const sigset_t *mask) {
-    REAL(int, "epoll_pwait", int, struct epoll_event *, int, int, const sigset_t *);
     revati_ensure_init();
-    if (mask || timeout == 0 || !virtual_waits()) return real(epfd, events, max, timeout, mask);
+    if (mask || timeout == 0 || !virtual_waits()) return REAL(epoll_pwait)(epfd, events, max, timeout, mask);
     return epoll_wait(epfd, events, max, timeout);
 }

@@ -35,8 +35,7 @@ int64_t revati_timespec_to_virtual(const struct timespec *ts, clockid_t clk) {
 }
 
 REVATI_EXPORT int clock_gettime(clockid_t clk, struct timespec *ts) {
-    if (UNLIKELY(!real_clock_gettime)) revati_resolve_libc();
-    if (!warped(clk) || !ts) return real_clock_gettime(clk, ts);
+    if (!warped(clk) || !ts) return REAL(clock_gettime)(clk, ts);
     revati_clock_virtual_to_timespec(revati_now(), clk, ts);
     return 0;
 }
@@ -80,10 +79,10 @@ static void ns_ts(int64_t ns, struct timespec *ts) { ts->tv_sec = ns / NS; ts->t
 REVATI_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
     revati_ensure_init();
     if (!req || req->tv_nsec < 0 || req->tv_nsec >= NS) { errno = EINVAL; return -1; }
-    if (!g_active || g_detached) return real_nanosleep(req, rem);
+    if (!revati_recording()) return REAL(nanosleep)(req, rem);
     int64_t left;
     int rc = sleep_until(revati_now() + ts_ns(req), FN_nanosleep, &left);
-    if (rc < 0) return real_nanosleep(req, rem);
+    if (rc < 0) return REAL(nanosleep)(req, rem);
     if (rc == EINTR) {
         if (rem) ns_ts(left, rem);
         errno = EINTR;
@@ -94,7 +93,7 @@ REVATI_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
 
 REVATI_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem) {
     revati_ensure_init();
-    if (!warped(clk) || !g_active || g_detached || !req) return real_clock_nanosleep(clk, flags, req, rem);
+    if (!warped(clk) || !revati_recording() || !req) return REAL(clock_nanosleep)(clk, flags, req, rem);
     int64_t deadline = flags & TIMER_ABSTIME ? revati_timespec_to_virtual(req, clk) : revati_now() + ts_ns(req);
     int64_t left;
     int rc = sleep_until(deadline, FN_clock_nanosleep, &left);
@@ -102,7 +101,7 @@ REVATI_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespe
         struct timespec rel;
         int64_t d = deadline - revati_now();
         ns_ts(d > 0 ? d : 0, &rel);
-        return real_clock_nanosleep(CLOCK_MONOTONIC, 0, &rel, rem);
+        return REAL(clock_nanosleep)(CLOCK_MONOTONIC, 0, &rel, rem);
     }
     if (rc == EINTR && rem && !(flags & TIMER_ABSTIME)) ns_ts(left, rem);
     return rc;
@@ -123,7 +122,7 @@ REVATI_EXPORT unsigned int sleep(unsigned int s) {
 
 static void to_real(const struct timespec *virt, clockid_t clk, struct timespec *real) {
     struct timespec now;
-    real_clock_gettime(clk, &now);
+    REAL(clock_gettime)(clk, &now);
     int64_t left = revati_timespec_to_virtual(virt, clk) - revati_now();
     if (left < 0) left = 0;
     double dil = g_page->dilation > 0 ? g_page->dilation : 1.0;
@@ -131,56 +130,43 @@ static void to_real(const struct timespec *virt, clockid_t clk, struct timespec 
 }
 
 REVATI_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
-    static int (*real)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
-    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_timedwait");
-    if (!g_page || !abs) return real(c, m, abs);
+    if (!g_page || !abs) return REAL(pthread_cond_timedwait)(c, m, abs);
     struct timespec r;
     to_real(abs, CLOCK_REALTIME, &r);
-    return real(c, m, &r);
+    return REAL(pthread_cond_timedwait)(c, m, &r);
 }
 
 REVATI_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
-    static int (*real)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_clockwait");
-    if (!warped(clk) || !abs) return real(c, m, clk, abs);
+    if (!warped(clk) || !abs) return REAL(pthread_cond_clockwait)(c, m, clk, abs);
     struct timespec r;
     to_real(abs, clk, &r);
-    return real(c, m, clk, &r);
+    return REAL(pthread_cond_clockwait)(c, m, clk, &r);
 }
 
 REVATI_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) {
-    static int (*real)(sem_t *, const struct timespec *);
-    if (!real) real = dlsym(RTLD_NEXT, "sem_timedwait");
-    if (!g_page || !abs) return real(s, abs);
+    if (!g_page || !abs) return REAL(sem_timedwait)(s, abs);
     struct timespec r;
     to_real(abs, CLOCK_REALTIME, &r);
-    return real(s, &r);
+    return REAL(sem_timedwait)(s, &r);
 }
 
 REVATI_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) {
-    static int (*real)(sem_t *, clockid_t, const struct timespec *);
-    if (!real) real = dlsym(RTLD_NEXT, "sem_clockwait");
-    if (!warped(clk) || !abs) return real(s, clk, abs);
+    if (!warped(clk) || !abs) return REAL(sem_clockwait)(s, clk, abs);
     struct timespec r;
     to_real(abs, clk, &r);
-    return real(s, clk, &r);
+    return REAL(sem_clockwait)(s, clk, &r);
 }
 
 REVATI_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs) {
-    static int (*real)(pthread_mutex_t *, const struct timespec *);
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_mutex_timedlock");
-    if (!g_page || !abs) return real(m, abs);
+    if (!g_page || !abs) return REAL(pthread_mutex_timedlock)(m, abs);
     struct timespec r;
     to_real(abs, CLOCK_REALTIME, &r);
-    return real(m, &r);
+    return REAL(pthread_mutex_timedlock)(m, &r);
 }
 
 REVATI_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
-    static int (*real)(pthread_mutex_t *, clockid_t, const struct timespec *);
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_mutex_clocklock");
-    if (!warped(clk) || !abs) return real(m, clk, abs);
+    if (!warped(clk) || !abs) return REAL(pthread_mutex_clocklock)(m, clk, abs);
     struct timespec r;
     to_real(abs, clk, &r);
-    return real(m, clk, &r);
+    return REAL(pthread_mutex_clocklock)(m, clk, &r);
 }

@@ -220,6 +220,7 @@ int revati_copy_bytes(void *dst, const void *src, size_t n, int *moved, int *kin
     if (d == 3 || s == 3) return cudaErrorInvalidValue;
     if ((int64_t)n > droom || (int64_t)n > sroom) return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
+    if (!dst || !src) return cudaErrorInvalidValue; /* a NULL host side: refused, as CUDA does */
     if (d == 2) return cudaSuccess;             /* virtual destination: timed, no data */
     if (s == 2) { memset(dst, 0, n); *moved = 1; return cudaSuccess; } /* virtual source reads zeros */
     memmove(dst, src, n);
@@ -233,6 +234,7 @@ int revati_set_bytes(void *dst, int value, size_t n, int *moved) {
     *moved = 0;
     if (d == 3 || (int64_t)n > room) return cudaErrorInvalidValue;
     if (d == 2 || n == 0) return cudaSuccess;
+    if (!dst) return cudaErrorInvalidValue;
     memset(dst, value, n);
     *moved = 1;
     return cudaSuccess;

@@ -90,6 +90,9 @@ struct revati_event {
  * else the handle) and the object in *obj (NULL for default streams). -1: invalid handle. */
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj);
 int revati_current_device(void);
+/* launch.c: the names-file id of a kernel (host function or cudaKernel_t), 0 if unknown */
+uint32_t revati_kernel_id(const void *f);
+struct revati_graph *graph_new(void);
 int graph_append(struct revati_graph *g, const struct graph_node *n);
 /* Host functions (host_fn.c): enqueue one for the worker thread (-1: could not, run it inline);
  * gates: wait until the host functions pending on stream `ref` (or on any stream) have run. */

@@ -15,7 +15,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,7 +31,7 @@
 
 #define MAX_CHILDREN 64
 
-static int virtual_waits(void) { return g_active && !g_detached; }
+static int virtual_waits(void) { return revati_recording(); }
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
@@ -92,27 +91,21 @@ static int wait_children(uint16_t fn, pid_t pid, int options) {
 }
 
 REVATI_EXPORT pid_t waitpid(pid_t pid, int *status, int options) {
-    static pid_t (*real)(pid_t, int *, int);
-    if (!real) real = dlsym(RTLD_NEXT, "waitpid");
     revati_ensure_init();
     if (wait_children(FN_waitpid, pid, options) < 0) return -1;
-    return real(pid, status, options);
+    return REAL(waitpid)(pid, status, options);
 }
 
 REVATI_EXPORT pid_t wait(int *status) {
-    static pid_t (*real)(int *);
-    if (!real) real = dlsym(RTLD_NEXT, "wait");
     revati_ensure_init();
     if (wait_children(FN_wait, -1, 0) < 0) return -1;
-    return real(status);
+    return REAL(wait)(status);
 }
 
 REVATI_EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) {
-    static pid_t (*real)(pid_t, int *, int, struct rusage *);
-    if (!real) real = dlsym(RTLD_NEXT, "wait4");
     revati_ensure_init();
     if (wait_children(FN_wait4, pid, options) < 0) return -1;
-    return real(pid, status, options, usage);
+    return REAL(wait4)(pid, status, options, usage);
 }
 
 /* ---- hand-over table: waiters per semaphore / condition variable ------------------------- */
@@ -194,45 +187,32 @@ void revati_waits_after_fork(void) {
 }
 
 REVATI_EXPORT int sem_wait(sem_t *sem) {
-    static int (*real)(sem_t *);
-    if (!real) real = dlsym(RTLD_NEXT, "sem_wait");
-    if (!virtual_waits()) return real(sem);
+    if (!virtual_waits()) return REAL(sem_wait)(sem);
     if (sem_trywait(sem) == 0) return 0;
     struct handoff *s = waiter_enter(sem);
-    int rc = real(sem);
+    int rc = REAL(sem_wait)(sem);
     waiter_leave(s);
     return rc;
 }
 
 REVATI_EXPORT int sem_post(sem_t *sem) {
-    static int (*real)(sem_t *);
-    if (!real) real = dlsym(RTLD_NEXT, "sem_post");
     wake_waiters(sem, 1);
-    return real(sem);
+    return REAL(sem_post)(sem);
 }
 
 REVATI_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
-    static int (*real)(pthread_cond_t *, pthread_mutex_t *);
-    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_wait");
     struct handoff *s = waiter_enter(c);
-    int rc = real(c, m);
+    int rc = REAL(pthread_cond_wait)(c, m);
     waiter_leave(s);
     return rc;
 }
 
 REVATI_EXPORT int pthread_cond_signal(pthread_cond_t *c) {
-    static int (*real)(pthread_cond_t *);
-    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_signal", "GLIBC_2.3.2");
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_signal");
     wake_waiters(c, 1);
-    return real(c);
+    return REAL(pthread_cond_signal)(c);
 }
 
 REVATI_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
-    static int (*real)(pthread_cond_t *);
-    if (!real) real = dlvsym(RTLD_NEXT, "pthread_cond_broadcast", "GLIBC_2.3.2");
-    if (!real) real = dlsym(RTLD_NEXT, "pthread_cond_broadcast");
     wake_waiters(c, -1);
-    return real(c);
+    return REAL(pthread_cond_broadcast)(c);
 }

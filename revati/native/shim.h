@@ -12,7 +12,9 @@
  *   names-<pid>-<serial>.txt  append-only: kernel, thread and unsupported-call names
  *
  * The Python side mirrors these layouts in revati/shim.py (the one module that talks to the
- * native side). Bump REVATI_PROTOCOL_VERSION on any layout or meaning change; the trace stores it.
+ * native side); tests/unit/test_shim_abi.py compiles a probe from this header and checks every
+ * size, offset and constant shim.py uses. Bump REVATI_PROTOCOL_VERSION on any layout or meaning
+ * change; the trace stores it.
  */
 #ifndef REVATI_SHIM_H
 #define REVATI_SHIM_H
@@ -81,7 +83,7 @@ struct revati_record {
     uint32_t commit;
     uint8_t type;     /* enum revati_record_type */
     uint8_t kind;     /* per type: copy kind | flags, sync kind, alloc kind */
-    uint16_t fn;      /* enum revati_fn: which API call */
+    uint16_t fn;      /* which API call: the fn column of entry_points.tsv (enum revati_fn) */
     uint32_t thread;  /* per-process thread index (names file 'T' line) */
     int32_t result;   /* return code */
     int64_t enter_ns; /* virtual time at entry */
@@ -128,6 +130,9 @@ enum revati_record_type {
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
 #define REC_F_ASYNC 0x10u       /* enqueued on a stream, host does not wait */
 #define REC_F_BACKED 0x20u      /* moved real bytes */
+#define REC_F_GRAPH 0x40u       /* REC_COPY / REC_MEMSET / REC_HOST_FN: a node of a graph launch */
+/* REC_HOST_FN kind bits */
+#define REC_F_HOST_START 0x80u  /* the host-function worker starts running it (an instant) */
 /* REC_ALLOC kind values */
 enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 };
 
@@ -136,6 +141,9 @@ enum revati_sync_kind {
     SYNC_STREAM = 1, SYNC_EVENT = 2, SYNC_DEVICE = 3, SYNC_COPY = 4, SYNC_SLEEP = 5,
     SYNC_POLL = 6, SYNC_WAIT = 7, SYNC_QUERY = 8,
 };
+
+/* REC_QUERY: what is asked (p.u[0]) */
+enum revati_query_kind { QUERY_EVENT_ELAPSED = 1, QUERY_EVENT = 2, QUERY_STREAM = 3 };
 
 /* ---- socket messages (SOCK_SEQPACKET, fixed size) --------------------------------------- */
 enum revati_msg_type {
@@ -165,35 +173,9 @@ struct revati_msg {
 };
 _Static_assert(sizeof(struct revati_msg) == 64, "message must be 64 bytes");
 
-/* ---- API calls the shim emulates (id = position). The Python side parses this list. ------- */
-#define REVATI_FN_LIST(X) \
-    X(unknown) X(cudaMalloc) X(cudaFree) X(cudaMallocHost) X(cudaHostAlloc) X(cudaFreeHost) \
-    X(cudaMallocManaged) X(cudaMallocAsync) X(cudaFreeAsync) X(cudaMallocPitch) \
-    X(cudaMemcpy) X(cudaMemcpyAsync) X(cudaMemcpy2D) X(cudaMemcpy2DAsync) X(cudaMemcpyPeer) \
-    X(cudaMemcpyPeerAsync) X(cudaMemcpyToSymbol) X(cudaMemcpyFromSymbol) \
-    X(cudaMemcpyToSymbolAsync) X(cudaMemcpyFromSymbolAsync) X(cudaMemset) X(cudaMemsetAsync) \
-    X(cudaMemset2D) X(cudaMemset2DAsync) X(cudaMemGetInfo) X(cudaPointerGetAttributes) \
-    X(cudaHostRegister) X(cudaHostUnregister) X(cudaHostGetDevicePointer) \
-    X(cudaLaunchKernel) X(cudaLaunchKernelExC) X(__cudaLaunchKernel) X(__cudaLaunchKernel_ptsz) \
-    X(cudaLaunchCooperativeKernel) X(cudaLaunchHostFunc) X(cudaStreamAddCallback) \
-    X(cudaStreamCreate) X(cudaStreamCreateWithFlags) X(cudaStreamCreateWithPriority) \
-    X(cudaStreamDestroy) X(cudaStreamSynchronize) X(cudaStreamQuery) X(cudaStreamWaitEvent) \
-    X(cudaEventCreate) X(cudaEventCreateWithFlags) X(cudaEventDestroy) X(cudaEventRecord) \
-    X(cudaEventRecordWithFlags) X(cudaEventSynchronize) X(cudaEventQuery) \
-    X(cudaEventElapsedTime) X(cudaDeviceSynchronize) X(cudaDeviceReset) \
-    X(cudaStreamBeginCapture) X(cudaStreamEndCapture) X(cudaGraphInstantiate) \
-    X(cudaGraphLaunch) X(cudaGraphExecDestroy) X(cudaGraphDestroy) X(cudaGraphExecUpdate) \
-    X(sleep) X(usleep) X(nanosleep) X(clock_nanosleep) X(poll) X(select) X(epoll_wait) \
-    X(pthread_cond_timedwait) X(sem_timedwait) X(cudaThreadSynchronize) X(cudaMemPrefetchAsync) \
-    X(cudaGraphInstantiateWithFlags) X(cudaStreamGetCaptureInfo) X(cudaEventElapsedTime_v2) \
-    X(ppoll) X(epoll_pwait) X(pselect) X(waitpid) X(wait) X(wait4) \
-    X(cuLaunchKernel) X(cuLaunchKernelEx) X(cuLaunchCooperativeKernel) X(cuModuleLoadData) \
-    X(cuMemCreate) X(cuMemRelease) X(cuMemMap) X(cuMemUnmap) X(cuMemsetD8) X(cuMemsetD32) \
-    X(cuMemsetD8Async) X(cuMemsetD32Async) X(cuStreamWriteValue32) X(cuStreamWriteValue64) \
-    X(cuStreamWaitValue32) X(cuStreamWaitValue64)
-
-#define REVATI_FN_ENUM(name) FN_##name,
-enum revati_fn { REVATI_FN_LIST(REVATI_FN_ENUM) FN_COUNT };
-#undef REVATI_FN_ENUM
+/* ---- API calls: record.fn ------------------------------------------------------------------
+ * The id of the function a record is about is the `fn` column of entry_points.tsv; the build
+ * generates `enum revati_fn` (FN_<name>, revati_fn.h) from it and revati/shim.py reads the same
+ * column. 0 is FN_unknown. An id, once given, is never reused for another function. */
 
 #endif

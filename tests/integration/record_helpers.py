@@ -24,14 +24,19 @@ def nvcc() -> str | None:
 
 def build_modes(base: Path, *flags: str) -> Path:
     """tests/cuda/record_modes.cu built with nvcc FLAGS (cached by content); skips without nvcc."""
+    return build_cuda(base, SOURCE, *flags)
+
+
+def build_cuda(base: Path, source: Path, *flags: str) -> Path:
+    """A CUDA test program built with nvcc FLAGS (cached by content); skips without nvcc."""
     compiler = nvcc()
     if not compiler:
         pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the CUDA test programs")
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
-    out = base / f"record_modes-{digest}"
+    digest = hashlib.sha256(source.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+    out = base / f"{source.stem}-{digest}"
     if not out.exists():
         subprocess.run(
-            [compiler, *flags, "-o", str(out), str(SOURCE)], check=True, capture_output=True
+            [compiler, *flags, "-o", str(out), str(source)], check=True, capture_output=True
         )
     return out
 

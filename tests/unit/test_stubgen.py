@@ -19,14 +19,11 @@ RECORDER_C = """
 #include <string.h>
 static char last_name[256], last_library[64];
 static int calls;
-int revati_unsupported_in(const char *name, const char *library, int code) {
+int revati_unsupported_call(const char *name, const char *library, int status) {
     strncpy(last_name, name, sizeof last_name - 1);
     strncpy(last_library, library, sizeof last_library - 1);
     calls++;
-    return code;
-}
-int revati_unsupported_call(const char *name) {
-    return revati_unsupported_in(name, "libcudart.so.13", 801);
+    return status;
 }
 const char *test_last_name(void) { return last_name; }
 const char *test_last_library(void) { return last_library; }

@@ -1,0 +1,141 @@
+/*
+ * Blocking calls: the thread leaves `running`, tells the coordinator over its own connection
+ * (opened on its first wait, closed when it ends) and sleeps until the coordinator wakes it at
+ * the virtual time its wait ends. Waits on fds take part in the two-phase jump. Losing the
+ * coordinator detaches the process: it goes on in real time.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static __thread int t_conn = -1;
+
+void revati_block_thread_exit(void) {
+    if (t_conn >= 0) close(t_conn);
+    t_conn = -1;
+}
+
+void revati_block_after_fork(void) { t_conn = -1; }
+
+int revati_thread_conn(void) {
+    if (t_conn >= 0) return t_conn;
+    t_conn = revati_connect_coordinator();
+    if (t_conn >= 0) revati_thread_watch_exit();
+    return t_conn;
+}
+
+/* The coordinator's answer to a wait: take its virtual time as this thread's now. */
+static void resume(const struct revati_msg *in) {
+    /* The coordinator counted us as running again before it answered (a = page seq then). */
+    if (in->a) revati_page_rebase(g_page, (uint32_t)in->a);
+    revati_clock_not_before(in->v);
+}
+
+static int coordinator_lost(void) {
+    revati_page_adjust(g_page, g_ring, +1);
+    revati_detach("lost the revati coordinator");
+    return -1;
+}
+
+int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, int64_t b,
+                 int64_t value, struct revati_msg *out) {
+    revati_ensure_init();
+    if (!revati_recording()) return -1;
+    int64_t enter = revati_now();
+    uint64_t idx = revati_emit(REC_SYNC, sync_kind, fn, 0, enter, enter, (uint64_t)a, (uint64_t)b,
+                               (uint64_t)value, msg_type);
+    /* Leave `running` before opening this thread's connection (the first time): connecting
+     * wakes the coordinator, which may take the CPU from us, and that must not be program time
+     * (it made the first sync of a run resume late). The coordinator does not jump while this
+     * announced wait has not arrived. */
+    revati_page_block_enter(g_page, g_ring);
+    int fd = revati_thread_conn();
+    if (fd < 0) return coordinator_lost();
+    struct revati_msg m = {.type = msg_type, .pid = (int32_t)getpid(), .serial = g_serial,
+                           .thread = revati_thread_index(), .ring = idx, .v = enter,
+                           .value = value, .a = a, .b = b, .result = sync_kind, .pad = fn};
+    if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return coordinator_lost();
+    int left_sent = 0;
+    for (;;) {
+        ssize_t n = recv(fd, out, sizeof *out, 0);
+        if (n == sizeof *out && (out->type == MSG_WAKE || out->type == MSG_ANSWER)) break;
+        if (n < 0 && errno == EINTR) {
+            /* A signal interrupts a sleep: ask to be woken now (the answer says EINTR). */
+            if (msg_type == MSG_WAIT && sync_kind == SYNC_SLEEP && !left_sent) {
+                struct revati_msg l = m;
+                l.type = MSG_LEFT;
+                if (send(fd, &l, sizeof l, MSG_NOSIGNAL) != sizeof l) return coordinator_lost();
+                left_sent = 1;
+            }
+            continue;
+        }
+        return coordinator_lost();
+    }
+    resume(out);
+    return 0;
+}
+
+/* A wait on file descriptors (poll/select/epoll) with a virtual deadline (-1: none). The thread
+ * leaves `running`, announces the wait, and polls its fds together with its coordinator
+ * connection. It leaves early (MSG_LEFT) when an fd becomes ready, and answers the
+ * coordinator's PREPARE(T) of a two-phase jump with a VETO if an fd is ready, else ACCEPT.
+ * Returns 1 if it left because an fd was ready, 0 at the deadline, 2 when a signal interrupted
+ * it, -1 without a coordinator. */
+int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n) {
+    revati_ensure_init();
+    if (!revati_recording()) return -1;
+    int64_t enter = revati_now();
+    uint64_t idx = revati_emit(REC_SYNC, SYNC_POLL, fn, 0, enter, enter, n, 0, (uint64_t)deadline, MSG_WAIT);
+    struct pollfd *all = calloc(n + 1, sizeof *all);
+    revati_page_block_enter(g_page, g_ring); /* before connecting: see revati_block */
+    int fd = revati_thread_conn();
+    if (fd < 0 || !all) goto lost;
+    if (n) memcpy(all, fds, n * sizeof *fds);
+    all[n] = (struct pollfd){.fd = fd, .events = POLLIN};
+    struct revati_msg m = {.type = MSG_WAIT, .pid = (int32_t)getpid(), .serial = g_serial,
+                           .thread = revati_thread_index(), .ring = idx, .v = enter, .value = deadline,
+                           .a = (int64_t)n, .result = SYNC_POLL, .pad = fn};
+    int left = 0, interrupted = 0;
+    if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
+    for (;;) {
+        int r = left ? REAL(poll)(&all[n], 1, -1) : REAL(poll)(all, n + 1, -1);
+        int user_ready = 0;
+        if (r < 0) {
+            if (errno != EINTR) goto lost;
+            interrupted = user_ready = 1;
+        } else if (!left) {
+            for (nfds_t i = 0; i < n; i++) user_ready |= all[i].revents != 0;
+        }
+        if (user_ready && !left) {
+            struct revati_msg l = m;
+            l.type = MSG_LEFT;
+            if (send(fd, &l, sizeof l, MSG_NOSIGNAL) != sizeof l) goto lost;
+            left = 1;
+        }
+        if (r <= 0 || !(all[n].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        struct revati_msg in;
+        if (recv(fd, &in, sizeof in, 0) != sizeof in) goto lost;
+        if (in.type == MSG_WAKE || in.type == MSG_ANSWER) {
+            resume(&in);
+            break;
+        }
+        if (in.type == MSG_PREPARE) {
+            int ready = left || REAL(poll)(fds, n, 0) > 0;
+            struct revati_msg reply = m;
+            reply.type = ready ? MSG_VETO : MSG_ACCEPT;
+            if (send(fd, &reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply) goto lost;
+            left = left || ready;
+        }
+    }
+    free(all);
+    return interrupted ? 2 : left;
+lost:
+    free(all);
+    return coordinator_lost();
+}
