@@ -26,11 +26,6 @@ struct revati_context {
 };
 
 static struct revati_context g_contexts[REVATI_MAX_DEVICES];
-static int g_initialized;
-
-int revati_driver_device(void) { return revati_current_device(); }
-
-CUresult revati_driver_initialized(void) { return g_initialized ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
 
 static int valid_device(CUdevice d) { return d >= 0 && d < g_cfg.device_count; }
 
@@ -52,7 +47,6 @@ static struct revati_context *context_arg(CUcontext ctx) {
 DRV cuInit(unsigned int flags) {
     revati_ensure_init();
     if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
-    g_initialized = 1;
     return g_cfg.device_count > 0 ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
 }
 
@@ -69,21 +63,13 @@ DRV cuGetErrorString(CUresult e, const char **s) {
 }
 
 DRV cuGetErrorName(CUresult e, const char **s) {
-    static const struct { CUresult code; const char *name; } names[] = {
-        {CUDA_SUCCESS, "CUDA_SUCCESS"}, {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE"},
-        {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY"},
-        {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED"},
-        {CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE"}, {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE"},
-        {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE"},
-        {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT"},
-        {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE"}, {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND"},
-        {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY"}, {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED"},
-    };
     if (!s) return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].code == e) { *s = names[i].name; return CUDA_SUCCESS; }
-    *s = "CUDA_ERROR_UNKNOWN";
-    return CUDA_SUCCESS;
+    switch (e) {
+#define REVATI_CU_RESULT_NAME(name, value) case name: *s = #name; return CUDA_SUCCESS;
+        REVATI_CU_RESULTS(REVATI_CU_RESULT_NAME)
+#undef REVATI_CU_RESULT_NAME
+    default: *s = "CUDA_ERROR_UNKNOWN"; return CUDA_SUCCESS;
+    }
 }
 
 /* The driver's log callbacks: the emulated driver logs nothing, so a callback is never called. */
@@ -414,16 +400,16 @@ REVATI_EXPORT cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, v
                                                            unsigned long long flags, int *status) {
     (void)version;
     revati_ensure_init();
-    CUresult rc = proc_address(symbol, pfn, (flags & 2) != 0, status);
+    CUresult rc = proc_address(symbol, pfn, (flags & cudaEnablePerThreadDefaultStream) != 0, status);
     return rc == CUDA_SUCCESS ? cudaSuccess : (status ? cudaSuccess : cudaErrorInvalidValue);
 }
 REVATI_EXPORT cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **pfn, unsigned long long flags, int *status) {
     return cudaGetDriverEntryPointByVersion(symbol, pfn, 13000, flags, status);
 }
 REVATI_EXPORT cudaError_t cudaGetDriverEntryPoint_ptsz(const char *symbol, void **pfn, unsigned long long flags, int *status) {
-    return cudaGetDriverEntryPointByVersion(symbol, pfn, 13000, flags | 2, status);
+    return cudaGetDriverEntryPointByVersion(symbol, pfn, 13000, flags | cudaEnablePerThreadDefaultStream, status);
 }
 REVATI_EXPORT cudaError_t cudaGetDriverEntryPointByVersion_ptsz(const char *symbol, void **pfn, unsigned int version,
                                                                 unsigned long long flags, int *status) {
-    return cudaGetDriverEntryPointByVersion(symbol, pfn, version, flags | 2, status);
+    return cudaGetDriverEntryPointByVersion(symbol, pfn, version, flags | cudaEnablePerThreadDefaultStream, status);
 }

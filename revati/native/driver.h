@@ -24,17 +24,9 @@ typedef void *CUlibrary;
 typedef void *CUkernel;
 typedef unsigned long long CUmemGenericAllocationHandle;
 
-enum {
-    CUDA_SUCCESS = 0, CUDA_ERROR_INVALID_VALUE = 1, CUDA_ERROR_OUT_OF_MEMORY = 2,
-    CUDA_ERROR_NOT_INITIALIZED = 3, CUDA_ERROR_DEINITIALIZED = 4, CUDA_ERROR_NO_DEVICE = 100,
-    CUDA_ERROR_INVALID_DEVICE = 101, CUDA_ERROR_INVALID_IMAGE = 200,
-    CUDA_ERROR_INVALID_CONTEXT = 201, CUDA_ERROR_NOT_FOUND = 500, CUDA_ERROR_NOT_READY = 600,
-    CUDA_ERROR_INVALID_HANDLE = 400, CUDA_ERROR_ILLEGAL_STATE = 401,
-    CUDA_ERROR_NOT_SUPPORTED = 801, CUDA_ERROR_UNKNOWN = 999,
-};
-
 /* cuGetProcAddress flags and results */
 #define CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM 0x2
+#define cudaEnablePerThreadDefaultStream 0x2 /* cudaGetDriverEntryPoint's flag */
 enum { CU_GET_PROC_ADDRESS_SUCCESS = 0, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND = 1 };
 
 struct CUmemLocation { int type; int id; };
@@ -54,13 +46,6 @@ struct CUlaunchConfig {
     struct CUlaunchAttribute *attrs;
     unsigned int numAttrs;
 };
-
-/* driver.c: the current context's device (the runtime's current device). */
-int revati_driver_device(void);
-CUresult revati_driver_initialized(void);
-
-/* driver_module.c: a function loaded from a module, as a launch needs it. */
-struct revati_function;
 
 /* launch.c: a launch of an already named kernel (the driver's launch path joins the runtime's). */
 cudaError_t revati_launch_kernel_id(uint32_t kernel_id, dim3 grid, dim3 block, size_t smem,
