@@ -254,7 +254,7 @@ TABLES: tuple[Table, ...] = (
             _c("kind", "VARCHAR", "'device', 'host' (pinned) or 'managed'"),
             _c("address", "UBIGINT", "returned address (0 if it failed)"),
             _c("bytes", "BIGINT", "requested size"),
-            _c("backed", "BOOLEAN", "true if it holds real bytes (see DESIGN §4)"),
+            _c("backed", "BOOLEAN", "true if it holds real bytes (see record --backed-max)"),
             _c("alloc_ns", "BIGINT", "virtual time of the allocation"),
             _c("free_ns", "BIGINT", "virtual time of the free (NULL if never freed)"),
             _c("result", "INTEGER", "return code of the allocating call"),

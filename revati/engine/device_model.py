@@ -1,4 +1,4 @@
-"""The device model (DESIGN §3): per-stream timelines, events, and the deadlines of syncs.
+"""The device model (docs/time-model.md): per-stream timelines, events, and the deadlines of syncs.
 
 A kernel, copy or memset launched at host time `t` on stream `s` starts at
 `max(t + launch_latency, tail(s), floor(s))` and ends `duration` later; `floor(s)` is raised by

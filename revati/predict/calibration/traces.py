@@ -52,24 +52,39 @@ def is_profiler_trace(path: Path) -> bool:
 
 
 def load_trace(path: Path, device: str | None = None) -> Measurements:
-    """The measured records of one revati trace (or importable profiler trace) at `path`."""
-    if is_profiler_trace(path):
-        with tempfile.TemporaryDirectory(prefix="revati-calibrate-") as tmp:
-            data = load_trace(_import(path, Path(tmp) / "imported.duckdb"), device)
-        data.group[:] = path.name
-        return data
-    with open_trace(path) as trace:
+    """The measured records of one revati trace (or importable profiler trace) at `path`.
+
+    `device` (a catalog id) is the GPU the data was measured on when the trace does not say;
+    a trace that names another catalog device is refused. Errors name `path`, never the
+    temporary trace a profiler trace is imported into."""
+    if not is_profiler_trace(path):
+        return _measurements(path, path, device)
+    with tempfile.TemporaryDirectory(prefix="revati-calibrate-") as tmp:
+        return _measurements(_import(path, Path(tmp) / "imported.duckdb"), path, device)
+
+
+def _measurements(trace_path: Path, source: Path, device: str | None) -> Measurements:
+    with open_trace(trace_path) as trace:
         run_device = trace.sql("SELECT device FROM run LIMIT 1")
         trace_device = (run_device[0][0] if run_device else None) or _device_model(trace)
+        gpu_names = [r[0] for r in trace.sql("SELECT DISTINCT name FROM devices") if r[0]]
         kernels = trace.sql(KERNEL_QUERY)
         copies = trace.sql(COPY_QUERY)
         memsets = trace.sql(MEMSET_QUERY)
+    if trace_device and device and trace_device != device:
+        raise RevatiConfigError(
+            f"trace {source} was measured on {trace_device}, not {device}; calibrate per device"
+        )
     dev = device or trace_device
     if not dev:
-        raise RevatiConfigError(f"trace {path} names no catalog device; pass --device")
+        gpu = f" (its GPU: {', '.join(gpu_names)})" if gpu_names else ""
+        raise RevatiConfigError(
+            f"trace {source} names no GPU of the device catalog{gpu}; pass --device with the "
+            "catalog id it was measured on (see `revati devices`)"
+        )
     parts = [_kernels(kernels), _copies(copies), _memsets(memsets)]
     batch, measured = _concat(parts)
-    return Measurements(batch, measured, np.full(batch.n, path.name, dtype=object), dev)
+    return Measurements(batch, measured, np.full(batch.n, source.name, dtype=object), dev)
 
 
 def _device_model(trace) -> str | None:
