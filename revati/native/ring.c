@@ -217,9 +217,9 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
     return id;
 }
 
-/* Record an unemulated call once per call and answer `status`, its library's "not supported"
- * (used by the generated stubs: 801 for the runtime and the driver, 3 for NVML). */
-REVATI_EXPORT int revati_unsupported_call(const char *name, const char *library, int status) {
+/* Record a call of an unemulated function of `library` and answer `code`, its library's "not
+ * supported" (the generated stubs call this: 801 for the runtime and the driver, 3 for NVML). */
+REVATI_EXPORT int revati_unsupported_in(const char *name, const char *library, int code) {
     revati_ensure_init();
     static __thread const char *last_name;
     static __thread uint32_t last_id;
@@ -230,6 +230,11 @@ REVATI_EXPORT int revati_unsupported_call(const char *name, const char *library,
         last_id = id;
     }
     int64_t now = revati_now();
-    revati_emit(REC_UNSUPPORTED, 0, 0, status, now, now, id, 0, 0, 0);
-    return status;
+    revati_emit(REC_UNSUPPORTED, 0, 0, code, now, now, id, 0, 0, 0);
+    return code;
+}
+
+/* The runtime's stubs: cudaErrorNotSupported. */
+REVATI_EXPORT int revati_unsupported_call(const char *name) {
+    return revati_unsupported_in(name, "libcudart.so.13", cudaErrorNotSupported);
 }

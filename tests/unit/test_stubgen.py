@@ -19,7 +19,7 @@ RECORDER_C = """
 #include <string.h>
 static char last_name[256], last_library[64];
 static int calls;
-int revati_unsupported_call(const char *name, const char *library, int status) {
+int revati_unsupported_in(const char *name, const char *library, int status) {
     strncpy(last_name, name, sizeof last_name - 1);
     strncpy(last_library, library, sizeof last_library - 1);
     calls++;
