@@ -25,7 +25,8 @@ META_TABLE = "revati_meta"
 SOURCE_EMULATED = "emulated"
 SOURCE_REAL = "real"
 SOURCE_IMPORTED = "imported"
-SOURCES = (SOURCE_EMULATED, SOURCE_REAL, SOURCE_IMPORTED)
+SOURCE_REPLAYED = "replayed"  # re-simulated from another trace (`revati replay`)
+SOURCES = (SOURCE_EMULATED, SOURCE_REAL, SOURCE_IMPORTED, SOURCE_REPLAYED)
 
 # Values of kernels/copies/memsets.duration_source
 DURATION_PREDICTED = "predicted"
@@ -102,7 +103,7 @@ TABLES: tuple[Table, ...] = (
         "run",
         "One row: how the trace was made.",
         (
-            _c("source", "VARCHAR", "'emulated', 'real' or 'imported'"),
+            _c("source", "VARCHAR", "'emulated', 'real', 'imported' or 'replayed'"),
             _c("argv", "VARCHAR[]", "command line of the traced program"),
             _c("cwd", "VARCHAR", "working directory of the traced program"),
             _c("started_at", "TIMESTAMPTZ", "wall-clock start of the run"),

@@ -184,6 +184,11 @@ class DeviceModel:
         ev.time_ns, ev.stream_id = t, s.stream_id
         return t
 
+    def record_event_at(self, pid: int, event: int, at_ns: int, stream_id: int) -> None:
+        """The event fires at at_ns (an event record node of a graph launch)."""
+        ev = self.events.setdefault((pid, event), EventState())
+        ev.time_ns, ev.stream_id = at_ns, stream_id
+
     def wait_event(self, pid: int, s: StreamTimeline, event: int) -> None:
         ev = self.events.get((pid, event))
         if ev is not None and ev.time_ns is not None:

@@ -56,6 +56,14 @@ SHIM_SOURCES = (
     "driver_module.c",
     "cubin.c",
     "nvml.c",
+    "stream_attr.c",
+    "mempool.c",
+    "mempool_attr.c",
+    "mempool_ipc.c",
+    "graph_mem.c",
+    "graph_nodes.c",
+    "graph_cond.c",
+    "ipc.c",
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -69,6 +77,8 @@ HEADERS = (
     "cuda_errors.h",
     "memory.h",
     "objects.h",
+    "mempool.h",
+    "graph_mem.h",
     "cuda_types.h",
     "driver.h",
     "cubin.h",

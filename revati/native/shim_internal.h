@@ -55,6 +55,8 @@ int revati_physical_device(int ordinal);
 void revati_apply_visible_devices(void); /* after the config is read */
 /* 16 bytes naming a node device, the same for cudaDeviceProp.uuid, cuDeviceGetUuid and NVML. */
 void revati_device_uuid(int physical, unsigned char out[16]);
+/* Remember a failed call's error for cudaGetLastError; returns it. */
+int revati_ret(int error);
 
 /* Virtual time now (ns since the run started); never goes back on one thread. */
 int64_t revati_now(void);
