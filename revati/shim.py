@@ -229,7 +229,19 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    lib.revati_relay_signal.argtypes = [ctypes.c_int, ctypes.c_int]
     return lib
+
+
+def relay_signal(fd: int, signum: int) -> None:
+    """Route `signum` to the pipe `fd` (write end, non-blocking) as {signo, si_code, si_pid}
+    (three int32): the sender of a signal, which Python's handlers do not see."""
+    if _helper().revati_relay_signal(fd, signum) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+SIGNAL_RELAY = struct.Struct("<iii")
 
 
 # struct revati_clock_page (see shim.h), its fields up to device_count in order
@@ -248,6 +260,18 @@ PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
+
+
+def coordinator_pid(page: Path) -> int | None:
+    """The pid of the coordinator that created the clock page file `page` (None if unreadable)."""
+    try:
+        with open(page, "rb") as f:
+            head = f.read(PAGE_STRUCT.size)
+    except OSError:
+        return None
+    if len(head) < PAGE_STRUCT.size or struct.unpack_from("<I", head)[0] != PAGE_MAGIC:
+        return None
+    return int(struct.unpack_from("<I", head, PAGE_OFF_COORDINATOR_PID)[0])
 
 
 class ClockPage:
