@@ -33,7 +33,8 @@ CUDA_LIBRARY = re.compile(
     r"nvidia-ml|nvrtc[\w-]*|nvJitLink|nvToolsExt|cupti|caffe2_nvrtc)\.so"
 )
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
-PROVIDED_BY_SHIM = re.compile(r"^libcudart\.so")  # revati's shim takes this SONAME
+# SONAMEs revati's shim takes (the runtime) or preloads a library for (driver, NVML)
+PROVIDED_BY_SHIM = re.compile(r"^(libcudart\.so|libcuda\.so\.1$|libnvidia-ml\.so\.1$)")
 PYTHON_NAME = re.compile(r"^python[\d.]*$")
 TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so", "libtorch_cuda_linalg.so")
 
@@ -252,6 +253,8 @@ def _check_python(report: DoctorReport, program: ElfInfo, env: dict[str, str]) -
         report.notes.append(f"torch is not importable by {program.path}")
         return []
     report.notes.append(f"torch found: {torch_lib}")
+    report.notes.append("revati record turns PyTorch's cuDNN off in traced Python processes, "
+                        "so cuDNN's imports are never called")  # fmt: skip
     paths = [torch_lib / name for name in TORCH_CUDA_LIBRARIES if (torch_lib / name).exists()]
     report.libraries.update({path.name: str(path) for path in paths})
     return [read_elf(path) for path in paths]

@@ -28,6 +28,8 @@ PROTOCOL_VERSION = 5
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
+# a default stream's ref in a record: (node device << this) | 0 legacy or 2 per-thread
+DEFAULT_STREAM_DEVICE_SHIFT = 8
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
@@ -200,6 +202,27 @@ def shim_paths() -> tuple[Path, Path]:
         return build.ensure_built()
     except build.BuildError as e:
         raise RevatiRunError(f"cannot build the native shim: {str(e).splitlines()[-1]}") from e
+
+
+PYTHON_HOOKS = build.NATIVE / "pyhooks"
+
+
+def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """What a traced program's environment gets on top of `env`.
+
+    The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
+    Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    """
+    preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
+    if env.get("LD_PRELOAD"):
+        preload.append(env["LD_PRELOAD"])
+    python_path = [str(PYTHON_HOOKS)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {
+        "LD_PRELOAD": ":".join(preload),
+        "TRITON_LIBCUDA_PATH": str(shim_path.parent),
+        "PYTHONPATH": ":".join(python_path),
+    }
 
 
 class PageSnapshotC(ctypes.Structure):

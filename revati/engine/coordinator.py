@@ -183,6 +183,8 @@ class Coordinator:
             "max_threads_per_sm": s.max_threads_per_sm,
             "warp_size": s.warp_size,
             "max_blocks_per_sm": s.max_blocks_per_sm,
+            "power_watts": s.power_watts,
+            "nvlink_links": s.nvlink_links,
             "cost_launch_ns": c.launch_ns,
             "cost_copy_ns": c.copy_ns,
             "cost_event_ns": c.event_ns,
@@ -206,8 +208,7 @@ class Coordinator:
 
     def child_env(self, shim_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        preload = env.get("LD_PRELOAD", "")
-        env["LD_PRELOAD"] = f"{shim_path}:{preload}" if preload else str(shim_path)
+        env.update(shim.traced_env(shim_path, env))
         env["REVATI_RUN_DIR"] = str(self.run_dir)
         env.pop("REVATI_COUNTED_PID", None)
         return env

@@ -222,7 +222,8 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
 }
 
 /* Record a call of an unemulated function of `library` and answer `code`, its library's "not
- * supported" (the generated stubs call this: 801 for the runtime, 15 for cuBLAS/cuBLASLt). */
+ * supported" (the generated stubs call this: 801 for the runtime and the driver, 3 for NVML,
+ * 15 for cuBLAS/cuBLASLt). */
 REVATI_EXPORT int revati_unsupported_in(const char *name, const char *library, int code) {
     revati_ensure_init();
     static __thread const char *last_name;

@@ -2,12 +2,15 @@
 
 Each stub is an exported function with the entry point's exact name that reports the call to
 the shim and returns its library's "not supported" status (`NOT_SUPPORTED_BY_LIBRARY`: 801,
-`cudaErrorNotSupported`, for the runtime; 15, `CUBLAS_STATUS_NOT_SUPPORTED`, for cuBLAS/Lt):
+`cudaErrorNotSupported` and `CUDA_ERROR_NOT_SUPPORTED`, for the runtime and the driver; 3,
+`NVML_ERROR_NOT_SUPPORTED`, for NVML; 15, `CUBLAS_STATUS_NOT_SUPPORTED`, for cuBLAS/Lt):
 
     int cudaFoo(void) { return revati_unsupported_in("cudaFoo", "libcudart.so.13", 801); }
 
 `revati_unsupported_in(name, library, code)` is defined by the shim: it records the call (so a
-trace names every function a program needed and did not get) and returns `code`.
+trace names every function a program needed and did not get) and returns `code`. The generated
+source also lists the stubs' names, sorted (`revati_stub_names`), so the driver's entry-point
+queries prefer an emulation to a stub.
 
 Why `int NAME(void)` is safe to call with the real prototype's arguments, on x86_64 (System V)
 and aarch64 (AAPCS64): arguments travel in registers and on the caller's stack, and the caller
@@ -35,6 +38,8 @@ RUNTIME_LIBRARY = "libcudart.so.13"
 # The status a stub of each library returns (libraries not listed: NOT_SUPPORTED).
 NOT_SUPPORTED_BY_LIBRARY = {
     RUNTIME_LIBRARY: NOT_SUPPORTED,
+    "libcuda.so.1": 801,  # CUDA_ERROR_NOT_SUPPORTED
+    "libnvidia-ml.so.1": 3,  # NVML_ERROR_NOT_SUPPORTED
     "libcublas.so.13": CUBLAS_NOT_SUPPORTED,
     "libcublasLt.so.13": CUBLAS_NOT_SUPPORTED,
 }
@@ -105,6 +110,18 @@ def stub_function_c(row: EntryPoint, weak: bool = False) -> str:
     return f"{attribute} {c_type} {row.name}(void) {{\n    {text}\n}}\n"
 
 
+def stub_names_c(names: list[str]) -> str:
+    """The sorted array of stub names the shim searches (hidden: not an export)."""
+    ordered = sorted(names, key=lambda n: n.encode())
+    lines = [f'    "{name}",' for name in ordered]
+    return (
+        '__attribute__((visibility("hidden"))) const char *const revati_stub_names[] = {\n'
+        + "\n".join(lines or ["    0,"])
+        + "\n};\n"
+        f'__attribute__((visibility("hidden"))) const unsigned int revati_stub_count = {len(ordered)};\n'
+    )
+
+
 def generate_stubs_c(table_path: str | Path = TABLE_PATH, weak_emulated: bool = False) -> str:
     """C source defining a stub for every `stub` row.
 
@@ -117,6 +134,7 @@ def generate_stubs_c(table_path: str | Path = TABLE_PATH, weak_emulated: bool = 
     parts += [stub_function_c(row) for row in rows if row.status == "stub"]
     if weak_emulated:
         parts += [stub_function_c(row, weak=True) for row in rows if row.status == "emulated"]
+    parts.append(stub_names_c([row.name for row in rows if row.status == "stub"]))
     return "\n".join(parts)
 
 

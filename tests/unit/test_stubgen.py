@@ -4,6 +4,7 @@ status (801 for the runtime, 15 for cuBLAS/Lt) and report their name and library
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
         for row in read_table()
         if row.status == "stub"
         and not row.notes.startswith("ret:")
-        and row.library == "libcudart.so.13"
+        and row.library in ("libcudart.so.13", "libcuda.so.1")
     ]
     for name in error_stubs[:: max(1, len(error_stubs) // 5)]:
         fn = getattr(lib, name)
@@ -137,6 +138,30 @@ def test_legacy_cublas_value_returning_stubs_return_zeros(stub_library):
     value = lib.cublasZdotu(4, None, 1, None, 1)
     assert (value.x, value.y) == (0.0, 0.0)
     assert lib.test_last_name() == b"cublasZdotu"
+
+
+def test_an_nvml_stub_returns_nvml_not_supported_and_names_its_library(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = lib.test_last_library.restype = ctypes.c_char_p
+    nvml_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libnvidia-ml.so.1"
+    ]
+    driver_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libcuda.so.1"
+    ]
+    assert getattr(lib, nvml_stubs[0])(None) == 3  # NVML_ERROR_NOT_SUPPORTED
+    assert (lib.test_last_name(), lib.test_last_library()) == (
+        nvml_stubs[0].encode(),
+        b"libnvidia-ml.so.1",
+    )
+    assert getattr(lib, driver_stubs[0])(None) == 801  # CUDA_ERROR_NOT_SUPPORTED
+    assert lib.test_last_library() == b"libcuda.so.1"
+
+
+def test_the_stub_names_array_is_sorted_for_bsearch():
+    source = generate_stubs_c()
+    listed = re.findall(r'^    "(\w+)",$', source.split("revati_stub_names[]", 1)[1], re.M)
+    assert listed == sorted(stub_names(), key=str.encode)
 
 
 def test_pointer_and_struct_returning_stubs_return_zeros(stub_library):
