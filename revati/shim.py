@@ -20,7 +20,7 @@ from revati.errors import RevatiRunError
 from revati.native import build
 from revati.native.entry_table import fn_names
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 5
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -66,6 +66,23 @@ REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 
 REC_STREAM_CREATE, REC_STREAM_DESTROY, REC_EVENT_RECORD, REC_STREAM_WAIT = 7, 8, 9, 10
 REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13, 14, 15
 REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
+REC_COLLECTIVE = 21
+
+# enum revati_coll_kind -> barriers.collective
+COLL_KINDS = {
+    1: "init",
+    2: "allreduce",
+    3: "allgather",
+    4: "reducescatter",
+    5: "broadcast",
+    6: "reduce",
+    7: "send",
+    8: "recv",
+    9: "alltoall",
+    10: "gather",
+    11: "split",
+}
+COLL_INIT, COLL_SEND, COLL_RECV = 1, 7, 8
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
@@ -83,10 +100,12 @@ SYNC_KINDS = {
     6: "poll",
     7: "wait",
     8: "query",
+    9: "barrier",
 }
 SYNC_STREAM, SYNC_EVENT, SYNC_DEVICE, SYNC_COPY, SYNC_SLEEP, SYNC_POLL, SYNC_WAIT, SYNC_QUERY = (
     range(1, 9)
 )
+SYNC_BARRIER = 9
 QUERY_EVENT_ELAPSED, QUERY_EVENT, QUERY_STREAM = 1, 2, 3
 
 # enum revati_msg_type and struct revati_msg

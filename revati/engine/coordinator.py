@@ -438,6 +438,7 @@ class Coordinator:
         for w in [w for w in self.waiters.values() if w.proc is p]:
             self.waiters.pop(w.conn, None)
         self.ingest.flush_allocations(p.state)
+        self.ingest.barriers.member_died(p.pid)
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -467,8 +468,9 @@ class Coordinator:
     def finish(self) -> int:
         """Drain what is left, write the processes and return the virtual end time."""
         self.drain()
-        end = max(self.ingest.virtual_end_ns, self.page.now())
+        end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         seen: set[int] = set()
+        barriers = self.ingest.barriers
         for p in self.procs.values():
             self.ingest.flush_allocations(p.state)
             if p.pid in seen:
@@ -479,7 +481,9 @@ class Coordinator:
                 pid=p.pid,
                 parent_pid=p.parent_pid,
                 argv=p.argv,
-                rank=_int_or_none(p.env.get("RANK")),
+                rank=_int_or_none(p.env.get("RANK"))
+                if "RANK" in p.env
+                else barriers.rank_of(p.pid),
                 local_rank=_int_or_none(p.env.get("LOCAL_RANK")),
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from revati import shim
+from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
 from revati.engine.trace_sink import TraceSink
@@ -114,6 +115,7 @@ class Ingest:
         self.kernels = 0
         self.virtual_end_ns = 0
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
+        self.barriers = BarrierBook(sink, model, durations)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -596,12 +598,22 @@ class Ingest:
             self.api_call(p, r, exit_ns=at)
             self.resolutions[key] = Resolution(at, res, val, "query")
             return
-        deadline, target = self._deadline(p, r["thread"], kind, a, value, at)
         if call is None:
             call = self.api_call(p, r, emit=False)
+        if kind == shim.SYNC_BARRIER:  # its deadline comes when its barriers are released
+            waiting = self.resolutions[key] = Resolution(INFINITE, kind="barrier", call=call)
+            waiting.target = self.barriers.wait(p.key, int(r["thread"]), at, waiting)
+            return
+        deadline, target = self._deadline(p, r["thread"], kind, a, value, at)
         self.resolutions[key] = Resolution(
             deadline, 0, 0, shim.SYNC_KINDS.get(kind, "wait"), target, call
         )
+
+    def _collective(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    ) -> None:
+        call = self.api_call(p, r)
+        self.barriers.arrive(p.key, p.pid, r, call["call_id"])
 
     def _deadline(
         self, p: ProcessState, thread: int, kind: int, a: int, value: int, at: int
@@ -679,4 +691,5 @@ _HANDLERS = {
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,
+    shim.REC_COLLECTIVE: Ingest._collective,
 }

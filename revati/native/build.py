@@ -43,6 +43,8 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "nccl.c",  # NCCL at its API: communicators, collectives as barriers
+    "nccl_data.c",  # NCCL: real bytes on backed buffers
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
 VERSION_SCRIPT = "shim.map"
@@ -57,6 +59,7 @@ HEADERS = (
     "memory.h",
     "objects.h",
     "cuda_types.h",
+    "nccl_layer.h",
 )
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"

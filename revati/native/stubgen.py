@@ -33,6 +33,8 @@ NOT_SUPPORTED = 801  # cudaErrorNotSupported
 RETURN_KINDS = {
     "error": ("int", "return revati_unsupported_call({name});"),
     "void": ("void", "(void)revati_unsupported_call({name});"),
+    # ncclResult_t: ncclInvalidUsage (5), the code NCCL gives a call it cannot serve here
+    "nccl": ("int", "(void)revati_unsupported_call({name});\n    return 5;"),
     "char": ("char", "(void)revati_unsupported_call({name});\n    return 0;"),
     "ptr": ("void *", "(void)revati_unsupported_call({name});\n    return 0;"),
     "channel_desc": (
@@ -59,9 +61,11 @@ struct revati_channel_format_desc { int x, y, z, w, f; };
 
 
 def return_kind(row: EntryPoint) -> str:
-    """The row's `ret:<kind>` tag, `error` (cudaError_t) when it has none."""
+    """The row's `ret:<kind>` tag; without one `error` (cudaError_t), or `nccl` (ncclResult_t)
+    for NCCL's exports."""
     match = _RET_TAG.search(row.notes)
-    kind = match.group(1) if match else "error"
+    default = "nccl" if row.library.startswith("libnccl") else "error"
+    kind = match.group(1) if match else default
     if kind not in RETURN_KINDS:
         raise RevatiConfigError(
             f"entry point {row.name}: unknown tag ret:{kind} (known: {', '.join(RETURN_KINDS)})"

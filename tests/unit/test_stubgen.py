@@ -11,7 +11,13 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from revati.native.entry_table import TABLE_PATH, read_table
-from revati.native.stubgen import NOT_SUPPORTED, emulated_names, generate_stubs_c, stub_names
+from revati.native.stubgen import (
+    NOT_SUPPORTED,
+    emulated_names,
+    generate_stubs_c,
+    return_kind,
+    stub_names,
+)
 
 # A stand-in for the shim's recorder: remembers the last name and returns cudaErrorNotSupported.
 RECORDER_C = """
@@ -87,15 +93,22 @@ def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
     lib.test_last_name.restype = ctypes.c_char_p
     # Stubs that return cudaError_t (no `ret:` tag), taken from the table: rows flip to
     # `emulated` as the shim grows, so no name is hard-coded here.
-    error_stubs = [
-        row.name
-        for row in read_table()
-        if row.status == "stub" and not row.notes.startswith("ret:")
-    ]
+    stubs = [row for row in read_table() if row.status == "stub" and "ret:" not in row.notes]
+    error_stubs = [row.name for row in stubs if return_kind(row) == "error"]
     for name in error_stubs[:: max(1, len(error_stubs) // 5)]:
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]  # the real args are ignored
         assert fn(None, 7, 1 << 40) == NOT_SUPPORTED
+        assert lib.test_last_name() == name.encode()
+
+
+def test_nccl_stubs_return_invalid_usage(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    nccl = [r.name for r in read_table() if r.status == "stub" and r.library == "libnccl.so.2"]
+    assert "ncclCommShrink" in nccl
+    for name in nccl[:: max(1, len(nccl) // 5)]:
+        assert getattr(lib, name)() == 5  # ncclInvalidUsage
         assert lib.test_last_name() == name.encode()
 
 
