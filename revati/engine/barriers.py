@@ -102,6 +102,7 @@ class BarrierBook:
         self.open: dict[tuple[Any, ...], list[Barrier]] = {}  # (process key, thread) -> arrivals
         self.released = 0
         self.virtual_end_ns = 0
+        self._durations: dict[tuple[str, int, int], tuple[int, str]] = {}
 
     # ---- arrivals --------------------------------------------------------------------------
 
@@ -226,8 +227,16 @@ class BarrierBook:
         return bid
 
     def _duration(self, b: Barrier) -> tuple[int, str]:
+        """Predicted once per (operation, size, members): a predictor call costs ~1 ms."""
         if b.collective in _UNTIMED or b.nbytes <= 0:
             return 0, "revati:rendezvous"
+        key = (b.collective, b.nbytes, b.needed)
+        known = self._durations.get(key)
+        if known is None:
+            known = self._durations[key] = self._predict(b)
+        return known
+
+    def _predict(self, b: Barrier) -> tuple[int, str]:
         name = _MODEL_NAMES.get(b.collective, b.collective)
         batch = OpBatch.from_columns(
             1,

@@ -10,6 +10,7 @@
  *   nccl_ranks straggler N ITERS threads; the last rank sleeps 5 ms before each all-reduce
  *   nccl_ranks kill N ITERS      processes; rank 1 kills itself before its 3rd all-reduce, the
  *                                others must see an error (exit 0 when they all did)
+ *   nccl_ranks bench N ITERS     threads; ITERS all-reduces of 64 MiB (virtual) each, one sync
  */
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -142,7 +143,25 @@ static int run_rank(int rank) {
     return !strcmp(mode, "kill") ? 1 : 0; /* a kill run must have failed */
 }
 
-static void *rank_thread(void *arg) { return (void *)(long)run_rank((int)(long)arg); }
+/* Coordination cost: all-reduces back to back on a virtual buffer, one sync at the end. */
+static int bench_rank(int rank) {
+    cudaStream_t s;
+    void *buf;
+    CHECK(cudaSetDevice(rank) == cudaSuccess && cudaStreamCreate(&s) == cudaSuccess, "setup");
+    CHECK(cudaMalloc(&buf, 64u << 20) == cudaSuccess, "alloc");
+    ncclComm_t c;
+    CHECK(ncclCommInitRank(&c, nranks, uid, rank) == ncclSuccess, "init");
+    for (int it = 0; it < iters; it++)
+        CHECK(ncclAllReduce(buf, buf, 16u << 20, ncclFloat, ncclSum, c, s) == ncclSuccess, "allreduce");
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess, "sync");
+    ncclCommDestroy(c);
+    return 0;
+}
+
+static void *rank_thread(void *arg) {
+    int rank = (int)(long)arg;
+    return (void *)(long)(!strcmp(mode, "bench") ? bench_rank(rank) : run_rank(rank));
+}
 
 static int run_group(void) {
     struct rank_bufs b[8];
