@@ -73,7 +73,6 @@ class Communicator:
     comm: int
     nranks: int
     members: dict[int, int] = field(default_factory=dict)  # rank -> pid
-    devices: dict[int, int] = field(default_factory=dict)  # rank -> device
     seq: dict[tuple[Any, ...], int] = field(default_factory=dict)
     dead_rank: int | None = None
 
@@ -114,7 +113,7 @@ class BarrierBook:
         if comm is None:
             comm = self.comms[int(r["a"])] = Communicator(int(r["a"]), nranks)
         if kind == "init":
-            comm.members[rank], comm.devices[rank] = pid, int(r["b"])
+            comm.members[rank] = pid
         key, needed = self._key(comm, kind, rank, peer)
         b = self.pending.get(key)
         if b is None:
@@ -148,8 +147,8 @@ class BarrierBook:
         host = int(r["enter_ns"])
         if kind in _UNTIMED:
             return Arrival(rank, pid, None, host, host, call_id)
-        device = comm.devices.get(rank, 0)
-        s = self.model.stream(pid, int(r["c"]), int(r["thread"]), device)
+        # the stream as launches name it (launch records carry no device)
+        s = self.model.stream(pid, int(r["c"]), int(r["thread"]))
         at = max(host + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
         return Arrival(rank, pid, s, host, at, call_id)
 

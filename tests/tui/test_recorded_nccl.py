@@ -18,7 +18,7 @@ from tests.tui.conftest import SIZE, settle, sync
 @pytest.fixture(scope="module")
 def straggler_trace(tmp_path_factory, program: Path) -> Path:  # noqa: F811
     base = tmp_path_factory.mktemp("straggler")
-    trace, out = record(base, program, "straggler", "2", "2", flags=("--dilation", "20"))
+    trace, out = record(base, program, "straggler", "2", "2", flags=("--dilation", "100"))
     assert out.strip().endswith("ok"), out
     return trace
 
