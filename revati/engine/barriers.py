@@ -102,6 +102,8 @@ class BarrierBook:
         self.released = 0
         self.virtual_end_ns = 0
         self._durations: dict[tuple[str, int, int], tuple[int, str]] = {}
+        # (process key, thread) -> the api_calls row of its last arrival, not yet written
+        self.held_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # ---- arrivals --------------------------------------------------------------------------
 

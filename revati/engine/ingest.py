@@ -598,12 +598,13 @@ class Ingest:
             self.api_call(p, r, exit_ns=at)
             self.resolutions[key] = Resolution(at, res, val, "query")
             return
-        if call is None:
-            call = self.api_call(p, r, emit=False)
         if kind == shim.SYNC_BARRIER:  # its deadline comes when its barriers are released
-            waiting = self.resolutions[key] = Resolution(INFINITE, kind="barrier", call=call)
+            waiting = self.resolutions[key] = Resolution(INFINITE, kind="barrier")
+            waiting.call = self._barrier_call(p, r)
             waiting.target = self.barriers.wait(p.key, int(r["thread"]), at, waiting)
             return
+        if call is None:
+            call = self.api_call(p, r, emit=False)
         deadline, target = self._deadline(p, r["thread"], kind, a, value, at)
         self.resolutions[key] = Resolution(
             deadline, 0, 0, shim.SYNC_KINDS.get(kind, "wait"), target, call
@@ -612,8 +613,23 @@ class Ingest:
     def _collective(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
     ) -> None:
-        call = self.api_call(p, r)
+        """An NCCL arrival. Its call row is held: if the thread's next barrier wait belongs to
+        the same call (no group), the two are one row, from the call to the resume."""
+        held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)
+        if held is not None:
+            self.sink.add("api_calls", **held)
+        call = self.barriers.held_calls[(*p.key, int(r["thread"]))] = self.api_call(
+            p, r, emit=False
+        )
         self.barriers.arrive(p.key, p.pid, r, call["call_id"])
+
+    def _barrier_call(self, p: ProcessState, r: dict[str, Any]) -> dict[str, Any]:
+        held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)
+        if held is not None and held["name"] == _FN_NAMES[min(int(r["fn"]), len(_FN_NAMES) - 1)]:
+            return held
+        if held is not None:
+            self.sink.add("api_calls", **held)
+        return self.api_call(p, r, emit=False)
 
     def _deadline(
         self, p: ProcessState, thread: int, kind: int, a: int, value: int, at: int

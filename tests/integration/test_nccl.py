@@ -92,6 +92,15 @@ def test_collectives_move_real_bytes_and_leave_barriers(
         "broadcast": iters,
         "sendrecv": iters * ranks,
     }
+    # one api_calls row per call: an all-reduce's arrival and its wait are one call
+    (calls,) = q(trace, "SELECT count(*) FROM api_calls WHERE name = 'ncclAllReduce'")[0]
+    assert calls == iters * ranks
+    waits = q(
+        trace,
+        "SELECT count(*), bool_and(c.exit_ns = s.resumed_ns AND c.enter_ns <= s.blocked_ns) "
+        "FROM syncs s JOIN api_calls c USING (call_id) WHERE s.kind = 'barrier'",
+    )
+    assert waits[0][0] > 0 and waits[0][1]
     # every collective has one arrival per rank, waits = release - arrival, none negative
     rows = q(
         trace,
