@@ -25,7 +25,8 @@ META_TABLE = "revati_meta"
 SOURCE_EMULATED = "emulated"
 SOURCE_REAL = "real"
 SOURCE_IMPORTED = "imported"
-SOURCES = (SOURCE_EMULATED, SOURCE_REAL, SOURCE_IMPORTED)
+SOURCE_REPLAYED = "replayed"  # re-simulated from another trace (`revati replay`)
+SOURCES = (SOURCE_EMULATED, SOURCE_REAL, SOURCE_IMPORTED, SOURCE_REPLAYED)
 
 # Values of kernels/copies/memsets.duration_source
 DURATION_PREDICTED = "predicted"
@@ -102,7 +103,7 @@ TABLES: tuple[Table, ...] = (
         "run",
         "One row: how the trace was made.",
         (
-            _c("source", "VARCHAR", "'emulated', 'real' or 'imported'"),
+            _c("source", "VARCHAR", "'emulated', 'real', 'imported' or 'replayed'"),
             _c("argv", "VARCHAR[]", "command line of the traced program"),
             _c("cwd", "VARCHAR", "working directory of the traced program"),
             _c("started_at", "TIMESTAMPTZ", "wall-clock start of the run"),
@@ -254,7 +255,7 @@ TABLES: tuple[Table, ...] = (
             _c("kind", "VARCHAR", "'device', 'host' (pinned) or 'managed'"),
             _c("address", "UBIGINT", "returned address (0 if it failed)"),
             _c("bytes", "BIGINT", "requested size"),
-            _c("backed", "BOOLEAN", "true if it holds real bytes (see DESIGN §4)"),
+            _c("backed", "BOOLEAN", "true if it holds real bytes (see record --backed-max)"),
             _c("alloc_ns", "BIGINT", "virtual time of the allocation"),
             _c("free_ns", "BIGINT", "virtual time of the free (NULL if never freed)"),
             _c("result", "INTEGER", "return code of the allocating call"),

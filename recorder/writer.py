@@ -120,8 +120,10 @@ class TraceWriter:
         overwrite: bool = False,
         build_event_order: bool = True,
         block_size: int | None = None,
+        shown_as: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.shown = Path(shown_as) if shown_as is not None else self.path  # named in errors
         self.build_event_order = build_event_order
         if self.path.exists():
             if not overwrite:
@@ -150,7 +152,7 @@ class TraceWriter:
             config["preserve_insertion_order"] = False
             self._con = duckdb.connect(str(self.path), config=config)
         except duckdb.Error as e:
-            raise RevatiTraceError(f"{self.path}: cannot create trace: {e}") from e
+            raise RevatiTraceError(f"{self.shown}: cannot create trace: {e}") from e
         self._con.execute("SET enable_progress_bar = false")
         self._create(run)
 
@@ -289,7 +291,7 @@ class TraceWriter:
         try:
             self._con.execute(query, params or None)
         except duckdb.Error as e:
-            raise RevatiTraceError(f"{self.path}: writing {table} failed: {e}") from e
+            raise RevatiTraceError(f"{self.shown}: writing {table} failed: {e}") from e
 
     # ---- end ---------------------------------------------------------------------------------
 
@@ -318,13 +320,16 @@ class TraceWriter:
                 write_event_order(self._con)
                 write_overview(self._con, "event_order", "event_groups")
             self._con.execute("CHECKPOINT")
+        except duckdb.Error as e:
+            reason = str(e).replace(str(self.path), str(self.shown))
+            raise RevatiTraceError(f"{self.shown}: finishing the trace failed: {reason}") from e
         finally:
             self._closed = True
             self._con.close()
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RevatiTraceError(f"{self.path}: trace writer is already closed")
+            raise RevatiTraceError(f"{self.shown}: trace writer is already closed")
 
     def __enter__(self) -> TraceWriter:
         return self

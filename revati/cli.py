@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "revati.commands.devices",
     "revati.commands.calibrate",
     "revati.commands.predict_report",
+    "revati.commands.replay",
+    "revati.commands.compare",
 )
 
 
@@ -39,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  revati record -o trace.duckdb -- ./my_cuda_program   # run under emulation\n"
         "  revati info trace.duckdb                             # what is in a trace\n"
         "  revati tui trace.duckdb                              # step through it\n"
+        "  revati replay trace.duckdb --device a100-sxm-80gb -o a100.duckdb  # on another GPU\n"
+        "  revati compare trace.duckdb real.duckdb              # where emulated and real part\n"
         "Run `revati COMMAND --help` for the options of each command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

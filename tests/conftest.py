@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 import os
 import shutil
 import subprocess
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"  # small real traces and tables, see tests/data/README.md
+# A folder laid out like tests/data with larger real traces (optional, see tests/data/README.md).
+CORPUS_VARIABLE = "REVATI_TEST_CORPUS"
 
 
 def run_cli(*args: str, check: bool = False, **kw) -> subprocess.CompletedProcess[str]:
@@ -29,11 +32,41 @@ def cli():
     return run_cli
 
 
+def materialise_test_data(dest: Path) -> Path:
+    """tests/data at `dest`, every `.xz` file decompressed (the others linked), same layout."""
+    for src in sorted(TEST_DATA.rglob("*")):
+        if src.is_dir():
+            continue
+        rel = src.relative_to(TEST_DATA)
+        target = dest / (rel.with_suffix("") if src.suffix == ".xz" else rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".xz":
+            target.write_bytes(lzma.decompress(src.read_bytes()))
+        else:
+            target.symlink_to(src)
+    return dest
+
+
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip(f"shared data folder {SHARED_DATA} is not present beside the repository")
-    return SHARED_DATA
+def test_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real traces and tables of tests/data, ready to read."""
+    return materialise_test_data(tmp_path_factory.mktemp("data"))
+
+
+def corpus() -> Path | None:
+    """The optional larger corpus named by $REVATI_TEST_CORPUS, if set."""
+    value = os.environ.get(CORPUS_VARIABLE)
+    return Path(value) if value else None
+
+
+def pytest_report_header() -> str:
+    where = corpus()
+    if where is None:
+        return (
+            f"larger trace corpus: not used (set {CORPUS_VARIABLE} to a folder laid out like "
+            "tests/data to also import the traces listed in tests/data/README.md)"
+        )
+    return f"larger trace corpus: {where}"
 
 
 def nvcc_path() -> str | None:

@@ -13,6 +13,7 @@ Output paths (`check_output`, `atomic_output`) live in `revati.recorder.output`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -340,6 +341,8 @@ class ImportSummary:
     inputs: tuple[str, ...]
     counts: dict[str, int]
     ranks: tuple[int | None, ...]
+    not_imported: Mapping[str, int] = field(default_factory=dict)  # host-only, by category
+    malformed: Mapping[str, int] = field(default_factory=dict)  # unreadable rows, by reason
 
     def line(self) -> str:
         c = self.counts
@@ -352,4 +355,23 @@ class ImportSummary:
             f"{self.output}: {c.get('kernels', 0)} kernels, {c.get('copies', 0)} copies, "
             f"{c.get('memsets', 0)} memsets, {c.get('api_calls', 0)} API calls, "
             f"{c.get('nvtx_ranges', 0)} NVTX ranges, {c.get('barriers', 0)} barriers"
+            + _skipped_note(self.not_imported, self.malformed)
         )
+
+
+def _skipped_note(not_imported: Mapping[str, int], malformed: Mapping[str, int]) -> str:
+    """'; not imported: 479 host-only events (cpu_op 300, ...); skipped 3 malformed events (...)'"""
+    host = {k: v for k, v in not_imported.items() if k != "metadata" and v}
+    note = ""
+    if host:
+        note += f"; not imported: {sum(host.values()):,} host-only events ({count_list(host)})"
+    if malformed:
+        note += f"; skipped {sum(malformed.values()):,} malformed events ({count_list(malformed)})"
+    return note
+
+
+def count_list(counts: Mapping[str, int], most: int = 4) -> str:
+    """ "kernel without device/stream 3, call without pid/tid 1" (the most frequent first)."""
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{k} {v:,}" for k, v in top[:most])
+    return text + (f", {len(top) - most} more kinds" if len(top) > most else "")

@@ -35,6 +35,7 @@ from revati.recorder.importers.kineto_input import (
     CATEGORY,
     MetadataNames,
     as_dict,
+    check_file_imported,
     collective_args,
     device_properties,
     dim3,
@@ -44,7 +45,10 @@ from revati.recorder.importers.kineto_input import (
     is_number,
     load_kineto,
     metadata_names,
+    refuse_duplicates,
+    refuse_same_rank,
     us_to_ns,
+    with_int_ids,
 )
 from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
@@ -77,7 +81,8 @@ class _FileState:
     pids: dict[int, int] = field(default_factory=dict)  # original pid -> trace pid
     calls: dict[int, int] = field(default_factory=dict)  # correlation -> api_calls row
     annotations: dict[int, int] = field(default_factory=dict)  # External id -> thread_id
-    skipped: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # host-only: not imported
+    malformed: Counter[str] = field(default_factory=Counter)  # GPU/runtime events unreadable
 
 
 class KinetoImporter:
@@ -96,6 +101,7 @@ class KinetoImporter:
         self.ann_keys: list[Any] = []  # per nvtx row
         self.files: list[_FileState] = []
         self.thread_names: dict[int, str | None] = {}
+        self.ranks: dict[int, Path] = {}
 
     # ---- entry -------------------------------------------------------------------------------
 
@@ -109,17 +115,13 @@ class KinetoImporter:
             world_size=int_or_none(dist.get("world_size")),
             base_ns=int_or_none(data.get("baseTimeNanoseconds")) or 0,
         )
+        refuse_same_rank(path, st.rank, self.ranks)
         self.files.append(st)
-        events = [e for e in data["traceEvents"] if isinstance(e, dict)]
+        rows_before = self._row_count()
+        events = [with_int_ids(e) for e in data["traceEvents"] if isinstance(e, dict)]
+        st.malformed["event that is not a JSON object"] = len(data["traceEvents"]) - len(events)
         names = metadata_names(events)
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for e in events:
-            cat = e.get("cat")
-            kind = CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
-            if kind is None or e.get("ph") != "X" or not is_number(e.get("ts")):
-                st.skipped["metadata" if e.get("ph") == "M" else str(cat)] += 1
-                continue
-            by_kind.setdefault(kind, []).append(e)
+        by_kind = self._sort_events(st, events)
         st.main_pid = self._main_pid(st, by_kind)
         for e in by_kind.get("call", []):
             self._add_call(st, e, names)
@@ -128,6 +130,28 @@ class KinetoImporter:
         for kind in ("kernel", "memcpy", "memset", "sync", "gpu_annotation"):
             for e in by_kind.get(kind, []):
                 self._add_device_event(st, kind, e, names)
+        st.malformed = +st.malformed  # drop zero counts
+        check_file_imported(path, self._row_count() - rows_before, st.malformed, st.skipped)
+
+    def _sort_events(
+        self, st: _FileState, events: list[dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The importable events by kind; the rest counted as not imported or malformed."""
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for e in events:
+            cat = e.get("cat")
+            kind = CATEGORY.get(cat.lower()) if isinstance(cat, str) else None
+            if kind is None or e.get("ph") != "X":
+                label = cat if isinstance(cat, str) else "(no category)"
+                st.skipped["metadata" if e.get("ph") == "M" else label] += 1
+            elif not is_number(e.get("ts")) or not _valid_dur(e.get("dur")):
+                st.malformed[f"{cat} without a numeric ts/dur"] += 1
+            else:
+                by_kind.setdefault(kind, []).append(e)
+        return by_kind
+
+    def _row_count(self) -> int:
+        return sum(self.b.rows(t) for t in self.b.tables)
 
     def finish(self) -> TraceBuilder:
         """Add the derived rows (processes, threads, seq, depths, barriers)."""
@@ -137,9 +161,15 @@ class KinetoImporter:
         ann = self.b.tables.get("nvtx_ranges")
         if ann:
             ann["depth"] = nesting_depths(self.ann_keys, ann["start_ns"], ann["end_ns"])
-        if len(self.files) > 1:
+        if self._ranks_of_one_run():
             add_barriers(self.b, self.kernel_owner, self.kernel_groups)
         return self.b
+
+    def _ranks_of_one_run(self) -> bool:
+        """Collectives are matched only across files that are distinct ranks of one world."""
+        ranks = [st.rank for st in self.files]
+        worlds = {st.world_size for st in self.files if st.world_size is not None}
+        return len(self.files) > 1 and None not in ranks and len(worlds) <= 1
 
     # ---- identities --------------------------------------------------------------------------
 
@@ -210,7 +240,7 @@ class KinetoImporter:
     def _add_call(self, st: _FileState, e: dict[str, Any], names: MetadataNames) -> None:
         thread_id = self._thread(st, e, names)
         if thread_id is None:
-            st.skipped["call without pid/tid"] += 1
+            st.malformed["call without pid/tid"] += 1
             return
         start, end = _times(st, e)
         args = as_dict(e.get("args"))
@@ -232,7 +262,7 @@ class KinetoImporter:
     def _add_annotation(self, st: _FileState, e: dict[str, Any], names: MetadataNames) -> None:
         thread_id = self._thread(st, e, names)
         if thread_id is None:
-            st.skipped["annotation without pid/tid"] += 1
+            st.malformed["annotation without pid/tid"] += 1
             return
         start, end = _times(st, e)
         name = str(e.get("name"))
@@ -275,7 +305,7 @@ class KinetoImporter:
         stream = int_or_none(args.get("stream"))
         stream = stream if stream is not None else int_or_none(e.get("tid"))
         if ordinal is None or stream is None:
-            st.skipped[f"{kind} without device/stream"] += 1
+            st.malformed[f"{kind} without device/stream"] += 1
             return
         start, end = _times(st, e)
         row = st.calls.get(int_or_none(args.get("correlation")) or -1)
@@ -432,6 +462,10 @@ class KinetoImporter:
             )
 
 
+def _valid_dur(dur: Any) -> bool:
+    return dur is None or (is_number(dur) and dur >= 0)
+
+
 def _times(st: _FileState, e: dict[str, Any]) -> tuple[int, int]:
     start = st.base_ns + us_to_ns(e["ts"])
     dur = e.get("dur")
@@ -446,8 +480,9 @@ def import_kineto(
     """Import PyTorch-profiler traces (one per rank of one run) into a new trace at `out`."""
     if not paths:
         raise RevatiImportError("no Kineto input files given")
-    output = check_output(out, force=force)
     inputs = expand_inputs(paths)
+    output = check_output(out, force=force, inputs=inputs)
+    refuse_duplicates(inputs)
     importer = KinetoImporter()
     for path in inputs:
         importer.add_file(path, load_kineto(path))
@@ -461,6 +496,8 @@ def import_kineto(
         inputs=tuple(str(p) for p in inputs),
         counts=counts,
         ranks=tuple(st.rank for st in importer.files),
+        not_imported=sum((st.skipped for st in importer.files), Counter()),
+        malformed=sum((st.malformed for st in importer.files), Counter()),
     )
 
 
@@ -486,6 +523,7 @@ def _run_info(importer: KinetoImporter, builder: TraceBuilder) -> RunInfo:
                 }
             ),
             "not_imported": dict(st.skipped.most_common()),
+            "malformed": dict(st.malformed.most_common()),
         }
         for st in importer.files
     ]

@@ -9,13 +9,17 @@ names); `revati.recorder.importers.kineto` converts the events themselves.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from revati.recorder.importers.builder import count_list
 
 from revati.errors import RevatiImportError
 
@@ -118,6 +122,65 @@ def _check_is_kineto(path: Path, data: Any) -> None:
         f"{path}: JSON with traceEvents but not a PyTorch-profiler (Kineto) "
         "trace: no kernel, cuda_runtime, cpu_op or user_annotation events"
     )
+
+
+def refuse_duplicates(files: list[Path]) -> None:
+    """The same trace given twice (by two names or as two copies) is not two ranks of a run."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue  # load_kineto names the problem
+        first = seen.setdefault(digest, path)
+        if first is path:
+            continue
+        if os.path.realpath(first) == os.path.realpath(path):
+            raise RevatiImportError(f"{path}: given twice; give each rank's trace once")
+        raise RevatiImportError(
+            f"{path}: identical to {first} (the same trace twice); give each rank's trace once"
+        )
+
+
+def refuse_same_rank(path: Path, rank: int | None, ranks: dict[int, Path]) -> None:
+    """Two files that both claim rank R are not ranks of one run."""
+    if rank is None:
+        return
+    other = ranks.setdefault(rank, path)
+    if other is not path:
+        raise RevatiImportError(
+            f"{path}: rank {rank} again (already {other}); give one trace per rank of one run"
+        )
+
+
+def check_file_imported(
+    path: Path, imported: int, malformed: Counter[str], skipped: Counter[str]
+) -> None:
+    """A file that gave no rows is an error naming why, never an empty trace."""
+    if imported:
+        return
+    if malformed:
+        raise RevatiImportError(
+            f"{path}: all {sum(malformed.values())} GPU and CUDA runtime events are malformed "
+            f"({count_list(malformed)}); nothing to import"
+        )
+    host = count_list(Counter({k: v for k, v in skipped.items() if k != "metadata"}))
+    raise RevatiImportError(
+        f"{path}: no GPU or CUDA runtime events to import (only {host or 'metadata'}); profile "
+        "with ProfilerActivity.CUDA enabled"
+    )
+
+
+def with_int_ids(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with pid/tid given as digit strings (older PyTorch: "tid": "3004819264") as
+    ints; other strings ("stream 7", "Traces") stay as they are."""
+    fixed = None
+    for key in ("pid", "tid"):
+        value = event.get(key)
+        if isinstance(value, str) and value.isdigit():
+            fixed = fixed or dict(event)
+            fixed[key] = int(value)
+    return fixed or event
 
 
 def expand_inputs(paths: list[str | os.PathLike[str]]) -> list[Path]:

@@ -25,6 +25,7 @@ from revati.recorder.importers.builder import (
     TraceBuilder,
     add_barriers,
     catalog_id,
+    count_list,
     nesting_depths,
     number_calls,
     started_at_from,
@@ -43,6 +44,8 @@ from revati.recorder.importers.nsys_export import (
 )
 from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
+
+from revati.errors import RevatiImportError
 
 # ENUM_CUDA_MEMCPY_OPER -> copies.kind (array and unified-memory kinds fold into the nearest).
 COPY_KINDS = {
@@ -342,7 +345,10 @@ class NsysImporter:
 
     def _processes_and_threads(self) -> None:
         names = (
-            {pid_of(g): n for g, _, n in self.db.rows("SELECT globalPid, pid, name FROM PROCESSES")}
+            {
+                pid_of(g): n
+                for g, _, n in self.db.int_rows("SELECT globalPid, pid, name FROM PROCESSES")
+            }
             if "PROCESSES" in self.db.tables
             else {}
         )
@@ -389,8 +395,8 @@ class NsysImporter:
     def _thread_names(self) -> dict[int, str]:
         if "ThreadNames" not in self.db.tables:
             return {}
-        rows = self.db.rows("SELECT nameId, globalTid FROM ThreadNames")
-        return {g: name for n, g in rows if (name := self.db.text(n))}
+        rows = self.db.int_rows("SELECT globalTid, nameId FROM ThreadNames")
+        return {g: name for g, n in rows if (name := self.db.text(n))}
 
     def _gpus(self) -> dict[int, tuple[str | None, int | None]]:
         """CUDA ordinal -> (name, memory) from TARGET_INFO_GPU (absent in windowed exports)."""
@@ -464,7 +470,7 @@ def import_nsys(
     path: str | os.PathLike[str], out: str | os.PathLike[str], *, force: bool = False
 ) -> ImportSummary:
     """Import one Nsight Systems SQLite export into a new trace at `out`."""
-    output = check_output(out, force=force)
+    output = check_output(out, force=force, inputs=[path])
     db = NsysExport(Path(path))
     try:
         importer = NsysImporter(db)
@@ -472,6 +478,8 @@ def import_nsys(
         run = importer.run_info()
     finally:
         db.close()
+    check_rows_imported(db, builder)
+    run.config["malformed"] = dict(db.malformed)
     with atomic_output(output) as tmp:
         counts = write_trace(builder, tmp, run)
     return ImportSummary(
@@ -480,4 +488,20 @@ def import_nsys(
         inputs=(str(path),),
         counts=counts,
         ranks=tuple(None for _ in builder.column("processes", "pid")),
+        malformed=dict(db.malformed),
+    )
+
+
+def check_rows_imported(db: NsysExport, builder: TraceBuilder) -> None:
+    """An export that gave no GPU work or runtime call is an error naming why."""
+    if any(builder.rows(t) for t in ("api_calls", "kernels", "copies", "memsets")):
+        return
+    if db.malformed:
+        raise RevatiImportError(
+            f"{db.path}: every CUPTI row is malformed ({count_list(db.malformed)}); "
+            "nothing to import; re-export the report with `nsys export --type sqlite`"
+        )
+    raise RevatiImportError(
+        f"{db.path}: its CUPTI tables hold no kernels, copies, memsets or runtime calls; "
+        "nothing to import (was the run traced with --trace cuda?)"
     )

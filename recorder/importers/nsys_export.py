@@ -9,6 +9,7 @@ reads as None. `revati.recorder.importers.nsys` converts the rows.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,19 @@ SYNC_TABLE = "CUPTI_ACTIVITY_KIND_SYNCHRONIZATION"
 NVTX_TABLE = "NVTX_EVENTS"
 
 
+# Columns that hold text inline or an id into StringIds; every other column read is an integer.
+TEXT_COLUMNS = frozenset({"text", "textId", "nameId", "demangledName", "shortName", "mangledName"})
+# Columns a row of each activity table cannot do without (a NULL there makes it malformed).
+_DEVICE_OP = ("start", "end", "globalPid", "deviceId", "streamId")
+REQUIRED = {
+    RUNTIME_TABLE: ("start", "end", "globalTid"),
+    KERNEL_TABLE: _DEVICE_OP,
+    MEMCPY_TABLE: _DEVICE_OP,
+    MEMSET_TABLE: _DEVICE_OP,
+    SYNC_TABLE: ("start", "end", "globalPid"),
+}
+
+
 def pid_of(global_id: int) -> int:
     """OS pid inside an Nsight globalPid / globalTid."""
     return (global_id >> 24) & 0xFFFFFF
@@ -51,6 +65,7 @@ class NsysExport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.malformed: Counter[str] = Counter()  # rows skipped, by table and column
         _check_sqlite_file(path)
         try:
             self.con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
@@ -93,14 +108,28 @@ class NsysExport:
         have = [c for c in wanted if c in self.columns(table)]
         if table not in self.tables or not have:
             return
+        numeric = [i for i, c in enumerate(have) if c not in TEXT_COLUMNS]
+        required = [i for i, c in enumerate(have) if c in REQUIRED.get(table, ())]
         for row in self.rows(
             f"SELECT {', '.join(have)} FROM {table} ORDER BY start"
             if "start" in have
             else f"SELECT {', '.join(have)} FROM {table}"
         ):
+            bad = next((have[i] for i in numeric if not _is_int_or_null(row[i])), None)
+            if bad is not None:
+                self.malformed[f"{table} row with a non-integer {bad}"] += 1
+                continue
+            missing = next((have[i] for i in required if row[i] is None), None)
+            if missing is not None:
+                self.malformed[f"{table} row without {missing}"] += 1
+                continue
             rec = dict.fromkeys(wanted)
             rec.update(zip(have, row, strict=True))
             yield rec
+
+    def int_rows(self, query: str) -> list[tuple[Any, ...]]:
+        """`rows(query)` without the rows whose first column is not an integer."""
+        return [r for r in self.rows(query) if isinstance(r[0], int)]
 
     def text(self, value: Any) -> str | None:
         """A string column that is either inline text or an id into StringIds."""
@@ -110,6 +139,10 @@ class NsysExport:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _is_int_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _check_sqlite_file(path: Path) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from pathlib import Path
 
-from revati.errors import RevatiUsageError
 from revati.predict.calibration.fit import fit_profile
-from revati.predict.calibration.sources import load_sources
+from revati.predict.calibration.sources import DEFAULT_VIDUR_DEVICE, load_sources
 from revati.predict.models.collective import DEFAULT_TOPOLOGY
+from revati.recorder.output import atomic_output, check_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trace recorded on a real GPU, or a PyTorch-profiler (.json/.json.gz) or Nsight Systems "
         "(.sqlite) trace, which is imported first.",
         epilog="Examples:\n"
-        "  revati calibrate /work/shared/data/vidur-profiles -o traces/profiles/h100-vidur.json\n"
+        "  revati calibrate vidur-profiles/ -o traces/profiles/h100-vidur.json\n"
         "  revati calibrate real.duckdb run2.json.gz --device h100-sxm -o my-h100.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -29,7 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", required=True, metavar="PROFILE", help="profile file to write"
     )
-    parser.add_argument("--device", default="h100-sxm", help="catalog id the data was measured on")
+    parser.add_argument(
+        "--device",
+        help="catalog id the data was measured on (default: the GPU the traces name; "
+        f"{DEFAULT_VIDUR_DEVICE} for vidur tables)",
+    )
     parser.add_argument("--name", help="profile name (default: the output file's stem)")
     parser.add_argument(
         "--topology",
@@ -41,17 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise RevatiUsageError(f"{out} exists; pass --force to overwrite it")
+    out = check_output(args.output, force=args.force, inputs=args.sources)
     data = load_sources(args.sources, args.device)
     profile = fit_profile(
         data, args.name or out.stem, [str(s) for s in args.sources], topology=args.topology
     )
-    profile.save(out)
+    with atomic_output(out) as tmp:
+        profile.save(tmp)
     families = Counter(str(f) for f in data.families)
     print(
-        f"calibrated {len(data)} measured records on {args.device}: "
+        f"calibrated {len(data)} measured records on {data.device}: "
         + ", ".join(f"{k} {v}" for k, v in sorted(families.items()))
     )
     print(f"fitted models: {', '.join(sorted(profile.models))}")

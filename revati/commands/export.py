@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     if not args.output.endswith((".json", ".json.gz")):
         raise RevatiUsageError(f"{args.output}: name the output .json or .json.gz")
-    out = check_output(args.output, force=args.force)
+    out = check_output(args.output, force=args.force, inputs=[args.trace])
     with open_trace(args.trace) as reader, atomic_output(out) as tmp:
         n = export_chrome(reader, tmp, compress=out.suffix == ".gz")
     print(f"{out}: {n:,} trace events (open in https://ui.perfetto.dev or chrome://tracing)")

@@ -23,13 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fold of message sizes out; --fixed instead predicts SOURCE with PROFILE as it is (use it "
         "on data the profile was not fitted on).",
         epilog="Examples:\n"
-        "  revati predict-report h100-vidur --against /work/shared/data/vidur-profiles\n"
+        "  revati predict-report h100-vidur --against vidur-profiles/\n"
         "  revati predict-report my-h100.json --against other-run.duckdb --fixed --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("profile", metavar="PROFILE", help="profile file or shipped profile name")
     parser.add_argument(
         "--against", nargs="+", required=True, metavar="SOURCE", help="measured data"
+    )
+    parser.add_argument(
+        "--device",
+        help="catalog id the data was measured on, for traces that do not name a catalog GPU "
+        "(default: the profile's device)",
     )
     parser.add_argument("--fixed", action="store_true", help="no refitting: predict with PROFILE")
     parser.add_argument("--no-tables", action="store_true", help="score the analytic models only")
@@ -40,7 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_predict_report(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
-    data = load_sources(args.against, profile.device)
+    data = load_sources(args.against, args.device, vidur_device=profile.device)
+    if args.fixed and data.device != profile.device:
+        raise RevatiUsageError(
+            f"profile {profile.name} predicts {profile.device} but the data was measured on "
+            f"{data.device}; score a fixed profile on its own device's data, or drop --fixed"
+        )
     topology = profile.models.get("collective", {}).get("topology", DEFAULT_TOPOLOGY)
     if args.fixed:
         held = against_profile(data, profile)

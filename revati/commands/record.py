@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  revati record -o demo.duckdb --example        # the bundled vector-add demo\n"
         "  revati record --example llama -- --batch 32 --graph   # the Llama-shaped decoder\n"
         "  revati record -o t.duckdb -- ./my_program --size 1024\n"
-        "  revati record --device h200 -- python train.py",
+        "  revati record --device h200 -- python train.py\n"
+        "  revati record --real -o real.duckdb -- ./my_program   # measured, on a real GPU",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -61,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="virtual GPUs each process sees (default: 1)",
+    )
+    p.add_argument(
+        "--real",
+        action="store_true",
+        help="ground truth: run CMD on this machine's NVIDIA GPU and record measured times "
+        "(CUPTI activity: kernels, copies, memsets, syncs, API calls) into the same tables",
     )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
@@ -143,7 +150,8 @@ def summary(r: RecordResult) -> str:
 
 def run(args: argparse.Namespace) -> int:
     argv = _command(args)
-    _refuse_static(argv)
+    if not args.real:
+        _refuse_static(argv)
     config = RecordConfig(
         argv=argv,
         output=args.output,
@@ -158,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dilation <= 0:
         raise RevatiUsageError("--dilation must be positive")
     live = config.status and sys.stderr.isatty()
-    if not live:
+    if args.real:
+        from revati.engine.real_session import record_real
+
+        result = record_real(config)
+    elif not live:
         result = record(config)
     else:
         from rich.console import Console

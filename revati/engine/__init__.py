@@ -1,4 +1,4 @@
-"""The time-warp engine behind `revati record` (DESIGN §2-§4).
+"""The time-warp engine behind `revati record` (docs/time-model.md).
 
 - `config`: the resolved run configuration (a dataclass stored in every trace);
 - `device_model`: stream timelines, events, the legacy default stream, sync deadlines;

@@ -2,7 +2,7 @@
 
 It owns the clock page, accepts one registration connection per participant process and one
 connection per thread that blocks, drains the rings, and decides when the clock jumps
-(DESIGN §3): only while no participant thread runs (`running == 0`), nobody is stalled on a
+(docs/time-model.md, "The jump protocol"): only while no participant thread runs (`running == 0`), nobody is stalled on a
 full ring, every announced wait has arrived, and every waiter's deadline is known; then to the
 earliest deadline, committed only if the clock page did not change meanwhile (its seqlock
 sequence is the generation check). Threads are woken with their `running` share restored

@@ -1,4 +1,4 @@
-"""The device model (DESIGN §3): per-stream timelines, events, and the deadlines of syncs.
+"""The device model (docs/time-model.md): per-stream timelines, events, and the deadlines of syncs.
 
 A kernel, copy or memset launched at host time `t` on stream `s` starts at
 `max(t + launch_latency, tail(s), floor(s))` and ends `duration` later; `floor(s)` is raised by
@@ -166,6 +166,11 @@ class DeviceModel:
         ev = self.events.setdefault((pid, event), EventState())
         ev.time_ns, ev.stream_id = t, s.stream_id
         return t
+
+    def record_event_at(self, pid: int, event: int, at_ns: int, stream_id: int) -> None:
+        """The event fires at at_ns (an event record node of a graph launch)."""
+        ev = self.events.setdefault((pid, event), EventState())
+        ev.time_ns, ev.stream_id = at_ns, stream_id
 
     def wait_event(self, pid: int, s: StreamTimeline, event: int) -> None:
         ev = self.events.get((pid, event))

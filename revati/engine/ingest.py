@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from revati import shim
+from revati.engine.api_args import api_args
 from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel, OpRequests
@@ -333,6 +334,9 @@ class Ingest:
         handler = _HANDLERS.get(t)
         if handler is not None:
             handler(self, p, index, r, launch, dur)
+        elif t == shim.REC_API:
+            name = _FN_NAMES[min(r["fn"], len(_FN_NAMES) - 1)]
+            self.api_call(p, r, args=api_args(name, r["a"], r["b"], r["c"], r["d"]))
         elif t != shim.REC_THREAD:
             self.api_call(p, r)
         else:
@@ -452,8 +456,19 @@ class Ingest:
             **fields,
         )
 
+    def _graph_point(
+        self, p: ProcessState, r: dict[str, Any], stream: int, not_before: int = 0
+    ) -> Placement:
+        """A graph node that takes no device time (memory and event nodes)."""
+        s = self.model.stream(p.pid, stream, r["thread"])
+        return self._place(p, r, s, 0, True, not_before)
+
     def _alloc(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
-        call = self.api_call(p, r, args=f"bytes={r['b']}")
+        if r["kind"] & shim.F_GRAPH:  # an allocation node reached by a graph launch
+            self._graph_point(p, r, int(r["d"]))
+            return
+        pool = f" pool={r['d']}" if r["d"] else ""  # stream-ordered: the pool it came from
+        call = self.api_call(p, r, args=f"bytes={r['b']}{pool}")
         kind = r["kind"]
         row = dict(
             alloc_id=self.sink.new_id("alloc"),
@@ -474,6 +489,9 @@ class Ingest:
             self.sink.add("allocations", **row)
 
     def _free(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        if r["kind"] & shim.F_GRAPH:  # a free node reached by a graph launch
+            self._graph_point(p, r, int(r["d"]))
+            return
         self.api_call(p, r)
         row = p.allocs.pop(int(r["a"]), None)
         if row is not None:
@@ -508,6 +526,10 @@ class Ingest:
     def _event_record(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
     ) -> None:
+        if r["kind"] & shim.F_GRAPH:  # an event record node: the event fires when its deps end
+            place = self._graph_point(p, r, int(r["b"]))
+            self.model.record_event_at(p.pid, int(r["a"]), place.end_ns, place.stream_id)
+            return
         self.api_call(p, r)
         s = self.model.stream(p.pid, int(r["b"]), r["thread"])
         self.model.record_event(p.pid, int(r["a"]), s, r["enter_ns"])
@@ -515,6 +537,10 @@ class Ingest:
     def _stream_wait(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
     ) -> None:
+        if r["kind"] & shim.F_GRAPH:  # an event wait node: starts once the event has fired
+            fired = self.model.event_time_ns(p.pid, int(r["b"])) or 0
+            self._graph_point(p, r, int(r["a"]), fired)
+            return
         self.api_call(p, r)
         s = self.model.stream(p.pid, int(r["a"]), r["thread"])
         self.model.wait_event(p.pid, s, int(r["b"]))
@@ -539,13 +565,20 @@ class Ingest:
         g.deps.extend(int(x) for x in (r["b"], r["c"], r["d"])[: r["kind"]])
 
     def _place(
-        self, p: ProcessState, r: dict[str, Any], s: StreamTimeline, duration: int, graph: bool
+        self,
+        p: ProcessState,
+        r: dict[str, Any],
+        s: StreamTimeline,
+        duration: int,
+        graph: bool,
+        not_before: int = 0,
     ) -> Placement:
-        """Where an operation lands: on its stream, or as a node of the thread's graph launch."""
+        """Where an operation lands: on its stream, or as a node of the thread's graph launch
+        (not before `not_before`: an event wait node)."""
         g = p.graph_runs.get(r["thread"]) if graph else None
         if g is None or g.stream is not s or g.node in g.ends:
-            return self.model.submit(s, r["enter_ns"], duration)
-        start = max([g.root_ns, *(g.ends.get(d, g.root_ns) for d in g.deps)])
+            return self.model.submit(s, max(r["enter_ns"], not_before), duration)
+        start = max([g.root_ns, not_before, *(g.ends.get(d, g.root_ns) for d in g.deps)])
         lane = next(
             (g.lane_of[d] for d in g.deps if d in g.lane_of and g.lane_last.get(g.lane_of[d]) == d),
             len(g.lane_last),

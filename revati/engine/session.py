@@ -19,6 +19,7 @@ from revati.engine.coordinator import Coordinator
 from revati.engine.durations import DurationModel
 from revati.errors import RevatiRunError
 from revati.predict import get_device
+from revati.recorder.output import OutputFile, check_output
 from revati.recorder.writer import RunInfo, TraceWriter
 
 
@@ -64,6 +65,31 @@ def _make_run_dir() -> Path:
     return path
 
 
+def _check_program(argv: tuple[str, ...]) -> list[str]:
+    """Refuse a program that cannot start, before anything is written; returns the files the
+    command line names (the program first), which the output must never replace."""
+    program = shutil.which(argv[0])
+    if program is None:
+        path = Path(argv[0])
+        if path.is_dir():
+            raise RevatiRunError(f"{argv[0]}: is a directory, not a program")
+        if path.exists() and "/" in argv[0]:
+            raise RevatiRunError(f"{argv[0]}: permission denied; is it executable? (chmod +x)")
+        raise RevatiRunError(f"{argv[0]}: command not found; give the program's path after `--`")
+    return [program, *(a for a in argv[1:] if os.path.isfile(a))]
+
+
+def _open_output(config: RecordConfig, info: RunInfo) -> tuple[OutputFile, TraceWriter]:
+    """Lock the output and start its trace in a temporary file beside it (renamed at the end)."""
+    output = OutputFile(config.output, "recording")
+    output.acquire()
+    try:
+        return output, TraceWriter(output.tmp, info, shown_as=config.output)
+    except BaseException:
+        output.discard()
+        raise
+
+
 def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(list(argv), env=env)
@@ -104,12 +130,13 @@ def record(
     """Run config.argv under emulation and write its trace; returns when the program exits."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
+    inputs = _check_program(config.argv)
+    check_output(config.output, force=config.overwrite, inputs=inputs)
     spec = get_device(config.device)
     durations = DurationModel(config.device, config.profile)
     if durations.warning:
         print(f"revati: warning: {durations.warning}", file=sys.stderr)
     shim_path, _ = shim.shim_paths()
-    run_dir = _make_run_dir()
     info = RunInfo(
         argv=list(config.argv),
         device=spec.id,
@@ -118,8 +145,10 @@ def record(
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
+    output, writer = _open_output(config, info)
+    run_dir = _make_run_dir()
     coord = None
+    child: subprocess.Popen[bytes] | None = None
     try:
         coord = Coordinator(config, run_dir, spec, durations, writer)
         wall0 = time.monotonic_ns()
@@ -154,3 +183,4 @@ def record(
         if coord is not None:
             coord.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+        output.finish(keep=child is not None)  # once the program ran, its trace is kept

@@ -43,6 +43,14 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "stream_attr.c",
+    "mempool.c",
+    "mempool_attr.c",
+    "mempool_ipc.c",
+    "graph_mem.c",
+    "graph_nodes.c",
+    "graph_cond.c",
+    "ipc.c",
     "nccl.c",  # NCCL at its API: communicators, collectives as barriers
     "nccl_data.c",  # NCCL: real bytes on backed buffers
 )
@@ -58,6 +66,8 @@ HEADERS = (
     "cuda_errors.h",
     "memory.h",
     "objects.h",
+    "mempool.h",
+    "graph_mem.h",
     "cuda_types.h",
     "nccl_layer.h",
 )

@@ -18,6 +18,7 @@ typedef int cudaError_t;
     X(cudaErrorInvalidDeviceFunction, 98)        \
     X(cudaErrorNoDevice, 100)                    \
     X(cudaErrorInvalidDevice, 101)               \
+    X(cudaErrorInvalidContext, 201)              \
     X(cudaErrorInvalidResourceHandle, 400)       \
     X(cudaErrorIllegalState, 401)                \
     X(cudaErrorNotReady, 600)                    \

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "memory.h"
+#include "mempool.h"
 #include "objects.h"
 
 #define API REVATI_EXPORT cudaError_t
@@ -21,6 +22,7 @@ static cudaError_t ret(cudaError_t e) {
     if (e != cudaSuccess) t_last_error = e;
     return e;
 }
+cudaError_t revati_ret(cudaError_t e) { return ret(e); }
 
 int revati_current_device(void) { return t_device; }
 
@@ -263,6 +265,7 @@ API cudaDeviceGetAttribute(int *value, int attr, int device) {
 
 static cudaError_t block_on(uint16_t fn, uint8_t kind, int64_t a, int64_t b) {
     struct revati_msg m;
+    if (kind != SYNC_COPY) revati_mempool_synchronized(); /* pools release above their threshold */
     if (revati_block(MSG_WAIT, kind, fn, a, b, 0, &m) < 0) return cudaSuccess;
     revati_charge(COST_SYNC, m.v);
     return ret(m.result);
@@ -333,6 +336,7 @@ API cudaStreamDestroy(cudaStream_t s) {
     int64_t now = revati_now();
     revati_emit(REC_STREAM_DESTROY, 0, FN_cudaStreamDestroy, 0, now, now, (uint64_t)(uintptr_t)s, 0, 0, 0);
     obj->magic = 0;
+    free(obj->attrs);
     free(obj);
     return cudaSuccess;
 }
@@ -507,8 +511,6 @@ static cudaError_t device_alloc(void **p, size_t bytes, int kind, uint16_t fn) {
 
 API cudaMalloc(void **p, size_t bytes) { return device_alloc(p, bytes, ALLOC_DEVICE, FN_cudaMalloc); }
 API cudaMallocManaged(void **p, size_t bytes, unsigned int f) { (void)f; return device_alloc(p, bytes, ALLOC_MANAGED, FN_cudaMallocManaged); }
-API cudaMallocAsync(void **p, size_t bytes, cudaStream_t s) { (void)s; return device_alloc(p, bytes, ALLOC_DEVICE, FN_cudaMallocAsync); }
-API cudaMallocAsync_ptsz(void **p, size_t bytes, cudaStream_t s) { (void)s; return device_alloc(p, bytes, ALLOC_DEVICE, FN_cudaMallocAsync); }
 API cudaMallocPitch(void **p, size_t *pitch, size_t w, size_t h) {
     if (!pitch) return ret(cudaErrorInvalidValue);
     *pitch = (w + 511) & ~(size_t)511;
@@ -520,14 +522,14 @@ static cudaError_t device_free(void *ptr, uint16_t fn) {
     if (!ptr) return cudaSuccess; /* cudaFree(0) initialises the context */
     int64_t enter = revati_now();
     struct revati_alloc a;
-    cudaError_t rc = revati_device_free(ptr, &a) == 0 ? cudaSuccess : cudaErrorInvalidValue;
+    cudaError_t rc;
+    if (!revati_mempool_free_sync(ptr, &rc)) /* else a stream-ordered allocation went back to its pool */
+        rc = revati_device_free(ptr, &a) == 0 ? cudaSuccess : cudaErrorInvalidValue;
     int64_t exit = revati_charge(COST_ALLOC, enter);
     revati_emit(REC_FREE, 0, fn, rc, enter, exit, (uint64_t)(uintptr_t)ptr, 0, 0, 0);
     return ret(rc);
 }
 API cudaFree(void *p) { return device_free(p, FN_cudaFree); }
-API cudaFreeAsync(void *p, cudaStream_t s) { (void)s; return device_free(p, FN_cudaFreeAsync); }
-API cudaFreeAsync_ptsz(void *p, cudaStream_t s) { (void)s; return device_free(p, FN_cudaFreeAsync); }
 
 static cudaError_t host_alloc(void **p, size_t bytes, uint16_t fn) {
     revati_ensure_init();

@@ -133,13 +133,21 @@ done:
     return rc;
 }
 
+/* exec_build of g with its child graphs and conditional bodies expanded (graph_nodes.c). */
+static int exec_build_expanded(struct revati_graph_exec *e, const struct revati_graph *g) {
+    struct revati_graph *flat = graph_flatten(g);
+    int rc = flat ? exec_build(e, flat) : -1;
+    if (flat) graph_free(flat);
+    return rc;
+}
+
 static cudaError_t instantiate(cudaGraphExec_t *out, cudaGraph_t graph) {
     struct revati_graph *g = graph;
     if (!out || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
     struct revati_graph_exec *e = calloc(1, sizeof *e);
     if (!e) return cudaErrorMemoryAllocation;
     e->magic = EXEC_MAGIC;
-    if (exec_build(e, g)) { free(e); return cudaErrorInvalidValue; }
+    if (exec_build_expanded(e, g)) { free(e); return cudaErrorInvalidValue; }
     e->id = __atomic_fetch_add(&g_next_exec, 1, __ATOMIC_ACQ_REL);
     *out = e;
     int64_t now = revati_now();
@@ -153,7 +161,7 @@ API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_inf
     struct revati_graph_exec *e = exec;
     struct revati_graph *g = graph;
     if (!e || e->magic != EXEC_MAGIC || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
-    if (exec_build(e, g)) return cudaErrorInvalidValue;
+    if (exec_build_expanded(e, g)) return cudaErrorInvalidValue;
     if (result_info) *result_info = 0;
     int64_t now = revati_now();
     revati_emit(REC_API, 0, FN_cudaGraphExecUpdate, 0, now, now, e->id, e->count, 0, 0);
@@ -221,6 +229,8 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             }
             revati_emit(REC_MEMSET, (uint8_t)(REC_F_ASYNC | REC_F_GRAPH | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
                         exit, exit, (uint64_t)(uintptr_t)n->dst, n->bytes, (uint64_t)(n->value & 0xff), (uint64_t)ref);
+        } else {
+            graph_node_launch(n, ref, exit); /* memory and event nodes */
         }
     }
     return cudaSuccess;
@@ -241,9 +251,12 @@ API cudaGraphExecDestroy(cudaGraphExec_t exec) {
     return cudaSuccess;
 }
 
-static void graph_free(struct revati_graph *g) {
+void graph_free(struct revati_graph *g) {
     g->magic = 0;
-    for (uint32_t i = 0; i < g->count; i++) free(g->nodes[i].handle);
+    for (uint32_t i = 0; i < g->count; i++) {
+        free(g->nodes[i].handle);
+        graph_node_release(&g->nodes[i]);
+    }
     free(g->nodes);
     free(g->edges);
     free(g);
@@ -257,13 +270,22 @@ API cudaGraphDestroy(cudaGraph_t graph) {
 }
 
 /* The cudaGraphNode_t of node i (created on first use, freed with the graph). */
-static void *node_handle(struct revati_graph *g, uint32_t i) {
+void *graph_node_handle(struct revati_graph *g, uint32_t i) {
     struct graph_node *n = &g->nodes[i];
     if (!n->handle && (n->handle = malloc(sizeof *n->handle))) {
         n->handle->magic = NODE_MAGIC;
         n->handle->index = i;
+        n->handle->graph = g;
     }
     return n->handle;
+}
+
+struct graph_node *graph_node_of(const void *handle, struct revati_graph **g) {
+    const struct graph_node_handle *h = handle;
+    if (!h || h->magic != NODE_MAGIC || !h->graph || h->graph->magic != GRAPH_MAGIC || h->index >= h->graph->count)
+        return NULL;
+    if (g) *g = h->graph;
+    return &h->graph->nodes[h->index];
 }
 
 static int node_index(const struct revati_graph *g, const void *h, uint32_t *out) {
@@ -277,26 +299,15 @@ API cudaGraphGetNodes(cudaGraph_t graph, void **nodes, size_t *count) {
     struct revati_graph *g = graph;
     if (!g || g->magic != GRAPH_MAGIC || !count) return cudaErrorInvalidValue;
     if (nodes)
-        for (size_t i = 0; i < *count && i < g->count; i++) nodes[i] = node_handle(g, (uint32_t)i);
+        for (size_t i = 0; i < *count && i < g->count; i++) nodes[i] = graph_node_handle(g, (uint32_t)i);
     *count = g->count;
     return cudaSuccess;
 }
 
 /* ---- graphs built by hand (the dependencies given become the graph's edges) ----------------- */
 
-struct cudaKernelNodeParams { void *func; dim3 gridDim; dim3 blockDim; unsigned int sharedMemBytes; void **kernelParams; void **extra; };
-struct cudaPos { size_t x, y, z; };
-struct cudaPitchedPtr { void *ptr; size_t pitch, xsize, ysize; };
-struct cudaExtent { size_t width, height, depth; };
-struct cudaMemcpy3DParms {
-    void *srcArray; struct cudaPos srcPos; struct cudaPitchedPtr srcPtr;
-    void *dstArray; struct cudaPos dstPos; struct cudaPitchedPtr dstPtr;
-    struct cudaExtent extent; int kind;
-};
-struct cudaMemsetParams { void *dst; size_t pitch; unsigned int value; unsigned int elementSize; size_t width; size_t height; };
-struct cudaHostNodeParams { void (*fn)(void *); void *userData; };
 
-static cudaError_t add_node(void **out, cudaGraph_t graph, const void *deps, size_t ndeps, const struct graph_node *n) {
+cudaError_t graph_add_node(void **out, cudaGraph_t graph, const void *deps, size_t ndeps, const struct graph_node *n) {
     struct revati_graph *g = graph;
     if (!g || g->magic != GRAPH_MAGIC || (ndeps && !deps)) return cudaErrorInvalidValue;
     uint32_t idx;
@@ -308,7 +319,7 @@ static cudaError_t add_node(void **out, cudaGraph_t graph, const void *deps, siz
         node_index(g, ((void *const *)deps)[i], &idx);
         if (graph_add_edge(g, idx, me)) return cudaErrorMemoryAllocation;
     }
-    if (out) *out = node_handle(g, me);
+    if (out) *out = graph_node_handle(g, me);
     return cudaSuccess;
 }
 
@@ -318,7 +329,7 @@ API cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t 
     if (!kernel) return cudaErrorInvalidDeviceFunction;
     struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = p->gridDim, .block = p->blockDim,
                            .shared_mem = p->sharedMemBytes};
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddMemcpyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemcpy3DParms *p) {
@@ -330,7 +341,7 @@ API cudaGraphAddMemcpyNode(void **node, cudaGraph_t g, const void *deps, size_t 
     int moved, kind;
     revati_copy_bytes(dst, src, 0, &moved, &kind); /* direction only */
     n.kind = (uint8_t)kind;
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddMemcpyNode1D(void **node, cudaGraph_t g, const void *deps, size_t ndeps, void *dst, const void *src,
@@ -339,25 +350,25 @@ API cudaGraphAddMemcpyNode1D(void **node, cudaGraph_t g, const void *deps, size_
     int moved, seen;
     revati_copy_bytes(dst, src, 0, &moved, &seen);
     struct graph_node n = {.type = REC_COPY, .kind = (uint8_t)seen, .dst = dst, .src = src, .bytes = count};
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddMemsetNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemsetParams *p) {
     if (!p || (p->elementSize != 1 && p->elementSize != 2 && p->elementSize != 4)) return cudaErrorInvalidValue;
     struct graph_node n = {.type = REC_MEMSET, .dst = p->dst, .bytes = (uint64_t)p->elementSize * p->width * (p->height ? p->height : 1),
                            .value = (int)p->value, .element_size = p->elementSize};
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddHostNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaHostNodeParams *p) {
     if (!p || !p->fn) return cudaErrorInvalidValue;
     struct graph_node n = {.type = REC_HOST_FN, .host_fn = p->fn, .host_data = p->userData};
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddEmptyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps) {
     struct graph_node n = {.type = 0};
-    return add_node(node, g, deps, ndeps, &n);
+    return graph_add_node(node, g, deps, ndeps, &n);
 }
 
 API cudaGraphAddDependencies(cudaGraph_t graph, const void *from, const void *to, const void *edges, size_t n) {
@@ -374,17 +385,10 @@ API cudaGraphAddDependencies(cudaGraph_t graph, const void *from, const void *to
 }
 
 API cudaGraphClone(cudaGraph_t *out, cudaGraph_t graph) {
-    struct revati_graph *g = graph, *c;
+    struct revati_graph *g = graph;
     if (!out || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
-    if (!(c = graph_new())) return cudaErrorMemoryAllocation;
-    int failed = 0;
-    for (uint32_t i = 0; i < g->count && !failed; i++) failed = graph_append(c, &g->nodes[i]);
-    for (uint32_t i = 0; i < g->nedges && !failed; i++)
-        failed = graph_add_edge(c, g->edges[i].from, g->edges[i].to);
-    if (failed) { /* the half-built copy is nobody's: free it */
-        graph_free(c);
-        return cudaErrorMemoryAllocation;
-    }
+    struct revati_graph *c = graph_clone_tree(g); /* child graphs and bodies copied too */
+    if (!c) return cudaErrorMemoryAllocation;
     *out = c;
     return cudaSuccess;
 }
@@ -397,7 +401,7 @@ API cudaGraphGetRootNodes(cudaGraph_t graph, void **nodes, size_t *count) {
         uint32_t j = 0;
         while (j < g->nedges && g->edges[j].to != i) j++;
         if (j < g->nedges) continue;
-        if (nodes && k < *count) nodes[k] = node_handle(g, i);
+        if (nodes && k < *count) nodes[k] = graph_node_handle(g, i);
         k++;
     }
     *count = k;

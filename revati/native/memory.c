@@ -59,28 +59,44 @@ static int push_alloc(const struct revati_alloc *a) {
     return 0;
 }
 
-void *revati_device_alloc(size_t bytes, int device, int kind, int *backed) {
+/* Map `size` bytes of fd at offset over [ptr, ptr + size): the range's bytes become shared. */
+static int map_shared(uint8_t *ptr, uint64_t size, int fd, uint64_t offset) {
+    void *m = mmap(ptr, (size + 4095) & ~4095ULL, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+    return m == (void *)ptr ? 0 : -1;
+}
+
+static void *alloc_range(size_t bytes, int device, int kind, int fd, uint64_t offset, int counted, int *backed) {
     if (!g_base || device < 0 || device >= REVATI_MAX_DEVICES) return NULL;
     uint64_t size = (bytes + ALIGN - 1) & ~(ALIGN - 1);
     if (size == 0) size = ALIGN;
-    if (!reserve_capacity(device, (int64_t)size)) return NULL;
+    if (counted && !reserve_capacity(device, (int64_t)size)) return NULL;
     int b = kind == ALLOC_MANAGED || (int64_t)bytes <= g_cfg.backed_max;
     pthread_mutex_lock(&g_lock);
     uint64_t off = g_bump;
     if (b) off = (off + 4095) & ~4095ULL; /* backed: whole pages */
     if (off + size > RESERVE_BYTES) {
         pthread_mutex_unlock(&g_lock);
-        reserve_capacity(device, -(int64_t)size);
+        if (counted) reserve_capacity(device, -(int64_t)size);
         return NULL;
     }
     g_bump = off + size;
     uint8_t *ptr = g_base + off;
-    if (b && mprotect(ptr, (size + 4095) & ~4095ULL, PROT_READ | PROT_WRITE) != 0) b = 0;
-    struct revati_alloc a = {.addr = ptr, .bytes = size, .device = device, .kind = kind, .backed = b, .live = 1};
+    if (b && fd >= 0) b = map_shared(ptr, size, fd, offset) == 0;
+    else if (b && mprotect(ptr, (size + 4095) & ~4095ULL, PROT_READ | PROT_WRITE) != 0) b = 0;
+    struct revati_alloc a = {.addr = ptr, .bytes = size, .device = device, .kind = kind, .backed = b, .live = 1,
+                             .uncounted = !counted};
     push_alloc(&a);
     pthread_mutex_unlock(&g_lock);
     *backed = b;
     return ptr;
+}
+
+void *revati_device_alloc(size_t bytes, int device, int kind, int *backed) {
+    return alloc_range(bytes, device, kind, -1, 0, 1, backed);
+}
+
+void *revati_device_alloc_shared(size_t bytes, int device, int fd, uint64_t offset, int counted, int *backed) {
+    return alloc_range(bytes, device, ALLOC_DEVICE, fd, offset, counted, backed);
 }
 
 /* Allocation holding ptr (live only), or NULL. Caller holds g_lock. */
@@ -120,12 +136,29 @@ int revati_device_free(void *ptr, struct revati_alloc *out) {
     a->live = 0;
     *out = *a;
     pthread_mutex_unlock(&g_lock);
-    if (out->backed) {
+    if (out->backed) { /* a shared mapping becomes private and inaccessible again */
         size_t len = (out->bytes + 4095) & ~4095ULL;
-        madvise(out->addr, len, MADV_DONTNEED);
-        mprotect(out->addr, len, PROT_NONE);
+        mmap(out->addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     }
-    reserve_capacity(out->device, -(int64_t)out->bytes);
+    if (!out->uncounted) reserve_capacity(out->device, -(int64_t)out->bytes);
+    return 0;
+}
+
+int revati_device_commit(void *ptr, int commit) {
+    pthread_mutex_lock(&g_lock);
+    struct revati_alloc *a = find_locked(ptr);
+    struct revati_alloc copy = a && a->addr == ptr ? *a : (struct revati_alloc){0};
+    pthread_mutex_unlock(&g_lock);
+    if (!copy.addr) return -1;
+    if (commit == !copy.uncounted) return 0;
+    if (commit && !reserve_capacity(copy.device, (int64_t)copy.bytes)) return -1;
+    if (!commit) {
+        if (copy.backed) madvise(copy.addr, (copy.bytes + 4095) & ~4095ULL, MADV_DONTNEED);
+        reserve_capacity(copy.device, -(int64_t)copy.bytes);
+    }
+    pthread_mutex_lock(&g_lock);
+    if ((a = find_locked(ptr))) a->uncounted = !commit;
+    pthread_mutex_unlock(&g_lock);
     return 0;
 }
 

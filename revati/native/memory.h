@@ -9,10 +9,18 @@ struct revati_alloc {
     uint8_t *addr;
     uint64_t bytes;
     int device, kind, backed, live;
+    int uncounted; /* memory another process owns (an IPC import): no capacity of its own */
 };
 
 void *revati_device_alloc(size_t bytes, int device, int kind, int *backed);
+/* A device allocation whose bytes, when backed, are the file `fd` from `offset` mapped shared
+ * (fd < 0: private bytes, as revati_device_alloc). counted = 0: takes no device capacity. */
+void *revati_device_alloc_shared(size_t bytes, int device, int fd, uint64_t offset, int counted,
+                                 int *backed);
 int revati_device_free(void *ptr, struct revati_alloc *out);
+/* Hold (commit = 1) or give back (0) the capacity and bytes of the allocation at ptr; its address
+ * stays. Given back, it reads zeros. -1: no such allocation, or no capacity left to hold it. */
+int revati_device_commit(void *ptr, int commit);
 int revati_device_lookup(const void *ptr, struct revati_alloc *out);
 int revati_is_device_range(const void *ptr);
 int64_t revati_memory_used(int device);

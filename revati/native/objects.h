@@ -13,8 +13,19 @@
 #define NODE_MAGIC 0x4e4f4445u
 #define CAPTURE_MAX_DEPS 32
 
+/* Node types beyond the record types (graph_nodes.c): memory and event nodes reuse their
+ * records' types; child graphs and conditional nodes are expanded when a graph is instantiated. */
+#define NODE_MEM_ALLOC REC_ALLOC
+#define NODE_MEM_FREE REC_FREE
+#define NODE_EVENT_RECORD REC_EVENT_RECORD
+#define NODE_EVENT_WAIT REC_STREAM_WAIT
+#define NODE_CHILD 0xF0
+#define NODE_CONDITIONAL 0xF1
+
+struct revati_graph;
+
 struct graph_node {
-    uint8_t type; /* REC_LAUNCH, REC_COPY, REC_MEMSET, REC_HOST_FN; 0 = empty node */
+    uint8_t type; /* REC_LAUNCH, REC_COPY, REC_MEMSET, REC_HOST_FN, NODE_*; 0 = empty node */
     uint8_t kind;
     uint32_t kernel;
     dim3 grid, block;
@@ -27,12 +38,21 @@ struct graph_node {
     void (*host_fn)(void *);   /* host nodes */
     void *host_data;
     struct graph_node_handle *handle; /* the cudaGraphNode_t handed out (lazily), or NULL */
+    void *event;                      /* event record / wait nodes */
+    struct revati_graph *child;       /* NODE_CHILD: the embedded graph (the node owns it) */
+    struct revati_graph **bodies;     /* NODE_CONDITIONAL: its body graphs (owned) */
+    uint32_t nbodies;
+    uint8_t cond_type;                /* cudaGraphConditionalNodeType */
+    uint64_t cond_handle;             /* cudaGraphConditionalHandle */
+    struct revati_graph *origin_graph; /* an instantiated node: the graph node it came from */
+    uint32_t origin_index;
 };
 
 /* A cudaGraphNode_t: the node's position in its graph. */
 struct graph_node_handle {
     uint32_t magic;
     uint32_t index;
+    struct revati_graph *graph;
 };
 
 struct graph_edge {
@@ -53,6 +73,7 @@ struct revati_graph {
     struct graph_edge *edges;
     uint32_t nedges, edge_cap;
     int capturing;                /* 1 between begin and end of its capture */
+    int captured_into;            /* that capture appends to a graph the program already had */
     struct revati_stream *joined[16]; /* other streams that joined the capture (fork) */
     uint32_t njoined;
 };
@@ -76,6 +97,7 @@ struct revati_stream {
     struct revati_graph *capture; /* non-NULL while capturing */
     int capture_mode;
     struct capture_deps deps;     /* while capturing: what the next node depends on */
+    struct revati_stream_attrs *attrs; /* stream_attr.c: NULL until an attribute is set */
 };
 
 struct revati_event {
@@ -103,5 +125,52 @@ int graph_add_edge(struct revati_graph *g, uint32_t from, uint32_t to);
 int capture_append(struct revati_stream *obj, const struct graph_node *n);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
 int capture_live(const struct revati_graph *g);
+
+/* Graph building blocks (graph.c) for the other node types (graph_nodes.c). */
+struct revati_graph *graph_new(void);
+void graph_free(struct revati_graph *g);
+cudaError_t graph_add_node(void **out, cudaGraph_t graph, const void *deps, size_t ndeps, const struct graph_node *n);
+/* The node a cudaGraphNode_t names (and its graph in *g when g is not NULL), or NULL. */
+struct graph_node *graph_node_of(const void *handle, struct revati_graph **g);
+/* The cudaGraphNode_t of node i of g (made on first use, freed with the graph). */
+void *graph_node_handle(struct revati_graph *g, uint32_t i);
+
+/* graph_nodes.c: owned child graphs and bodies; expansion at instantiation; launch-time records. */
+void graph_node_release(struct graph_node *n);
+int graph_node_clone_owned(struct graph_node *dst, const struct graph_node *src);
+struct revati_graph *graph_clone_tree(const struct revati_graph *g);
+struct revati_graph *graph_flatten(const struct revati_graph *g);
+void graph_node_launch(const struct graph_node *n, int64_t ref, int64_t at);
+/* A plain record (REC_API) of a graph call, at the virtual time now. */
+void graph_node_record(uint16_t fn, cudaError_t rc, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+
+/* graph_cond.c: cudaConditionalNodeParams, and making a conditional node from them. */
+struct conditional_node_params {
+    uint64_t handle;
+    int type;
+    unsigned int size;
+    cudaGraph_t *graphs_out;
+    void *ctx;
+};
+cudaError_t graph_add_conditional(void **out, cudaGraph_t g, const void *deps, size_t ndeps, struct conditional_node_params *p);
+
+/* Node parameter blocks of the CUDA 13 runtime (driver_types.h). */
+struct cudaKernelNodeParams { void *func; dim3 gridDim; dim3 blockDim; unsigned int sharedMemBytes; void **kernelParams; void **extra; };
+struct cudaPos { size_t x, y, z; };
+struct cudaPitchedPtr { void *ptr; size_t pitch, xsize, ysize; };
+struct cudaExtent { size_t width, height, depth; };
+struct cudaMemcpy3DParms {
+    void *srcArray; struct cudaPos srcPos; struct cudaPitchedPtr srcPtr;
+    void *dstArray; struct cudaPos dstPos; struct cudaPitchedPtr dstPtr;
+    struct cudaExtent extent; int kind;
+};
+struct cudaMemsetParams { void *dst; size_t pitch; unsigned int value; unsigned int elementSize; size_t width; size_t height; };
+struct cudaHostNodeParams { void (*fn)(void *); void *userData; };
+cudaError_t cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaKernelNodeParams *p);
+cudaError_t cudaGraphAddMemcpyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemcpy3DParms *p);
+cudaError_t cudaGraphAddMemsetNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaMemsetParams *p);
+cudaError_t cudaGraphAddHostNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps, const struct cudaHostNodeParams *p);
+cudaError_t cudaGraphAddEmptyNode(void **node, cudaGraph_t g, const void *deps, size_t ndeps);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags);
 
 #endif

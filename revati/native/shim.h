@@ -103,8 +103,10 @@ enum revati_record_type {
     REC_LAUNCH = 2,        /* kernel launch: p.launch */
     REC_COPY = 3,          /* p.u = dst, src, bytes, stream; kind = copy kind | REC_F_* */
     REC_MEMSET = 4,        /* p.u = dst, bytes, value, stream; kind = REC_F_* */
-    REC_ALLOC = 5,         /* p.u = address, bytes, device, 0; kind = alloc kind | REC_F_BACKED */
-    REC_FREE = 6,          /* p.u = address */
+    REC_ALLOC = 5,         /* p.u = address, bytes, device, pool id (stream-ordered) or 0;
+                              kind = alloc kind | REC_F_BACKED; with REC_F_GRAPH (an allocation
+                              node reached by a graph launch) d = stream */
+    REC_FREE = 6,          /* p.u = address; with REC_F_GRAPH (a free node) d = stream */
     REC_STREAM_CREATE = 7, /* p.u = handle, flags, priority, device */
     REC_STREAM_DESTROY = 8,/* p.u = handle */
     REC_EVENT_RECORD = 9,  /* p.u = event, stream */
@@ -143,7 +145,8 @@ enum revati_coll_kind {
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
 #define REC_F_ASYNC 0x10u       /* enqueued on a stream, host does not wait */
 #define REC_F_BACKED 0x20u      /* moved real bytes */
-#define REC_F_GRAPH 0x40u       /* REC_COPY / REC_MEMSET / REC_HOST_FN: a node of a graph launch */
+#define REC_F_GRAPH 0x40u       /* a node of a graph launch: REC_COPY / REC_MEMSET / REC_HOST_FN /
+                                   REC_ALLOC / REC_FREE / REC_EVENT_RECORD / REC_STREAM_WAIT */
 /* REC_HOST_FN kind bits */
 #define REC_F_HOST_START 0x80u  /* the host-function worker starts running it (an instant) */
 /* REC_ALLOC kind values */

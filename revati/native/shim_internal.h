@@ -47,6 +47,8 @@ static inline __attribute__((always_inline)) int revati_recording(void) {
 }
 
 void revati_ensure_init(void);
+/* Remember a failed call's error for cudaGetLastError; returns it. */
+int revati_ret(int error);
 
 /* Virtual time now (ns since the run started); never goes back on one thread. */
 int64_t revati_now(void);

@@ -1,4 +1,4 @@
-"""Kernel-duration prediction: device catalog, models, profiles (DESIGN §6).
+"""Kernel-duration prediction: device catalog, models, profiles (docs/prediction.md).
 
 predictor = load_predictor("h100-sxm")
 pred = predictor.predict(OpBatch.from_columns(n, name=names, gemm_m=m, ...))

@@ -407,6 +407,30 @@ static int synccost(int n) {
     return 0;
 }
 
+// A serving-like loop whose schedule depends on time: a request arrives every 100 us of
+// (virtual) time; each step serves, in one kernel sized by the batch, every request that has
+// arrived, then syncs. So a faster device makes smaller, more frequent batches.
+static int batcher(int requests) {
+    float *x;
+    CHECK(cudaMalloc(&x, 64 << 20));
+    double t0 = now_s(CLOCK_MONOTONIC);
+    int served = 0, steps = 0;
+    while (served < requests) {
+        int arrived = (int)((now_s(CLOCK_MONOTONIC) - t0) / 100e-6) + 1;
+        int batch = (arrived < requests ? arrived : requests) - served;
+        if (batch <= 0) {
+            usleep(20);
+            continue;
+        }
+        busy<<<40000 * batch, 256>>>(x, 1 << 20);
+        CHECK(cudaDeviceSynchronize());
+        served += batch;
+        steps++;
+    }
+    printf("steps=%d\nvirtual_s=%.6f\n", steps, now_s(CLOCK_MONOTONIC) - t0);
+    return 0;
+}
+
 // Runs for ~n * 10 ms of real CPU time, syncing each step (for robustness tests).
 static int survive(int n) {
     float *x;
@@ -483,6 +507,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "graph_manual")) return graph_manual();
     if (!strcmp(mode, "graph_fork")) return graph_fork();
     if (!strcmp(mode, "hostfn")) return hostfn();
+    if (!strcmp(mode, "batcher")) return batcher(argc > 2 ? atoi(argv[2]) : 400);
     if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);

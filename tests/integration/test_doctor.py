@@ -28,8 +28,8 @@ extern "C" int run_device_work(void) {
     float *d;
     cudaMalloc(&d, 1024 * sizeof(float));
     add_one<<<4, 256>>>(d, 1024);
-    cudaIpcMemHandle_t handle;
-    cudaIpcGetMemHandle(&handle, d);  /* a stub: reported as unsupported */
+    int device;
+    cudaDeviceGetByPCIBusId(&device, "0000:18:00.0");  /* a stub: reported as unsupported */
     return (int)cudaDeviceSynchronize();
 }
 """
@@ -87,7 +87,7 @@ def test_shared_cudart_program_is_runnable(cuda_programs):
     assert not report.static_cudart
     assert "libcudart.so.13" in report.cuda_libraries
     assert {"cudaMalloc", "__cudaRegisterFunction", "__cudaLaunchKernel"} <= set(report.emulated)
-    assert report.stubs == ["cudaIpcGetMemHandle"]
+    assert report.stubs == ["cudaDeviceGetByPCIBusId"]
     assert set(report.imports) == set(report.emulated) | set(report.stubs)
 
 
@@ -109,13 +109,13 @@ def test_static_runtime_inside_a_library_found_through_origin(cuda_programs):
 def test_imports_of_a_shared_cudart_library_count(cuda_programs):
     report = check_program([str(cuda_programs["uses_shared_lib"])])
     assert report.runnable, report.problem
-    assert "cudaMalloc" in report.emulated and "cudaIpcGetMemHandle" in report.stubs
+    assert "cudaMalloc" in report.emulated and "cudaDeviceGetByPCIBusId" in report.stubs
 
 
 def test_cli_verdicts_and_exit_codes(cuda_programs):
     ok = run_cli("doctor", str(cuda_programs["shared"]))
     assert ok.returncode == 0, ok.stderr
-    assert "verdict: runnable" in ok.stdout and "cudaIpcGetMemHandle" in ok.stdout
+    assert "verdict: runnable" in ok.stdout and "cudaDeviceGetByPCIBusId" in ok.stdout
     bad = run_cli("doctor", "--", str(cuda_programs["static"]), "--some-arg")
     assert bad.returncode == RevatiRunError.exit_code
     assert "not runnable" in bad.stdout and "-cudart shared" in bad.stdout
@@ -126,7 +126,7 @@ def test_cli_json(cuda_programs):
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
     assert document["runnable"] is True
-    assert document["stubs"] == ["cudaIpcGetMemHandle"]
+    assert document["stubs"] == ["cudaDeviceGetByPCIBusId"]
 
 
 def test_fatbinary_lists_the_kernel_with_registers_and_shared_memory(cuda_programs):

@@ -23,12 +23,12 @@ def test_devices_lists_the_catalog(cli):
     assert {d["id"] for d in specs} >= {"b200", "l40s"}
 
 
-def test_cross_validated_report_on_the_vidur_tables(cli, shared_data):
+def test_cross_validated_report_on_the_vidur_tables(cli, test_data):
     proc = cli(
         "predict-report",
         "h100-vidur",
         "--against",
-        str(shared_data / "vidur-profiles"),
+        str(test_data / "vidur-profiles"),
         "--json",
         check=True,
     )
@@ -42,26 +42,26 @@ def test_cross_validated_report_on_the_vidur_tables(cli, shared_data):
     assert fams["gemm"]["models"] == {"gemm": 13572}  # held-out shapes: the surface, not the tables
 
 
-def test_calibrate_from_an_imported_profiler_trace(cli, shared_data, tmp_path):
+def test_calibrate_from_an_imported_profiler_trace(cli, test_data, tmp_path):
     out = tmp_path / "bert.json"
-    proc = cli("calibrate", str(shared_data / H100_TRACE), "-o", str(out), check=True)
+    proc = cli("calibrate", str(test_data / H100_TRACE), "-o", str(out), check=True)
     assert "calibrated" in proc.stdout and out.exists()
     doc = json.loads(out.read_text())
     assert doc["format"] == "revati-profile" and doc["device"] == "h100-sxm"
     assert doc["models"]["table"]["tables"]
-    again = cli("calibrate", str(shared_data / H100_TRACE), "-o", str(out))
+    again = cli("calibrate", str(test_data / H100_TRACE), "-o", str(out))
     assert again.returncode == 2 and "--force" in again.stderr
     report = cli(
         "predict-report",
         str(out),
         "--against",
-        str(shared_data / H100_TRACE),
+        str(test_data / H100_TRACE),
         "--fixed",
         check=True,
     )
     assert "fixed profile" in report.stdout and "measured (µs, log)" in report.stdout
     assert load_predictor("h100-sxm", profile=str(out)).profile.name == "bert"
-    alone = cli("predict-report", str(out), "--against", str(shared_data / H100_TRACE))
+    alone = cli("predict-report", str(out), "--against", str(test_data / H100_TRACE))
     assert alone.returncode == 2 and "two or more" in alone.stderr
 
 
@@ -87,8 +87,45 @@ def test_errors_are_one_line_with_the_config_exit_code(cli, args, code, message)
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_malformed_profile_is_a_clear_error(cli, tmp_path, shared_data):
+def test_malformed_profile_is_a_clear_error(cli, tmp_path, test_data):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
-    proc = cli("predict-report", str(bad), "--against", str(shared_data / "vidur-profiles"))
+    proc = cli("predict-report", str(bad), "--against", str(test_data / "vidur-profiles"))
     assert proc.returncode == 5 and "is not a revati profile" in proc.stderr
+
+
+SAMPLED = "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data/trace_filter"
+
+
+def test_calibrate_device_is_honoured_for_profiler_traces(cli, test_data, tmp_path):
+    """These A100 traces carry no deviceProperties: --device says what they were measured on."""
+    rank0 = str(test_data / SAMPLED / "sampled_rank-0.json.gz")
+    out = tmp_path / "a100.json"
+    proc = cli("calibrate", rank0, "-o", str(out))
+    assert proc.returncode == 5 and len(proc.stderr.strip().splitlines()) == 1
+    assert f"trace {rank0} names no GPU of the device catalog; pass --device" in proc.stderr
+    assert "revati-calibrate-" not in proc.stderr and "imported.duckdb" not in proc.stderr
+    proc = cli("calibrate", rank0, "--device", "a100-sxm-80gb", "-o", str(out), check=True)
+    assert "measured records on a100-sxm-80gb" in proc.stdout
+    assert json.loads(out.read_text())["device"] == "a100-sxm-80gb"
+    wrong = cli(
+        "calibrate", str(test_data / H100_TRACE), "--device", "h200", "-o", str(tmp_path / "x.json")
+    )
+    assert wrong.returncode == 5
+    assert f"trace {test_data / H100_TRACE} was measured on h100-sxm, not h200" in wrong.stderr
+
+
+def test_predict_report_takes_the_device_of_the_data(cli, test_data):
+    ranks = [str(test_data / SAMPLED / f"sampled_rank-{r}.json.gz") for r in (0, 1)]
+    proc = cli("predict-report", "a100-vidur", "--against", *ranks, "--json")
+    assert proc.returncode == 5 and "pass --device" in proc.stderr
+    proc = cli(
+        "predict-report", "a100-vidur", "--against", *ranks, "--device", "a100-sxm-80gb",
+        "--json", check=True,
+    )  # fmt: skip
+    doc = json.loads(proc.stdout)
+    assert {f["family"] for f in doc["families"]} >= {"gemm", "elementwise"}
+    fixed = cli("predict-report", "h100-vidur", "--against", *ranks, "--device",
+                "a100-sxm-80gb", "--fixed")  # fmt: skip
+    assert fixed.returncode == 2
+    assert "predicts h100-sxm but the data was measured on a100-sxm-80gb" in fixed.stderr

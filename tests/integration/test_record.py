@@ -33,7 +33,7 @@ def values(stdout: str) -> dict[str, str]:
 
 
 def assert_time_invariants(path: Path) -> None:
-    """DESIGN §3 invariants 1-3, checked on the trace."""
+    """Invariants 1-3 of docs/time-model.md, checked on the trace."""
     # 1. per thread, virtual time never goes back
     back = q(
         path,

@@ -144,8 +144,8 @@ def test_fit_profile_on_synthetic_mixture_predicts_it_back():
     assert _ape(pred.duration_ns, data.measured_ns).max() < 0.05  # logs stored to 5 decimals
 
 
-def test_vidur_tables_load_with_shapes(shared_data):
-    data = load_vidur(shared_data / "vidur-profiles", "h100")
+def test_vidur_tables_load_with_shapes(test_data):
+    data = load_vidur(test_data / "vidur-profiles", "h100")
     fams = data.families
     assert {"gemm", "elementwise", "collective"} <= set(fams)
     gemm = data.take(fams == "gemm")
@@ -163,3 +163,14 @@ def test_vidur_tables_load_with_shapes(shared_data):
         "pairwise_nvlink/1node",
         "pairwise_nvlink/1pernode",
     }
+
+
+def test_vidur_tables_read_as_kept_in_the_repository(test_data):
+    """tests/data keeps the tables xz-compressed (.csv.xz); they read as the plain .csv do."""
+    from tests.conftest import TEST_DATA
+
+    kept = load_vidur(TEST_DATA / "vidur-profiles", "h100")
+    plain = load_vidur(test_data / "vidur-profiles", "h100")
+    assert len(kept) == len(plain) == 42615
+    assert (kept.measured_ns == plain.measured_ns).all()
+    assert (kept.group == plain.group).all()

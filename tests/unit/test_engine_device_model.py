@@ -1,4 +1,4 @@
-"""Property tests of the device model (DESIGN §3, invariant 4) and its edge cases."""
+"""Property tests of the device model (docs/time-model.md, invariant 4) and its edge cases."""
 
 from __future__ import annotations
 

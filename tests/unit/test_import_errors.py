@@ -65,10 +65,10 @@ def test_bad_kineto_input(bad_inputs, name, fragment):
     assert _leftovers(bad_inputs) == []
 
 
-def test_bad_second_rank_writes_nothing(bad_inputs, shared_data):
+def test_bad_second_rank_writes_nothing(bad_inputs, test_data):
     out = bad_inputs / "out.duckdb"
     with pytest.raises(RevatiImportError, match="truncated"):
-        import_kineto([shared_data / TINY, bad_inputs / "truncated.json.gz"], out)
+        import_kineto([test_data / TINY, bad_inputs / "truncated.json.gz"], out)
     assert not out.exists() and _leftovers(bad_inputs) == []
 
 
@@ -101,9 +101,9 @@ def test_not_sqlite(tmp_path, content, fragment):
     _one_line_naming(err, src, fragment)
 
 
-def test_truncated_sqlite(tmp_path, shared_data):
+def test_truncated_sqlite(tmp_path, test_data):
     src = tmp_path / "cut.sqlite"
-    data = (shared_data / TINY_NSYS).read_bytes()
+    data = (test_data / TINY_NSYS).read_bytes()
     src.write_bytes(data[: len(data) // 3])
     with pytest.raises(RevatiImportError) as err:
         import_nsys(src, tmp_path / "out.duckdb")
@@ -111,50 +111,50 @@ def test_truncated_sqlite(tmp_path, shared_data):
     assert not (tmp_path / "out.duckdb").exists()
 
 
-def test_existing_output_is_not_clobbered_without_force(tmp_path, shared_data):
+def test_existing_output_is_not_clobbered_without_force(tmp_path, test_data):
     out = tmp_path / "real.duckdb"
     out.write_bytes(b"precious")
     with pytest.raises(RevatiUsageError, match="--force"):
-        import_kineto([shared_data / TINY], out)
+        import_kineto([test_data / TINY], out)
     with pytest.raises(RevatiUsageError, match="--force"):
-        import_nsys(shared_data / TINY_NSYS, out)
+        import_nsys(test_data / TINY_NSYS, out)
     assert out.read_bytes() == b"precious"
 
 
-def test_force_replaces_only_after_success(tmp_path, shared_data):
+def test_force_replaces_only_after_success(tmp_path, test_data):
     out = tmp_path / "real.duckdb"
     out.write_bytes(b"precious")
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(RevatiImportError):
         import_kineto([tmp_path / "bad.json"], out, force=True)
     assert out.read_bytes() == b"precious"
-    import_kineto([shared_data / TINY], out, force=True)
+    import_kineto([test_data / TINY], out, force=True)
     with open_trace(out) as r:
         assert r.counts()["kernels"] == 4
     assert _leftovers(tmp_path) == []
 
 
-def test_output_folder_must_exist(tmp_path, shared_data):
+def test_output_folder_must_exist(tmp_path, test_data):
     with pytest.raises(RevatiUsageError, match="no such folder"):
-        import_kineto([shared_data / TINY], tmp_path / "nope" / "out.duckdb")
+        import_kineto([test_data / TINY], tmp_path / "nope" / "out.duckdb")
     with pytest.raises(RevatiUsageError, match="is a directory"):
-        import_kineto([shared_data / TINY], tmp_path)
+        import_kineto([test_data / TINY], tmp_path)
 
 
-def test_read_only_input_copy_imports(tmp_path, shared_data):
+def test_read_only_input_copy_imports(tmp_path, test_data):
     src = tmp_path / "ro.sqlite"
-    shutil.copy(shared_data / TINY_NSYS, src)
+    shutil.copy(test_data / TINY_NSYS, src)
     src.chmod(0o444)
     import_nsys(src, tmp_path / "out.duckdb")
-    assert src.read_bytes() == (shared_data / TINY_NSYS).read_bytes()  # input untouched
+    assert src.read_bytes() == (test_data / TINY_NSYS).read_bytes()  # input untouched
 
 
-def test_folder_input_means_its_trace_files(tmp_path, shared_data):
+def test_folder_input_means_its_trace_files(tmp_path, test_data):
     ranks = tmp_path / "ranks"
     ranks.mkdir()
     for name in ("sampled_rank-0.json.gz", "sampled_rank-1.json.gz"):
         shutil.copy(
-            shared_data
+            test_data
             / "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data"
             / "trace_filter"
             / name,

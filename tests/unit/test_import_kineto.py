@@ -1,8 +1,10 @@
-"""Kineto importer on the real PyTorch-profiler traces in shared/data/real-traces."""
+"""Kineto importer on the real PyTorch-profiler traces in tests/data/real-traces."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,12 +12,14 @@ from revati.recorder.importers import import_kineto
 from revati.recorder.importers.builder import collective_kind
 from revati.recorder.reader import open_trace
 
+from revati.errors import RevatiImportError
+
 HTA = "real-traces/facebookresearch__HolisticTraceAnalysis/tests/data"
 LENS = "real-traces/AMD-AGI__TraceLens/tests/traces"
 DLRM = "real-traces/facebookresearch__param/et_replay/tests/inputs/dlrm_kineto.tar.gz.extracted/dlrm_kineto"
 BERT = f"{LENS}/h100/gaunernst_bert-small-uncased__1016001.json.gz"
 
-# (file, kernels, copies, memsets, runtime + driver calls) from real-traces/MANIFEST.md
+# (file, kernels, copies, memsets, runtime + driver calls), as tests/data/README.md lists them
 MANIFEST_COUNTS = [
     (BERT, 60, 1, 0, 110 + 22),
     (f"{LENS}/h100/Falconsai_nsfw_image_detection__1016002.json.gz", 154, 0, 2, 334 + 49),
@@ -34,21 +38,21 @@ MANIFEST_COUNTS = [
 ]
 
 
-def _import(shared_data: Path, out: Path, *rel: str):
-    import_kineto([shared_data / r for r in rel], out)
+def _import(test_data: Path, out: Path, *rel: str):
+    import_kineto([test_data / r for r in rel], out)
     return open_trace(out)
 
 
 @pytest.fixture(scope="module")
-def bert(tmp_path_factory, shared_data):
-    reader = _import(shared_data, tmp_path_factory.mktemp("k") / "bert.duckdb", BERT)
+def bert(tmp_path_factory, test_data):
+    reader = _import(test_data, tmp_path_factory.mktemp("k") / "bert.duckdb", BERT)
     yield reader
     reader.close()
 
 
 @pytest.fixture(scope="module")
-def dlrm(tmp_path_factory, shared_data):
-    files = sorted((shared_data / DLRM).glob("worker*_step_12.*.pt.trace.json"))
+def dlrm(tmp_path_factory, test_data):
+    files = sorted((test_data / DLRM).glob("worker*_step_12.*.pt.trace.json"))
     assert len(files) == 8
     out = tmp_path_factory.mktemp("k") / "dlrm.duckdb"
     import_kineto(files, out)
@@ -62,8 +66,8 @@ def dlrm(tmp_path_factory, shared_data):
     MANIFEST_COUNTS,
     ids=lambda v: Path(v).name if isinstance(v, str) else None,
 )
-def test_counts_match_manifest(tmp_path, shared_data, rel, kernels, copies, memsets, calls):
-    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
+def test_counts_match_manifest(tmp_path, test_data, rel, kernels, copies, memsets, calls):
+    with _import(test_data, tmp_path / "t.duckdb", rel) as r:
         counts = r.counts()
         assert (counts["kernels"], counts["copies"], counts["memsets"], counts["api_calls"]) == (
             kernels,
@@ -156,19 +160,39 @@ def test_nccl_kernels_across_ranks_become_barriers(dlrm):
     assert bad == []
 
 
-def test_same_file_twice_gets_distinct_pids(tmp_path, shared_data):
-    f = shared_data / HTA / "critical_path/cuda_event_sync/event_sync_trace.json.gz"
-    import_kineto([f, f], tmp_path / "t.duckdb")
+def test_same_trace_twice_is_refused_not_made_two_ranks(tmp_path, test_data):
+    f = test_data / HTA / "critical_path/cuda_event_sync/event_sync_trace.json.gz"
+    copy = tmp_path / "copy.json.gz"
+    shutil.copyfile(f, copy)
+    for twice, fragment in (([f, f], "given twice"), ([f, copy], f"identical to {f}")):
+        with pytest.raises(RevatiImportError, match=re.escape(fragment)):
+            import_kineto(twice, tmp_path / "t.duckdb")
+        assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_two_files_claiming_the_same_rank_are_refused(tmp_path):
+    a = _rank_file(tmp_path, 0, ["a"])
+    b = tmp_path / "other.json"
+    b.write_text(a.read_text().replace('"dur": 50', '"dur": 60'))
+    with pytest.raises(RevatiImportError, match="rank 0 again"):
+        import_kineto([a, b], tmp_path / "t.duckdb")
+
+
+def test_files_without_ranks_get_no_invented_barriers(tmp_path):
+    files = [_rank_file(tmp_path, r, ["a", "a"]) for r in (0, 1)]
+    for f in files:
+        doc = json.loads(f.read_text())
+        del doc["distributedInfo"]
+        f.write_text(json.dumps(doc))
+    summary = import_kineto(files, tmp_path / "t.duckdb")
+    assert summary.counts.get("barriers", 0) == 0
     with open_trace(tmp_path / "t.duckdb") as r:
-        pids = r.sql("SELECT pid, rank FROM processes ORDER BY pid")
-        assert len(pids) == 2 and pids[0][0] != pids[1][0]
-        assert r.sql("SELECT count(DISTINCT pid) FROM streams") == [(2,)]
-        assert r.counts()["kernels"] == 8
+        assert r.counts()["kernels"] == 4 and r.counts()["barriers"] == 0
 
 
-def test_sampled_ranks_match_collectives_pairwise(tmp_path, shared_data):
+def test_sampled_ranks_match_collectives_pairwise(tmp_path, test_data):
     with _import(
-        shared_data,
+        test_data,
         tmp_path / "t.duckdb",
         f"{HTA}/trace_filter/sampled_rank-0.json.gz",
         f"{HTA}/trace_filter/sampled_rank-1.json.gz",
@@ -186,10 +210,10 @@ def test_collective_kind_from_kernel_names():
     assert collective_kind("void at::native::elementwise_kernel<128, 4>()") is None
 
 
-def test_cuda_sync_events_become_syncs(tmp_path, shared_data):
+def test_cuda_sync_events_become_syncs(tmp_path, test_data):
     rel = f"{HTA}/critical_path/alexnet/benchmark_result_2869224_1695835535_trace.json.gz"
-    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
-        assert r.counts()["syncs"] == 41  # cuda_sync events, per the MANIFEST note
+    with _import(test_data, tmp_path / "t.duckdb", rel) as r:
+        assert r.counts()["syncs"] == 41  # its cuda_sync events
         assert r.sql(
             "SELECT count(*) FROM syncs s JOIN api_calls a USING (call_id)"
             " WHERE s.thread_id = a.thread_id"
@@ -250,9 +274,9 @@ def test_legacy_capitalised_categories_and_string_tids(tmp_path):
         ]
 
 
-def test_nccl_kernel_args_give_dtype_bytes(tmp_path, shared_data):
+def test_nccl_kernel_args_give_dtype_bytes(tmp_path, test_data):
     rel = f"{HTA}/nccl_parser_config/nccl_data.json.gz"
-    with _import(shared_data, tmp_path / "t.duckdb", rel) as r:
+    with _import(test_data, tmp_path / "t.duckdb", rel) as r:
         # first AllReduce in time: "In msg nelems": 2049000, "dtype": "Float"
         assert r.sql(
             "SELECT dtype, bytes FROM kernels JOIN kernel_features USING (kernel_id)"
@@ -309,3 +333,81 @@ def test_collectives_match_within_their_process_group(tmp_path):
         assert r.sql("SELECT release_ns, end_ns FROM barriers WHERE communicator = 'a'") == [
             (110_000, 161_000)
         ]
+
+
+LEGACY = (
+    "real-traces/pytorch__kineto/tb_plugin/samples/resnet50_num_workers_4/worker0.pt.trace.json"
+)
+
+
+def test_pytorch_1_8_trace_imports_runtime_calls_and_launch_links(tmp_path, test_data):
+    """Categories `Runtime`/`Kernel`/`Memcpy`/`Memset`, tids as digit strings ("3004819264")."""
+    events = json.loads((test_data / LEGACY).read_text())["traceEvents"]
+    runtime = {e["args"]["correlation"] for e in events if e.get("cat") == "Runtime"}
+    kernels = [e for e in events if e.get("cat") == "Kernel"]
+    launched = sum(k["args"]["correlation"] in runtime for k in kernels)
+    summary = import_kineto([test_data / LEGACY], tmp_path / "t.duckdb")
+    assert "not imported: 47,256 host-only events (Operator 28,386, async 18,867" in summary.line()
+    with open_trace(tmp_path / "t.duckdb") as r:
+        c = r.counts()
+        assert (c["api_calls"], c["kernels"], c["copies"], c["memsets"]) == (10686, 9456, 12, 351)
+        # every kernel whose launch the file holds is linked to it (the rest began before it)
+        assert r.sql("SELECT count(call_id) FROM kernels") == [(launched,)]
+        assert launched == 8712
+        assert r.sql(
+            "SELECT count(*) FROM kernels k JOIN api_calls a USING (call_id)"
+            " WHERE a.enter_ns > k.start_ns OR k.launch_ns <> a.enter_ns"
+        ) == [(0,)]
+        assert r.sql("SELECT pid, tid FROM threads ORDER BY tid") == [
+            (120018, 1616066304),
+            (120018, 3004819264),
+        ]
+
+
+def _malformed_file(folder: Path, good: int) -> Path:
+    """A Kineto file with `good` readable kernels and four unreadable GPU/runtime events."""
+    kernel = {"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "dur": 2,
+              "args": {"device": 0, "stream": 7}}  # fmt: skip
+    events = [{**kernel, "ts": 10 * i} for i in range(good)]
+    events += [
+        {**kernel, "ts": "soon"},
+        {**kernel, "ts": 5, "dur": -3},
+        {**kernel, "ts": 6, "args": {}, "tid": "stream ?"},
+        {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "ts": 1, "dur": 1},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 1, "ts": 1, "dur": 1},
+    ]
+    path = folder / f"malformed{good}.json"
+    path.write_text(json.dumps({"traceEvents": events}))
+    return path
+
+
+def test_malformed_events_are_counted_in_the_summary_and_the_run(tmp_path):
+    summary = import_kineto([_malformed_file(tmp_path, 3)], tmp_path / "t.duckdb")
+    assert summary.counts["kernels"] == 3
+    assert dict(summary.malformed) == {
+        "kernel without a numeric ts/dur": 2,
+        "kernel without device/stream": 1,
+        "call without pid/tid": 1,
+    }
+    assert "skipped 4 malformed events (kernel without a numeric ts/dur 2," in summary.line()
+    assert "not imported: 1 host-only events (cpu_op 1)" in summary.line()
+    with open_trace(tmp_path / "t.duckdb") as r:
+        config = json.loads(r.sql("SELECT config FROM run")[0][0])
+    assert config["inputs"][0]["malformed"] == dict(summary.malformed)
+    assert config["inputs"][0]["not_imported"] == {"cpu_op": 1}
+
+
+def test_a_file_of_only_malformed_events_is_an_error(tmp_path):
+    bad = _malformed_file(tmp_path, 0)
+    with pytest.raises(RevatiImportError) as err:
+        import_kineto([bad], tmp_path / "t.duckdb")
+    assert str(err.value).startswith(f"{bad}: all 4 GPU and CUDA runtime events are malformed (")
+    assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_a_file_without_gpu_events_is_an_error(tmp_path):
+    cpu = tmp_path / "cpu.json"
+    ops = [{"ph": "X", "cat": "cpu_op", "name": "aten::add", "pid": 1, "tid": 1, "ts": 1, "dur": 1}]
+    cpu.write_text(json.dumps({"traceEvents": ops}))
+    with pytest.raises(RevatiImportError, match="no GPU or CUDA runtime events to import"):
+        import_kineto([cpu], tmp_path / "t.duckdb")

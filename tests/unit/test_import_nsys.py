@@ -1,7 +1,9 @@
-"""Nsight Systems importer on the real SQLite exports in shared/data/real-traces."""
+"""Nsight Systems importer on the real SQLite exports in tests/data/real-traces."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,10 +12,12 @@ from revati.recorder.importers import import_nsys
 from revati.recorder.importers.nsys import pid_of, tid_of
 from revati.recorder.reader import open_trace
 
+from revati.errors import RevatiImportError
+
 NSYS_AI = "real-traces/GindaChen__nsys-ai/tests/fixtures"
 FUSER_H100 = "real-traces/NVIDIA__Fuser/8fa9ec29/report1.sqlite"
 
-# (file, kernels, runtime, memcpy, memset, NVTX) from real-traces/MANIFEST.md (schema 3.16-3.25)
+# (file, kernels, runtime, memcpy, memset, NVTX) as tests/data/README.md lists them (schema 3.16-3.25)
 MANIFEST_COUNTS = [
     (f"{NSYS_AI}/h100_2gpu_1s.sqlite", 3442, 5796, 904, 22, 16782),
     (f"{NSYS_AI}/mfu_2gpu_before.sqlite", 4010, 7466, 1020, 269, 19118),
@@ -25,9 +29,9 @@ MANIFEST_COUNTS = [
 
 
 @pytest.fixture(scope="module")
-def fuser(tmp_path_factory, shared_data):
+def fuser(tmp_path_factory, test_data):
     out = tmp_path_factory.mktemp("n") / "fuser.duckdb"
-    import_nsys(shared_data / FUSER_H100, out)
+    import_nsys(test_data / FUSER_H100, out)
     with open_trace(out) as reader:
         yield reader
 
@@ -37,8 +41,8 @@ def fuser(tmp_path_factory, shared_data):
     MANIFEST_COUNTS,
     ids=lambda v: str(v).split("/")[-1] if isinstance(v, str) else None,
 )
-def test_counts_match_manifest(tmp_path, shared_data, rel, kernels, runtime, memcpy, memset, nvtx):
-    import_nsys(shared_data / rel, tmp_path / "t.duckdb")
+def test_counts_match_manifest(tmp_path, test_data, rel, kernels, runtime, memcpy, memset, nvtx):
+    import_nsys(test_data / rel, tmp_path / "t.duckdb")
     with open_trace(tmp_path / "t.duckdb") as r:
         c = r.counts()
         # every NVTX row of these files is a push/pop range
@@ -86,8 +90,8 @@ def test_names_processes_threads_and_device(fuser):
     assert fuser.sql("SELECT max(depth) FROM nvtx_ranges")[0][0] > 0
 
 
-def test_two_processes_windowed_export_without_gpu_table(tmp_path, shared_data):
-    import_nsys(shared_data / NSYS_AI / "mfu_2gpu_after.sqlite", tmp_path / "t.duckdb")
+def test_two_processes_windowed_export_without_gpu_table(tmp_path, test_data):
+    import_nsys(test_data / NSYS_AI / "mfu_2gpu_after.sqlite", tmp_path / "t.duckdb")
     with open_trace(tmp_path / "t.duckdb") as r:
         assert r.sql("SELECT pid FROM processes ORDER BY pid") == [(148,), (149,)]
         assert r.sql("SELECT ordinal, pid, name FROM devices ORDER BY ordinal") == [
@@ -143,3 +147,46 @@ def test_older_schema_without_optional_columns_loads(tmp_path):
         assert r.sql("SELECT pid FROM processes") == [(1234,)]
         assert r.sql("SELECT pid, tid FROM threads") == [(1234, 1235)]
         assert Path(tmp_path / "t.duckdb").exists()
+
+
+def _with_text_in_cupti_columns(src: Path, dest: Path, rows: str) -> Path:
+    """A copy of a real export whose CUPTI `start` column holds text in `rows` (a WHERE clause)."""
+    shutil.copyfile(src, dest)
+    con = sqlite3.connect(dest)
+    for table in ("CUPTI_ACTIVITY_KIND_KERNEL", "CUPTI_ACTIVITY_KIND_RUNTIME"):
+        con.execute(f"UPDATE {table} SET start = 'n/a' WHERE {rows}")
+    con.commit()
+    con.close()
+    return dest
+
+
+def test_rows_with_text_in_integer_columns_are_skipped_and_counted(tmp_path, test_data):
+    src = test_data / FUSER_H100
+    bad = _with_text_in_cupti_columns(src, tmp_path / "bad.sqlite", "rowid % 2 = 0")
+    summary = import_nsys(bad, tmp_path / "t.duckdb")
+    kernels_skipped = 19 - summary.counts["kernels"]
+    calls_skipped = 967 - summary.counts["api_calls"]
+    assert kernels_skipped > 0 and calls_skipped > 0
+    assert dict(summary.malformed) == {
+        "CUPTI_ACTIVITY_KIND_KERNEL row with a non-integer start": kernels_skipped,
+        "CUPTI_ACTIVITY_KIND_RUNTIME row with a non-integer start": calls_skipped,
+    }
+    assert f"skipped {kernels_skipped + calls_skipped} malformed events" in summary.line()
+    with open_trace(tmp_path / "t.duckdb") as r:
+        assert json.loads(r.sql("SELECT config FROM run")[0][0])["malformed"] == dict(
+            summary.malformed
+        )
+
+
+def test_an_export_whose_rows_are_all_malformed_is_an_error(tmp_path, test_data):
+    src = test_data / f"{NSYS_AI}/mock.sqlite"
+    bad = _with_text_in_cupti_columns(src, tmp_path / "bad.sqlite", "1")
+    con = sqlite3.connect(bad)
+    con.execute("UPDATE CUPTI_ACTIVITY_KIND_MEMCPY SET streamId = 'default'")
+    con.commit()
+    con.close()
+    with pytest.raises(RevatiImportError) as err:
+        import_nsys(bad, tmp_path / "t.duckdb")
+    assert str(err.value).startswith(f"{bad}: every CUPTI row is malformed (")
+    assert "CUPTI_ACTIVITY_KIND_MEMCPY row with a non-integer streamId 1" in str(err.value)
+    assert not (tmp_path / "t.duckdb").exists()

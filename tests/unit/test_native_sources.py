@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from revati.native import build
+from revati.native import build, collector_build
 
 SOURCES = sorted(build.NATIVE.glob("*.c"))
 
@@ -17,7 +17,8 @@ def _code(path: Path) -> str:
 
 
 def test_every_c_file_is_built() -> None:
-    built = {*build.SHIM_SOURCES, *build.HELPER_SOURCES}
+    collector = {name for name in collector_build.SOURCES if name.endswith(".c")}
+    built = {*build.SHIM_SOURCES, *build.HELPER_SOURCES, *collector}
     assert {p.name for p in SOURCES} == built
 
 

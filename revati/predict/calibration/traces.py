@@ -18,20 +18,15 @@ from revati.predict.batch import OpBatch
 from revati.predict.calibration.measurements import Measurements
 from revati.recorder.reader import open_trace
 
+MEASURED = "duration_source = 'measured' AND end_ns > start_ns"
 KERNEL_QUERY = """
 SELECT name, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem, registers,
        gemm_m, gemm_n, gemm_k, batch, dtype, bytes, features, end_ns - start_ns
 FROM kernels LEFT JOIN kernel_features USING (kernel_id)
-WHERE duration_source = 'measured' AND end_ns > start_ns
+WHERE {where} ORDER BY kernel_id
 """
-COPY_QUERY = """
-SELECT kind, bytes, end_ns - start_ns FROM copies
-WHERE duration_source = 'measured' AND end_ns > start_ns
-"""
-MEMSET_QUERY = """
-SELECT bytes, end_ns - start_ns FROM memsets
-WHERE duration_source = 'measured' AND end_ns > start_ns
-"""
+COPY_QUERY = "SELECT kind, bytes, end_ns - start_ns FROM copies WHERE {where} ORDER BY copy_id"
+MEMSET_QUERY = "SELECT bytes, end_ns - start_ns FROM memsets WHERE {where} ORDER BY memset_id"
 KERNEL_INT_COLUMNS = (
     "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "shared_mem", "registers",
     "gemm_m", "gemm_n", "gemm_k", "batch",
@@ -52,24 +47,46 @@ def is_profiler_trace(path: Path) -> bool:
 
 
 def load_trace(path: Path, device: str | None = None) -> Measurements:
-    """The measured records of one revati trace (or importable profiler trace) at `path`."""
-    if is_profiler_trace(path):
-        with tempfile.TemporaryDirectory(prefix="revati-calibrate-") as tmp:
-            data = load_trace(_import(path, Path(tmp) / "imported.duckdb"), device)
-        data.group[:] = path.name
-        return data
-    with open_trace(path) as trace:
+    """The measured records of one revati trace (or importable profiler trace) at `path`.
+
+    `device` (a catalog id) is the GPU the data was measured on when the trace does not say;
+    a trace that names another catalog device is refused. Errors name `path`, never the
+    temporary trace a profiler trace is imported into."""
+    if not is_profiler_trace(path):
+        return _measurements(path, path, device)
+    with tempfile.TemporaryDirectory(prefix="revati-calibrate-") as tmp:
+        return _measurements(_import(path, Path(tmp) / "imported.duckdb"), path, device)
+
+
+def _measurements(trace_path: Path, source: Path, device: str | None) -> Measurements:
+    with open_trace(trace_path) as trace:
         run_device = trace.sql("SELECT device FROM run LIMIT 1")
         trace_device = (run_device[0][0] if run_device else None) or _device_model(trace)
-        kernels = trace.sql(KERNEL_QUERY)
-        copies = trace.sql(COPY_QUERY)
-        memsets = trace.sql(MEMSET_QUERY)
+        gpu_names = [r[0] for r in trace.sql("SELECT DISTINCT name FROM devices") if r[0]]
+        batch, measured = trace_ops(trace, MEASURED)
+    if trace_device and device and trace_device != device:
+        raise RevatiConfigError(
+            f"trace {source} was measured on {trace_device}, not {device}; calibrate per device"
+        )
     dev = device or trace_device
     if not dev:
-        raise RevatiConfigError(f"trace {path} names no catalog device; pass --device")
-    parts = [_kernels(kernels), _copies(copies), _memsets(memsets)]
-    batch, measured = _concat(parts)
-    return Measurements(batch, measured, np.full(batch.n, path.name, dtype=object), dev)
+        gpu = f" (its GPU: {', '.join(gpu_names)})" if gpu_names else ""
+        raise RevatiConfigError(
+            f"trace {source} names no GPU of the device catalog{gpu}; pass --device with the "
+            "catalog id it was measured on (see `revati devices`)"
+        )
+    return Measurements(batch, measured, np.full(batch.n, source.name, dtype=object), dev)
+
+
+def trace_ops(trace, where: str) -> tuple[OpBatch, np.ndarray]:
+    """The kernels, copies and memsets of an open trace matching `where`, as predictor records
+    (kernels, then copies, then memsets, each by id) and their recorded durations."""
+    parts = [
+        _kernels(trace.sql(KERNEL_QUERY.format(where=where))),
+        _copies(trace.sql(COPY_QUERY.format(where=where))),
+        _memsets(trace.sql(MEMSET_QUERY.format(where=where))),
+    ]
+    return _concat(parts)
 
 
 def _device_model(trace) -> str | None:

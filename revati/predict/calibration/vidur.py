@@ -8,6 +8,8 @@ collective record. Names are "<family>:<op>" so the family classifier files them
 from __future__ import annotations
 
 import csv
+import lzma
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +44,9 @@ def load_vidur(root: Path, gpu: str = "h100") -> Measurements:
             f"vidur tables: unknown gpu {gpu!r}; use one of {sorted(GPU_DEVICES)}"
         )
     parts = [
-        _compute_file(p, root, gpu) for p in sorted((root / "compute" / gpu).glob("*/*/mlp.csv"))
+        _compute_file(p, root, gpu) for p in _tables((root / "compute" / gpu).glob("*/*/mlp.csv*"))
     ]
-    parts += [_network_file(p, gpu) for p in sorted((root / "network").glob(f"{gpu}_*/*.csv"))]
+    parts += [_network_file(p, gpu) for p in _tables((root / "network").glob(f"{gpu}_*/*.csv*"))]
     if not parts:
         raise RevatiConfigError(
             f"no vidur tables for {gpu} under {root}; expected compute/{gpu}/..."
@@ -52,11 +54,19 @@ def load_vidur(root: Path, gpu: str = "h100") -> Measurements:
     return Measurements.concat(parts)
 
 
+def _tables(paths: Iterable[Path]) -> list[Path]:
+    """The .csv tables (or .csv.xz, xz-compressed) among `paths`, in name order."""
+    return sorted(p for p in paths if p.name.endswith((".csv", ".csv.xz")))
+
+
 def _rows(path: Path) -> list[dict[str, str]]:
     try:
+        if path.suffix == ".xz":
+            with lzma.open(path, "rt", newline="") as f:
+                return list(csv.DictReader(f))
         with path.open(newline="") as f:
             return list(csv.DictReader(f))
-    except OSError as e:
+    except (OSError, lzma.LZMAError) as e:
         raise RevatiConfigError(f"cannot read vidur table {path} ({e})") from e
 
 
