@@ -104,6 +104,7 @@ class BarrierBook:
         self._durations: dict[tuple[str, int, int], tuple[int, str]] = {}
         # (process key, thread) -> the api_calls row of its last arrival, not yet written
         self.held_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._failed_ids: dict[tuple[Any, ...], int] = {}  # failed barrier key -> barrier_id
 
     # ---- arrivals --------------------------------------------------------------------------
 
@@ -309,7 +310,10 @@ class BarrierBook:
         if b.failed_rank is not None:
             return
         b.failed_rank = dead_rank
-        bid = self._barrier_row(b, None, None, None, None)
+        # members that arrive after the failure join the same row
+        bid = self._failed_ids.get(key)
+        if bid is None:
+            bid = self._failed_ids[key] = self._barrier_row(b, None, None, None, None)
         for a in sorted(b.arrivals.values(), key=lambda a: a.rank):
             self._arrival_row(bid, a, None, None)
         self._finish_waits(b, failed=True)

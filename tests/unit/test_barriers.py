@@ -136,14 +136,17 @@ def test_a_dead_member_fails_the_pending_barrier(writer):
     n = 3
     for rank in range(n):  # ranks 0 and 1 in pid 1, rank 2 in pid 2
         h.book.arrive((rank // 2 + 1, 1), rank // 2 + 1, rec(shim.COLL_INIT, rank, n, 0, 0), 0)
-    for rank in (0, 1):
-        h.book.arrive((1, 1), 1, rec(2, rank, n, 10, 100 + rank), 0)
+    h.book.arrive((1, 1), 1, rec(2, 0, n, 10, 100), 0)
     waits = [Resolution(None), Resolution(None)]
-    for rank in (0, 1):
-        h.book.wait((1, 1), rank, 10, waits[rank])
-    assert all(w.deadline_ns is None for w in waits)
+    h.book.wait((1, 1), 0, 10, waits[0])
+    assert waits[0].deadline_ns is None
     h.book.member_died(2)
+    # rank 1 arrives after the failure: the same barrier, failed at once
+    h.book.arrive((1, 1), 1, rec(2, 1, n, 10, 101), 0)
+    h.book.wait((1, 1), 1, 10, waits[1])
     assert all(w.deadline_ns == 10 and w.result == NCCL_REMOTE_ERROR for w in waits)
+    arrived = sorted(a["rank"] for a in h.rows("barrier_arrivals") if a["wait_ns"] is None)
+    assert arrived == [0, 1]
     failed = [b for b in h.rows("barriers") if b["failed_rank"] is not None]
     assert [(b["collective"], b["failed_rank"], b["end_ns"]) for b in failed] == [
         ("allreduce", 2, None)
