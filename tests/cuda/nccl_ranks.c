@@ -10,7 +10,8 @@
  *   nccl_ranks straggler N ITERS threads; the last rank sleeps 5 ms before each all-reduce
  *   nccl_ranks kill N ITERS      processes; rank 1 kills itself before its 3rd all-reduce, the
  *                                others must see an error (exit 0 when they all did)
- *   nccl_ranks bench N ITERS     threads; ITERS all-reduces of 64 MiB (virtual) each, one sync
+ *   nccl_ranks bench N ITERS [P] ITERS all-reduces of 64 MiB (virtual) each, one sync; ranks are
+ *                                threads, or P processes of N/P threads (up to 8 per process)
  */
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -24,7 +25,7 @@
 
 #define COUNT 256
 
-static int nranks, iters, straggle;
+static int nranks, iters, straggle, per_proc = 8;
 static const char *mode;
 static ncclUniqueId uid;
 static ncclComm_t *group_comms;
@@ -147,7 +148,7 @@ static int run_rank(int rank) {
 static int bench_rank(int rank) {
     cudaStream_t s;
     void *buf;
-    CHECK(cudaSetDevice(rank) == cudaSuccess && cudaStreamCreate(&s) == cudaSuccess, "setup");
+    CHECK(cudaSetDevice(rank % per_proc) == cudaSuccess && cudaStreamCreate(&s) == cudaSuccess, "setup");
     CHECK(cudaMalloc(&buf, 64u << 20) == cudaSuccess, "alloc");
     ncclComm_t c;
     CHECK(ncclCommInitRank(&c, nranks, uid, rank) == ncclSuccess, "init");
@@ -201,7 +202,9 @@ int main(int argc, char **argv) {
     nranks = atoi(argv[2]);
     iters = atoi(argv[3]);
     straggle = !strcmp(mode, "straggler");
-    if (nranks < 1 || nranks > 8) return 2;
+    int procs = argc > 4 ? atoi(argv[4]) : 1;
+    if (procs < 1 || nranks < 1 || nranks % procs || nranks / procs > 8) return 2;
+    per_proc = nranks / procs;
     int version = 0;
     ncclGetVersion(&version);
     printf("nccl %d, %d ranks, mode %s\n", version, nranks, mode);
@@ -212,7 +215,27 @@ int main(int argc, char **argv) {
     }
     ncclGetUniqueId(&uid);
     int failed = 0;
-    if (!strcmp(mode, "fork") || !strcmp(mode, "kill")) {
+    if (!strcmp(mode, "bench") && procs > 1) {
+        fflush(stdout);
+        for (int p = 0; p < procs; p++) {
+            if (fork() != 0) continue;
+            pthread_t t[8];
+            for (int i = 0; i < per_proc; i++)
+                pthread_create(&t[i], NULL, rank_thread, (void *)(long)(p * per_proc + i));
+            int bad = 0;
+            for (int i = 0; i < per_proc; i++) {
+                void *rc;
+                pthread_join(t[i], &rc);
+                bad |= rc != NULL;
+            }
+            _exit(bad);
+        }
+        for (int p = 0; p < procs; p++) {
+            int status = 0;
+            wait(&status);
+            failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        }
+    } else if (!strcmp(mode, "fork") || !strcmp(mode, "kill")) {
         pid_t pids[8];
         fflush(stdout); /* children inherit no buffered output */
         for (int r = 0; r < nranks; r++) {
