@@ -12,13 +12,16 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from revati.errors import RevatiRunError
 from revati.native import build
 from revati.native.entry_table import fn_names
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROTOCOL_VERSION = 5
 PAGE_MAGIC = 0x52565443
@@ -27,39 +30,54 @@ MAX_DEVICES = 16
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
-# struct revati_record, two views of the same 64 bytes
-RECORD_DTYPE = np.dtype(
-    [
-        ("commit", "<u4"),
-        ("type", "u1"),
-        ("kind", "u1"),
-        ("fn", "<u2"),
-        ("thread", "<u4"),
-        ("result", "<i4"),
-        ("enter_ns", "<i8"),
-        ("exit_ns", "<i8"),
-        ("a", "<u8"),
-        ("b", "<u8"),
-        ("c", "<u8"),
-        ("d", "<u8"),
-    ]
-)
-LAUNCH_DTYPE = np.dtype(
-    [
-        ("head", "V32"),
-        ("kernel", "<u4"),
-        ("grid_x", "<u4"),
-        ("grid_y", "<u2"),
-        ("grid_z", "<u2"),
-        ("block_x", "<u2"),
-        ("block_y", "<u2"),
-        ("block_z", "<u2"),
-        ("graph_flag", "<u2"),
-        ("shared_mem", "<u4"),
-        ("stream", "<u8"),
-    ]
-)
-assert RECORD_DTYPE.itemsize == LAUNCH_DTYPE.itemsize == RECORD_SIZE
+# struct revati_record, two views of the same 64 bytes (numpy dtypes RECORD_DTYPE and
+# LAUNCH_DTYPE, built on first use: numpy is loaded with the first ring, after a run's program
+# has started, not before)
+RECORD_FIELDS = [
+    ("commit", "<u4"),
+    ("type", "u1"),
+    ("kind", "u1"),
+    ("fn", "<u2"),
+    ("thread", "<u4"),
+    ("result", "<i4"),
+    ("enter_ns", "<i8"),
+    ("exit_ns", "<i8"),
+    ("a", "<u8"),
+    ("b", "<u8"),
+    ("c", "<u8"),
+    ("d", "<u8"),
+]
+LAUNCH_FIELDS = [
+    ("head", "V32"),
+    ("kernel", "<u4"),
+    ("grid_x", "<u4"),
+    ("grid_y", "<u2"),
+    ("grid_z", "<u2"),
+    ("block_x", "<u2"),
+    ("block_y", "<u2"),
+    ("block_z", "<u2"),
+    ("graph_flag", "<u2"),
+    ("shared_mem", "<u4"),
+    ("stream", "<u8"),
+]
+
+
+@cache
+def _dtypes() -> tuple[np.dtype, np.dtype]:
+    import numpy
+
+    record, launch = numpy.dtype(RECORD_FIELDS), numpy.dtype(LAUNCH_FIELDS)
+    assert record.itemsize == launch.itemsize == RECORD_SIZE
+    return record, launch
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RECORD_DTYPE":
+        return _dtypes()[0]
+    if name == "LAUNCH_DTYPE":
+        return _dtypes()[1]
+    raise AttributeError(f"module 'revati.shim' has no attribute {name!r}")
+
 
 # enum revati_record_type
 REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 6
@@ -86,6 +104,7 @@ COLL_INIT, COLL_SEND, COLL_RECV = 1, 7, 8
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
+REC_GRAPH_REPLAY = 0x1  # REC_GRAPH_LAUNCH.kind: a kernel-only graph sent before, no node records
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
 COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
 ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}
@@ -294,13 +313,28 @@ class Ring:
             self._mm = mmap.mmap(f.fileno(), 0)
         self._hdr_buf = (ctypes.c_char * RING_HEADER_SIZE).from_buffer(self._mm)
         self.header_address = ctypes.addressof(self._hdr_buf)
-        self._u64 = np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
-        self._i32 = np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
         magic, _version, self.capacity, record_size = RING_HEADER_START.unpack_from(self._mm, 0)
         if magic != RING_MAGIC or record_size != RECORD_SIZE:
             raise RevatiRunError(f"{path}: not a revati ring of this protocol version")
-        self._records = np.frombuffer(
-            self._mm, dtype=RECORD_DTYPE, offset=RING_HEADER_SIZE, count=self.capacity
+
+    @cached_property
+    def _u64(self) -> np.ndarray:  # numpy views on first use: registering needs none
+        import numpy as np
+
+        return np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
+
+    @cached_property
+    def _i32(self) -> np.ndarray:
+        import numpy as np
+
+        return np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
+
+    @cached_property
+    def _records(self) -> np.ndarray:
+        import numpy as np
+
+        return np.frombuffer(
+            self._mm, dtype=_dtypes()[0], offset=RING_HEADER_SIZE, count=self.capacity
         )
 
     @property
@@ -321,6 +355,8 @@ class Ring:
 
     def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
         """Committed records from the tail on (a copy); returns (index of the first, records)."""
+        import numpy as np
+
         tail, head = self.tail, self.head
         n = min(head - tail, limit)
         if n <= 0:
@@ -341,7 +377,7 @@ class Ring:
 
 def launch_view(records: np.ndarray) -> np.ndarray:
     """The launch fields of REC_LAUNCH records."""
-    return records.view(LAUNCH_DTYPE)
+    return records.view(_dtypes()[1])
 
 
 class NamesFile:

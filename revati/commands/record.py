@@ -69,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ground truth: run CMD on this machine's NVIDIA GPU and record measured times "
         "(CUPTI activity: kernels, copies, memsets, syncs, API calls) into the same tables",
     )
+    p.add_argument(
+        "--graph-nodes-every-launch",
+        action="store_true",
+        help="every CUDA-graph launch sends its nodes to the engine (default: a kernel-only "
+        "graph's nodes once, its later launches replay them; the trace is the same)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
     p.add_argument(
@@ -119,12 +125,9 @@ def _llama_example(extra: list[str]) -> tuple[str, ...]:
 
 
 def _refuse_static(argv: tuple[str, ...]) -> None:
-    try:
-        from revati.doctor import check_program
-    except ImportError:
-        return
-    report = check_program(list(argv))
-    if getattr(report, "static_cudart", False):
+    from revati.doctor import static_runtime_problem  # only record needs it, and only here
+
+    if static_runtime_problem(list(argv)) is not None:
         raise RevatiRunError(
             f"{argv[0]}: statically linked CUDA runtime cannot be emulated; rebuild with `-cudart shared`"
         )
@@ -160,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         device_count=args.devices,
         dilation=args.dilation,
         backed_max=args.backed_max,
+        graph_replay=not args.graph_nodes_every_launch,
         overwrite=args.force,
         status=not args.quiet,
     )

@@ -18,16 +18,19 @@ import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
-from revati.engine.device_model import DeviceModel
-from revati.engine.durations import DurationModel
-from revati.engine.ingest import Ingest, ProcessState, Resolution
-from revati.engine.trace_sink import TraceSink
-from revati.predict import DeviceSpec
-from revati.recorder.writer import TraceWriter
+from revati.engine.resolution import Resolution
+from revati.predict.catalog import DeviceSpec
+
+if TYPE_CHECKING:  # imported by `attach`, once the program is started
+    from revati.engine.device_model import DeviceModel
+    from revati.engine.durations import DurationModel
+    from revati.engine.ingest import Ingest, ProcessState
+    from revati.engine.trace_sink import TraceSink
+    from revati.recorder.writer import TraceWriter
 
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
@@ -98,14 +101,13 @@ def _int_or_none(value: str | None) -> int | None:
 class Coordinator:
     """The single consumer of every ring and the single writer of the trace."""
 
-    def __init__(
-        self,
-        config: RecordConfig,
-        run_dir: Path,
-        spec: DeviceSpec,
-        durations: DurationModel,
-        writer: TraceWriter,
-    ) -> None:
+    sink: TraceSink  # these three: set by `attach`
+    model: DeviceModel
+    ingest: Ingest
+
+    def __init__(self, config: RecordConfig, run_dir: Path, spec: DeviceSpec) -> None:
+        """What a participant needs to register: the clock page, config.txt and the socket.
+        The engine itself (`attach`) is built while the program starts."""
         self.config = config
         self.run_dir = run_dir
         self.spec = spec
@@ -118,9 +120,6 @@ class Coordinator:
             capacities=[spec.memory_bytes] * config.device_count,
         )
         self._write_config()
-        self.sink = TraceSink(writer)
-        self.model = DeviceModel(spec.launch_latency_ns)
-        self.ingest = Ingest(self.sink, self.model, durations, spec.name)
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(str(run_dir / "coordinator.sock"))
@@ -134,7 +133,22 @@ class Coordinator:
         self.syncs = 0
         self._retry = False
         self._last_flush = time.monotonic()
+        self._retired_before_attach: list[Participant] = []  # images that exec'd early
+
+    def attach(self, durations: DurationModel, writer: TraceWriter) -> None:
+        """The engine: device model, ingest and the trace sink (before the first `step`)."""
+        from revati.engine.device_model import DeviceModel
+        from revati.engine.ingest import Ingest
+        from revati.engine.trace_sink import TraceSink
+
+        self.sink = TraceSink(writer)
+        self.model = DeviceModel(self.spec.launch_latency_ns)
+        self.ingest = Ingest(self.sink, self.model, durations, self.spec.name)
         self._write_devices()
+        for p in self._retired_before_attach:  # their records wait in their rings
+            self._drain_one(p)
+            self.ingest.flush_allocations(p.state)
+        self._retired_before_attach.clear()
 
     # ---- setup -----------------------------------------------------------------------------
 
@@ -144,6 +158,7 @@ class Coordinator:
             "name": s.name,
             "device_count": self.config.device_count,
             "backed_max": self.config.backed_max,
+            "graph_replay": int(self.config.graph_replay),
             "memory_bytes": s.memory_bytes,
             "sm_count": s.sm_count,
             "sm_clock_mhz": s.sm_clock_mhz,
@@ -198,18 +213,24 @@ class Coordinator:
 
     def step(self) -> None:
         """One iteration: messages, draining, deadlines, wakes and jumps."""
-        for key, _ in self.selector.select(self._timeout()):
-            kind, obj = key.data
-            if kind == "listener":
-                self._accept()
-            elif kind == "conn":
-                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+        self.receive(self._timeout())
         self.drain()
         self._resolve()
         self._schedule()
         self._reap()
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
+
+    def receive(self, timeout: float) -> None:
+        """Accept connections and take in messages (registrations, waits), waiting up to
+        `timeout` s for the first. Alone (before `attach`), it lets processes register while
+        the engine loads: their records wait in the rings, their waits in `waiters`."""
+        for key, _ in self.selector.select(timeout):
+            kind, obj = key.data
+            if kind == "listener":
+                self._accept()
+            elif kind == "conn":
+                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
 
     def _timeout(self) -> float:
         if self._retry or any(w.resolution is None for w in self.waiters.values()):
@@ -274,6 +295,8 @@ class Coordinator:
         names.refresh()
         parent, argv = names.process or (0, [])
         now = self.page.now()
+        from revati.engine.process_state import ProcessState
+
         state = ProcessState(pid, (pid, serial), names)
         p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)
         for old in self.procs.values():
@@ -429,15 +452,21 @@ class Coordinator:
                 self._retire(p)
 
     def _retire(self, p: Participant) -> None:
-        """The image is gone (exit, kill or exec): take back its share of `running`."""
-        self._drain_one(p)
+        """The image is gone (exit, kill or exec): take back its share of `running`. Before the
+        engine is attached, its records stay in its ring until `attach` drains them."""
+        attached = hasattr(self, "ingest")
+        if attached:
+            self._drain_one(p)
+        else:
+            self._retired_before_attach.append(p)
         p.dead = True
         share = p.ring.proc_running
         if share:
             self.page.adjust(p.ring, -share)
         for w in [w for w in self.waiters.values() if w.proc is p]:
             self.waiters.pop(w.conn, None)
-        self.ingest.flush_allocations(p.state)
+        if attached:
+            self.ingest.flush_allocations(p.state)
         self.ingest.barriers.member_died(p.pid)
 
     # ---- the end ---------------------------------------------------------------------------
@@ -491,9 +520,13 @@ class Coordinator:
                 ended_ns=end if p.dead or p.closed else None,
             )
         self.flush()
+        self.sink.close()
         return end
 
     def close(self) -> None:
+        sink = getattr(self, "sink", None)  # None: closed before `attach`
+        if sink is not None:
+            sink.close()
         for key in list(self.selector.get_map().values()):
             if isinstance(key.fileobj, socket.socket):
                 key.fileobj.close()

@@ -8,19 +8,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revati import shim
 from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
-from revati.engine.durations import DurationModel
 from revati.errors import RevatiRunError
-from revati.predict import get_device
+from revati.predict.catalog import get_device
 from revati.recorder.output import OutputFile, check_output
-from revati.recorder.writer import RunInfo, TraceWriter
+
+if TYPE_CHECKING:
+    from revati.engine.durations import DurationModel
+    from revati.recorder.writer import TraceWriter
 
 
 @dataclass(frozen=True)
@@ -79,17 +83,6 @@ def _check_program(argv: tuple[str, ...]) -> list[str]:
     return [program, *(a for a in argv[1:] if os.path.isfile(a))]
 
 
-def _open_output(config: RecordConfig, info: RunInfo) -> tuple[OutputFile, TraceWriter]:
-    """Lock the output and start its trace in a temporary file beside it (renamed at the end)."""
-    output = OutputFile(config.output, "recording")
-    output.acquire()
-    try:
-        return output, TraceWriter(output.tmp, info, shown_as=config.output)
-    except BaseException:
-        output.discard()
-        raise
-
-
 def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(list(argv), env=env)
@@ -127,51 +120,37 @@ class _Signals:
 def record(
     config: RecordConfig, on_progress: Callable[[Progress], None] | None = None
 ) -> RecordResult:
-    """Run config.argv under emulation and write its trace; returns when the program exits."""
+    """Run config.argv under emulation and write its trace; returns when the program exits.
+
+    What a participant needs to register (the clock page, config.txt, the socket) is made before
+    the program starts; the predictor, the trace writer and the engine are loaded while it
+    starts (its first CUDA call waits for them), so a run's start costs the program little.
+    Everything a user can get wrong (the program, -o, --profile) is checked before it starts."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
     inputs = _check_program(config.argv)
     check_output(config.output, force=config.overwrite, inputs=inputs)
     spec = get_device(config.device)
-    durations = DurationModel(config.device, config.profile)
-    if durations.warning:
-        print(f"revati: warning: {durations.warning}", file=sys.stderr)
+    durations = _duration_model(config) if config.profile is not None else None
     shim_path, _ = shim.shim_paths()
-    info = RunInfo(
-        argv=list(config.argv),
-        device=spec.id,
-        predictor=durations.identity,
-        profile=config.profile,
-        dilation=config.dilation,
-        config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
-    )
-    output, writer = _open_output(config, info)
     run_dir = _make_run_dir()
+    output = OutputFile(config.output, "recording")  # written beside, renamed at the end
     coord = None
+    writer: TraceWriter | None = None
     child: subprocess.Popen[bytes] | None = None
     try:
-        coord = Coordinator(config, run_dir, spec, durations, writer)
-        wall0 = time.monotonic_ns()
+        output.acquire()
+        coord = Coordinator(config, run_dir, spec)
         child = _spawn(config.argv, coord.child_env(shim_path))
-        pidfd = os.pidfd_open(child.pid)
-        coord.watch(pidfd)
-        last_report = 0.0
-        with _Signals(child):
-            while child.poll() is None:
-                coord.step()
-                if on_progress and time.monotonic() - last_report > 0.25:
-                    last_report = time.monotonic()
-                    on_progress(
-                        Progress(
-                            coord.page.now(),
-                            time.monotonic_ns() - wall0,
-                            coord.ingest.kernels,
-                            coord.syncs,
-                            coord.jumps,
-                        )
-                    )
-        os.close(pidfd)
-        wall = time.monotonic_ns() - wall0
+        with _Signals(child):  # from the spawn on: Ctrl-C is the program's
+            try:
+                writer = _start_engine(coord, config, output, durations)
+            except BaseException:
+                child.kill()  # the engine could not start: the program must not run without it
+                child.wait()
+                child = None  # nor is its trace kept
+                raise
+            wall = _coordinate(coord, child, on_progress)
         virtual_end = coord.finish()
         status = _exit_status(child.returncode)
         writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
@@ -179,8 +158,97 @@ def record(
             status, virtual_end, wall, coord.ingest.kernels, coord.syncs, coord.jumps, config.output
         )
     finally:
+        try:
+            if coord is not None:
+                coord.close()  # its writer thread first: it may still be writing
+        finally:
+            if writer is not None:
+                writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            output.finish(keep=child is not None)  # once the program ran, its trace is kept
+
+
+def _coordinate(
+    coord: Coordinator,
+    child: subprocess.Popen[bytes],
+    on_progress: Callable[[Progress], None] | None,
+) -> int:
+    """Step the coordinator until the program exits; returns the run's wall time (ns), counted
+    from the engine's start: loading it is revati's time, even where the program's start
+    overlaps it."""
+    wall0 = time.monotonic_ns()
+    pidfd = os.pidfd_open(child.pid)
+    coord.watch(pidfd)
+    last_report = 0.0
+    while child.poll() is None:
+        coord.step()
+        if on_progress and time.monotonic() - last_report > 0.25:
+            last_report = time.monotonic()
+            on_progress(
+                Progress(
+                    coord.page.now(),
+                    time.monotonic_ns() - wall0,
+                    coord.ingest.kernels,
+                    coord.syncs,
+                    coord.jumps,
+                )
+            )
+    os.close(pidfd)
+    return time.monotonic_ns() - wall0
+
+
+def _duration_model(config: RecordConfig) -> DurationModel:
+    from revati.engine.durations import DurationModel
+
+    durations = DurationModel(config.device, config.profile)
+    if durations.warning:
+        print(f"revati: warning: {durations.warning}", file=sys.stderr)
+    return durations
+
+
+def _start_engine(
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel | None
+) -> TraceWriter:
+    """Load the predictor and the trace writer on a thread while the coordinator answers the
+    starting program's registrations (a CUDA program registers before its `main`), then attach
+    the engine. Returns the writer; raises what loading raised."""
+    loaded: list[tuple[DurationModel, TraceWriter]] = []
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            model = durations or _duration_model(config)
+            loaded.append((model, _writer(coord, config, output, model)))
+        except BaseException as e:  # handed to the coordinator's thread below
+            failed.append(e)
+
+    loader = threading.Thread(target=load, name="revati-engine-load", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        coord.receive(0.002)
+    if failed:
+        raise failed[0]
+    model, writer = loaded[0]
+    try:
+        coord.attach(model, writer)
+    except BaseException:
         writer.close()
-        if coord is not None:
-            coord.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        output.finish(keep=child is not None)  # once the program ran, its trace is kept
+        raise
+    return writer
+
+
+def _writer(
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel
+) -> TraceWriter:
+    """The trace writer of the run, on the output's temporary file."""
+    from revati.recorder.writer import RunInfo, TraceWriter
+
+    info = RunInfo(
+        argv=list(config.argv),
+        device=coord.spec.id,
+        predictor=durations.identity,
+        profile=config.profile,
+        dilation=config.dilation,
+        config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
+    )
+    return TraceWriter(output.tmp, info, shown_as=config.output)
