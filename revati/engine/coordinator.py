@@ -467,7 +467,7 @@ class Coordinator:
             self.waiters.pop(w.conn, None)
         if attached:
             self.ingest.flush_allocations(p.state)
-        self.ingest.barriers.member_died(p.pid)
+            self.ingest.barriers.member_died(p.pid)
 
     # ---- the end ---------------------------------------------------------------------------
 
