@@ -27,6 +27,8 @@ PROTOCOL_VERSION = 5
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
+# a default stream's ref in a record: (node device << this) | 0 legacy or 2 per-thread
+DEFAULT_STREAM_DEVICE_SHIFT = 8
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
@@ -183,6 +185,27 @@ def shim_paths() -> tuple[Path, Path]:
         raise RevatiRunError(f"cannot build the native shim: {str(e).splitlines()[-1]}") from e
 
 
+PYTHON_HOOKS = build.NATIVE / "pyhooks"
+
+
+def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """What a traced program's environment gets on top of `env`.
+
+    The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
+    Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    """
+    preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
+    if env.get("LD_PRELOAD"):
+        preload.append(env["LD_PRELOAD"])
+    python_path = [str(PYTHON_HOOKS)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {
+        "LD_PRELOAD": ":".join(preload),
+        "TRITON_LIBCUDA_PATH": str(shim_path.parent),
+        "PYTHONPATH": ":".join(python_path),
+    }
+
+
 class PageSnapshotC(ctypes.Structure):
     """struct revati_page_snapshot (clock_page.h), filled by revati_page_snapshot."""
 
@@ -225,7 +248,19 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    lib.revati_relay_signal.argtypes = [ctypes.c_int, ctypes.c_int]
     return lib
+
+
+def relay_signal(fd: int, signum: int) -> None:
+    """Route `signum` to the pipe `fd` (write end, non-blocking) as {signo, si_code, si_pid}
+    (three int32): the sender of a signal, which Python's handlers do not see."""
+    if _helper().revati_relay_signal(fd, signum) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+SIGNAL_RELAY = struct.Struct("<iii")
 
 
 # struct revati_clock_page (see shim.h), its fields up to device_count in order
@@ -244,6 +279,18 @@ PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
+
+
+def coordinator_pid(page: Path) -> int | None:
+    """The pid of the coordinator that created the clock page file `page` (None if unreadable)."""
+    try:
+        with open(page, "rb") as f:
+            head = f.read(PAGE_STRUCT.size)
+    except OSError:
+        return None
+    if len(head) < PAGE_STRUCT.size or struct.unpack_from("<I", head)[0] != PAGE_MAGIC:
+        return None
+    return int(struct.unpack_from("<I", head, PAGE_OFF_COORDINATOR_PID)[0])
 
 
 class ClockPage:

@@ -145,10 +145,23 @@ def _count(n: int) -> str:
 
 
 def summary(r: RecordResult) -> str:
+    """One line: how the run ended, then what it recorded."""
     return (
-        f"virtual {_format_ns(r.virtual_ns)} in {_format_ns(r.wall_ns)} wall ({r.speedup:.1f}×), "
-        f"{_count(r.kernels)} kernels, {_count(r.syncs)} syncs, {_count(r.jumps)} jumps → {r.output}"
+        f"{ending(r)}; virtual {_format_ns(r.virtual_ns)} in {_format_ns(r.wall_ns)} wall "
+        f"({r.speedup:.1f}×), {_count(r.kernels)} kernels, {_count(r.syncs)} syncs, "
+        f"{_count(r.jumps)} jumps → {r.output}"
     )
+
+
+def ending(r: RecordResult) -> str:
+    """'program exited with code 0', 'interrupted (SIGTERM): program killed by SIGTERM'."""
+    text = f"program {r.exit.describe()}"
+    if r.interrupted_by:
+        text = f"interrupted ({r.interrupted_by}): {text}"
+    failed = [(pid, c) for pid, c in r.other_ends if c.signal is not None or c.code]
+    shown = ", ".join(f"pid {pid} {c.describe()}" for pid, c in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"{text}; {shown}{more}" if shown else text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ first, so a woken thread resumes exactly at its deadline.
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import socket
 import struct
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
+from revati.engine.lifetimes import Lifetimes
 from revati.engine.resolution import Resolution
 from revati.predict.catalog import DeviceSpec
 
@@ -91,6 +93,10 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -131,6 +137,7 @@ class Coordinator:
         self.waits_received = 0
         self.jumps = 0
         self.syncs = 0
+        self.lifetimes = Lifetimes()
         self._retry = False
         self._last_flush = time.monotonic()
         self._retired_before_attach: list[Participant] = []  # images that exec'd early
@@ -176,6 +183,8 @@ class Coordinator:
             "max_threads_per_sm": s.max_threads_per_sm,
             "warp_size": s.warp_size,
             "max_blocks_per_sm": s.max_blocks_per_sm,
+            "power_watts": s.power_watts,
+            "nvlink_links": s.nvlink_links,
             "cost_launch_ns": c.launch_ns,
             "cost_copy_ns": c.copy_ns,
             "cost_event_ns": c.event_ns,
@@ -199,15 +208,20 @@ class Coordinator:
 
     def child_env(self, shim_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        preload = env.get("LD_PRELOAD", "")
-        env["LD_PRELOAD"] = f"{shim_path}:{preload}" if preload else str(shim_path)
+        env.update(shim.traced_env(shim_path, env))
         env["REVATI_RUN_DIR"] = str(self.run_dir)
         env.pop("REVATI_COUNTED_PID", None)
         return env
 
-    def watch(self, fd: int) -> None:
-        """Wake the loop when fd (e.g. the child's pidfd) becomes readable."""
-        self.selector.register(fd, selectors.EVENT_READ, ("watch", None))
+    def watch_process(self, pid: int) -> None:
+        """Follow `pid` until it ends (the loop wakes at once when it does): when, and how."""
+        life = self.lifetimes.track(pid)
+        if life is None:
+            return
+        if life.pidfd is not None:
+            self.selector.register(life.pidfd, selectors.EVENT_READ, ("exit", pid))
+        elif not _alive(pid):
+            self._process_ended(pid)
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -231,6 +245,8 @@ class Coordinator:
                 self._accept()
             elif kind == "conn":
                 self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+            elif kind == "exit":
+                self._process_ended(obj)
 
     def _timeout(self) -> float:
         if self._retry or any(w.resolution is None for w in self.waiters.values()):
@@ -305,6 +321,7 @@ class Coordinator:
                 if msg.a & shim.REG_INHERITED:
                     self.page.adjust(None, +1)
         self.procs[(pid, serial)] = p
+        self.watch_process(pid)
         self.selector.modify(conn, selectors.EVENT_READ, ("conn", p))
         conn.send(shim.Message(shim.MSG_ANSWER, pid=pid, serial=serial, v=now).pack())
 
@@ -449,7 +466,24 @@ class Coordinator:
     def _reap(self) -> None:
         for p in list(self.procs.values()):
             if p.closed and not p.dead and not _alive(p.pid):
+                self._process_ended(p.pid)
+
+    def _process_ended(self, pid: int) -> None:
+        """`pid` has ended: note when and how, and retire what is left of it."""
+        life = self.lifetimes.by_pid.get(pid)
+        if life is not None and life.pidfd is not None and life.ended_ns is None:
+            self.selector.unregister(life.pidfd)
+        self.lifetimes.ended(pid, self.page.now(), time.monotonic_ns() - self.wall_start)
+        for p in list(self.procs.values()):
+            if p.pid == pid and not p.dead:
                 self._retire(p)
+
+    def _notice_ended(self) -> None:
+        """At the end: processes whose end the loop has not handled yet."""
+        for pid, life in list(self.lifetimes.by_pid.items()):
+            gone = _readable(life.pidfd) if life.pidfd is not None else not _alive(pid)
+            if life.ended_ns is None and gone:
+                self._process_ended(pid)
 
     def _retire(self, p: Participant) -> None:
         """The image is gone (exit, kill or exec): take back its share of `running`. Before the
@@ -496,7 +530,9 @@ class Coordinator:
 
     def finish(self) -> int:
         """Drain what is left, write the processes and return the virtual end time."""
+        self._notice_ended()
         self.drain()
+        self.lifetimes.settle()
         end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         seen: set[int] = set()
         barriers = self.ingest.barriers
@@ -505,6 +541,8 @@ class Coordinator:
             if p.pid in seen:
                 continue
             seen.add(p.pid)
+            life = self.lifetimes.by_pid.get(p.pid)
+            cause = life.cause if life else None
             self.sink.add(
                 "processes",
                 pid=p.pid,
@@ -517,7 +555,12 @@ class Coordinator:
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,
                 started_ns=p.started_ns,
-                ended_ns=end if p.dead or p.closed else None,
+                ended_ns=life.ended_ns if life else None,
+                exit_status=cause.status if cause else None,
+                exit_code=cause.code if cause else None,
+                exit_signal=cause.signal if cause else None,
+                core_dumped=cause.core_dumped if cause else None,
+                ended_wall_ns=life.ended_wall_ns if life else None,
             )
         self.flush()
         self.sink.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,8 +17,11 @@ from typing import TYPE_CHECKING
 from revati import shim
 from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
+from revati.engine.lifetimes import ExitCause
+from revati.engine.signals import SignalRelay, in_terminal_foreground
 from revati.errors import RevatiRunError
 from revati.predict.catalog import get_device
+from revati.recorder.live import LiveSnapshots
 from revati.recorder.output import OutputFile, check_output
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ class RecordResult:
     syncs: int
     jumps: int
     output: str
+    exit: ExitCause = ExitCause(code=0)
+    interrupted_by: str | None = None
+    other_ends: tuple[tuple[int, ExitCause], ...] = ()  # (pid, cause) of other processes
 
     @property
     def speedup(self) -> float:
@@ -55,15 +60,12 @@ class Progress:
     jumps: int
 
 
-def _exit_status(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def _make_run_dir() -> Path:
     """A private run directory, in memory (/dev/shm) when possible: rings are written at memory
     speed there, not flushed to a disk."""
     shm = Path("/dev/shm")
     base = shm if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK) else None
+    _sweep_stale_run_dirs(Path(base or tempfile.gettempdir()))
     path = Path(tempfile.mkdtemp(prefix="revati-run-", dir=base))
     path.chmod(0o700)
     return path
@@ -83,38 +85,34 @@ def _check_program(argv: tuple[str, ...]) -> list[str]:
     return [program, *(a for a in argv[1:] if os.path.isfile(a))]
 
 
-def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _sweep_stale_run_dirs(base: Path) -> None:
+    """Remove the run folders of our earlier runs whose revati was killed (kill -9 leaves them
+    behind; a program still running from one of them no longer uses it)."""
+    for folder in base.glob("revati-run-*"):
+        pid = shim.coordinator_pid(folder / "clock.page")
+        if pid and folder.stat().st_uid == os.getuid() and not _pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pid_exists(pid: int) -> bool:
     try:
-        return subprocess.Popen(list(argv), env=env)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _spawn(argv: tuple[str, ...], env: dict[str, str], own_group: bool) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(list(argv), env=env, process_group=0 if own_group else None)
     except FileNotFoundError as e:
         raise RevatiRunError(
             f"{argv[0]}: command not found; give the program's path after `--`"
         ) from e
     except PermissionError as e:
         raise RevatiRunError(f"{argv[0]}: permission denied; is it executable?") from e
-
-
-class _Signals:
-    """While the program runs: Ctrl-C reaches it (from the terminal); we keep coordinating.
-    SIGTERM/SIGHUP to revati are forwarded to it."""
-
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
-        self.saved: dict[int, object] = {}
-
-    def __enter__(self) -> _Signals:
-        self.saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._forward)
-        return self
-
-    def _forward(self, signum: int, frame: object) -> None:
-        if self.child.poll() is None:
-            self.child.send_signal(signum)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def record(
@@ -137,12 +135,18 @@ def record(
     output = OutputFile(config.output, "recording")  # written beside, renamed at the end
     coord = None
     writer: TraceWriter | None = None
+    live: LiveSnapshots | None = None
     child: subprocess.Popen[bytes] | None = None
     try:
         output.acquire()
         coord = Coordinator(config, run_dir, spec)
-        child = _spawn(config.argv, coord.child_env(shim_path))
-        with _Signals(child):  # from the spawn on: Ctrl-C is the program's
+        with SignalRelay(shares_group=in_terminal_foreground()) as relay:
+            # From the spawn on, Ctrl-C is the program's; a lone signal to revati is passed on.
+            child = _spawn(
+                config.argv, coord.child_env(shim_path), own_group=not relay.shares_group
+            )
+            coord.watch_process(child.pid)
+            relay.program_started(child.pid)
             try:
                 writer = _start_engine(coord, config, output, durations)
             except BaseException:
@@ -150,15 +154,16 @@ def record(
                 child.wait()
                 child = None  # nor is its trace kept
                 raise
-            wall = _coordinate(coord, child, on_progress)
-        virtual_end = coord.finish()
-        status = _exit_status(child.returncode)
-        writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
-        return RecordResult(
-            status, virtual_end, wall, coord.ingest.kernels, coord.syncs, coord.jumps, config.output
-        )
+            snapshot_to = writer.snapshot  # on the writer thread: it owns the connection
+            live = LiveSnapshots(
+                Path(config.output),
+                lambda dest: coord.sink.run_on_writer(lambda: snapshot_to(dest)),
+            )
+            return _run(config, coord, writer, child, relay, live, on_progress)
     finally:
         try:
+            if live is not None:
+                live.close()
             if coord is not None:
                 coord.close()  # its writer thread first: it may still be writing
         finally:
@@ -168,20 +173,24 @@ def record(
             output.finish(keep=child is not None)  # once the program ran, its trace is kept
 
 
-def _coordinate(
+def _run(
+    config: RecordConfig,
     coord: Coordinator,
+    writer: TraceWriter,
     child: subprocess.Popen[bytes],
+    relay: SignalRelay,
+    live: LiveSnapshots,
     on_progress: Callable[[Progress], None] | None,
-) -> int:
-    """Step the coordinator until the program exits; returns the run's wall time (ns), counted
-    from the engine's start: loading it is revati's time, even where the program's start
+) -> RecordResult:
+    """Step the coordinator until the program exits, then close the trace. The run's wall time
+    counts from the engine's start: loading it is revati's time, even where the program's start
     overlaps it."""
     wall0 = time.monotonic_ns()
-    pidfd = os.pidfd_open(child.pid)
-    coord.watch(pidfd)
     last_report = 0.0
     while child.poll() is None:
         coord.step()
+        relay.poll()
+        live.tick()
         if on_progress and time.monotonic() - last_report > 0.25:
             last_report = time.monotonic()
             on_progress(
@@ -193,8 +202,38 @@ def _coordinate(
                     coord.jumps,
                 )
             )
-    os.close(pidfd)
-    return time.monotonic_ns() - wall0
+    wall = time.monotonic_ns() - wall0
+    coord.lifetimes.reaped_by_us(child.pid, child.returncode)
+    virtual_end = coord.finish()
+    life = coord.lifetimes.by_pid.get(child.pid)
+    cause = life.cause if life and life.cause else ExitCause.from_returncode(child.returncode)
+    relay.poll()
+    writer.close(
+        virtual_end_ns=virtual_end,
+        wall_ns=wall,
+        exit_status=cause.status,
+        exit_code=cause.code,
+        exit_signal=cause.signal,
+        core_dumped=cause.core_dumped,
+        interrupted_by=relay.interrupted_by,
+    )
+    others = tuple(
+        (pid, life.cause)
+        for pid, life in coord.lifetimes.by_pid.items()
+        if pid != child.pid and life.cause is not None
+    )
+    return RecordResult(
+        cause.status,
+        virtual_end,
+        wall,
+        coord.ingest.kernels,
+        coord.syncs,
+        coord.jumps,
+        config.output,
+        cause,
+        relay.interrupted_by,
+        others,
+    )
 
 
 def _duration_model(config: RecordConfig) -> DurationModel:

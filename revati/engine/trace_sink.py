@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from revati.recorder.writer import TraceWriter
 MAX_PENDING = 4
 _STOP = None
 Batch = list[dict[str, Any]] | dict[str, Any]  # rows one by one, or equal-length columns
+Job = list[tuple[str, Batch]] | Callable[[], None] | None  # batches, a call, or _STOP
 
 
 class TraceSink:
@@ -29,7 +31,7 @@ class TraceSink:
 
     def __init__(self, writer: TraceWriter) -> None:
         self.writer = writer
-        self._queue: queue.Queue[list[tuple[str, Batch]] | None] = queue.Queue(MAX_PENDING)
+        self._queue: queue.Queue[Job] = queue.Queue(MAX_PENDING)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -67,10 +69,33 @@ class TraceSink:
         ]
         self._rows = defaultdict(list)
         self._batches = []
+        self._start()
+        self._queue.put(batch)
+
+    def run_on_writer(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the writer thread (the one thread that uses the DuckDB connection) once
+        everything added so far is written; wait for it and raise what it raised."""
+        self.flush()
+        done = threading.Event()
+        failed: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                fn()
+            except BaseException as e:  # raised again on the caller's thread below
+                failed.append(e)
+            finally:
+                done.set()
+
+        self._queue.put(call)
+        done.wait()
+        if failed:
+            raise failed[0]
+
+    def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._write, name="revati-writer", daemon=True)
             self._thread.start()
-        self._queue.put(batch)
 
     def close(self) -> None:
         """Flush, wait until the writer thread has written everything, and stop it."""
@@ -84,6 +109,9 @@ class TraceSink:
 
     def _write(self) -> None:
         while (batch := self._queue.get()) is not _STOP:
+            if callable(batch):
+                batch()
+                continue
             if self._error is not None:
                 continue  # keep taking batches so that flush() never blocks on a dead writer
             try:

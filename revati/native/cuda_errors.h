@@ -31,8 +31,35 @@ typedef int cudaError_t;
     X(cudaErrorStreamCaptureWrongThread, 908)    \
     X(cudaErrorUnknown, 999)
 
+/* CUresult, the driver API's status (cuda.h); cuGetErrorName is made from this list. */
+#define REVATI_CU_RESULTS(X)                     \
+    X(CUDA_SUCCESS, 0)                           \
+    X(CUDA_ERROR_INVALID_VALUE, 1)               \
+    X(CUDA_ERROR_OUT_OF_MEMORY, 2)               \
+    X(CUDA_ERROR_NOT_INITIALIZED, 3)             \
+    X(CUDA_ERROR_NO_DEVICE, 100)                 \
+    X(CUDA_ERROR_INVALID_DEVICE, 101)            \
+    X(CUDA_ERROR_INVALID_IMAGE, 200)             \
+    X(CUDA_ERROR_INVALID_CONTEXT, 201)           \
+    X(CUDA_ERROR_INVALID_HANDLE, 400)            \
+    X(CUDA_ERROR_NOT_FOUND, 500)                 \
+    X(CUDA_ERROR_NOT_READY, 600)                 \
+    X(CUDA_ERROR_NOT_SUPPORTED, 801)             \
+    X(CUDA_ERROR_UNKNOWN, 999)
+
+/* nvmlReturn_t, NVML's status (nvml.h). */
+#define REVATI_NVML_RETURNS(X)                   \
+    X(NVML_SUCCESS, 0)                           \
+    X(NVML_ERROR_UNINITIALIZED, 1)               \
+    X(NVML_ERROR_INVALID_ARGUMENT, 2)            \
+    X(NVML_ERROR_NOT_SUPPORTED, 3)               \
+    X(NVML_ERROR_NOT_FOUND, 6)                   \
+    X(NVML_ERROR_INSUFFICIENT_SIZE, 7)
+
 #define REVATI_CUDA_ERROR_ENUM(name, value) name = value,
 enum revati_cuda_error { REVATI_CUDA_ERRORS(REVATI_CUDA_ERROR_ENUM) };
+enum revati_cu_result { REVATI_CU_RESULTS(REVATI_CUDA_ERROR_ENUM) };
+enum revati_nvml_return { REVATI_NVML_RETURNS(REVATI_CUDA_ERROR_ENUM) };
 #undef REVATI_CUDA_ERROR_ENUM
 
 /* NCCL's ncclResult_t */

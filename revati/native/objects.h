@@ -110,7 +110,8 @@ struct revati_event {
     struct capture_deps deps;     /* the recording stream's leaves at that point */
 };
 
-/* Resolve a stream handle: returns the value recorded in the ring (0 legacy, 2 per-thread,
+/* Resolve a stream handle: returns the value recorded in the ring (a default stream: its node
+ * device << REVATI_DEFAULT_STREAM_DEVICE_SHIFT, plus 0 legacy or 2 per-thread;
  * else the handle) and the object in *obj (NULL for default streams). -1: invalid handle. */
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj);
 int revati_current_device(void);

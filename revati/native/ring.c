@@ -125,6 +125,10 @@ static void ring_stall_wait(void) {
  * Returns 0 when there is room, -1 after ~5 s without progress (the caller drops the record). */
 static __attribute__((noinline, cold)) int ring_wait_room(struct revati_ring_header *h, uint64_t head) {
     for (int waits = 0; head - __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) >= RING_CAPACITY; waits++) {
+        if (waits % 250 == 0) { /* now and every ~50 ms: has the engine gone? */
+            revati_check_coordinator();
+            if (!revati_recording()) return -1;
+        }
         if (waits == 25000) { /* ~5 s without progress: drop rather than block forever */
             __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
             return -1;
@@ -217,18 +221,24 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
     return id;
 }
 
-/* Record an unemulated call once per call and answer cudaErrorNotSupported (used by the stubs). */
-REVATI_EXPORT int revati_unsupported_call(const char *name) {
+/* Record a call of an unemulated function of `library` and answer `code`, its library's "not
+ * supported" (the generated stubs call this: 801 for the runtime and the driver, 3 for NVML). */
+REVATI_EXPORT int revati_unsupported_in(const char *name, const char *library, int code) {
     revati_ensure_init();
     static __thread const char *last_name;
     static __thread uint32_t last_id;
     uint32_t id = last_name == name ? last_id : 0;
     if (!id) {
-        id = revati_register_unsupported_name(name, "libcudart.so.13");
+        id = revati_register_unsupported_name(name, library);
         last_name = name;
         last_id = id;
     }
     int64_t now = revati_now();
-    revati_emit(REC_UNSUPPORTED, 0, 0, cudaErrorNotSupported, now, now, id, 0, 0, 0);
-    return cudaErrorNotSupported;
+    revati_emit(REC_UNSUPPORTED, 0, 0, code, now, now, id, 0, 0, 0);
+    return code;
+}
+
+/* The runtime's stubs: cudaErrorNotSupported. */
+REVATI_EXPORT int revati_unsupported_call(const char *name) {
+    return revati_unsupported_in(name, "libcudart.so.13", cudaErrorNotSupported);
 }

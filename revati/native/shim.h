@@ -25,6 +25,10 @@
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
+/* A stream in a record is a created stream's handle, or a default stream of a device of the
+ * node: (device << REVATI_DEFAULT_STREAM_DEVICE_SHIFT) | (0 legacy, 2 per-thread). Device 0's
+ * default streams are 0 and 2, as before devices were carried. */
+#define REVATI_DEFAULT_STREAM_DEVICE_SHIFT 8
 
 /* ---- clock page -------------------------------------------------------------------------- */
 /* V = (frozen ? base_virtual : base_virtual + (now_real - base_real) / dilation) + charge_ns.

@@ -27,10 +27,13 @@ struct revati_device_props {
     int shared_mem_per_block, shared_mem_per_block_optin, shared_mem_per_sm;
     int regs_per_block, regs_per_sm, max_threads_per_block, max_threads_per_sm, warp_size;
     int max_blocks_per_sm;
+    int power_watts, nvlink_links; /* board power limit; NVLink links per device (0: none) */
 };
 
 struct revati_config {
-    int device_count;
+    int device_count;                   /* devices this process sees (CUDA_VISIBLE_DEVICES) */
+    int node_device_count;              /* devices of the virtual node */
+    int physical[REVATI_MAX_DEVICES];   /* a visible ordinal's device on the node */
     struct revati_device_props dev;
     int64_t backed_max;
     int64_t cost_ns[COST_N];
@@ -38,7 +41,8 @@ struct revati_config {
 };
 
 extern struct revati_config g_cfg;           /* config.c: filled once, in revati_ensure_init */
-extern struct revati_clock_page *g_page;     /* run.c: set once, before g_active is published */
+extern struct revati_clock_page *g_page; /* run.c: set before g_active is published; a detach
+                                            * swaps in a private copy (clock.c) */
 extern _Atomic int g_active;   /* registered with a coordinator (set by init or a fork child) */
 extern _Atomic int g_detached; /* lost the coordinator: real time, no records (any thread sets it) */
 
@@ -48,6 +52,11 @@ static inline __attribute__((always_inline)) int revati_recording(void) {
 }
 
 void revati_ensure_init(void);
+/* The node's device behind a visible ordinal (CUDA_VISIBLE_DEVICES); itself when out of range. */
+int revati_physical_device(int ordinal);
+void revati_apply_visible_devices(void); /* after the config is read */
+/* 16 bytes naming a node device, the same for cudaDeviceProp.uuid, cuDeviceGetUuid and NVML. */
+void revati_device_uuid(int physical, unsigned char out[16]);
 /* Remember a failed call's error for cudaGetLastError; returns it. */
 int revati_ret(int error);
 
@@ -86,6 +95,10 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned 
 void revati_warn_once(const char *what);
 /* Stop recording for good (the coordinator is gone): warn once, then run in real time. */
 void revati_detach(const char *why);
+/* Detach if the coordinator has hung up our registration connection (a cheap, cold check). */
+void revati_check_coordinator(void);
+/* clock.c: a detached process's own clock (real time on, from the present virtual time). */
+void revati_clock_detach(void);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */

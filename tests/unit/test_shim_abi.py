@@ -27,7 +27,10 @@ SNAPSHOT = "struct revati_page_snapshot"
 RECORD_MEMBERS = {"a": "p.u[0]", "b": "p.u[1]", "c": "p.u[2]", "d": "p.u[3]"}
 # Python names of C constants that are spelled differently
 PY_NAMES = {"REC_COPY_KIND_MASK": "COPY_KIND_MASK", "REVATI_PROTOCOL_VERSION": "PROTOCOL_VERSION"}
-PY_NAMES |= {f"REVATI_{n}": n for n in ("PAGE_MAGIC", "RING_MAGIC", "MAX_DEVICES")}
+PY_NAMES |= {
+    f"REVATI_{n}": n
+    for n in ("PAGE_MAGIC", "RING_MAGIC", "MAX_DEVICES", "DEFAULT_STREAM_DEVICE_SHIFT")
+}
 PY_NAMES |= {f"REC_F_{n}": f"F_{n}" for n in ("ASYNC", "BACKED", "GRAPH", "HOST_START")}
 # C constants with a prefix the Python side must mirror in full
 MIRRORED = re.compile(r"\b((?:REC|SYNC|MSG|QUERY|ALLOC|REG)_[A-Z_]+)\b\s*=?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,21 +16,22 @@ from revati.native.stubgen import (
     NOT_SUPPORTED,
     emulated_names,
     generate_stubs_c,
-    return_kind,
     stub_names,
 )
 
-# A stand-in for the shim's recorder: remembers the last name and returns cudaErrorNotSupported.
+# A stand-in for the shim's recorder: remembers the last name and library, returns the code.
 RECORDER_C = """
 #include <string.h>
-static char last_name[256];
+static char last_name[256], last_library[64];
 static int calls;
-int revati_unsupported_call(const char *name) {
+int revati_unsupported_in(const char *name, const char *library, int status) {
     strncpy(last_name, name, sizeof last_name - 1);
+    strncpy(last_library, library, sizeof last_library - 1);
     calls++;
-    return 801;
+    return status;
 }
 const char *test_last_name(void) { return last_name; }
+const char *test_last_library(void) { return last_library; }
 int test_calls(void) { return calls; }
 """
 
@@ -93,13 +95,42 @@ def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
     lib.test_last_name.restype = ctypes.c_char_p
     # Stubs that return cudaError_t (no `ret:` tag), taken from the table: rows flip to
     # `emulated` as the shim grows, so no name is hard-coded here.
-    stubs = [row for row in read_table() if row.status == "stub" and "ret:" not in row.notes]
-    error_stubs = [row.name for row in stubs if return_kind(row) == "error"]
+    error_stubs = [
+        row.name
+        for row in read_table()
+        if row.status == "stub"
+        and not row.notes.startswith("ret:")
+        and row.library not in ("libnvidia-ml.so.1", "libnccl.so.2")
+    ]
     for name in error_stubs[:: max(1, len(error_stubs) // 5)]:
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]  # the real args are ignored
         assert fn(None, 7, 1 << 40) == NOT_SUPPORTED
         assert lib.test_last_name() == name.encode()
+
+
+def test_an_nvml_stub_returns_nvml_not_supported_and_names_its_library(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = lib.test_last_library.restype = ctypes.c_char_p
+    nvml_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libnvidia-ml.so.1"
+    ]
+    driver_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libcuda.so.1"
+    ]
+    assert getattr(lib, nvml_stubs[0])(None) == 3  # NVML_ERROR_NOT_SUPPORTED
+    assert (lib.test_last_name(), lib.test_last_library()) == (
+        nvml_stubs[0].encode(),
+        b"libnvidia-ml.so.1",
+    )
+    assert getattr(lib, driver_stubs[0])(None) == 801  # CUDA_ERROR_NOT_SUPPORTED
+    assert lib.test_last_library() == b"libcuda.so.1"
+
+
+def test_the_stub_names_array_is_sorted_for_bsearch():
+    source = generate_stubs_c()
+    listed = re.findall(r'^    "(\w+)",$', source.split("revati_stub_names[]", 1)[1], re.M)
+    assert listed == sorted(stub_names(), key=str.encode)
 
 
 def test_nccl_stubs_return_invalid_usage(stub_library):
