@@ -24,7 +24,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -113,6 +113,23 @@ REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE, REC_GEMM = 16, 
 # REC_GEMM kind bits (transposes in the low 4) and flags
 REC_GEMM_F_LT, REC_GEMM_F_PTR_ARRAY = 0x10, 0x20
 REC_GEMM_X_BIAS, REC_GEMM_X_FP8_SCALES, REC_GEMM_X_DEVICE_SCALARS, REC_GEMM_X_BETA = 1, 2, 4, 8
+REC_COLLECTIVE = 21
+
+# enum revati_coll_kind -> barriers.collective
+COLL_KINDS = {
+    1: "init",
+    2: "allreduce",
+    3: "allgather",
+    4: "reducescatter",
+    5: "broadcast",
+    6: "reduce",
+    7: "send",
+    8: "recv",
+    9: "alltoall",
+    10: "gather",
+    11: "split",
+}
+COLL_INIT, COLL_SEND, COLL_RECV = 1, 7, 8
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
@@ -131,10 +148,12 @@ SYNC_KINDS = {
     6: "poll",
     7: "wait",
     8: "query",
+    9: "barrier",
 }
 SYNC_STREAM, SYNC_EVENT, SYNC_DEVICE, SYNC_COPY, SYNC_SLEEP, SYNC_POLL, SYNC_WAIT, SYNC_QUERY = (
     range(1, 9)
 )
+SYNC_BARRIER = 9
 QUERY_EVENT_ELAPSED, QUERY_EVENT, QUERY_STREAM = 1, 2, 3
 
 # enum revati_msg_type and struct revati_msg

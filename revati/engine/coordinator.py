@@ -501,6 +501,7 @@ class Coordinator:
             self.waiters.pop(w.conn, None)
         if attached:
             self.ingest.flush_allocations(p.state)
+            self.ingest.barriers.member_died(p.pid)
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -532,8 +533,9 @@ class Coordinator:
         self._notice_ended()
         self.drain()
         self.lifetimes.settle()
-        end = max(self.ingest.virtual_end_ns, self.page.now())
+        end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         seen: set[int] = set()
+        barriers = self.ingest.barriers
         for p in self.procs.values():
             self.ingest.flush_allocations(p.state)
             if p.pid in seen:
@@ -546,7 +548,9 @@ class Coordinator:
                 pid=p.pid,
                 parent_pid=p.parent_pid,
                 argv=p.argv,
-                rank=_int_or_none(p.env.get("RANK")),
+                rank=_int_or_none(p.env.get("RANK"))
+                if "RANK" in p.env
+                else barriers.rank_of(p.pid),
                 local_rank=_int_or_none(p.env.get("LOCAL_RANK")),
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,

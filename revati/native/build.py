@@ -67,6 +67,8 @@ SHIM_SOURCES = (
     "graph_nodes.c",
     "graph_cond.c",
     "ipc.c",
+    "nccl.c",  # NCCL at its API: communicators, collectives as barriers
+    "nccl_data.c",  # NCCL: real bytes on backed buffers
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
@@ -86,6 +88,7 @@ HEADERS = (
     "cublas_types.h",
     "driver.h",
     "cubin.h",
+    "nccl_layer.h",
 )
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"

@@ -77,4 +77,10 @@ typedef int cublasStatus_t;
 enum revati_cublas_status { REVATI_CUBLAS_STATUSES(REVATI_CUDA_ERROR_ENUM) };
 #undef REVATI_CUDA_ERROR_ENUM
 
+/* NCCL's ncclResult_t */
+enum revati_nccl_result {
+    ncclSuccess = 0, ncclUnhandledCudaError = 1, ncclSystemError = 2, ncclInternalError = 3,
+    ncclInvalidArgument = 4, ncclInvalidUsage = 5, ncclRemoteError = 6, ncclInProgress = 7,
+};
+
 #endif

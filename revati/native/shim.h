@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 5
+#define REVATI_PROTOCOL_VERSION 6
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -129,6 +129,11 @@ enum revati_record_type {
                               further REC_GRAPH_NODE records with the same position) */
     REC_GEMM = 20,         /* a library GEMM's shape (struct revati_gemm_record): precedes the
                               REC_LAUNCH record of the same thread that stands for its kernel */
+    REC_COLLECTIVE = 21,   /* an NCCL operation arrives: kind = enum revati_coll_kind; p.u = comm id,
+                              bytes (the collective's size S: the whole buffer for all-gather,
+                              reduce-scatter and all-to-all), stream, packed members (REVATI_COLL_*);
+                              init: bytes = the member's device. A REC_SYNC of kind SYNC_BARRIER
+                              follows the thread's arrivals (one call, or a group's end) */
 };
 
 /* REC_GEMM: the shape of one cuBLAS / cuBLASLt GEMM, in the ring slot before its launch record
@@ -168,6 +173,18 @@ _Static_assert(sizeof(struct revati_gemm_record) == 64, "gemm record must be 64 
     X(130, relu_aux) X(134, relu_aux_bias) X(160, gelu_aux) X(164, gelu_aux_bias) X(136, drelu) \
     X(152, drelu_bgrad) X(192, dgelu) X(208, dgelu_bgrad) X(256, bgrada) X(512, bgradb)
 
+/* REC_COLLECTIVE kind values (the barriers.collective names the coordinator writes) */
+enum revati_coll_kind {
+    COLL_INIT = 1, COLL_ALLREDUCE = 2, COLL_ALLGATHER = 3, COLL_REDUCESCATTER = 4,
+    COLL_BROADCAST = 5, COLL_REDUCE = 6, COLL_SEND = 7, COLL_RECV = 8, COLL_ALLTOALL = 9,
+    COLL_GATHER = 10, COLL_SPLIT = 11,
+};
+/* REC_COLLECTIVE p.u[3]: rank | nranks << 16 | (peer or root, 0xffff for none) << 32 |
+ * dtype << 48 | reduction op << 56 */
+#define REVATI_COLL_PACK(rank, nranks, peer, dtype, op)                                        \
+    ((uint64_t)(uint16_t)(rank) | (uint64_t)(uint16_t)(nranks) << 16 |                            \
+     (uint64_t)(uint16_t)(peer) << 32 | (uint64_t)(uint8_t)(dtype) << 48 | (uint64_t)(uint8_t)(op) << 56)
+
 /* REC_COPY / REC_MEMSET kind bits */
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
 #define REC_F_ASYNC 0x10u       /* enqueued on a stream, host does not wait */
@@ -185,6 +202,7 @@ enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 
 enum revati_sync_kind {
     SYNC_STREAM = 1, SYNC_EVENT = 2, SYNC_DEVICE = 3, SYNC_COPY = 4, SYNC_SLEEP = 5,
     SYNC_POLL = 6, SYNC_WAIT = 7, SYNC_QUERY = 8,
+    SYNC_BARRIER = 9, /* until every member of the thread's collectives arrived: p.u[0] = how many */
 };
 
 /* REC_QUERY: what is asked (p.u[0]) */

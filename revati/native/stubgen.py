@@ -42,6 +42,7 @@ NOT_SUPPORTED_BY_LIBRARY = {
     "libnvidia-ml.so.1": 3,  # NVML_ERROR_NOT_SUPPORTED
     "libcublas.so.13": CUBLAS_NOT_SUPPORTED,
     "libcublasLt.so.13": CUBLAS_NOT_SUPPORTED,
+    "libnccl.so.2": 5,  # ncclInvalidUsage: NCCL's answer to a call it cannot serve here
 }
 
 _CALL = "revati_unsupported_in({name}, {library}, {status})"
