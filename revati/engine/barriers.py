@@ -1,4 +1,4 @@
-"""NCCL operations as causality barriers (DESIGN §3).
+"""NCCL operations as causality barriers (docs/design.md §3).
 
 Every member of an operation records its arrival (REC_COLLECTIVE); its arrival time on the
 device is `max(host time + launch latency, its stream's floor)`. Members of a collective are

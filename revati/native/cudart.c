@@ -612,7 +612,7 @@ API cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const void *ptr
     return cudaSuccess;
 }
 
-/* Copies and memsets: move bytes per DESIGN §4, record the operation, block if synchronous. */
+/* Copies and memsets: move bytes per docs/design.md §4, record the operation, block if synchronous. */
 cudaError_t revati_copy(void *dst, const void *src, size_t n, int kind, cudaStream_t s, int async,
                         int per_thread, uint16_t fn) {
     revati_ensure_init();

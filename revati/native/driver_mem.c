@@ -1,5 +1,5 @@
 /*
- * The driver's classic memory calls on the runtime's memory model (DESIGN §4): allocations,
+ * The driver's classic memory calls on the runtime's memory model (docs/design.md §4): allocations,
  * copies, memsets of 1-, 2- and 4-byte elements, pointer attributes, and the stream memory
  * operations (write/wait value). The virtual-memory family is in driver_vmm.c.
  */

@@ -3,7 +3,7 @@
  * export and import), the path of PyTorch's expandable segments and vLLM's sleep mode.
  * A handle holds capacity of its device (so an oversubscribed cuMemCreate fails with
  * CUDA_ERROR_OUT_OF_MEMORY); a mapping makes a piece of a reserved range an allocation of the
- * shim's memory model, backed by real bytes when the handle is small (DESIGN §4). A handle
+ * shim's memory model, backed by real bytes when the handle is small (docs/design.md §4). A handle
  * mapped at two addresses does not share its bytes between them.
  */
 #define _GNU_SOURCE

@@ -1,5 +1,5 @@
 /*
- * Device memory (DESIGN §4): one reserved address range; small allocations are backed (real
+ * Device memory (docs/design.md §4): one reserved address range; small allocations are backed (real
  * bytes), large ones are virtual (no bytes: copies out of them read zeros). Capacity is counted
  * on the clock page per virtual device, so it holds across processes.
  */

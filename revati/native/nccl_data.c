@@ -1,5 +1,5 @@
 /*
- * Real bytes for NCCL operations on backed buffers (DESIGN §4): broadcast, all-gather, gather,
+ * Real bytes for NCCL operations on backed buffers (docs/design.md §4): broadcast, all-gather, gather,
  * all-to-all and send/recv copy; all-reduce, reduce and reduce-scatter reduce in the buffer's
  * dtype. Members may live in different processes, whose backed memory is their own, so every
  * member writes its contribution to a slot file in the run directory before its arrival is

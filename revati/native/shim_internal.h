@@ -16,7 +16,7 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Host cost classes of intercepted calls (DESIGN §3, "Host cost of CUDA calls"). */
+/* Host cost classes of intercepted calls (docs/design.md §3, "Host cost of CUDA calls"). */
 enum revati_cost_class { COST_LAUNCH, COST_COPY, COST_EVENT, COST_SYNC, COST_ALLOC, COST_OTHER, COST_N };
 
 struct revati_device_props {

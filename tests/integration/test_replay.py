@@ -1,6 +1,6 @@
 """`revati replay` on traces of real CUDA programs (built with nvcc at test time).
 
-Identity (DESIGN invariant 5): replaying a recording with its own durations, or with its own
+Identity (docs/design.md invariant 5): replaying a recording with its own durations, or with its own
 device re-predicted, reproduces every row of every table. Cross-device: a program whose control
 flow does not depend on time, recorded on one device and replayed to another, matches a
 recording on that other device.

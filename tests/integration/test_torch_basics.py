@@ -40,7 +40,7 @@ def test_host_data_round_trips_through_backed_device_memory(run: TorchRun) -> No
 
 
 def test_item_reads_back_a_value_the_device_computed(run: TorchRun) -> None:
-    # kernels write nothing (DESIGN §4): the values are stale, the calls complete
+    # kernels write nothing (docs/design.md §4): the values are stale, the calls complete
     assert run.value("item") == "0.0 0.0 0"
     assert kernel_count(run, "reduce_kernel") >= 3  # sum, max, argmax
 

@@ -1,7 +1,7 @@
 """The barrier book (revati/engine/barriers.py) on randomised multi-rank arrivals.
 
 Ranks arrive in any interleaving, at random host times, on streams with random earlier work;
-the checks are DESIGN §3's barrier rule on what the book decides and writes: release = the
+the checks are docs/design.md §3's barrier rule on what the book decides and writes: release = the
 last arrival, every member's stream ends at release + the predicted duration, a waiting
 thread's deadline stays unknown (infinite) until all its barriers are released, the straggler
 is the last arrival, send/recv pair by order, and a dead member fails what is pending."""
