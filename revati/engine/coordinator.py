@@ -110,11 +110,12 @@ class Coordinator:
         self.run_dir = run_dir
         self.spec = spec
         self.wall_start = time.monotonic_ns()
+        self.epoch_monotonic_ns = time.monotonic_ns()  # a participant's monotonic clock - V
         self.page = shim.ClockPage(
             run_dir / "clock.page",
             dilation=config.dilation,
             epoch_realtime_ns=time.time_ns(),
-            epoch_monotonic_ns=time.monotonic_ns(),
+            epoch_monotonic_ns=self.epoch_monotonic_ns,
             capacities=[spec.memory_bytes] * config.device_count,
         )
         self._write_config()

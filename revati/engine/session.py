@@ -21,6 +21,7 @@ from revati.errors import RevatiRunError
 from revati.predict import get_device
 from revati.recorder.output import OutputFile, check_output
 from revati.recorder.writer import RunInfo, TraceWriter
+from revati.serving.request_log import ingest_requests
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def record(
         os.close(pidfd)
         wall = time.monotonic_ns() - wall0
         virtual_end = coord.finish()
+        ingest_requests(run_dir, writer, coord.epoch_monotonic_ns)
         status = _exit_status(child.returncode)
         writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
         return RecordResult(
