@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from revati.recorder.reader import TraceReader, open_trace
+from revati.serving.trace_requests import request_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +53,7 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
         "virtual_end_ns": int(end) if end is not None else last,
         "virtual_duration_ns": (int(end) if end is not None else last) - min(first, 0),
         "top_kernels": [k.__dict__ for k in reader.kernel_stats(limit=top)],
+        "requests": request_summary(reader),
     }
 
 
@@ -84,6 +86,9 @@ def format_info(info: dict[str, Any]) -> str:
         ),
         "counts    " + ", ".join(f"{t} {n:,}" for t, n in info["counts"].items() if n),
     ]
+    if info["requests"]:
+        by_status = ", ".join(f"{n:,} {s}" for s, n in sorted(info["requests"].items()))
+        lines.append(f"requests  {by_status}; serving metrics: revati report {info['path']}")
     if info["top_kernels"]:
         lines.append("top kernels by device time:")
         lines.append(f"  {'share':>6} {'total ms':>10} {'count':>9} {'mean us':>9}  name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from revati.serving.load import PlannedRequest
-from revati.serving.request_log import STATUS_FAILED, RequestRecord
+from revati.serving.request_log import STATUS_CANCELLED, STATUS_FAILED, RequestRecord
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 COMPLETIONS_ENDPOINT = "/v1/completions"
@@ -43,10 +44,11 @@ def _chunk_text(data: dict[str, Any]) -> str:
 
 
 async def send(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any], req: PlannedRequest
-) -> RequestRecord:
-    """Send one request and read its SSE stream; every chunk with text is one token."""
-    record = RequestRecord(time.monotonic_ns(), 0, req.prompt_tokens)
+    session: aiohttp.ClientSession, url: str, body: dict[str, Any], record: RequestRecord
+) -> None:
+    """Send one request and read its SSE stream into record; every chunk with text is one
+    token. A request cancelled (Ctrl-C) midway is marked so and keeps the tokens it got."""
+    record.arrival = time.monotonic_ns()
     try:
         async with session.post(url, json=body) as resp:
             if resp.status != 200:
@@ -66,5 +68,9 @@ async def send(
     except (aiohttp.ClientError, RuntimeError, ValueError, TimeoutError) as e:
         record.status = STATUS_FAILED
         record.error = f"{type(e).__name__}: {e}"
-    record.end = time.monotonic_ns()
-    return record
+    except asyncio.CancelledError:
+        record.status = STATUS_CANCELLED
+        record.error = "cancelled before it ended (interrupted)"
+        raise
+    finally:
+        record.end = time.monotonic_ns()

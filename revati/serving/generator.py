@@ -35,7 +35,11 @@ async def _paced(
 
     async def one(session: aiohttp.ClientSession, req: PlannedRequest) -> None:
         async with limit:
-            on_done(await send(session, url, request_body(config.endpoint, model, req), req))
+            record = RequestRecord(0, 0, req.prompt_tokens)
+            try:
+                await send(session, url, request_body(config.endpoint, model, req), record)
+            finally:
+                on_done(record)
 
     async with aiohttp.ClientSession(timeout=NO_TIMEOUT, connector=connector) as session:
         tasks = []

@@ -7,6 +7,7 @@ streaming max_tokens tokens as server-sent events. Under revati the sleeps are v
 the client's TTFT and TPOT equal these delays. --never-ready answers GET /v1/models with 503.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -46,7 +47,5 @@ class Handler(BaseHTTPRequestHandler):
 
 
 print(f"serving on port {PORT}", flush=True)
-try:
+with contextlib.suppress(KeyboardInterrupt):  # `revati bench` stops its server with SIGINT
     ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
-except KeyboardInterrupt:  # `revati bench` stops its server with SIGINT first
-    pass
