@@ -18,7 +18,7 @@ from revati.errors import RevatiError, RevatiRunError
 from revati.serving.config import LoadConfig
 from revati.serving.generator import run_load
 from revati.serving.request_log import RequestLog, RequestRecord
-from revati.serving.server import Server
+from revati.serving.server import Server, wait_ready
 
 
 def drive(config: LoadConfig, server_log: Path, server_argv: list[str]) -> list[RequestRecord]:
@@ -30,10 +30,8 @@ def drive(config: LoadConfig, server_log: Path, server_argv: list[str]) -> list[
     log = RequestLog(run_dir)
     server = Server(server_argv, server_log) if server_argv else None
     try:
-        model = config.model
-        if server is not None:
-            listed = server.wait_ready(config.url, config.ready_timeout)
-            model = model or listed
+        listed = wait_ready(config.url, config.ready_timeout, server)
+        model = config.model or listed
         return run_load(config, model, planned, gaps, log)
     finally:
         log.close()

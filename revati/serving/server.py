@@ -41,32 +41,16 @@ class Server:
         tail = " | ".join(line.strip() for line in lines[-LAST_LINES:])
         return f"; its last output: {tail}" if tail else "; it printed nothing"
 
-    def wait_ready(self, url: str, timeout_s: float) -> str | None:
-        """Poll until the server answers; returns the first model it lists (None if unknown)."""
-        return asyncio.run(self._wait_ready(url.rstrip("/"), timeout_s))
+    def check_running(self, url: str) -> None:
+        code = self.proc.poll()
+        if code is not None:
+            raise RevatiRunError(
+                f"the server `{self.argv[0]}` exited with status {code} before it answered "
+                f"{url}{READY_PATHS[0]}{self.last_output()} (full output: {self.log_path})"
+            )
 
-    async def _wait_ready(self, url: str, timeout_s: float) -> str | None:
-        deadline = time.monotonic() + timeout_s
-        probe = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=probe) as session:
-            while True:
-                code = self.proc.poll()
-                if code is not None:
-                    raise RevatiRunError(
-                        f"the server `{self.argv[0]}` exited with status {code} before it "
-                        f"answered {url}{READY_PATHS[0]}{self.last_output()} "
-                        f"(full output: {self.log_path})"
-                    )
-                for path in READY_PATHS:
-                    answer = await _probe(session, url + path)
-                    if answer is not False:
-                        return answer if isinstance(answer, str) else None
-                if time.monotonic() > deadline:
-                    raise RevatiRunError(
-                        f"the server `{self.argv[0]}` did not answer {url}{READY_PATHS[0]} within "
-                        f"{timeout_s:g} s of virtual time (--ready-timeout){self.last_output()}"
-                    )
-                await asyncio.sleep(POLL_S)
+    def describe(self) -> str:
+        return f"the server `{self.argv[0]}`"
 
     def stop(self) -> int:
         """SIGINT, then SIGTERM, then SIGKILL to its process group, each after a timeout."""
@@ -82,6 +66,32 @@ class Server:
             except subprocess.TimeoutExpired:
                 continue
         return self.proc.wait()
+
+
+def wait_ready(url: str, timeout_s: float, server: Server | None) -> str | None:
+    """Poll url until the server answers (failing early if `server` exits); returns the first
+    model it lists (None if it lists none)."""
+    return asyncio.run(_wait_ready(url.rstrip("/"), timeout_s, server))
+
+
+async def _wait_ready(url: str, timeout_s: float, server: Server | None) -> str | None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            if server is not None:
+                server.check_running(url)
+            for path in READY_PATHS:
+                answer = await _probe(session, url + path)
+                if answer is not False:
+                    return answer if isinstance(answer, str) else None
+            if time.monotonic() > deadline:
+                who = server.describe() if server else "the server"
+                output = server.last_output() if server else ""
+                raise RevatiRunError(
+                    f"{who} did not answer {url}{READY_PATHS[0]} within {timeout_s:g} s of "
+                    f"virtual time (--ready-timeout){output}"
+                )
+            await asyncio.sleep(POLL_S)
 
 
 async def _probe(session: aiohttp.ClientSession, url: str) -> str | None | bool:
