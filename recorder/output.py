@@ -21,7 +21,14 @@ from types import TracebackType
 
 from revati.errors import RevatiError, RevatiUsageError
 
-__all__ = ["OutputFile", "atomic_output", "check_output", "same_file", "writer_of"]
+__all__ = [
+    "OutputFile",
+    "abandoned_write",
+    "atomic_output",
+    "check_output",
+    "same_file",
+    "writer_of",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -61,17 +68,32 @@ def same_file(a: PathLike, b: PathLike) -> bool:
 
 def writer_of(out: PathLike) -> tuple[int, Path] | None:
     """(pid, temporary file) of the process writing `out` right now, or None."""
-    lock = _lock_path(Path(out))
+    lock = _lock_state(Path(out))
+    return lock[1] if lock is not None and lock[0] else None
+
+
+def abandoned_write(out: PathLike) -> tuple[int, Path] | None:
+    """(pid, temporary file) of a writer of `out` that died before renaming it (kill -9): the
+    lock file is there but nobody holds it, and the temporary file it names still exists."""
+    lock = _lock_state(Path(out))
+    if lock is None or lock[0] or lock[1] is None or not lock[1][1].exists():
+        return None
+    return lock[1]
+
+
+def _lock_state(out: Path) -> tuple[bool, tuple[int, Path] | None] | None:
+    """(held by a live writer, (pid, temporary file) it names) of the lock beside `out`."""
     try:
-        fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(_lock_path(out), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            held = False  # a lock file nobody holds: its writer has gone
         except BlockingIOError:
-            return _read_owner(fd)
-        return None  # a lock file nobody holds: its writer has gone
+            held = True
+        return held, _read_owner(fd)
     finally:
         os.close(fd)
 

@@ -18,6 +18,8 @@ import duckdb
 import numpy as np
 from revati.recorder import event_order, schema
 from revati.recorder.event_index import EventIndex, GroupFilter
+from revati.recorder.live import live_recording
+from revati.recorder.output import abandoned_write
 from revati.recorder.overview import Overview, load_overview
 from revati.recorder.records import (
     EVENT_KINDS,
@@ -55,6 +57,16 @@ KIND_TABLE = {
     "marker": ("markers", "marker_id"),
 }
 
+# processes columns added after schema version 2 was first released (NULL in older files)
+_PROCESS_ENDING = (
+    "started_ns",
+    "ended_ns",
+    "exit_code",
+    "exit_signal",
+    "core_dumped",
+    "ended_wall_ns",
+)
+
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 
@@ -73,21 +85,46 @@ def validate_trace_file(path: Path) -> None:
         raise RevatiTraceError(f"{path}: not a DuckDB file, so not a revati trace")
 
 
+def being_recorded(path: Path) -> None:
+    """Raise RevatiTraceError if `path` is being recorded right now (it is not complete), or if
+    its recorder was killed before it could rename the trace into place (say where it is)."""
+    abandoned = abandoned_write(path) if not path.exists() else None
+    if abandoned is not None:
+        raise RevatiTraceError(
+            f"{path}: not there: its recorder (pid {abandoned[0]}) was killed before finishing; "
+            f"what it had written is in {abandoned[1]} (open that, or rename it to {path.name})"
+        )
+    rec = live_recording(path)
+    if rec is not None:
+        raise RevatiTraceError(
+            f"{path}: being recorded right now by pid {rec.pid}; it is complete when that run "
+            f"ends. Watch it live with `revati info --follow {path}` or `revati tui {path}`"
+        )
+
+
 class TraceReader:
     """Read-only access to one trace."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        being_recorded(self.path)
         validate_trace_file(self.path)
         try:
             self.con = duckdb.connect(str(self.path), read_only=True)
         except duckdb.Error as e:
+            writer = re.search(r"Conflicting lock is held in (\S+) \(PID (\d+)\)", str(e))
+            if writer:
+                raise RevatiTraceError(
+                    f"{self.path}: open for writing by pid {writer[2]} ({Path(writer[1]).name}); "
+                    "try again when it has finished"
+                ) from e
             raise RevatiTraceError(
                 f"{self.path}: cannot open as a DuckDB database ({_first_line(e)}); "
                 "the file may be truncated or corrupt"
             ) from e
         self._check_identity()
         self._index: EventIndex | None = None
+        self._columns: dict[str, frozenset[str]] = {}
         self.con.execute("SET enable_progress_bar = false")
 
     def _check_identity(self) -> None:
@@ -176,14 +213,25 @@ class TraceReader:
     # ---- processes and tracks ----------------------------------------------------------------
 
     def processes(self) -> list[ProcessInfo]:
-        """Every participant process, by rank then pid."""
+        """Every participant process, by rank then pid, with how and when it ended."""
+        ending = ", ".join(
+            c if c in self.columns("processes") else f"NULL AS {c}" for c in _PROCESS_ENDING
+        )
         rows = self.sql(
-            "SELECT pid, rank, local_rank, world_size, argv FROM processes "
+            f"SELECT pid, rank, local_rank, world_size, argv, {ending} FROM processes "
             "ORDER BY rank NULLS LAST, pid"
         )
-        return [
-            ProcessInfo(pid, rank, lr, ws, list(argv or [])) for pid, rank, lr, ws, argv in rows
-        ]
+        return [ProcessInfo(r[0], r[1], r[2], r[3], list(r[4] or []), *r[5:]) for r in rows]
+
+    def columns(self, table: str) -> frozenset[str]:
+        """Column names `table` has in this file (a trace written before a column was added
+        lacks it)."""
+        if table not in self._columns:
+            rows = self.sql(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]
+            )
+            self._columns[table] = frozenset(r[0] for r in rows)
+        return self._columns[table]
 
     def ranks(self) -> list[int | None]:
         """Distinct ranks, ascending; None last if some process has no rank."""

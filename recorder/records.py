@@ -1,10 +1,11 @@
 """Plain records the reader returns: tracks, events, processes, barriers, kernel statistics.
 
-They are frozen dataclasses with no behaviour, so views (CLI, TUI) and replay never touch DuckDB.
+They are frozen dataclasses with no behaviour beyond describing themselves, so views (CLI, TUI) and replay never touch DuckDB.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 EVENT_KINDS = ("api_call", "kernel", "copy", "memset", "sync", "jump", "barrier", "nvtx", "marker")
@@ -48,6 +49,34 @@ class ProcessInfo:
     local_rank: int | None
     world_size: int | None
     argv: list[str]
+    started_ns: int | None = None
+    ended_ns: int | None = None  # None: still running when the recording ended (or unknown)
+    exit_code: int | None = None
+    exit_signal: int | None = None
+    core_dumped: bool | None = None
+    ended_wall_ns: int | None = None
+
+    @property
+    def ending(self) -> str:
+        """How it ended, in words: 'exited with code 3', 'killed by SIGKILL', 'running'."""
+        if self.ended_ns is None:
+            return "running at the end" if self.started_ns is not None else "unknown"
+        return exit_text(self.exit_code, self.exit_signal, bool(self.core_dumped))
+
+
+def exit_text(code: int | None, signum: int | None, core_dumped: bool) -> str:
+    """'exited with code 3', 'killed by SIGSEGV (core dumped)', 'ended' (how, unknown)."""
+    if signum is not None:
+        return f"killed by {signal_name(signum)}{' (core dumped)' if core_dumped else ''}"
+    return f"exited with code {code}" if code is not None else "ended"
+
+
+def signal_name(signum: int) -> str:
+    """'SIGTERM' for 15; 'signal 77' for a number with no name."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 @dataclass(frozen=True)

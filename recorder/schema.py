@@ -123,6 +123,14 @@ TABLES: tuple[Table, ...] = (
             _c(
                 "exit_status", "INTEGER", "exit status of the traced program (128+signal if killed)"
             ),
+            _c("exit_code", "INTEGER", "the program's exit code (NULL if a signal killed it)"),
+            _c("exit_signal", "INTEGER", "signal that killed the program (NULL if it exited)"),
+            _c("core_dumped", "BOOLEAN", "the killing signal dumped core"),
+            _c(
+                "interrupted_by",
+                "VARCHAR",
+                "signal that interrupted the recording, e.g. 'SIGINT' (NULL if not interrupted)",
+            ),
         ),
     ),
     Table(
@@ -137,8 +145,16 @@ TABLES: tuple[Table, ...] = (
             _c("world_size", "INTEGER", "WORLD_SIZE, NULL if none"),
             _c("host", "VARCHAR", "host name"),
             _c("started_ns", "BIGINT", "virtual time it joined the run"),
-            _c("ended_ns", "BIGINT", "virtual time it left (NULL if never seen leaving)"),
-            _c("exit_status", "INTEGER", "exit status if known"),
+            _c("ended_ns", "BIGINT", "virtual time it ended (NULL if still running at the end)"),
+            _c(
+                "exit_status",
+                "INTEGER",
+                "exit code, or 128+signal if a signal killed it (NULL if unknown)",
+            ),
+            _c("exit_code", "INTEGER", "exit code (NULL if killed by a signal or unknown)"),
+            _c("exit_signal", "INTEGER", "signal that killed it (NULL if it exited or unknown)"),
+            _c("core_dumped", "BOOLEAN", "the killing signal dumped core (NULL if unknown)"),
+            _c("ended_wall_ns", "BIGINT", "wall-clock ns from the start of the run to its end"),
         ),
     ),
     Table(

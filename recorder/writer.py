@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -292,6 +293,13 @@ class TraceWriter:
             self._con.execute(query, params or None)
         except duckdb.Error as e:
             raise RevatiTraceError(f"{self.shown}: writing {table} failed: {e}") from e
+
+    def snapshot(self, dest: Path) -> None:
+        """Copy everything appended so far to `dest` as a trace file another process can open
+        (while this writer holds the file, nobody else can): commit, checkpoint, copy."""
+        self.flush()
+        self._con.execute("CHECKPOINT")
+        shutil.copyfile(self.path, dest)
 
     # ---- end ---------------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ class ThreadState:
     since_ns: int | None  # when the call / block began
     deadline_ns: int | None  # a blocked thread's deadline (None = none or infinite)
     resumed_ns: int | None = None  # when a blocked thread resumed (the end of its sync)
+    ending: str | None = None  # an ended thread: how its process ended ("killed by SIGSEGV")
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class ReplayCursor:
     bookmarks: dict[str, int] = field(default_factory=dict)
     _next_bp: int = 1
     _tracks: list[Track] | None = None
-    _spans: dict[int, tuple[int | None, int | None]] | None = None
+    _spans: dict[int, tuple[int | None, int | None, str | None]] | None = None
 
     def __post_init__(self) -> None:
         self.count = self.reader.event_count()
@@ -297,11 +298,11 @@ class ReplayCursor:
                 continue
             sync = syncs.get(track.track_id)
             call = calls.get(track.track_id)
-            started, ended = self._thread_spans().get(track.ref_id, (None, None))
+            started, ended, ending = self._thread_spans().get(track.ref_id, (None, None, None))
             if sync is None and call is None and started is not None and t < started:
                 out.append(ThreadState(track, "not started", None, None, None, started, None))
             elif sync is None and call is None and ended is not None and t >= ended:
-                out.append(ThreadState(track, "ended", None, None, None, ended, None))
+                out.append(ThreadState(track, "ended", None, None, None, ended, None, None, ending))
             elif sync is not None:
                 row = self.reader.details(sync)
                 out.append(
@@ -324,11 +325,20 @@ class ReplayCursor:
                 out.append(ThreadState(track, "running", None, None, None, None, None))
         return out
 
-    def _thread_spans(self) -> dict[int, tuple[int | None, int | None]]:
-        """thread_id -> (started_ns, ended_ns) from the threads table (cached)."""
+    def _thread_spans(self) -> dict[int, tuple[int | None, int | None, str | None]]:
+        """thread_id -> (started_ns, ended_ns, how its process ended) (cached). A thread with no
+        end of its own ends with its process."""
         if self._spans is None:
-            rows = self.reader.sql("SELECT thread_id, started_ns, ended_ns FROM threads")
-            self._spans = {int(tid): (a, b) for tid, a, b in rows}
+            procs = {p.pid: p for p in self.reader.processes()}
+            rows = self.reader.sql("SELECT thread_id, pid, started_ns, ended_ns FROM threads")
+            self._spans = {}
+            for tid, pid, started, ended in rows:
+                proc = procs.get(pid)
+                if proc is None or proc.ended_ns is None or (ended or 0) > proc.ended_ns:
+                    self._spans[int(tid)] = (started, ended, None)
+                else:
+                    ending = f"process {proc.ending}"
+                    self._spans[int(tid)] = (started, ended or proc.ended_ns, ending)
         return self._spans
 
     def _stream_states(self, t: int) -> list[StreamState]:

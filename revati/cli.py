@@ -34,7 +34,20 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: list[str] | None) -> tuple[str, ...]:
+    """The command modules to load: only the named command's when argv names one (a run starts
+    sooner without importing every other command), else all of them (for --help)."""
+    if not argv or argv[0].startswith("-"):
+        return COMMAND_MODULES
+    module_name = f"revati.commands.{argv[0].replace('-', '_')}"
+    for candidate in (module_name, module_name + "_"):
+        if candidate in COMMAND_MODULES:
+            return (candidate,)
+    return COMMAND_MODULES
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv` (every command's when None)."""
     parser = argparse.ArgumentParser(
         prog="revati",
         description="Run real CUDA serving code with no GPU on a virtual clock, record every CUDA "
@@ -50,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"revati {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    for module_name in _modules_for(argv):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
@@ -62,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -90,6 +90,25 @@ def check_program(argv: list[str], env: dict[str, str] | None = None) -> DoctorR
     return report
 
 
+def static_runtime_problem(argv: list[str], env: dict[str, str] | None = None) -> str | None:
+    """Why `argv[0]` cannot be emulated because it carries a static CUDA runtime, or None.
+
+    The part of `check_program` that `revati record` needs before it starts a program: the
+    program's own files and their loader closure, with symbols read only from files that hold
+    device code (a Python program's run-time imports are not followed)."""
+    env = dict(os.environ if env is None else env)
+    path = resolve_command(argv[0] if argv else "", env)
+    binary = None if path is None else _executable_image(path, env)
+    if binary is None:
+        return None  # not found or not ELF: starting it says why
+    program = read_elf(binary)
+    libraries, _missing = LibrarySearch(env).closure(program)
+    own_files = [program] + [lib for lib in libraries if not _is_cuda_library(lib)]
+    report = DoctorReport(program=argv[0])
+    _check_static_runtime(report, program, own_files, libraries)
+    return report.problem if report.static_cudart else None
+
+
 def resolve_command(name: str, env: dict[str, str]) -> Path | None:
     """The file `execvp(name)` would run: a path as given, else the first PATH match."""
     if not name:
@@ -211,8 +230,7 @@ def _reaches_cudart(info: ElfInfo, by_name: dict[str, ElfInfo]) -> bool:
 
 def _defines_runtime(info: ElfInfo) -> bool:
     """Exports cudart's registration entry points itself (a static runtime linked -rdynamic)."""
-    defined = {sym.name for sym in info.defined}
-    return bool(defined & {"__cudaRegisterFatBinary", "cudaLaunchKernel", "cudaMalloc"})
+    return info.exports_any({"__cudaRegisterFatBinary", "cudaLaunchKernel", "cudaMalloc"})
 
 
 def _is_python(info: ElfInfo) -> bool:

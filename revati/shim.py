@@ -12,54 +12,72 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from revati.errors import RevatiRunError
 from revati.native import build
 from revati.native.entry_table import fn_names
 
-PROTOCOL_VERSION = 3
+if TYPE_CHECKING:
+    import numpy as np
+
+PROTOCOL_VERSION = 4
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
-# struct revati_record, two views of the same 64 bytes
-RECORD_DTYPE = np.dtype(
-    [
-        ("commit", "<u4"),
-        ("type", "u1"),
-        ("kind", "u1"),
-        ("fn", "<u2"),
-        ("thread", "<u4"),
-        ("result", "<i4"),
-        ("enter_ns", "<i8"),
-        ("exit_ns", "<i8"),
-        ("a", "<u8"),
-        ("b", "<u8"),
-        ("c", "<u8"),
-        ("d", "<u8"),
-    ]
-)
-LAUNCH_DTYPE = np.dtype(
-    [
-        ("head", "V32"),
-        ("kernel", "<u4"),
-        ("grid_x", "<u4"),
-        ("grid_y", "<u2"),
-        ("grid_z", "<u2"),
-        ("block_x", "<u2"),
-        ("block_y", "<u2"),
-        ("block_z", "<u2"),
-        ("graph_flag", "<u2"),
-        ("shared_mem", "<u4"),
-        ("stream", "<u8"),
-    ]
-)
-assert RECORD_DTYPE.itemsize == LAUNCH_DTYPE.itemsize == RECORD_SIZE
+# struct revati_record, two views of the same 64 bytes (numpy dtypes RECORD_DTYPE and
+# LAUNCH_DTYPE, built on first use: numpy is loaded with the first ring, after a run's program
+# has started, not before)
+RECORD_FIELDS = [
+    ("commit", "<u4"),
+    ("type", "u1"),
+    ("kind", "u1"),
+    ("fn", "<u2"),
+    ("thread", "<u4"),
+    ("result", "<i4"),
+    ("enter_ns", "<i8"),
+    ("exit_ns", "<i8"),
+    ("a", "<u8"),
+    ("b", "<u8"),
+    ("c", "<u8"),
+    ("d", "<u8"),
+]
+LAUNCH_FIELDS = [
+    ("head", "V32"),
+    ("kernel", "<u4"),
+    ("grid_x", "<u4"),
+    ("grid_y", "<u2"),
+    ("grid_z", "<u2"),
+    ("block_x", "<u2"),
+    ("block_y", "<u2"),
+    ("block_z", "<u2"),
+    ("graph_flag", "<u2"),
+    ("shared_mem", "<u4"),
+    ("stream", "<u8"),
+]
+
+
+@cache
+def _dtypes() -> tuple[np.dtype, np.dtype]:
+    import numpy
+
+    record, launch = numpy.dtype(RECORD_FIELDS), numpy.dtype(LAUNCH_FIELDS)
+    assert record.itemsize == launch.itemsize == RECORD_SIZE
+    return record, launch
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RECORD_DTYPE":
+        return _dtypes()[0]
+    if name == "LAUNCH_DTYPE":
+        return _dtypes()[1]
+    raise AttributeError(f"module 'revati.shim' has no attribute {name!r}")
+
 
 # enum revati_record_type
 REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 6
@@ -69,6 +87,7 @@ REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
+REC_GRAPH_REPLAY = 0x1  # REC_GRAPH_LAUNCH.kind: a kernel-only graph sent before, no node records
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
 COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
 ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}
@@ -187,7 +206,19 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    lib.revati_relay_signal.argtypes = [ctypes.c_int, ctypes.c_int]
     return lib
+
+
+def relay_signal(fd: int, signum: int) -> None:
+    """Route `signum` to the pipe `fd` (write end, non-blocking) as {signo, si_code, si_pid}
+    (three int32): the sender of a signal, which Python's handlers do not see."""
+    if _helper().revati_relay_signal(fd, signum) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+SIGNAL_RELAY = struct.Struct("<iii")
 
 
 # struct revati_clock_page (see shim.h), its fields up to device_count in order
@@ -206,6 +237,18 @@ PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
+
+
+def coordinator_pid(page: Path) -> int | None:
+    """The pid of the coordinator that created the clock page file `page` (None if unreadable)."""
+    try:
+        with open(page, "rb") as f:
+            head = f.read(PAGE_STRUCT.size)
+    except OSError:
+        return None
+    if len(head) < PAGE_STRUCT.size or struct.unpack_from("<I", head)[0] != PAGE_MAGIC:
+        return None
+    return int(struct.unpack_from("<I", head, PAGE_OFF_COORDINATOR_PID)[0])
 
 
 class ClockPage:
@@ -275,13 +318,28 @@ class Ring:
             self._mm = mmap.mmap(f.fileno(), 0)
         self._hdr_buf = (ctypes.c_char * RING_HEADER_SIZE).from_buffer(self._mm)
         self.header_address = ctypes.addressof(self._hdr_buf)
-        self._u64 = np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
-        self._i32 = np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
         magic, _version, self.capacity, record_size = RING_HEADER_START.unpack_from(self._mm, 0)
         if magic != RING_MAGIC or record_size != RECORD_SIZE:
             raise RevatiRunError(f"{path}: not a revati ring of this protocol version")
-        self._records = np.frombuffer(
-            self._mm, dtype=RECORD_DTYPE, offset=RING_HEADER_SIZE, count=self.capacity
+
+    @cached_property
+    def _u64(self) -> np.ndarray:  # numpy views on first use: registering needs none
+        import numpy as np
+
+        return np.frombuffer(self._mm, dtype="<u8", count=RING_HEADER_SIZE // 8)
+
+    @cached_property
+    def _i32(self) -> np.ndarray:
+        import numpy as np
+
+        return np.frombuffer(self._mm, dtype="<i4", count=RING_HEADER_SIZE // 4)
+
+    @cached_property
+    def _records(self) -> np.ndarray:
+        import numpy as np
+
+        return np.frombuffer(
+            self._mm, dtype=_dtypes()[0], offset=RING_HEADER_SIZE, count=self.capacity
         )
 
     @property
@@ -302,6 +360,8 @@ class Ring:
 
     def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
         """Committed records from the tail on (a copy); returns (index of the first, records)."""
+        import numpy as np
+
         tail, head = self.tail, self.head
         n = min(head - tail, limit)
         if n <= 0:
@@ -322,7 +382,7 @@ class Ring:
 
 def launch_view(records: np.ndarray) -> np.ndarray:
     """The launch fields of REC_LAUNCH records."""
-    return records.view(LAUNCH_DTYPE)
+    return records.view(_dtypes()[1])
 
 
 class NamesFile:

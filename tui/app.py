@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from revati.tui.live import CHECK_EVERY_S, LiveFollow
 from revati.tui.session import TraceSession
 
 if TYPE_CHECKING:
@@ -51,10 +52,22 @@ class RevatiApp(App[None]):
     class OverviewReady(Message):
         """The coarse overview of a big trace is loaded; the full index is still loading."""
 
-    def __init__(self, session: TraceSession, against: TraceSession | None = None) -> None:
+    @dataclass
+    class Followed(Message):
+        """A newer snapshot of a trace being recorded is loaded (or the complete trace)."""
+
+        session: TraceSession
+
+    def __init__(
+        self,
+        session: TraceSession,
+        against: TraceSession | None = None,
+        follow: LiveFollow | None = None,
+    ) -> None:
         super().__init__()
         self.session = session
         self.against = against
+        self.follow = follow
         self._overview_screen: TimelineScreen | None = None
 
     def on_mount(self) -> None:
@@ -93,6 +106,42 @@ class RevatiApp(App[None]):
             overview.index_loaded()
         else:
             self.switch_screen(TimelineScreen(self.session, self.against))
+        if self.follow is not None:
+            self.set_interval(CHECK_EVERY_S, self.check_live)
+
+    def check_live(self) -> None:
+        if self.follow is not None and not self.follow.finished:
+            self.load_newer()
+
+    @work(thread=True, exclusive=True, group="follow")
+    def load_newer(self) -> None:
+        assert self.follow is not None
+        try:
+            session = self.follow.newer()
+        except RevatiError as e:
+            self.call_from_thread(self.notify, str(e), severity="error")
+            return
+        if session is not None:
+            self.post_message(self.Followed(session))
+
+    def on_revati_app_followed(self, message: Followed) -> None:
+        """Swap in the newer trace, with the cursor on the same event where it still exists."""
+        from revati.tui.screens.timeline import TimelineScreen
+
+        assert self.follow is not None
+        screen, new = self.screen, message.session
+        if not isinstance(screen, TimelineScreen) or not screen.ready:
+            new.close()  # a dialog is open: swap at a later check
+            self.follow.shown_mtime, self.follow.finished = 0.0, False
+            return
+        if new.cursor is not None and screen.cursor.seq < new.reader.event_count():
+            new.cursor.goto(screen.cursor.seq)
+        # The old session is not closed here: a panel worker may still be reading it; its
+        # connection closes when the last reference (the old screen, a worker) goes.
+        self.session = new
+        self.switch_screen(TimelineScreen(new, self.against))
+        if self.follow.finished:
+            self.notify(self.follow.status())
 
     def action_help(self) -> None:
         from revati.tui.screens.help import HelpScreen
@@ -125,9 +174,10 @@ class RevatiApp(App[None]):
 
 
 def run_app(trace: str | Path, against: str | Path | None = None) -> int:
-    """Open (and validate) the traces, then run the TUI until the user quits."""
-    session = TraceSession(trace)
+    """Open (and validate) the traces, then run the TUI until the user quits. A trace being
+    recorded is followed: the view refreshes as rows land."""
+    session, follow = LiveFollow.open(Path(trace))
     other = TraceSession(against) if against is not None else None
-    app = RevatiApp(session, other)
+    app = RevatiApp(session, other, follow)
     app.run()
     return app.return_code or 0

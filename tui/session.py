@@ -25,9 +25,15 @@ OVERVIEW_MIN_EVENTS = 1_000_000
 
 class TraceSession:
     def __init__(
-        self, path: str | os.PathLike[str], *, overview_min_events: int = OVERVIEW_MIN_EVENTS
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overview_min_events: int = OVERVIEW_MIN_EVENTS,
+        name: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self._name = name  # shown instead of the file name (a live snapshot's trace)
+        self.live: str | None = None  # set on a live snapshot: who is recording it
         self.reader: TraceReader = open_trace(self.path)
         self.lock = threading.Lock()
         self.cursor: ReplayCursor | None = None
@@ -59,7 +65,7 @@ class TraceSession:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self._name or self.path.name
 
     def close(self) -> None:
         self.reader.close()

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from revati.recorder.reader import TraceReader, open_trace
+from revati.errors import RevatiUsageError
+from revati.recorder.live import (
+    SNAPSHOT_WAIT_S,
+    Recording,
+    live_recording,
+    stop_following,
+    wait_snapshot,
+)
+from revati.recorder.reader import TraceReader, being_recorded, open_trace
+from revati.recorder.records import exit_text
 from revati.serving.trace_requests import request_summary
 
 
@@ -15,18 +27,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="summarise a trace: run, ranks, counts per table, virtual duration, top kernels",
         description="Summarise a revati trace. --json prints the same as one JSON object.",
-        epilog="Examples:\n  revati info trace.duckdb\n  revati info trace.duckdb --json | jq .counts",
+        epilog="Examples:\n  revati info trace.duckdb\n  revati info trace.duckdb --json | jq .counts\n"
+        "  revati info --follow trace.duckdb   # while `revati record -o trace.duckdb` runs",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("trace", metavar="TRACE", help="revati trace (.duckdb)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="top N kernels (10)")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="a trace being recorded: print its summary again as rows land, until the run ends "
+        "(with --json: one object per line)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="seconds between two summaries with --follow (default: %(default)s)",
+    )
     parser.set_defaults(handler=run_info)
 
 
 def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
     """Everything `revati info` shows, as plain data."""
     run = reader.run()
+    processes = reader.processes()
     first, last = reader.time_range()
     end = run.get("virtual_end_ns")
     return {
@@ -45,8 +72,10 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
                 "exit_status",
             )
         }
-        | {"started_at": str(run["started_at"])},
-        "ranks": [{"rank": p.rank, "pid": p.pid, "argv": p.argv} for p in reader.processes()],
+        | {k: run.get(k) for k in RUN_ENDING}
+        | {"started_at": str(run["started_at"]), "ending": run_ending(run)},
+        "ranks": [{"rank": p.rank, "pid": p.pid, "argv": p.argv} for p in processes],
+        "processes": [p.__dict__ | {"ending": p.ending} for p in processes],
         "counts": reader.counts(),
         "events": reader.event_count(),
         "virtual_start_ns": first,
@@ -58,13 +87,51 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    with open_trace(args.trace) as reader:
-        info = trace_info(reader, args.top)
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        print(format_info(info))
+    path = Path(args.trace)
+    if args.interval <= 0:
+        raise RevatiUsageError("--interval must be positive")
+    if live_recording(path) is None:
+        _show(path, args)
+        return 0
+    snapshot_at = 0.0
+    while True:
+        snap = wait_snapshot(path, snapshot_at, SNAPSHOT_WAIT_S)
+        rec = live_recording(path)
+        if rec is None:
+            stop_following(path)
+            break  # the run ended: show the complete trace
+        if snap is None:
+            being_recorded(path)  # no snapshot came: say who records it
+            continue
+        snapshot_at = snap.stat().st_mtime
+        _show(snap, args, shown_as=path, live=rec)
+        if not args.follow:
+            return 0
+        time.sleep(args.interval)
+    _show(path, args)
     return 0
+
+
+def _show(
+    path: Path,
+    args: argparse.Namespace,
+    shown_as: Path | None = None,
+    live: Recording | None = None,
+) -> None:
+    with open_trace(path) as reader:
+        info = trace_info(reader, args.top)
+    if live is not None:
+        info["path"] = str(shown_as)
+        info["live"] = {"recorder_pid": live.pid}
+        info["run"]["ending"] = f"not yet: being recorded by pid {live.pid} (a live snapshot)"
+    if args.json:
+        print(json.dumps(info, indent=None if args.follow else 2), flush=True)
+        return
+    if args.follow and sys.stdout.isatty():
+        print("\x1b[H\x1b[2J", end="")  # a fresh screen per summary
+    elif args.follow:
+        print()
+    print(format_info(info), flush=True)
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -77,6 +144,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"recorded  {run['started_at']} on {run['host'] or '-'} by revati {run['revati_version']}",
         f"virtual   {_ms(info['virtual_duration_ns'])} ms of virtual time, "
         f"{info['events']:,} events",
+        f"ended     {run['ending']}",
         "ranks     "
         + (
             ", ".join(
@@ -89,6 +157,9 @@ def format_info(info: dict[str, Any]) -> str:
     if info["requests"]:
         by_status = ", ".join(f"{n:,} {s}" for s, n in sorted(info["requests"].items()))
         lines.append(f"requests  {by_status}; serving metrics: revati report {info['path']}")
+    if info["processes"]:
+        lines.append("processes:")
+        lines.extend(f"  {_process_line(p)}" for p in info["processes"])
     if info["top_kernels"]:
         lines.append("top kernels by device time:")
         lines.append(f"  {'share':>6} {'total ms':>10} {'count':>9} {'mean us':>9}  name")
@@ -98,6 +169,35 @@ def format_info(info: dict[str, Any]) -> str:
                 f"{k['mean_ns'] / 1e3:>9.2f}  {_short(k['name'])}"
             )
     return "\n".join(lines)
+
+
+RUN_ENDING = ("exit_code", "exit_signal", "core_dumped", "interrupted_by")
+
+
+def run_ending(run: dict[str, Any]) -> str:
+    """How the recorded program ended, in words (older traces: from exit_status alone)."""
+    status = run.get("exit_status")
+    if status is None:
+        return "unknown: revati stopped before the program ended (this is what it had written)"
+    if run.get("exit_code") is None and run.get("exit_signal") is None:
+        text = f"program exit status {status}"
+    else:
+        text = "program " + exit_text(
+            run.get("exit_code"), run.get("exit_signal"), bool(run.get("core_dumped"))
+        )
+    interrupted = run.get("interrupted_by")
+    return f"interrupted by {interrupted}: {text}" if interrupted else text
+
+
+def _process_line(p: dict[str, Any]) -> str:
+    rank = "" if p["rank"] is None else f"rank {p['rank']} "
+    when = (
+        f" at {_ms(p['ended_ns'])} ms virtual"
+        + (f", {_ms(p['ended_wall_ns'])} ms wall" if p["ended_wall_ns"] is not None else "")
+        if p["ended_ns"] is not None
+        else ""
+    )
+    return f"{rank}pid {p['pid']} {p['ending']}{when}  {_short(' '.join(p['argv']), 60)}"
 
 
 def _ms(ns: int) -> str:

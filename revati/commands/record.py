@@ -86,6 +86,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="virtual GPUs each process sees (default: 1)",
     )
+    p.add_argument(
+        "--graph-nodes-every-launch",
+        action="store_true",
+        help="every CUDA-graph launch sends its nodes to the engine (default: a kernel-only "
+        "graph's nodes once, its later launches replay them; the trace is the same)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
 
@@ -102,6 +108,7 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
         device_count=args.devices,
         dilation=args.dilation,
         backed_max=args.backed_max,
+        graph_replay=not args.graph_nodes_every_launch,
         overwrite=args.force,
         status=not args.quiet,
     )
@@ -141,12 +148,9 @@ def _llama_example(extra: list[str]) -> tuple[str, ...]:
 
 
 def _refuse_static(argv: tuple[str, ...]) -> None:
-    try:
-        from revati.doctor import check_program
-    except ImportError:
-        return
-    report = check_program(list(argv))
-    if getattr(report, "static_cudart", False):
+    from revati.doctor import static_runtime_problem  # only record needs it, and only here
+
+    if static_runtime_problem(list(argv)) is not None:
         raise RevatiRunError(
             f"{argv[0]}: statically linked CUDA runtime cannot be emulated; rebuild with `-cudart shared`"
         )
@@ -164,10 +168,23 @@ def _count(n: int) -> str:
 
 
 def summary(r: RecordResult) -> str:
+    """One line: how the run ended, then what it recorded."""
     return (
-        f"virtual {_format_ns(r.virtual_ns)} in {_format_ns(r.wall_ns)} wall ({r.speedup:.1f}×), "
-        f"{_count(r.kernels)} kernels, {_count(r.syncs)} syncs, {_count(r.jumps)} jumps → {r.output}"
+        f"{ending(r)}; virtual {_format_ns(r.virtual_ns)} in {_format_ns(r.wall_ns)} wall "
+        f"({r.speedup:.1f}×), {_count(r.kernels)} kernels, {_count(r.syncs)} syncs, "
+        f"{_count(r.jumps)} jumps → {r.output}"
     )
+
+
+def ending(r: RecordResult) -> str:
+    """'program exited with code 0', 'interrupted (SIGTERM): program killed by SIGTERM'."""
+    text = f"program {r.exit.describe()}"
+    if r.interrupted_by:
+        text = f"interrupted ({r.interrupted_by}): {text}"
+    failed = [(pid, c) for pid, c in r.other_ends if c.signal is not None or c.code]
+    shown = ", ".join(f"pid {pid} {c.describe()}" for pid, c in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return f"{text}; {shown}{more}" if shown else text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -39,6 +39,13 @@ class RecordConfig:
     backed_max: int = field(
         default=4 << 20, metadata={"help": "allocations up to this many bytes hold real data"}
     )
+    graph_replay: bool = field(
+        default=True,
+        metadata={
+            "help": "a kernel-only CUDA graph's nodes are sent at its first launch and replayed "
+            "from there; off: every launch sends its nodes (slower, same trace)"
+        },
+    )
     overwrite: bool = field(default=False, metadata={"help": "replace an existing trace file"})
     status: bool = field(default=True, metadata={"help": "show the live status line on a terminal"})
     host_costs: HostCosts = field(

@@ -12,22 +12,28 @@ first, so a woken thread resumes exactly at its deadline.
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import socket
 import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
-from revati.engine.device_model import DeviceModel
-from revati.engine.durations import DurationModel
-from revati.engine.ingest import Ingest, ProcessState, Resolution
-from revati.engine.trace_sink import TraceSink
-from revati.predict import DeviceSpec
-from revati.recorder.writer import TraceWriter
+from revati.engine.lifetimes import Lifetimes
+from revati.engine.resolution import Resolution
+from revati.predict.catalog import DeviceSpec
+from revati.serving.request_log import request_tables
+
+if TYPE_CHECKING:  # imported by `attach`, once the program is started
+    from revati.engine.device_model import DeviceModel
+    from revati.engine.durations import DurationModel
+    from revati.engine.ingest import Ingest, ProcessState
+    from revati.engine.trace_sink import TraceSink
+    from revati.recorder.writer import TraceWriter
 
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
@@ -88,6 +94,10 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def _int_or_none(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -98,14 +108,13 @@ def _int_or_none(value: str | None) -> int | None:
 class Coordinator:
     """The single consumer of every ring and the single writer of the trace."""
 
-    def __init__(
-        self,
-        config: RecordConfig,
-        run_dir: Path,
-        spec: DeviceSpec,
-        durations: DurationModel,
-        writer: TraceWriter,
-    ) -> None:
+    sink: TraceSink  # these three: set by `attach`
+    model: DeviceModel
+    ingest: Ingest
+
+    def __init__(self, config: RecordConfig, run_dir: Path, spec: DeviceSpec) -> None:
+        """What a participant needs to register: the clock page, config.txt and the socket.
+        The engine itself (`attach`) is built while the program starts."""
         self.config = config
         self.run_dir = run_dir
         self.spec = spec
@@ -119,9 +128,6 @@ class Coordinator:
             capacities=[spec.memory_bytes] * config.device_count,
         )
         self._write_config()
-        self.sink = TraceSink(writer)
-        self.model = DeviceModel(spec.launch_latency_ns)
-        self.ingest = Ingest(self.sink, self.model, durations, spec.name)
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.listener.bind(str(run_dir / "coordinator.sock"))
@@ -133,9 +139,25 @@ class Coordinator:
         self.waits_received = 0
         self.jumps = 0
         self.syncs = 0
+        self.lifetimes = Lifetimes()
         self._retry = False
         self._last_flush = time.monotonic()
+        self._retired_before_attach: list[Participant] = []  # images that exec'd early
+
+    def attach(self, durations: DurationModel, writer: TraceWriter) -> None:
+        """The engine: device model, ingest and the trace sink (before the first `step`)."""
+        from revati.engine.device_model import DeviceModel
+        from revati.engine.ingest import Ingest
+        from revati.engine.trace_sink import TraceSink
+
+        self.sink = TraceSink(writer)
+        self.model = DeviceModel(self.spec.launch_latency_ns)
+        self.ingest = Ingest(self.sink, self.model, durations, self.spec.name)
         self._write_devices()
+        for p in self._retired_before_attach:  # their records wait in their rings
+            self._drain_one(p)
+            self.ingest.flush_allocations(p.state)
+        self._retired_before_attach.clear()
 
     # ---- setup -----------------------------------------------------------------------------
 
@@ -145,6 +167,7 @@ class Coordinator:
             "name": s.name,
             "device_count": self.config.device_count,
             "backed_max": self.config.backed_max,
+            "graph_replay": int(self.config.graph_replay),
             "memory_bytes": s.memory_bytes,
             "sm_count": s.sm_count,
             "sm_clock_mhz": s.sm_clock_mhz,
@@ -191,26 +214,40 @@ class Coordinator:
         env.pop("REVATI_COUNTED_PID", None)
         return env
 
-    def watch(self, fd: int) -> None:
-        """Wake the loop when fd (e.g. the child's pidfd) becomes readable."""
-        self.selector.register(fd, selectors.EVENT_READ, ("watch", None))
+    def watch_process(self, pid: int) -> None:
+        """Follow `pid` until it ends (the loop wakes at once when it does): when, and how."""
+        life = self.lifetimes.track(pid)
+        if life is None:
+            return
+        if life.pidfd is not None:
+            self.selector.register(life.pidfd, selectors.EVENT_READ, ("exit", pid))
+        elif not _alive(pid):
+            self._process_ended(pid)
 
     # ---- the loop --------------------------------------------------------------------------
 
     def step(self) -> None:
         """One iteration: messages, draining, deadlines, wakes and jumps."""
-        for key, _ in self.selector.select(self._timeout()):
-            kind, obj = key.data
-            if kind == "listener":
-                self._accept()
-            elif kind == "conn":
-                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+        self.receive(self._timeout())
         self.drain()
         self._resolve()
         self._schedule()
         self._reap()
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
+
+    def receive(self, timeout: float) -> None:
+        """Accept connections and take in messages (registrations, waits), waiting up to
+        `timeout` s for the first. Alone (before `attach`), it lets processes register while
+        the engine loads: their records wait in the rings, their waits in `waiters`."""
+        for key, _ in self.selector.select(timeout):
+            kind, obj = key.data
+            if kind == "listener":
+                self._accept()
+            elif kind == "conn":
+                self._receive(key.fileobj, obj)  # type: ignore[arg-type]
+            elif kind == "exit":
+                self._process_ended(obj)
 
     def _timeout(self) -> float:
         if self._retry or any(w.resolution is None for w in self.waiters.values()):
@@ -275,6 +312,8 @@ class Coordinator:
         names.refresh()
         parent, argv = names.process or (0, [])
         now = self.page.now()
+        from revati.engine.process_state import ProcessState
+
         state = ProcessState(pid, (pid, serial), names)
         p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)
         for old in self.procs.values():
@@ -283,6 +322,7 @@ class Coordinator:
                 if msg.a & shim.REG_INHERITED:
                     self.page.adjust(None, +1)
         self.procs[(pid, serial)] = p
+        self.watch_process(pid)
         self.selector.modify(conn, selectors.EVENT_READ, ("conn", p))
         conn.send(shim.Message(shim.MSG_ANSWER, pid=pid, serial=serial, v=now).pack())
 
@@ -427,18 +467,41 @@ class Coordinator:
     def _reap(self) -> None:
         for p in list(self.procs.values()):
             if p.closed and not p.dead and not _alive(p.pid):
+                self._process_ended(p.pid)
+
+    def _process_ended(self, pid: int) -> None:
+        """`pid` has ended: note when and how, and retire what is left of it."""
+        life = self.lifetimes.by_pid.get(pid)
+        if life is not None and life.pidfd is not None and life.ended_ns is None:
+            self.selector.unregister(life.pidfd)
+        self.lifetimes.ended(pid, self.page.now(), time.monotonic_ns() - self.wall_start)
+        for p in list(self.procs.values()):
+            if p.pid == pid and not p.dead:
                 self._retire(p)
 
+    def _notice_ended(self) -> None:
+        """At the end: processes whose end the loop has not handled yet."""
+        for pid, life in list(self.lifetimes.by_pid.items()):
+            gone = _readable(life.pidfd) if life.pidfd is not None else not _alive(pid)
+            if life.ended_ns is None and gone:
+                self._process_ended(pid)
+
     def _retire(self, p: Participant) -> None:
-        """The image is gone (exit, kill or exec): take back its share of `running`."""
-        self._drain_one(p)
+        """The image is gone (exit, kill or exec): take back its share of `running`. Before the
+        engine is attached, its records stay in its ring until `attach` drains them."""
+        attached = hasattr(self, "ingest")
+        if attached:
+            self._drain_one(p)
+        else:
+            self._retired_before_attach.append(p)
         p.dead = True
         share = p.ring.proc_running
         if share:
             self.page.adjust(p.ring, -share)
         for w in [w for w in self.waiters.values() if w.proc is p]:
             self.waiters.pop(w.conn, None)
-        self.ingest.flush_allocations(p.state)
+        if attached:
+            self.ingest.flush_allocations(p.state)
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -467,7 +530,9 @@ class Coordinator:
 
     def finish(self) -> int:
         """Drain what is left, write the processes and return the virtual end time."""
+        self._notice_ended()
         self.drain()
+        self.lifetimes.settle()
         end = max(self.ingest.virtual_end_ns, self.page.now())
         seen: set[int] = set()
         for p in self.procs.values():
@@ -475,6 +540,8 @@ class Coordinator:
             if p.pid in seen:
                 continue
             seen.add(p.pid)
+            life = self.lifetimes.by_pid.get(p.pid)
+            cause = life.cause if life else None
             self.sink.add(
                 "processes",
                 pid=p.pid,
@@ -485,12 +552,23 @@ class Coordinator:
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,
                 started_ns=p.started_ns,
-                ended_ns=end if p.dead or p.closed else None,
+                ended_ns=life.ended_ns if life else None,
+                exit_status=cause.status if cause else None,
+                exit_code=cause.code if cause else None,
+                exit_signal=cause.signal if cause else None,
+                core_dumped=cause.core_dumped if cause else None,
+                ended_wall_ns=life.ended_wall_ns if life else None,
             )
+        for table, columns in request_tables(self.run_dir, self.epoch_monotonic_ns).items():
+            self.sink.add_columns(table, columns)
         self.flush()
+        self.sink.close()
         return end
 
     def close(self) -> None:
+        sink = getattr(self, "sink", None)  # None: closed before `attach`
+        if sink is not None:
+            sink.close()
         for key in list(self.selector.get_map().values()):
             if isinstance(key.fileobj, socket.socket):
                 key.fileobj.close()

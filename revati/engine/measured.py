@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from revati.engine.ingest import demangle
+from revati.engine.process_state import demangle
 from revati.engine.trace_sink import TraceSink
 from revati.errors import RevatiTraceError
 from revati.recorder import schema

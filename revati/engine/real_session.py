@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from revati.engine.config import RecordConfig
+from revati.engine.lifetimes import ExitCause
 from revati.engine.measured import MeasuredTrace, measured_trace
 from revati.engine.session import RecordResult
 from revati.engine.trace_sink import TraceSink
@@ -24,6 +25,7 @@ from revati.errors import RevatiRunError
 from revati.native.build import BuildError
 from revati.native.collector_build import ensure_collector
 from revati.recorder import schema
+from revati.recorder.output import OutputFile, check_output
 from revati.recorder.writer import RunInfo, TraceWriter
 
 NEEDS_GPU = "record --real needs an NVIDIA GPU"
@@ -69,6 +71,7 @@ def write_measured_trace(
     exit_status: int,
     gpu: str | None = None,
     model: str | None = None,
+    cause: ExitCause | None = None,
 ) -> MeasuredTrace:
     """Write the collector files' rows through the sink and close the writer; `gpu` and
     `model` name the device (its marketing and catalog names)."""
@@ -76,8 +79,13 @@ def write_measured_trace(
     trace = measured_trace(files, sink)
     for device in sorted(trace.devices):
         sink.add("devices", device_id=device, ordinal=device, name=gpu, model=model)
-    sink.flush()
-    writer.close(virtual_end_ns=trace.end_ns, wall_ns=wall_ns, exit_status=exit_status)
+    sink.close()  # every row written before the run row is finished
+    ending = (
+        {"exit_code": cause.code, "exit_signal": cause.signal, "core_dumped": cause.core_dumped}
+        if cause is not None
+        else {}
+    )
+    writer.close(virtual_end_ns=trace.end_ns, wall_ns=wall_ns, exit_status=exit_status, **ending)
     return trace
 
 
@@ -100,22 +108,34 @@ def record_real(config: RecordConfig) -> RecordResult:
         predictor=None,
         config={**config.to_json(), "gpu": gpu},
     )
-    writer = TraceWriter(config.output, info, overwrite=config.overwrite)
+    program = shutil.which(config.argv[0])
+    check_output(config.output, force=config.overwrite, inputs=[program] if program else [])
+    output = OutputFile(config.output, "recording")  # written beside, renamed at the end
+    output.acquire()
+    try:
+        writer = TraceWriter(output.tmp, info, shown_as=config.output)
+    except BaseException:
+        output.discard()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    ran = False
     try:
         env = dict(os.environ, REVATI_MEASURED_DIR=str(run_dir))
         env["LD_PRELOAD"] = ":".join(p for p in (str(collector), env.get("LD_PRELOAD")) if p)
         wall0 = time.monotonic_ns()
         try:
             child = subprocess.run(list(config.argv), env=env)
+            ran = True
         except OSError as e:
             raise RevatiRunError(f"{config.argv[0]}: cannot run: {e.strerror}") from e
         wall = time.monotonic_ns() - wall0
-        status = child.returncode if child.returncode >= 0 else 128 - child.returncode
+        cause = ExitCause.from_returncode(child.returncode)
         files = sorted(run_dir.glob("measured-*.bin"))
-        trace = write_measured_trace(files, writer, wall, status, gpu, model)
+        trace = write_measured_trace(files, writer, wall, cause.status, gpu, model, cause)
         return RecordResult(
-            status, trace.end_ns, wall, trace.kernels, trace.syncs, 0, config.output
+            cause.status, trace.end_ns, wall, trace.kernels, trace.syncs, 0, config.output, cause
         )
     finally:
         writer.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+        output.finish(keep=ran)  # once the program ran, its trace is kept

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from revati import shim
 from revati.engine.config import RecordConfig
 from revati.engine.coordinator import Coordinator
-from revati.engine.durations import DurationModel
+from revati.engine.lifetimes import ExitCause
+from revati.engine.signals import SignalRelay, in_terminal_foreground
 from revati.errors import RevatiRunError
-from revati.predict import get_device
+from revati.predict.catalog import get_device
+from revati.recorder.live import LiveSnapshots
 from revati.recorder.output import OutputFile, check_output
-from revati.recorder.writer import RunInfo, TraceWriter
-from revati.serving.request_log import ingest_requests
+
+if TYPE_CHECKING:
+    from revati.engine.durations import DurationModel
+    from revati.recorder.writer import TraceWriter
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class RecordResult:
     syncs: int
     jumps: int
     output: str
+    exit: ExitCause = ExitCause(code=0)
+    interrupted_by: str | None = None
+    other_ends: tuple[tuple[int, ExitCause], ...] = ()  # (pid, cause) of other processes
 
     @property
     def speedup(self) -> float:
@@ -52,15 +60,12 @@ class Progress:
     jumps: int
 
 
-def _exit_status(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
 def _make_run_dir() -> Path:
     """A private run directory, in memory (/dev/shm) when possible: rings are written at memory
     speed there, not flushed to a disk."""
     shm = Path("/dev/shm")
     base = shm if "TMPDIR" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK) else None
+    _sweep_stale_run_dirs(Path(base or tempfile.gettempdir()))
     path = Path(tempfile.mkdtemp(prefix="revati-run-", dir=base))
     path.chmod(0o700)
     return path
@@ -80,20 +85,28 @@ def _check_program(argv: tuple[str, ...]) -> list[str]:
     return [program, *(a for a in argv[1:] if os.path.isfile(a))]
 
 
-def _open_output(config: RecordConfig, info: RunInfo) -> tuple[OutputFile, TraceWriter]:
-    """Lock the output and start its trace in a temporary file beside it (renamed at the end)."""
-    output = OutputFile(config.output, "recording")
-    output.acquire()
-    try:
-        return output, TraceWriter(output.tmp, info, shown_as=config.output)
-    except BaseException:
-        output.discard()
-        raise
+def _sweep_stale_run_dirs(base: Path) -> None:
+    """Remove the run folders of our earlier runs whose revati was killed (kill -9 leaves them
+    behind; a program still running from one of them no longer uses it)."""
+    for folder in base.glob("revati-run-*"):
+        pid = shim.coordinator_pid(folder / "clock.page")
+        if pid and folder.stat().st_uid == os.getuid() and not _pid_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _pid_exists(pid: int) -> bool:
     try:
-        return subprocess.Popen(list(argv), env=env)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _spawn(argv: tuple[str, ...], env: dict[str, str], own_group: bool) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(list(argv), env=env, process_group=0 if own_group else None)
     except FileNotFoundError as e:
         raise RevatiRunError(
             f"{argv[0]}: command not found; give the program's path after `--`"
@@ -102,87 +115,179 @@ def _spawn(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[bytes
         raise RevatiRunError(f"{argv[0]}: permission denied; is it executable?") from e
 
 
-class _Signals:
-    """While the program runs: Ctrl-C reaches it (from the terminal); we keep coordinating.
-    SIGTERM/SIGHUP to revati are forwarded to it."""
-
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
-        self.saved: dict[int, object] = {}
-
-    def __enter__(self) -> _Signals:
-        self.saved[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.saved[sig] = signal.signal(sig, self._forward)
-        return self
-
-    def _forward(self, signum: int, frame: object) -> None:
-        if self.child.poll() is None:
-            self.child.send_signal(signum)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.saved.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
-
-
 def record(
     config: RecordConfig, on_progress: Callable[[Progress], None] | None = None
 ) -> RecordResult:
-    """Run config.argv under emulation and write its trace; returns when the program exits."""
+    """Run config.argv under emulation and write its trace; returns when the program exits.
+
+    What a participant needs to register (the clock page, config.txt, the socket) is made before
+    the program starts; the predictor, the trace writer and the engine are loaded while it
+    starts (its first CUDA call waits for them), so a run's start costs the program little.
+    Everything a user can get wrong (the program, -o, --profile) is checked before it starts."""
     if not config.argv:
         raise RevatiRunError("no program given: use `revati record -- CMD ARGS...`")
     inputs = _check_program(config.argv)
     check_output(config.output, force=config.overwrite, inputs=inputs)
     spec = get_device(config.device)
+    durations = _duration_model(config) if config.profile is not None else None
+    shim_path, _ = shim.shim_paths()
+    run_dir = _make_run_dir()
+    output = OutputFile(config.output, "recording")  # written beside, renamed at the end
+    coord = None
+    writer: TraceWriter | None = None
+    live: LiveSnapshots | None = None
+    child: subprocess.Popen[bytes] | None = None
+    try:
+        output.acquire()
+        coord = Coordinator(config, run_dir, spec)
+        with SignalRelay(shares_group=in_terminal_foreground()) as relay:
+            # From the spawn on, Ctrl-C is the program's; a lone signal to revati is passed on.
+            child = _spawn(
+                config.argv, coord.child_env(shim_path), own_group=not relay.shares_group
+            )
+            coord.watch_process(child.pid)
+            relay.program_started(child.pid)
+            try:
+                writer = _start_engine(coord, config, output, durations)
+            except BaseException:
+                child.kill()  # the engine could not start: the program must not run without it
+                child.wait()
+                child = None  # nor is its trace kept
+                raise
+            snapshot_to = writer.snapshot  # on the writer thread: it owns the connection
+            live = LiveSnapshots(
+                Path(config.output),
+                lambda dest: coord.sink.run_on_writer(lambda: snapshot_to(dest)),
+            )
+            return _run(config, coord, writer, child, relay, live, on_progress)
+    finally:
+        try:
+            if live is not None:
+                live.close()
+            if coord is not None:
+                coord.close()  # its writer thread first: it may still be writing
+        finally:
+            if writer is not None:
+                writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            output.finish(keep=child is not None)  # once the program ran, its trace is kept
+
+
+def _run(
+    config: RecordConfig,
+    coord: Coordinator,
+    writer: TraceWriter,
+    child: subprocess.Popen[bytes],
+    relay: SignalRelay,
+    live: LiveSnapshots,
+    on_progress: Callable[[Progress], None] | None,
+) -> RecordResult:
+    """Step the coordinator until the program exits, then close the trace. The run's wall time
+    counts from the engine's start: loading it is revati's time, even where the program's start
+    overlaps it."""
+    wall0 = time.monotonic_ns()
+    last_report = 0.0
+    while child.poll() is None:
+        coord.step()
+        relay.poll()
+        live.tick()
+        if on_progress and time.monotonic() - last_report > 0.25:
+            last_report = time.monotonic()
+            on_progress(
+                Progress(
+                    coord.page.now(),
+                    time.monotonic_ns() - wall0,
+                    coord.ingest.kernels,
+                    coord.syncs,
+                    coord.jumps,
+                )
+            )
+    wall = time.monotonic_ns() - wall0
+    coord.lifetimes.reaped_by_us(child.pid, child.returncode)
+    virtual_end = coord.finish()
+    life = coord.lifetimes.by_pid.get(child.pid)
+    cause = life.cause if life and life.cause else ExitCause.from_returncode(child.returncode)
+    relay.poll()
+    writer.close(
+        virtual_end_ns=virtual_end,
+        wall_ns=wall,
+        exit_status=cause.status,
+        exit_code=cause.code,
+        exit_signal=cause.signal,
+        core_dumped=cause.core_dumped,
+        interrupted_by=relay.interrupted_by,
+    )
+    others = tuple(
+        (pid, life.cause)
+        for pid, life in coord.lifetimes.by_pid.items()
+        if pid != child.pid and life.cause is not None
+    )
+    return RecordResult(
+        cause.status,
+        virtual_end,
+        wall,
+        coord.ingest.kernels,
+        coord.syncs,
+        coord.jumps,
+        config.output,
+        cause,
+        relay.interrupted_by,
+        others,
+    )
+
+
+def _duration_model(config: RecordConfig) -> DurationModel:
+    from revati.engine.durations import DurationModel
+
     durations = DurationModel(config.device, config.profile)
     if durations.warning:
         print(f"revati: warning: {durations.warning}", file=sys.stderr)
-    shim_path, _ = shim.shim_paths()
+    return durations
+
+
+def _start_engine(
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel | None
+) -> TraceWriter:
+    """Load the predictor and the trace writer on a thread while the coordinator answers the
+    starting program's registrations (a CUDA program registers before its `main`), then attach
+    the engine. Returns the writer; raises what loading raised."""
+    loaded: list[tuple[DurationModel, TraceWriter]] = []
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            model = durations or _duration_model(config)
+            loaded.append((model, _writer(coord, config, output, model)))
+        except BaseException as e:  # handed to the coordinator's thread below
+            failed.append(e)
+
+    loader = threading.Thread(target=load, name="revati-engine-load", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        coord.receive(0.002)
+    if failed:
+        raise failed[0]
+    model, writer = loaded[0]
+    try:
+        coord.attach(model, writer)
+    except BaseException:
+        writer.close()
+        raise
+    return writer
+
+
+def _writer(
+    coord: Coordinator, config: RecordConfig, output: OutputFile, durations: DurationModel
+) -> TraceWriter:
+    """The trace writer of the run, on the output's temporary file."""
+    from revati.recorder.writer import RunInfo, TraceWriter
+
     info = RunInfo(
         argv=list(config.argv),
-        device=spec.id,
+        device=coord.spec.id,
         predictor=durations.identity,
         profile=config.profile,
         dilation=config.dilation,
         config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
     )
-    output, writer = _open_output(config, info)
-    run_dir = _make_run_dir()
-    coord = None
-    child: subprocess.Popen[bytes] | None = None
-    try:
-        coord = Coordinator(config, run_dir, spec, durations, writer)
-        wall0 = time.monotonic_ns()
-        child = _spawn(config.argv, coord.child_env(shim_path))
-        pidfd = os.pidfd_open(child.pid)
-        coord.watch(pidfd)
-        last_report = 0.0
-        with _Signals(child):
-            while child.poll() is None:
-                coord.step()
-                if on_progress and time.monotonic() - last_report > 0.25:
-                    last_report = time.monotonic()
-                    on_progress(
-                        Progress(
-                            coord.page.now(),
-                            time.monotonic_ns() - wall0,
-                            coord.ingest.kernels,
-                            coord.syncs,
-                            coord.jumps,
-                        )
-                    )
-        os.close(pidfd)
-        wall = time.monotonic_ns() - wall0
-        virtual_end = coord.finish()
-        ingest_requests(run_dir, writer, coord.epoch_monotonic_ns)
-        status = _exit_status(child.returncode)
-        writer.close(virtual_end_ns=virtual_end, wall_ns=wall, exit_status=status)
-        return RecordResult(
-            status, virtual_end, wall, coord.ingest.kernels, coord.syncs, coord.jumps, config.output
-        )
-    finally:
-        writer.close()
-        if coord is not None:
-            coord.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        output.finish(keep=child is not None)  # once the program ran, its trace is kept
+    return TraceWriter(output.tmp, info, shown_as=config.output)

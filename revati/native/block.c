@@ -38,8 +38,8 @@ static void resume(const struct revati_msg *in) {
 }
 
 static int coordinator_lost(void) {
-    revati_page_adjust(g_page, g_ring, +1);
-    revati_detach("lost the revati coordinator");
+    revati_detach("lost the revati coordinator"); /* first: the shared page may be held by it */
+    revati_page_adjust(g_page, g_ring, +1);       /* on this process's own page from now on */
     return -1;
 }
 

@@ -52,7 +52,7 @@ SHIM_SOURCES = (
     "graph_cond.c",
     "ipc.c",
 )
-HELPER_SOURCES = ("clock_page.c", "clock_helper.c")
+HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
 HEADERS = (
     "shim.map",

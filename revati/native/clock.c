@@ -5,6 +5,8 @@
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "core.h"
@@ -58,6 +60,7 @@ static inline int64_t tsc_to_ns(const struct tsc_cal *c, uint64_t t) {
 
 static __attribute__((noinline, cold)) int64_t tsc_ns_recalibrated(uint64_t t) {
     tsc_recalibrate();
+    revati_check_coordinator(); /* every ~50 ms of clock reads: a lost engine is noticed */
     struct tsc_cal *c = __atomic_load_n(&g_cal, __ATOMIC_ACQUIRE);
     return c ? tsc_to_ns(c, t) : libc_monotonic_ns();
 }
@@ -80,6 +83,29 @@ int64_t revati_now(void) {
     if (UNLIKELY(v < t_last_v)) return t_last_v;
     t_last_v = v;
     return v;
+}
+
+/* Detached (the engine is gone): from now on this process keeps time by itself, real time from
+ * the present virtual time, on a private copy of the clock page that nobody else changes (no
+ * frozen clock, no lock left held by an engine that died inside it). Nothing adjusts `running`
+ * after a detach. */
+void revati_clock_detach(void) {
+    struct revati_clock_page *old = __atomic_load_n(&g_page, __ATOMIC_ACQUIRE), *p;
+    if (!old) return;
+    p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    memcpy(p, old, sizeof *p); /* no seqlock: a writer may have died inside it */
+    int64_t real = revati_real_monotonic_ns();
+    int64_t flowed = old->frozen ? 0 : (int64_t)((double)(real - old->base_real) / p->dilation);
+    int64_t v = old->base_virtual + (flowed > 0 ? flowed : 0);
+    if (v + p->charge_ns < t_last_v) v = t_last_v - p->charge_ns;
+    p->lock = 0;
+    p->seq = 0;
+    p->base_virtual = v;
+    p->base_real = real;
+    p->frozen = 0;
+    p->running = 1 << 20;
+    __atomic_store_n(&g_page, p, __ATOMIC_RELEASE); /* the old mapping stays: readers may hold it */
 }
 
 void revati_clock_not_before(int64_t v) {

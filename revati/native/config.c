@@ -13,6 +13,7 @@ void revati_config_defaults(void) {
     struct revati_device_props *d = &g_cfg.dev;
     g_cfg.device_count = 1;
     g_cfg.backed_max = 4 << 20;
+    g_cfg.graph_replay = 1;
     snprintf(d->name, sizeof d->name, "NVIDIA H100 80GB HBM3");
     d->memory_bytes = 85520809984LL;
     d->sm_count = 132; d->sm_clock_mhz = 1980; d->mem_clock_mhz = 2619; d->bus_width_bits = 5120;
@@ -30,6 +31,7 @@ static void config_set(const char *k, const char *v) {
     if (!strcmp(k, "name")) snprintf(d->name, sizeof d->name, "%s", v);
     INT_KEY("device_count", g_cfg.device_count);
     INT_KEY("backed_max", g_cfg.backed_max);
+    INT_KEY("graph_replay", g_cfg.graph_replay);
     INT_KEY("memory_bytes", d->memory_bytes);
     INT_KEY("sm_count", d->sm_count);
     INT_KEY("sm_clock_mhz", d->sm_clock_mhz);

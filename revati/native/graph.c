@@ -122,6 +122,8 @@ static int exec_build(struct revati_graph_exec *e, const struct revati_graph *g)
         free(set);
     }
     dep_off[count] = ndeps;
+    e->kernels_only = 1;
+    for (uint32_t i = 0; i < count; i++) e->kernels_only &= nodes[i].type == REC_LAUNCH;
     free(e->nodes); free(e->dep_off); free(e->deps);
     e->nodes = nodes; e->dep_off = dep_off; e->deps = deps; e->count = count;
     nodes = NULL; dep_off = NULL; deps = NULL;
@@ -162,6 +164,8 @@ API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_inf
     struct revati_graph *g = graph;
     if (!e || e->magic != EXEC_MAGIC || !g || g->magic != GRAPH_MAGIC) return cudaErrorInvalidValue;
     if (exec_build_expanded(e, g)) return cudaErrorInvalidValue;
+    e->version++;
+    __atomic_store_n(&e->nodes_sent, 0, __ATOMIC_RELEASE);
     if (result_info) *result_info = 0;
     int64_t now = revati_now();
     revati_emit(REC_API, 0, FN_cudaGraphExecUpdate, 0, now, now, e->id, e->count, 0, 0);
@@ -186,7 +190,12 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
     revati_hostfn_gate(ref, FN_cudaGraphLaunch);
     int64_t enter = revati_now();
     int64_t exit = revati_charge(COST_LAUNCH, enter);
-    revati_emit(REC_GRAPH_LAUNCH, 0, FN_cudaGraphLaunch, 0, enter, exit, e->id, (uint64_t)ref, e->count, 0);
+    /* A kernel-only exec whose nodes a launch already sent is one record: the coordinator keeps
+     * what it placed then (nodes, durations, critical path) and replays it. */
+    int replay = g_cfg.graph_replay && e->kernels_only && __atomic_load_n(&e->nodes_sent, __ATOMIC_ACQUIRE);
+    revati_emit(REC_GRAPH_LAUNCH, replay ? REC_GRAPH_REPLAY : 0, FN_cudaGraphLaunch, 0, enter, exit, e->id,
+                (uint64_t)ref, e->count, e->version);
+    if (replay) return cudaSuccess;
     uint32_t thread = revati_thread_index();
     for (uint32_t i = 0; i < e->count; i++) {
         struct graph_node *n = &e->nodes[i];
@@ -233,6 +242,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             graph_node_launch(n, ref, exit); /* memory and event nodes */
         }
     }
+    if (e->kernels_only) __atomic_store_n(&e->nodes_sent, 1, __ATOMIC_RELEASE);
     return cudaSuccess;
 }
 API cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) { return graph_launch(e, s, 0); }

@@ -84,6 +84,9 @@ struct revati_graph_exec {
     uint32_t magic;
     uint32_t id;
     uint32_t count;
+    uint32_t version;      /* bumped by cudaGraphExecUpdate */
+    int kernels_only;      /* every node is a kernel: replays can be sent as one record */
+    int nodes_sent;        /* a launch of this version sent its node records (atomic) */
     struct graph_node *nodes;
     uint32_t *dep_off;
     uint32_t *deps;

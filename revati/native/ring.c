@@ -125,6 +125,10 @@ static void ring_stall_wait(void) {
  * Returns 0 when there is room, -1 after ~5 s without progress (the caller drops the record). */
 static __attribute__((noinline, cold)) int ring_wait_room(struct revati_ring_header *h, uint64_t head) {
     for (int waits = 0; head - __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) >= RING_CAPACITY; waits++) {
+        if (waits % 250 == 0) { /* now and every ~50 ms: has the engine gone? */
+            revati_check_coordinator();
+            if (!revati_recording()) return -1;
+        }
         if (waits == 25000) { /* ~5 s without progress: drop rather than block forever */
             __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
             return -1;

@@ -4,6 +4,7 @@
  * ring of its own. Without REVATI_RUN_DIR, or when anything fails, the program runs in real time.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,12 +28,30 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 void revati_warn_once(const char *what) {
     static int warned;
     if (__atomic_exchange_n(&warned, 1, __ATOMIC_ACQ_REL)) return;
-    fprintf(stderr, "revati: %s; the program continues in real time and is no longer traced\n", what);
+    char line[256]; /* one write(2): no stdio lock, so also safe inside a clock read in a handler */
+    int n = snprintf(line, sizeof line,
+                     "revati: %s; the program continues in real time and is no longer traced\n", what);
+    if (n > (int)sizeof line - 1) n = (int)sizeof line - 1;
+    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    (void)w;
 }
 
 void revati_detach(const char *why) {
     if (__atomic_exchange_n(&g_detached, 1, __ATOMIC_ACQ_REL)) return;
+    revati_clock_detach();
     revati_warn_once(why);
+}
+
+/* The engine has gone if its end of our registration connection hung up (kill -9 included).
+ * Called from the clock's ~50 ms recalibration tick and while a ring is full. */
+void revati_check_coordinator(void) {
+    if (!revati_recording() || g_reg_fd < 0) return;
+    int saved = errno;
+    char c;
+    ssize_t r = recv(g_reg_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    int gone = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    errno = saved;
+    if (gone) revati_detach("lost the revati coordinator");
 }
 
 int revati_connect_coordinator(void) {

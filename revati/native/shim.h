@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 3
+#define REVATI_PROTOCOL_VERSION 4
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -114,7 +114,8 @@ enum revati_record_type {
     REC_SYNC = 11,         /* blocking call: p.u = target a, target b, timeout ns; kind = sync kind */
     REC_UNSUPPORTED = 12,  /* p.u[0] = names file 'U' id */
     REC_THREAD = 13,       /* new thread: p.u = OS tid */
-    REC_GRAPH_LAUNCH = 14, /* p.u = graph exec id, stream */
+    REC_GRAPH_LAUNCH = 14, /* p.u = graph exec id, stream, node count, exec version;
+                              kind REC_GRAPH_REPLAY: no node records follow (as last time) */
     REC_QUERY = 15,        /* non-blocking query answered by the coordinator: p.u = a, b */
     REC_DEVICE_RESET = 16, /* p.u = device */
     REC_HOST_FN = 17,      /* host function enqueued: p.u = stream */
@@ -132,6 +133,8 @@ enum revati_record_type {
                                    REC_ALLOC / REC_FREE / REC_EVENT_RECORD / REC_STREAM_WAIT */
 /* REC_HOST_FN kind bits */
 #define REC_F_HOST_START 0x80u  /* the host-function worker starts running it (an instant) */
+/* REC_GRAPH_LAUNCH kind bits */
+#define REC_GRAPH_REPLAY 0x1u   /* a kernel-only exec whose nodes a launch sent: no node records */
 /* REC_ALLOC kind values */
 enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 };
 

@@ -34,10 +34,12 @@ struct revati_config {
     struct revati_device_props dev;
     int64_t backed_max;
     int64_t cost_ns[COST_N];
+    int graph_replay; /* kernel-only graphs: send the nodes at the first launch only */
 };
 
 extern struct revati_config g_cfg;           /* config.c: filled once, in revati_ensure_init */
-extern struct revati_clock_page *g_page;     /* run.c: set once, before g_active is published */
+extern struct revati_clock_page *g_page; /* run.c: set before g_active is published; a detach
+                                            * swaps in a private copy (clock.c) */
 extern _Atomic int g_active;   /* registered with a coordinator (set by init or a fork child) */
 extern _Atomic int g_detached; /* lost the coordinator: real time, no records (any thread sets it) */
 
@@ -85,6 +87,10 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned 
 void revati_warn_once(const char *what);
 /* Stop recording for good (the coordinator is gone): warn once, then run in real time. */
 void revati_detach(const char *why);
+/* Detach if the coordinator has hung up our registration connection (a cheap, cold check). */
+void revati_check_coordinator(void);
+/* clock.c: a detached process's own clock (real time on, from the present virtual time). */
+void revati_clock_detach(void);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */

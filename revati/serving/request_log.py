@@ -16,10 +16,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revati.recorder.writer import TraceWriter
 from revati.serving.metrics import RequestTimes
 
 FILE_GLOB = "requests-*.jsonl"
+REQUEST_COLUMNS = (
+    "request_id",
+    "pid",
+    "arrival_ns",
+    "first_token_ns",
+    "end_ns",
+    "prompt_tokens",
+    "output_tokens",
+    "status",
+    "error",
+)
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_CANCELLED = "cancelled"
@@ -69,32 +79,34 @@ def _read_records(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def ingest_requests(run_dir: Path, writer: TraceWriter, epoch_monotonic_ns: int) -> int:
-    """Write the requests logged in run_dir to the trace's `requests` and `request_tokens`
-    tables, ids in order of arrival; returns how many."""
+def request_tables(run_dir: Path, epoch_monotonic_ns: int) -> dict[str, dict[str, list[Any]]]:
+    """The requests logged in run_dir as columns of the `requests` and `request_tokens`
+    tables (ids in order of arrival, times virtual); empty if none were logged."""
     records = sorted(_read_records(run_dir), key=lambda r: (r["arrival"], r["pid"]))
-    requests: list[dict[str, Any]] = []
-    token_cols: dict[str, list[int]] = {"request_id": [], "token_index": [], "at_ns": []}
+    requests: dict[str, list[Any]] = {name: [] for name in REQUEST_COLUMNS}
+    tokens: dict[str, list[Any]] = {"request_id": [], "token_index": [], "at_ns": []}
     for request_id, r in enumerate(records):
         times = [t - epoch_monotonic_ns for t in r["tokens"]]
-        requests.append(
-            {
-                "request_id": request_id,
-                "pid": r["pid"],
-                "arrival_ns": r["arrival"] - epoch_monotonic_ns,
-                "first_token_ns": times[0] if times else None,
-                "end_ns": r["end"] - epoch_monotonic_ns,
-                "prompt_tokens": r["prompt_tokens"],
-                "output_tokens": len(times),
-                "status": r["status"],
-                "error": r["error"],
-            }
+        row = (
+            request_id,
+            r["pid"],
+            r["arrival"] - epoch_monotonic_ns,
+            times[0] if times else None,
+            r["end"] - epoch_monotonic_ns,
+            r["prompt_tokens"],
+            len(times),
+            r["status"],
+            r["error"],
         )
-        token_cols["request_id"].extend([request_id] * len(times))
-        token_cols["token_index"].extend(range(len(times)))
-        token_cols["at_ns"].extend(times)
-    if requests:
-        writer.append_rows("requests", requests)
-    if token_cols["at_ns"]:
-        writer.append("request_tokens", token_cols)
-    return len(requests)
+        for name, value in zip(REQUEST_COLUMNS, row, strict=True):
+            requests[name].append(value)
+        tokens["request_id"].extend([request_id] * len(times))
+        tokens["token_index"].extend(range(len(times)))
+        tokens["at_ns"].extend(times)
+    if not records:
+        return {}
+    return (
+        {"requests": requests, "request_tokens": tokens}
+        if tokens["at_ns"]
+        else {"requests": requests}
+    )

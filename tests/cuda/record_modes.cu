@@ -7,6 +7,9 @@
 #include <ctime>
 #include <pthread.h>
 #include <semaphore.h>
+#include <csignal>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,6 +203,50 @@ static int child() {
     CHECK(cudaDeviceSynchronize());
     usleep(1000);
     printf("child_done=1\n");
+    return 0;
+}
+
+// Three children that end three ways: exit code 7, SIGKILL, SIGABRT with a core dump (written
+// in a folder of its own, removed afterwards).
+static pid_t ending_child(float *x, int how, const char *core_dir) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    if (how == 0) exit(7);
+    if (how == 1) raise(SIGKILL);
+    rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_CORE, &unlimited);
+    if (chdir(core_dir) != 0) exit(4);
+    abort();
+}
+
+static void remove_folder(const char *path) {
+    DIR *d = opendir(path);
+    for (dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char file[512];
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        unlink(file);
+    }
+    if (d) closedir(d);
+    rmdir(path);
+}
+
+static int ends() {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    busy<<<64, 256>>>(x, 1 << 14);
+    CHECK(cudaDeviceSynchronize());
+    char core_dir[] = "/tmp/record_modes-core-XXXXXX";
+    if (!mkdtemp(core_dir)) return 4;
+    for (int how = 0; how < 3; how++) {
+        pid_t pid = ending_child(x, how, core_dir);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        printf("child%d=%d status%d=%d\n", how, (int)pid, how, status);
+    }
+    remove_folder(core_dir);
     return 0;
 }
 
@@ -451,6 +498,26 @@ static int survive(int n) {
     return 0;
 }
 
+// Launches without ever syncing for `ms` ms of real time, then syncs once (lost-engine tests:
+// the ring fills up when nobody drains it).
+static int launchloop(int ms) {
+    float *x;
+    CHECK(cudaMalloc(&x, 1 << 16));
+    long launches = 0;
+    double t0 = real_s();
+    while (real_s() - t0 < ms * 1e-3) {
+        for (int i = 0; i < 1000; i++) busy<<<64, 256>>>(x, 1 << 14);
+        if (launches == 0) {
+            printf("started=1\n");
+            fflush(stdout);
+        }
+        launches += 1000;
+    }
+    CHECK(cudaDeviceSynchronize());
+    printf("finished=1\nlaunches=%ld\nwall_s=%.3f\n", launches, real_s() - t0);
+    return 0;
+}
+
 // Untimed waits on other threads: a waiter in sem_wait (then pthread_cond_wait) while another
 // thread sleeps 200 ms and then wakes it. The waiter is not running, so the sleep is a jump.
 static sem_t g_sem;
@@ -503,12 +570,14 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "waits")) return waits();
     if (!strcmp(mode, "unsupported")) return unsupported();
     if (!strcmp(mode, "abort")) return aborter();
+    if (!strcmp(mode, "ends")) return ends();
     if (!strcmp(mode, "graph")) return graph();
     if (!strcmp(mode, "graph_manual")) return graph_manual();
     if (!strcmp(mode, "graph_fork")) return graph_fork();
     if (!strcmp(mode, "hostfn")) return hostfn();
     if (!strcmp(mode, "batcher")) return batcher(argc > 2 ? atoi(argv[2]) : 400);
     if (!strcmp(mode, "survive")) return survive(argc > 2 ? atoi(argv[2]) : 150);
+    if (!strcmp(mode, "launchloop")) return launchloop(argc > 2 ? atoi(argv[2]) : 2000);
     if (!strcmp(mode, "launchcost")) return launchcost(argc > 2 ? atoi(argv[2]) : 200000);
     if (!strcmp(mode, "synccost")) return synccost(argc > 2 ? atoi(argv[2]) : 2000);
     fprintf(stderr, "unknown mode %s\n", mode);

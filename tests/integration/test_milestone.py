@@ -81,7 +81,9 @@ def test_record_info_export_tui(tmp_path):
     trace = tmp_path / "t.duckdb"
     rec = run_cli("record", "-o", str(trace), "--example")
     assert rec.returncode == 0, rec.stderr
-    assert re.search(r"revati: virtual .* 100 kernels, .* → ", rec.stderr), rec.stderr
+    assert re.search(
+        r"revati: program exited with code 0; virtual .* 100 kernels, .* → ", rec.stderr
+    ), rec.stderr
 
     info = run_cli("info", str(trace), "--json")
     assert info.returncode == 0, info.stderr

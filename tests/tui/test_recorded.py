@@ -177,3 +177,59 @@ async def test_unsupported_and_failed_calls_are_visible(tmp_path):
             if "cudaErrorMemoryAllocation" in await _text(screen, "#details"):
                 break
         assert "returned 2 (cudaErrorMemoryAllocation)" in await _text(screen, "#details")
+
+
+@sync
+async def test_threads_say_how_their_process_ended(tmp_path):
+    """`ends`: three children end with exit code 7, SIGKILL and SIGABRT; at the last event each
+    child's thread is shown ended, with how its process ended."""
+    app = RevatiApp(TraceSession(_record_mode(tmp_path, "ends")))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        last = screen.session.reader.event_count() - 1
+        await pilot.press("g", *str(last), "enter")
+        await settle(pilot)
+        assert screen.cursor.seq == last
+        state = await _text(screen, "#state")
+        assert "(process exited with code 7)" in state, state
+        assert "(process killed by SIGKILL)" in state, state
+
+
+@sync
+async def test_the_debugger_follows_a_recording_as_rows_land(tmp_path):
+    """`revati tui` on a trace being recorded shows a live snapshot, swaps in newer ones as
+    rows land (the cursor stays on its event), and the complete trace once the run ends."""
+    from revati.tui.live import LiveFollow
+
+    from tests.integration.test_record_live import start_recording
+
+    binary = build_modes(tmp_path.parent, "-cudart", "shared")
+    out = tmp_path / "t.duckdb"
+    proc = start_recording(out, binary, steps=500)
+    try:
+        session, follow = LiveFollow.open(out)
+        assert follow is not None and follow.recorder_pid == proc.pid
+        app = RevatiApp(session, None, follow)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            first = app.session.reader.event_count()
+            assert "LIVE · recorded by pid" in await _text(app.screen, "#status")
+            await pilot.press("n", "n", "n")
+            await settle(pilot)
+            for _ in range(100):  # until a newer snapshot is in
+                await pilot.pause(0.2)
+                if app.session.reader.event_count() > first:
+                    break
+            await settle(pilot)
+            assert app.session.reader.event_count() > first
+            assert app.screen.cursor.seq == 3
+            for _ in range(300):  # until the run has ended
+                await pilot.pause(0.2)
+                if follow.finished and app.session.path == out:
+                    break
+            await settle(pilot)
+            assert app.session.path == out and app.session.reader.counts()["kernels"] == 500
+            assert "LIVE" not in await _text(app.screen, "#status")
+    finally:
+        proc.communicate(timeout=120)

@@ -12,7 +12,7 @@ from revati.serving.request_log import (
     STATUS_FAILED,
     RequestLog,
     RequestRecord,
-    ingest_requests,
+    request_tables,
 )
 from revati.serving.trace_requests import request_summary, trace_requests
 
@@ -81,8 +81,11 @@ def test_trace_rows_give_the_same_report(tmp_path):
     with log.path.open("a") as f:
         f.write('{"arrival": 1')  # a line cut short by a killed load generator is skipped
     trace = tmp_path / "t.duckdb"
+    tables = request_tables(tmp_path, epoch)
+    assert len(tables["requests"]["request_id"]) == 3
     with TraceWriter(trace, RunInfo()) as w:
-        assert ingest_requests(tmp_path, w, epoch) == 3
+        for table, columns in tables.items():
+            w.append(table, columns)
     with open_trace(trace) as reader:
         rows = trace_requests(reader)
         assert request_summary(reader) == {"ok": 2, "failed": 1}

@@ -136,6 +136,8 @@ class TimelineScreen(Screen[None]):
         ev = self.cursor.event
         self.query_one(Timeline).follow(ev.start_ns, ev.track_id)
         status = Text()
+        if self.session.live:
+            status.append(f" {self.session.live} ", style="bold white on red3")
         status.append(f" event {ev.seq}/{self.cursor.count - 1} ", style="bold black on gold1")
         status.append(f" t={fmt_ns(ev.start_ns)} ", style="bold")
         if not ev.name.startswith(ev.kind):  # "sync copy", "jump (copy)" name their kind

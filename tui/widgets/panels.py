@@ -60,7 +60,11 @@ def state_text(state: CursorState) -> Text:
             if th.status == "not started":
                 t.append(f"not seen yet (first seen at {fmt_ns(th.since_ns)})\n", style="grey50")
             else:
-                t.append(f"ended at {fmt_ns(th.since_ns)}\n", style="grey50")
+                t.append(f"ended at {fmt_ns(th.since_ns)}", style="grey50")
+                if th.ending:
+                    bad = "exited with code 0" not in th.ending
+                    t.append(f" ({th.ending})", style="bold indian_red" if bad else "grey50")
+                t.append("\n")
         else:
             t.append("running\n", style="green3")
     if not state.threads:

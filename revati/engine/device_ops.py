@@ -1,0 +1,386 @@
+"""Kernels, copies, memsets and graph launches: where they land, and their trace rows.
+
+`DeviceOps` is the part of `Ingest` that places device work (`revati/engine/ingest.py` walks
+the records and handles the rest): runs of plain launches in one vectorised step, other
+operations one by one, graph launches node by node the first time and from their template
+after that (`graph_replay.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from revati import shim
+from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
+from revati.engine.durations import DurationModel
+from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
+from revati.engine.op_durations import OpDurations, distinct_values
+from revati.engine.process_state import ProcessState, demangle
+from revati.engine.resolution import Resolution
+from revati.engine.trace_sink import TraceSink
+from revati.recorder import schema
+from revati.recorder.writer import Coded, StringCodes
+
+
+class DeviceOps:
+    """Device-model state and the rows of device work; the helpers every record handler uses."""
+
+    def __init__(
+        self, sink: TraceSink, model: DeviceModel, durations: DurationModel, device_name: str
+    ) -> None:
+        self.sink = sink
+        self.model = model
+        self.durations = durations
+        self.device_name = device_name
+        self.resolutions: dict[tuple[int, int, int], Resolution] = {}
+        self.kernels = 0
+        self.virtual_end_ns = 0
+        self.strings = StringCodes()  # kernel names and models, as codes for the writer
+        self.op_durations = OpDurations(durations, self.strings)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def thread_id(self, p: ProcessState, thread: int, at_ns: int) -> int:
+        tid = p.thread_ids.get(thread)
+        if tid is None:
+            p.names.refresh()
+            os_tid, name = p.names.threads.get(thread, (0, ""))
+            tid = p.thread_ids[thread] = self.sink.new_id("thread")
+            self.sink.add(
+                "threads", thread_id=tid, pid=p.pid, tid=os_tid, name=name, started_ns=int(at_ns)
+            )
+        return tid
+
+    def kernel_name(self, p: ProcessState, kernel: int) -> str:
+        name = p.kernel_names.get(kernel)
+        if name is None:
+            p.names.refresh()
+            raw = p.names.kernels.get(kernel)
+            if raw is None:
+                return f"kernel#{kernel}"
+            name = p.kernel_names[kernel] = demangle(raw)
+        return name
+
+    def api_call(
+        self,
+        p: ProcessState,
+        r: dict[str, Any],
+        *,
+        name: str | None = None,
+        exit_ns: int | None = None,
+        args: str | None = None,
+        emit: bool = True,
+    ) -> dict[str, Any]:
+        thread = self.thread_id(p, r["thread"], r["enter_ns"])
+        seq = p.thread_seq.get(r["thread"], 0)
+        p.thread_seq[r["thread"]] = seq + 1
+        row = dict(
+            call_id=self.sink.new_id("call"),
+            thread_id=thread,
+            seq=seq,
+            name=name or (shim.FN_NAMES[r["fn"]] if r["fn"] < len(shim.FN_NAMES) else "unknown"),
+            enter_ns=int(r["enter_ns"]),
+            exit_ns=int(r["exit_ns"] if exit_ns is None else exit_ns),
+            result=int(r["result"]),
+            args=args,
+        )
+        self.virtual_end_ns = max(self.virtual_end_ns, int(row["exit_ns"] or 0))
+        if emit:
+            self.sink.add("api_calls", **row)
+        return row
+
+    # ---- device work ---------------------------------------------------------------------
+
+    def _launch_run(
+        self, p: ProcessState, recs: np.ndarray, lv: np.ndarray, dur: np.ndarray, models: np.ndarray
+    ) -> None:
+        """A run of plain launches by one thread on one stream, placed in one vectorised step:
+        end_i = max(floor, max_j<=i (enter_j + latency - S_j-1)) + S_i with S the prefix sums of
+        the durations, which is `start = max(enter + latency, previous end)` unrolled."""
+        n = len(recs)
+        thread = int(recs["thread"][0])
+        s = self.model.stream(p.pid, int(lv["stream"][0]), thread)
+        enter = recs["enter_ns"].astype(np.int64)
+        d = dur.astype(np.int64)
+        csum = np.cumsum(d)
+        term = enter + self.model.launch_latency_ns - (csum - d)
+        end = csum + np.maximum(np.maximum.accumulate(term), self.model.stream_floor_ns(s))
+        start = end - d
+        self.model.advance(s, int(end[-1]))
+        tid = self.thread_id(p, thread, int(enter[0]))
+        seq0 = p.thread_seq.get(thread, 0)
+        p.thread_seq[thread] = seq0 + n
+        call_ids = self.sink.new_ids("call", n)
+        self.sink.add_columns(
+            "api_calls",
+            {
+                "call_id": call_ids,
+                "thread_id": np.full(n, tid, dtype=np.int64),
+                "seq": np.arange(seq0, seq0 + n, dtype=np.int64),
+                "name": Coded(np.minimum(recs["fn"], len(FN_NAMES) - 1), FN_NAMES),
+                "enter_ns": enter,
+                "exit_ns": recs["exit_ns"].astype(np.int64),
+                "result": recs["result"].astype(np.int32),
+            },
+        )
+        kernel_ids = lv["kernel"]
+        uniq, inverse = distinct_values(kernel_ids)
+        codes = [self.strings.code(self.kernel_name(p, int(k))) for k in uniq]
+        kernel_names = Coded(np.array(codes, dtype=np.int32)[inverse], self.strings.values)
+        self.sink.add_columns(
+            "kernels",
+            {
+                "kernel_id": self.sink.new_ids("kernel", n),
+                "call_id": call_ids,
+                "device_id": np.full(n, s.device, dtype=np.int32),
+                "stream_id": np.full(n, s.stream_id, dtype=np.int64),
+                "launch_ns": enter,
+                "start_ns": start,
+                "end_ns": end,
+                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
+                "model": Coded(models, self.strings.values),
+                "name": kernel_names,
+                "grid_x": lv["grid_x"].astype(np.int32),
+                "grid_y": lv["grid_y"].astype(np.int32),
+                "grid_z": lv["grid_z"].astype(np.int32),
+                "block_x": lv["block_x"].astype(np.int32),
+                "block_y": lv["block_y"].astype(np.int32),
+                "block_z": lv["block_z"].astype(np.int32),
+                "shared_mem": lv["shared_mem"].astype(np.int32),
+            },
+        )
+        self.kernels += n
+        p.last_op_end[thread] = int(end[-1])
+        self.virtual_end_ns = max(self.virtual_end_ns, int(end[-1]), int(recs["exit_ns"][-1]))
+
+    def _launch(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: tuple, dur: tuple[int, str]
+    ) -> None:
+        (_h, kernel, gx, gy, gz, bx, by, bz, graph_flag, smem, stream) = lv
+        s = self.model.stream(p.pid, int(stream), r["thread"])
+        place = self._place(p, r, s, dur[0], bool(graph_flag))
+        graph_id = p.graph_of_thread.get(r["thread"]) if graph_flag else None
+        call_id = None
+        if not graph_flag:
+            call_id = self.api_call(p, r)["call_id"]
+        self.kernels += 1
+        name = self.kernel_name(p, int(kernel))
+        geometry = (gx, gy, gz, bx, by, bz, smem)
+        self._add_device_op(
+            "kernels",
+            "kernel",
+            p,
+            r,
+            s,
+            place,
+            call_id,
+            dur,
+            name=name,
+            **dict(zip(GEOMETRY, geometry, strict=True)),
+            graph_id=graph_id,
+        )
+        g = p.graph_runs.get(r["thread"]) if graph_flag else None
+        if g is not None and len(g.rows) < len(g.ends):  # placed as a node of g
+            codes = self.strings.code(name), self.strings.code(dur[1])
+            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry)
+            self._keep_template(p, g)
+
+    def _copy(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: tuple[int, str]
+    ) -> None:
+        kind = r["kind"]
+        s = self.model.stream(p.pid, int(r["d"]), r["thread"])
+        graph = bool(kind & shim.F_GRAPH)
+        ok = r["result"] == 0
+        place = self._place(p, r, s, dur[0], graph) if ok else None
+        blocking = not kind & shim.F_ASYNC and ok
+        call = None if graph else self.api_call(p, r, emit=not blocking)
+        if blocking and call is not None:
+            p.pending_call[r["thread"]] = call  # written when the thread resumes (its SYNC)
+        if place is None:
+            return
+        self._add_device_op(
+            "copies",
+            "copy",
+            p,
+            r,
+            s,
+            place,
+            call["call_id"] if call else None,
+            dur,
+            kind=shim.COPY_KINDS[kind & shim.COPY_KIND_MASK],
+            bytes=int(r["c"]),
+            src=int(r["b"]),
+            dst=int(r["a"]),
+        )
+
+    def _memset(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: tuple[int, str]
+    ) -> None:
+        s = self.model.stream(p.pid, int(r["d"]), r["thread"])
+        graph = bool(r["kind"] & shim.F_GRAPH)
+        call = None if graph else self.api_call(p, r)
+        if r["result"] != 0:
+            return
+        place = self._place(p, r, s, dur[0], graph)
+        self._add_device_op(
+            "memsets",
+            "memset",
+            p,
+            r,
+            s,
+            place,
+            call["call_id"] if call else None,
+            dur,
+            bytes=int(r["b"]),
+            value=int(r["c"]),
+            dst=int(r["a"]),
+        )
+
+    def _add_device_op(
+        self,
+        table: str,
+        id_kind: str,
+        p: ProcessState,
+        r: dict[str, Any],
+        s: StreamTimeline,
+        place: Placement,
+        call_id: int | None,
+        dur: tuple[int, str],
+        **fields: Any,
+    ) -> None:
+        """One kernel, copy or memset row: the columns they share, then their own `fields`."""
+        p.last_op_end[r["thread"]] = place.end_ns
+        self.virtual_end_ns = max(self.virtual_end_ns, place.end_ns)
+        self.sink.add(
+            table,
+            **{f"{id_kind}_id": self.sink.new_id(id_kind)},
+            call_id=call_id,
+            device_id=s.device,
+            stream_id=place.stream_id,
+            launch_ns=int(r["enter_ns"]),
+            start_ns=place.start_ns,
+            end_ns=place.end_ns,
+            duration_source="predicted",
+            model=str(dur[1]),
+            **fields,
+        )
+
+    def _graph_launch(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    ) -> None:
+        self.api_call(p, r, args=f"graph_exec={r['a']} nodes={r['c']}")
+        graph_id = p.graph_of_thread[r["thread"]] = self.sink.new_id("graph_launch")
+        s = self.model.stream(p.pid, int(r["b"]), r["thread"])
+        root = max(int(r["exit_ns"]) + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
+        key = (int(r["a"]), int(r["d"]))
+        if r["kind"] & shim.REC_GRAPH_REPLAY:
+            p.graph_runs.pop(r["thread"], None)
+            self._replay(p, r, s, root, key, graph_id)
+            return
+        g = p.graph_runs[r["thread"]] = GraphRun(s, root, key, int(r["c"]))
+        self._keep_template(p, g)  # a graph without nodes is complete at once
+
+    def _keep_template(self, p: ProcessState, g: GraphRun) -> None:
+        template = g.template()
+        if template is not None:
+            p.graph_templates[g.exec_key] = template
+
+    def _replay(
+        self,
+        p: ProcessState,
+        r: dict[str, Any],
+        s: StreamTimeline,
+        root_ns: int,
+        key: tuple[int, int],
+        graph_id: int,
+    ) -> None:
+        """A launch of a graph placed before: its kernels, in a few vectorised steps."""
+        t = p.graph_templates.get(key)
+        if t is None:  # its nodes never arrived (the shim lost the coordinator meanwhile)
+            return
+        replay = place_replay(self.model, s, t, root_ns)
+        n, c = len(t), t.columns
+        launch = int(r["exit_ns"])
+        self.sink.add_columns(
+            "kernels",
+            {
+                "kernel_id": self.sink.new_ids("kernel", n),
+                "device_id": np.full(n, s.device, dtype=np.int32),
+                "stream_id": replay.stream_ids,
+                "launch_ns": np.full(n, launch, dtype=np.int64),
+                "start_ns": replay.root_ns + c["start"],
+                "end_ns": replay.root_ns + c["end"],
+                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
+                "model": Coded(c["model"], self.strings.values),
+                "name": Coded(c["name"], self.strings.values),
+                **{g: c[g].astype(np.int32) for g in GEOMETRY},
+                "graph_id": np.full(n, graph_id, dtype=np.int64),
+            },
+        )
+        self.kernels += n
+        p.last_op_end[r["thread"]] = replay.root_ns + t.last_end
+        self.virtual_end_ns = max(self.virtual_end_ns, replay.root_ns + t.span)
+
+    def _graph_node(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    ) -> None:
+        g = p.graph_runs.get(r["thread"])
+        if g is None:
+            return
+        if int(r["a"]) != g.node:
+            g.node, g.deps = int(r["a"]), []
+        g.deps.extend(int(x) for x in (r["b"], r["c"], r["d"])[: r["kind"]])
+
+    def _place(
+        self,
+        p: ProcessState,
+        r: dict[str, Any],
+        s: StreamTimeline,
+        duration: int,
+        graph: bool,
+        not_before: int = 0,
+    ) -> Placement:
+        """Where an operation lands: on its stream, or as a node of the thread's graph launch
+        (not before `not_before`: an event wait node)."""
+        g = p.graph_runs.get(r["thread"]) if graph else None
+        if g is None or g.stream is not s or g.node in g.ends:
+            return self.model.submit(s, max(r["enter_ns"], not_before), duration)
+        start = max([g.root_ns, not_before, *(g.ends.get(d, g.root_ns) for d in g.deps)])
+        lane = next(
+            (g.lane_of[d] for d in g.deps if d in g.lane_of and g.lane_last.get(g.lane_of[d]) == d),
+            len(g.lane_last),
+        )
+        lane_s = s if lane == 0 else self.model.graph_lane(s, lane)
+        place = self.model.place_at(s, lane_s, start, duration)
+        g.ends[g.node] = place.end_ns
+        g.lane_of[g.node] = lane
+        g.lane_last[lane] = g.node
+        return place
+
+
+FN_NAMES = [*shim.FN_NAMES, "unknown"]  # a code past the table (another shim version): unknown
+_PREDICTED = [schema.DURATION_PREDICTED]
+MIN_RUN = 16
+
+
+def launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream."""
+    plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
+    if plain.sum() < MIN_RUN:
+        return []
+    same = (
+        plain[1:]
+        & plain[:-1]
+        & (launches["stream"][1:] == launches["stream"][:-1])
+        & (records["thread"][1:] == records["thread"][:-1])
+    )
+    breaks = np.flatnonzero(~same) + 1
+    bounds = np.concatenate([[0], breaks, [len(records)]])
+    return [
+        (int(a), int(b))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b - a >= MIN_RUN and plain[a]
+    ]

@@ -1,0 +1,159 @@
+"""Durations of a drained batch's kernels, copies and memsets, predicted once per distinct shape.
+
+A batch's operations are reduced to the fields a prediction depends on (record type, copy kind,
+kernel and launch geometry, bytes); operations that agree on all of them get one prediction,
+and every prediction is kept for the rest of the run, so a batch of 65,536 launches of one
+kernel costs a few vectorised passes and no predictor call after the first. The predictor maps
+each record on its own (`revati.predict`), so a cached duration is exactly what it would return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from revati import shim
+from revati.engine.durations import DurationModel, OpRequests
+from revati.recorder.writer import StringCodes
+
+# Odd 64-bit multipliers that spread the key words before they are combined.
+_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5],
+    dtype=np.uint64,
+)
+OP_TYPES = (shim.REC_LAUNCH, shim.REC_COPY, shim.REC_MEMSET)
+SMALL_BATCH = 32  # up to this many operations, keys are built in Python (no array passes)
+
+
+def op_mask(records: np.ndarray) -> np.ndarray:
+    """Which records are device operations (kernels, copies, memsets)."""
+    t = records["type"]
+    return (t == shim.REC_LAUNCH) | (t == shim.REC_COPY) | (t == shim.REC_MEMSET)
+
+
+def op_keys(ops: np.ndarray) -> np.ndarray:
+    """n x 4 uint64: what a prediction of each operation record depends on.
+
+    A launch's words a, b and c hold its kernel, grid, block, shared memory and graph flag
+    (the stream is in d and left out); a copy has its kind and bytes (c), a memset its bytes (b)."""
+    t = ops["type"].astype(np.uint64)
+    is_k, is_c = t == shim.REC_LAUNCH, t == shim.REC_COPY
+    kind = np.where(is_c, ops["kind"] & shim.COPY_KIND_MASK, 0).astype(np.uint64)
+    zero = np.zeros(len(ops), dtype=np.uint64)
+    return np.stack(
+        [
+            t | (kind << np.uint64(8)),
+            np.where(is_k, ops["a"], zero),
+            np.where(is_k | ~is_c, ops["b"], zero),
+            np.where(is_k | is_c, ops["c"], zero),
+        ],
+        axis=1,
+    )
+
+
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct values of a 1-D array, each value's position among them)."""
+    if len(values) and (values == values[0]).all():  # one kernel in the whole run of launches
+        return values[:1], np.zeros(len(values), dtype=np.int64)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    return uniq, inverse.reshape(-1)
+
+
+def distinct_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of one row per distinct key, inverse: each row's position among them)."""
+    if len(keys) and (keys == keys[0]).all():  # the common case: one shape in the whole batch
+        return np.zeros(1, dtype=np.int64), np.zeros(len(keys), dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = np.bitwise_xor.reduce(keys * _MIX, axis=1)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if (keys[first][inverse] != keys).any():  # a hash collision: compare whole keys
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    return first, inverse
+
+
+class OpDurations:
+    """Predicted (duration_ns, model code) per operation, cached per distinct operation key."""
+
+    def __init__(self, durations: DurationModel, strings: StringCodes) -> None:
+        self.durations = durations
+        self.strings = strings
+        self._cache: dict[tuple[int, ...], tuple[int, int]] = {}
+
+    def predict(
+        self, ops: np.ndarray, name_of: Callable[[int], str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Durations (int64) and model codes (int32, into `strings`) of operation records
+        `ops`; `name_of(kernel id)` is a kernel's name."""
+        if not len(ops):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        if len(ops) <= SMALL_BATCH:
+            return self._predict_few(ops, name_of)
+        if _all_like_first(ops):  # e.g. a run of launches of one kernel: one key, no key array
+            d, m = self._predict_few(ops[:1], name_of)
+            return np.full(len(ops), d[0], dtype=np.int64), np.full(len(ops), m[0], np.int32)
+        keys = op_keys(ops)
+        first, inverse = distinct_rows(keys)
+        distinct = [tuple(k) for k in keys[first].tolist()]
+        missing = [i for i, k in enumerate(distinct) if k not in self._cache]
+        if missing:
+            self._predict_missing(ops[first[missing]], [distinct[i] for i in missing], name_of)
+        values = np.array([self._cache[k] for k in distinct], dtype=np.int64).reshape(-1, 2)
+        return values[inverse, 0], values[inverse, 1].astype(np.int32)
+
+    def _predict_few(
+        self, ops: np.ndarray, name_of: Callable[[int], str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` for a handful of records (a sync's batch): plain Python, no array passes."""
+        keys = [_key(r) for r in ops.tolist()]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            unique = list(dict.fromkeys(keys[i] for i in missing))
+            first = [keys.index(k) for k in unique]
+            self._predict_missing(ops[first], unique, name_of)
+        values = [self._cache[k] for k in keys]
+        return (
+            np.array([d for d, _ in values], dtype=np.int64),
+            np.array([m for _, m in values], dtype=np.int32),
+        )
+
+    def _predict_missing(
+        self, ops: np.ndarray, keys: list[tuple[int, ...]], name_of: Callable[[int], str]
+    ) -> None:
+        durations, models = self.durations.predict(_requests(ops, name_of))
+        for key, d, m in zip(keys, durations.tolist(), models.tolist(), strict=True):
+            self._cache[key] = (int(d), self.strings.code(str(m)))
+
+
+def _all_like_first(ops: np.ndarray) -> bool:
+    """Whether every record agrees with the first on every field a key is made of."""
+    return all(bool((ops[f] == ops[f][0]).all()) for f in ("type", "kind", "a", "b", "c"))
+
+
+def _key(r: tuple) -> tuple[int, ...]:
+    """`op_keys` of one record (a tuple of RECORD_DTYPE's fields)."""
+    t, kind, a, b, c = r[1], r[2], r[8], r[9], r[10]
+    if t == shim.REC_LAUNCH:
+        return (t, a, b, c)
+    if t == shim.REC_COPY:
+        return (t | (kind & shim.COPY_KIND_MASK) << 8, 0, 0, c)
+    return (t, 0, b, 0)
+
+
+def _requests(ops: np.ndarray, name_of: Callable[[int], str]) -> OpRequests:
+    """Operation records as predictor requests (one per record)."""
+    lv = shim.launch_view(ops)
+    reqs = OpRequests()
+    for r, launch in zip(ops.tolist(), lv.tolist(), strict=True):
+        t, kind, b, c = r[1], r[2], r[9], r[10]
+        if t == shim.REC_LAUNCH:
+            _h, kernel, gx, gy, gz, bx, by, bz, _flag, smem, _stream = launch
+            reqs.add("kernel", name_of(int(kernel)), (gx, gy, gz), (bx, by, bz), smem)
+        elif t == shim.REC_COPY:
+            ckind = shim.COPY_KINDS[kind & shim.COPY_KIND_MASK]
+            reqs.add("copy", f"memcpy {ckind}", nbytes=int(c), copy_kind=ckind)
+        else:
+            reqs.add("memset", "memset", nbytes=int(b))
+    return reqs
