@@ -25,7 +25,11 @@ def drive(config: LoadConfig, server_log: Path, server_argv: list[str]) -> list[
     """Start the server (if any), send the load, stop the server; returns the requests."""
     run_dir = os.environ.get("REVATI_RUN_DIR")
     if not run_dir:
-        raise RevatiRunError("the load generator runs inside a run: use `revati bench`")
+        raise RevatiRunError(
+            "the load generator runs inside a recorded run (REVATI_RUN_DIR is not set): use "
+            "`revati bench -- SERVER_CMD`, or `revati bench --no-launch` as part of the command "
+            "`revati record` runs"
+        )
     planned, gaps = config.plan()
     log = RequestLog(run_dir)
     server = Server(server_argv, server_log) if server_argv else None

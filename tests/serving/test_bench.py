@@ -153,3 +153,20 @@ def test_ctrl_c_stops_the_server_and_keeps_the_finished_requests(tmp_path):
     assert rows[0] == ("ok", 2)
     assert rows[1][0] == "cancelled" and rows[1][1] > 2
     assert "Traceback" not in stderr
+
+
+def test_no_launch_loads_a_server_another_process_of_the_run_started(tmp_path):
+    out, port = tmp_path / "run.duckdb", free_port()
+    revati = f"{sys.executable} -m revati.cli"
+    script = (
+        f"{sys.executable} {SERVER} {port} {PREFILL_MS} {DECODE_MS} & "
+        f"{revati} bench --no-launch --url http://127.0.0.1:{port} --num-prompts 3 "
+        f"--output-len 4 --json > {tmp_path / 'report.json'}; kill $!"
+    )
+    # dilation 1: bash waiting for its children is a wait revati does not see, so time flows
+    proc = run_cli("record", "-o", str(out), "--quiet", "--", "bash", "-c", script, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads((tmp_path / "report.json").read_text())
+    assert printed["completed"] == 3 and printed["mean_ttft_ms"] >= PREFILL_MS
+    report = run_cli("report", str(out), "--json", check=True)
+    assert json.loads(report.stdout) == printed  # the trace's rows are what the client saw
