@@ -559,6 +559,19 @@ class TraceReader:
             for n, c, t, m, lo, hi, sh in rows
         ]
 
+    def model_shares(self) -> dict[str, float]:
+        """Share of predicted device time (kernels, copies, memsets) per prediction model, by
+        share descending; a model named `…:unmodelled` is a flagged fallback."""
+        rows = self.sql("""
+            SELECT model, sum(end_ns - start_ns) FROM (
+                SELECT model, start_ns, end_ns, duration_source FROM kernels
+                UNION ALL SELECT model, start_ns, end_ns, duration_source FROM copies
+                UNION ALL SELECT model, start_ns, end_ns, duration_source FROM memsets)
+            WHERE duration_source = 'predicted' AND end_ns > start_ns
+            GROUP BY model ORDER BY 2 DESC, model""")
+        total = sum(int(t) for _, t in rows)
+        return {str(m): int(t) / total for m, t in rows} if total else {}
+
     def close(self) -> None:
         self.con.close()
 

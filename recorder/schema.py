@@ -321,6 +321,10 @@ TABLES: tuple[Table, ...] = (
             _c("release_ns", "BIGINT", "virtual time the last rank arrived"),
             _c("end_ns", "BIGINT", "virtual time the collective ended on every rank"),
             _c("model", "VARCHAR", "model that produced the duration, or 'measured'"),
+            _c(
+                "straggler_rank", "INTEGER", "the last rank to arrive (NULL: one member, or failed)"
+            ),
+            _c("failed_rank", "INTEGER", "a member that died before it was released, else NULL"),
         ),
     ),
     Table(
@@ -333,6 +337,7 @@ TABLES: tuple[Table, ...] = (
             _c("stream_id", "BIGINT", "stream the collective ran on"),
             _c("kernel_id", "BIGINT", "the collective's kernel on this rank, if any"),
             _c("arrival_ns", "BIGINT", "virtual time this rank arrived"),
+            _c("wait_ns", "BIGINT", "release_ns - arrival_ns: how long it waited (NULL: failed)"),
         ),
     ),
     Table(

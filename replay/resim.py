@@ -1,4 +1,4 @@
-"""Re-simulation of a recorded schedule with other durations (DESIGN §8, invariant 5).
+"""Re-simulation of a recorded schedule with other durations (docs/design.md §8, invariant 5).
 
 Input: every device op (kernel, copy, memset) with its stream, launching thread, launch, start
 and end; every sync with its thread, blocked, deadline and resumed times; every barrier. What

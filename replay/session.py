@@ -1,4 +1,4 @@
-"""`replay_trace`: re-simulate a trace with its own or another device's durations (DESIGN §8).
+"""`replay_trace`: re-simulate a trace with its own or another device's durations (docs/design.md §8).
 
 The replay mirror of a recording session: read the parent's schedule (`replay/reader.py`), get
 the durations (`replay/durations.py`), re-run the device model over the recorded host intervals

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from revati.elfinfo import ElfInfo, LibrarySearch, is_elf, read_elf
-from revati.native.entry_table import read_table
+from revati.native.entry_table import EntryPoint, read_table
 
 # Undefined symbols that are CUDA entry points (runtime, driver, vendor libraries).
 CUDA_SYMBOL = re.compile(
@@ -33,9 +33,10 @@ CUDA_LIBRARY = re.compile(
     r"nvidia-ml|nvrtc[\w-]*|nvJitLink|nvToolsExt|cupti|caffe2_nvrtc)\.so"
 )
 FATBIN_SECTIONS = (".nv_fatbin", "__nv_relfatbin")
-PROVIDED_BY_SHIM = re.compile(r"^libcudart\.so")  # revati's shim takes this SONAME
+# SONAMEs revati's shim takes (the runtime) or preloads a library for (driver, NVML)
+PROVIDED_BY_SHIM = re.compile(r"^(libcudart\.so|libcuda\.so\.1$|libnvidia-ml\.so\.1$)")
 PYTHON_NAME = re.compile(r"^python[\d.]*$")
-TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so")
+TORCH_CUDA_LIBRARIES = ("libtorch_cuda.so", "libc10_cuda.so", "libtorch_cuda_linalg.so")
 
 
 @dataclass
@@ -51,6 +52,8 @@ class DoctorReport:
     emulated: list[str] = field(default_factory=list)
     stubs: list[str] = field(default_factory=list)
     unintercepted: dict[str, list[str]] = field(default_factory=dict)  # library -> names
+    # library -> {"emulated": n, "stub": n, "not intercepted": n} over the imported names
+    shares: dict[str, dict[str, int]] = field(default_factory=dict)
     libraries: dict[str, str | None] = field(default_factory=dict)  # DT_NEEDED closure
     cuda_libraries: list[str] = field(default_factory=list)
     static_cudart: bool = False
@@ -250,6 +253,8 @@ def _check_python(report: DoctorReport, program: ElfInfo, env: dict[str, str]) -
         report.notes.append(f"torch is not importable by {program.path}")
         return []
     report.notes.append(f"torch found: {torch_lib}")
+    report.notes.append("revati record turns PyTorch's cuDNN off in traced Python processes, "
+                        "so cuDNN's imports are never called")  # fmt: skip
     paths = [torch_lib / name for name in TORCH_CUDA_LIBRARIES if (torch_lib / name).exists()]
     report.libraries.update({path.name: str(path) for path in paths})
     return [read_elf(path) for path in paths]
@@ -288,12 +293,26 @@ def _classify_imports(report: DoctorReport, files: list[ElfInfo]) -> None:
         else:
             report.stubs.append(name)
     report.unintercepted = dict(sorted(unintercepted.items()))
+    report.shares = _shares(report, table)
     if report.stubs:
         report.notes.append(f"{_count(report.stubs, 'imported entry point')} are stubs: a call "
-                            "returns cudaErrorNotSupported and is recorded as unsupported")  # fmt: skip
+                            "returns its library's not-supported status (cudaErrorNotSupported, "
+                            "CUBLAS_STATUS_NOT_SUPPORTED) and is recorded as unsupported")  # fmt: skip
     for library, names in report.unintercepted.items():
         report.notes.append(f"{_count(names, 'entry point')} of {library} are not intercepted: "
                             "calling them reaches the real library, which needs a GPU")  # fmt: skip
+
+
+def _shares(report: DoctorReport, table: dict[str, EntryPoint]) -> dict[str, dict[str, int]]:
+    """Per library, how many of the program's imports are emulated, stubs or not intercepted."""
+    shares: dict[str, dict[str, int]] = {}
+    for status, names in (("emulated", report.emulated), ("stub", report.stubs)):
+        for name in names:
+            counts = shares.setdefault(table[name].library, {})
+            counts[status] = counts.get(status, 0) + 1
+    for library, names in report.unintercepted.items():
+        shares.setdefault(library, {})["not intercepted"] = len(names)
+    return dict(sorted(shares.items()))
 
 
 def _count(names: list[str], noun: str) -> str:

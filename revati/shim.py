@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -23,10 +24,12 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 6
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
+# a default stream's ref in a record: (node device << this) | 0 legacy or 2 per-thread
+DEFAULT_STREAM_DEVICE_SHIFT = 8
 RECORD_SIZE = 64
 RING_HEADER_SIZE = 64
 
@@ -60,15 +63,36 @@ LAUNCH_FIELDS = [
     ("shared_mem", "<u4"),
     ("stream", "<u8"),
 ]
+# struct revati_gemm_record: the shape of a library GEMM, before its REC_LAUNCH record
+GEMM_FIELDS = [
+    ("head", "V12"),
+    ("m", "<u4"),
+    ("stride_a", "<i8"),
+    ("stride_b", "<i8"),
+    ("n", "<u4"),
+    ("k", "<u4"),
+    ("batch", "<u4"),
+    ("lda", "<u4"),
+    ("ldb", "<u4"),
+    ("ldc", "<u4"),
+    ("a_type", "u1"),
+    ("b_type", "u1"),
+    ("c_type", "u1"),
+    ("compute", "u1"),
+    ("scale_type", "u1"),
+    ("flags", "u1"),
+    ("epilogue", "<u2"),
+]
 
 
 @cache
-def _dtypes() -> tuple[np.dtype, np.dtype]:
+def _dtypes() -> tuple[np.dtype, np.dtype, np.dtype]:
     import numpy
 
     record, launch = numpy.dtype(RECORD_FIELDS), numpy.dtype(LAUNCH_FIELDS)
-    assert record.itemsize == launch.itemsize == RECORD_SIZE
-    return record, launch
+    gemm = numpy.dtype(GEMM_FIELDS)
+    assert record.itemsize == launch.itemsize == gemm.itemsize == RECORD_SIZE
+    return record, launch, gemm
 
 
 def __getattr__(name: str) -> Any:
@@ -76,6 +100,8 @@ def __getattr__(name: str) -> Any:
         return _dtypes()[0]
     if name == "LAUNCH_DTYPE":
         return _dtypes()[1]
+    if name == "GEMM_DTYPE":
+        return _dtypes()[2]
     raise AttributeError(f"module 'revati.shim' has no attribute {name!r}")
 
 
@@ -83,7 +109,27 @@ def __getattr__(name: str) -> Any:
 REC_API, REC_LAUNCH, REC_COPY, REC_MEMSET, REC_ALLOC, REC_FREE = 1, 2, 3, 4, 5, 6
 REC_STREAM_CREATE, REC_STREAM_DESTROY, REC_EVENT_RECORD, REC_STREAM_WAIT = 7, 8, 9, 10
 REC_SYNC, REC_UNSUPPORTED, REC_THREAD, REC_GRAPH_LAUNCH, REC_QUERY = 11, 12, 13, 14, 15
-REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE = 16, 17, 18, 19
+REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE, REC_GEMM = 16, 17, 18, 19, 20
+# REC_GEMM kind bits (transposes in the low 4) and flags
+REC_GEMM_F_LT, REC_GEMM_F_PTR_ARRAY = 0x10, 0x20
+REC_GEMM_X_BIAS, REC_GEMM_X_FP8_SCALES, REC_GEMM_X_DEVICE_SCALARS, REC_GEMM_X_BETA = 1, 2, 4, 8
+REC_COLLECTIVE = 21
+
+# enum revati_coll_kind -> barriers.collective
+COLL_KINDS = {
+    1: "init",
+    2: "allreduce",
+    3: "allgather",
+    4: "reducescatter",
+    5: "broadcast",
+    6: "reduce",
+    7: "send",
+    8: "recv",
+    9: "alltoall",
+    10: "gather",
+    11: "split",
+}
+COLL_INIT, COLL_SEND, COLL_RECV = 1, 7, 8
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
@@ -102,10 +148,12 @@ SYNC_KINDS = {
     6: "poll",
     7: "wait",
     8: "query",
+    9: "barrier",
 }
 SYNC_STREAM, SYNC_EVENT, SYNC_DEVICE, SYNC_COPY, SYNC_SLEEP, SYNC_POLL, SYNC_WAIT, SYNC_QUERY = (
     range(1, 9)
 )
+SYNC_BARRIER = 9
 QUERY_EVENT_ELAPSED, QUERY_EVENT, QUERY_STREAM = 1, 2, 3
 
 # enum revati_msg_type and struct revati_msg
@@ -156,12 +204,44 @@ class Message:
 FN_NAMES = fn_names()
 
 
+def _value_names(macro: str) -> dict[int, str]:
+    """The `X(value, name)` pairs of a list macro of shim.h."""
+    text = (build.NATIVE / "shim.h").read_text()
+    block = text.split(f"#define {macro}(X)", 1)[1].split("\n#", 1)[0]
+    return {int(v): name for v, name in re.findall(r"X\((\d+), (\w+)\)", block)}
+
+
+DATA_TYPES = _value_names("REVATI_DATA_TYPES")  # cudaDataType_t -> "bf16", "fp32", ...
+EPILOGUES = _value_names("REVATI_EPILOGUES")  # cublasLtEpilogue_t -> "bias", "gelu", ...
+
+
 def shim_paths() -> tuple[Path, Path]:
     """(shim, helper library), built from the current sources if needed."""
     try:
         return build.ensure_built()
     except build.BuildError as e:
         raise RevatiRunError(f"cannot build the native shim: {str(e).splitlines()[-1]}") from e
+
+
+PYTHON_HOOKS = build.NATIVE / "pyhooks"
+
+
+def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """What a traced program's environment gets on top of `env`.
+
+    The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
+    Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    """
+    preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
+    if env.get("LD_PRELOAD"):
+        preload.append(env["LD_PRELOAD"])
+    python_path = [str(PYTHON_HOOKS)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {
+        "LD_PRELOAD": ":".join(preload),
+        "TRITON_LIBCUDA_PATH": str(shim_path.parent),
+        "PYTHONPATH": ":".join(python_path),
+    }
 
 
 class PageSnapshotC(ctypes.Structure):
@@ -383,6 +463,11 @@ class Ring:
 def launch_view(records: np.ndarray) -> np.ndarray:
     """The launch fields of REC_LAUNCH records."""
     return records.view(_dtypes()[1])
+
+
+def gemm_view(records: np.ndarray) -> np.ndarray:
+    """The shape fields of REC_GEMM records."""
+    return records.view(_dtypes()[2])
 
 
 class NamesFile:

@@ -77,6 +77,13 @@ def _render_summary(report: DoctorReport, console: Console, verbose: bool) -> No
     for library, names in report.unintercepted.items():
         summary.add_row(f"[red]not intercepted: {library}[/red]", _names(names, verbose))
     console.print(summary)
+    if report.shares:
+        shares = Table("library", "emulated", "stub", "not intercepted", box=None, padding=(0, 2))
+        for library, counts in report.shares.items():
+            shares.add_row(
+                library, *(str(counts.get(k, 0)) for k in ("emulated", "stub", "not intercepted"))
+            )
+        console.print(shares)
     for note in report.notes:
         console.print(f"  [dim]·[/dim] {note}", highlight=False)
 

@@ -83,6 +83,7 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
         "virtual_duration_ns": (int(end) if end is not None else last) - min(first, 0),
         "top_kernels": [k.__dict__ for k in reader.kernel_stats(limit=top)],
         "requests": request_summary(reader),
+        "model_shares": reader.model_shares(),
     }
 
 
@@ -160,6 +161,14 @@ def format_info(info: dict[str, Any]) -> str:
     if info["processes"]:
         lines.append("processes:")
         lines.extend(f"  {_process_line(p)}" for p in info["processes"])
+    shares = info["model_shares"]
+    if shares:
+        fallback = sum(v for m, v in shares.items() if m.endswith(UNMODELLED))
+        lines.append(
+            f"predicted {fallback * 100:.1f}% of device time by a fallback model ("
+            + ", ".join(f"{m} {v * 100:.1f}%" for m, v in shares.items())
+            + ")"
+        )
     if info["top_kernels"]:
         lines.append("top kernels by device time:")
         lines.append(f"  {'share':>6} {'total ms':>10} {'count':>9} {'mean us':>9}  name")
@@ -172,6 +181,7 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 RUN_ENDING = ("exit_code", "exit_signal", "core_dumped", "interrupted_by")
+UNMODELLED = ":unmodelled"  # how a fallback prediction names its model
 
 
 def run_ending(run: dict[str, Any]) -> str:

@@ -51,6 +51,13 @@ class RecordConfig:
     host_costs: HostCosts = field(
         default_factory=HostCosts, metadata={"help": "host cost of calls"}
     )
+    cudnn: str = field(
+        default="off",
+        metadata={
+            "help": "cuDNN in traced programs: 'off' = PyTorch's cuDNN switch is turned off "
+            "when torch is imported (cuDNN's own static runtime cannot run under emulation)"
+        },
+    )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -185,6 +185,8 @@ class Coordinator:
             "max_threads_per_sm": s.max_threads_per_sm,
             "warp_size": s.warp_size,
             "max_blocks_per_sm": s.max_blocks_per_sm,
+            "power_watts": s.power_watts,
+            "nvlink_links": s.nvlink_links,
             "cost_launch_ns": c.launch_ns,
             "cost_copy_ns": c.copy_ns,
             "cost_event_ns": c.event_ns,
@@ -208,8 +210,7 @@ class Coordinator:
 
     def child_env(self, shim_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        preload = env.get("LD_PRELOAD", "")
-        env["LD_PRELOAD"] = f"{shim_path}:{preload}" if preload else str(shim_path)
+        env.update(shim.traced_env(shim_path, env))
         env["REVATI_RUN_DIR"] = str(self.run_dir)
         env.pop("REVATI_COUNTED_PID", None)
         return env
@@ -502,6 +503,7 @@ class Coordinator:
             self.waiters.pop(w.conn, None)
         if attached:
             self.ingest.flush_allocations(p.state)
+            self.ingest.barriers.member_died(p.pid)
 
     # ---- the end ---------------------------------------------------------------------------
 
@@ -533,8 +535,9 @@ class Coordinator:
         self._notice_ended()
         self.drain()
         self.lifetimes.settle()
-        end = max(self.ingest.virtual_end_ns, self.page.now())
+        end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         seen: set[int] = set()
+        barriers = self.ingest.barriers
         for p in self.procs.values():
             self.ingest.flush_allocations(p.state)
             if p.pid in seen:
@@ -547,7 +550,9 @@ class Coordinator:
                 pid=p.pid,
                 parent_pid=p.parent_pid,
                 argv=p.argv,
-                rank=_int_or_none(p.env.get("RANK")),
+                rank=_int_or_none(p.env.get("RANK"))
+                if "RANK" in p.env
+                else barriers.rank_of(p.pid),
                 local_rank=_int_or_none(p.env.get("LOCAL_RANK")),
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,

@@ -12,8 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from revati.shim import DEFAULT_STREAM_DEVICE_SHIFT
+
 LEGACY = 0
 PER_THREAD = 2
+# A default stream's ref carries its device: (device << DEFAULT_STREAM_DEVICE_SHIFT) | LEGACY or
+# PER_THREAD. Created streams are addresses, far above these.
+DEFAULT_STREAM_REFS = 1 << 12
+
+
+def default_stream_device(ref: int) -> int | None:
+    """The device of a default stream's ref; None for a created stream's handle."""
+    return ref >> DEFAULT_STREAM_DEVICE_SHIFT if 0 <= ref < DEFAULT_STREAM_REFS else None
+
+
 NON_BLOCKING = 0x1
 DISABLE_TIMING = 0x2
 
@@ -87,15 +99,20 @@ class DeviceModel:
     def destroy_stream(self, pid: int, handle: int) -> None:
         self.streams.pop((pid, handle, 0), None)
 
-    def stream(self, pid: int, handle: int, thread: int, device: int = 0) -> StreamTimeline:
-        """The stream a program means by `handle` (0 legacy, 2 per-thread, else created)."""
+    def stream(self, pid: int, ref: int, thread: int, device: int = 0) -> StreamTimeline:
+        """The stream a program means by `ref` (a device's legacy or per-thread default stream,
+        else a created stream's handle)."""
+        handle = ref
+        on_device = default_stream_device(ref)
+        if on_device is not None:
+            device, handle = on_device, ref & ((1 << DEFAULT_STREAM_DEVICE_SHIFT) - 1)
         if handle == LEGACY:
             key = (pid, device)
             s = self._legacy.get(key)
             if s is None:
                 s = self._legacy[key] = self._new_stream(pid, device, LEGACY, 0, 0)
             return s
-        k = (pid, handle, thread if handle == PER_THREAD else 0)
+        k = (pid, ref, thread if handle == PER_THREAD else 0)
         s = self.streams.get(k)
         if s is None:  # per-thread default stream, or a handle we never saw created
             s = self.streams[k] = self._new_stream(pid, device, handle, 0, 0)

@@ -22,6 +22,7 @@ class OpRequests:
     nbytes: list[int] = field(default_factory=list)
     copy_kind: list[str] = field(default_factory=list)
     arrays: tuple[np.ndarray, ...] | None = None  # the same columns as arrays (fast path)
+    gemm: dict[str, np.ndarray] | None = None  # library GEMM shapes: gemm_m/n/k, batch, dtype
 
     def add(
         self,
@@ -118,6 +119,7 @@ class DurationModel:
                 shared_mem=smem,
                 bytes=nbytes,
                 copy_kind=copy_kind,
+                **(ops.gemm or {}),
             )
         grid = np.asarray(ops.grid, dtype=np.int64).reshape(n, 3)
         block = np.asarray(ops.block, dtype=np.int64).reshape(n, 3)
@@ -134,6 +136,7 @@ class DurationModel:
             shared_mem=np.asarray(ops.shared_mem, dtype=np.int64),
             bytes=np.asarray(ops.nbytes, dtype=np.int64),
             copy_kind=np.asarray(ops.copy_kind, dtype=object),
+            **(ops.gemm or {}),
         )
 
     def _fallback(self, ops: OpRequests) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from revati.engine.device_model import DeviceModel, StreamTimeline
+from revati.engine.gemm_shapes import GemmShape, feature_columns
 
 # A kernel's launch geometry columns (in the order of the ring's launch record).
 GEOMETRY = ("grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "shared_mem")
@@ -45,16 +46,24 @@ class GraphRun:
     lane_of: dict[int, int] = field(default_factory=dict)
     lane_last: dict[int, int] = field(default_factory=dict)
     rows: list[tuple[int, ...]] = field(default_factory=list)
+    shapes: list[GemmShape | None] = field(default_factory=list)  # library GEMM nodes' shapes
     last_end_ns: int = 0
 
     def add_kernel(
-        self, start_ns: int, end_ns: int, name: int, model: int, geometry: tuple
+        self,
+        start_ns: int,
+        end_ns: int,
+        name: int,
+        model: int,
+        geometry: tuple,
+        shape: GemmShape | None = None,
     ) -> None:
         """A kernel node placed at [start_ns, end_ns): a row of the template, relative to root."""
         lane = self.lane_of.get(self.node, 0)
         self.rows.append(
             (lane, start_ns - self.root_ns, end_ns - self.root_ns, name, model, *geometry)
         )
+        self.shapes.append(shape)
         self.last_end_ns = end_ns
 
     def template(self) -> GraphTemplate | None:
@@ -65,6 +74,7 @@ class GraphRun:
         return GraphTemplate(
             {name: cols[:, i].copy() for i, name in enumerate(TEMPLATE_INT_COLUMNS)},
             self.last_end_ns - self.root_ns,
+            feature_columns(self.shapes),
         )
 
 
@@ -74,6 +84,7 @@ class GraphTemplate:
 
     columns: dict[str, np.ndarray]
     last_end: int  # the last node's end relative to the root (what a copy sync waits for)
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # kernel_features columns
     lanes: np.ndarray = field(init=False)
     lane_ends: np.ndarray = field(init=False)
     span: int = field(init=False)

@@ -15,17 +15,27 @@ import numpy as np
 
 from revati import shim
 from revati.engine.api_args import api_args
-from revati.engine.device_model import Placement
+from revati.engine.barriers import BarrierBook
+from revati.engine.device_model import DeviceModel, Placement
 from revati.engine.device_ops import FN_NAMES, DeviceOps, launch_runs
+from revati.engine.durations import DurationModel
+from revati.engine.gemm_shapes import pair_gemms
 from revati.engine.op_durations import op_mask
 from revati.engine.process_state import ProcessState
 from revati.engine.resolution import INFINITE, Resolution
+from revati.engine.trace_sink import TraceSink
 
 __all__ = ["Ingest", "ProcessState", "Resolution"]
 
 
 class Ingest(DeviceOps):
     """Turns drained records into device-model state, resolutions of blocking calls and rows."""
+
+    def __init__(
+        self, sink: TraceSink, model: DeviceModel, durations: DurationModel, device_name: str
+    ) -> None:
+        super().__init__(sink, model, durations, device_name)
+        self.barriers = BarrierBook(sink, model, durations)
 
     # ---- a batch ---------------------------------------------------------------------------
 
@@ -35,14 +45,21 @@ class Ingest(DeviceOps):
         launches = shim.launch_view(records)
         is_op = op_mask(records)
         all_ops = bool(is_op.all())  # a batch of launches only: no copies, no index arrays
+        shapes = pair_gemms(records, p.pending_gemm)
+        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
+        shape_ids = self.op_durations.shape_ids(shapes, len(records)) if shapes else None
+        if shape_ids is not None and not all_ops:
+            shape_ids = shape_ids[is_op]
         durations, models = self.op_durations.predict(
-            records if all_ops else records[is_op], lambda kernel: self.kernel_name(p, kernel)
+            records if all_ops else records[is_op],
+            lambda kernel: self.kernel_name(p, kernel),
+            shape_ids,
         )
         op_index = np.arange(len(records)) if all_ops else np.cumsum(is_op) - 1
         names: tuple[str, ...] = records.dtype.names or ()
         i: int = 0
         n = len(records)
-        for start, end in launch_runs(records, launches):
+        for start, end in launch_runs(records, launches, shapes):
             self._records(
                 p, first_index, records, launches, names, i, start, op_index, durations, models
             )
@@ -100,6 +117,9 @@ class Ingest(DeviceOps):
             self.thread_id(p, r["thread"], r["enter_ns"])
 
     # ---- record handlers -------------------------------------------------------------------
+
+    def _gemm(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        """A library GEMM's shape: already paired with its launch (`pair_gemms`)."""
 
     def _graph_point(
         self, p: ProcessState, r: dict[str, Any], stream: int, not_before: int = 0
@@ -231,12 +251,38 @@ class Ingest(DeviceOps):
             self.api_call(p, r, exit_ns=at)
             self.resolutions[key] = Resolution(at, res, val, "query")
             return
+        if kind == shim.SYNC_BARRIER:  # its deadline comes when its barriers are released
+            waiting = self.resolutions[key] = Resolution(INFINITE, kind="barrier")
+            waiting.call = self._barrier_call(p, r)
+            waiting.target = self.barriers.wait(p.key, int(r["thread"]), at, waiting)
+            return
         deadline, target = self._deadline(p, r["thread"], kind, a, value, at)
         if call is None:
             call = self.api_call(p, r, emit=False)
         self.resolutions[key] = Resolution(
             deadline, 0, 0, shim.SYNC_KINDS.get(kind, "wait"), target, call
         )
+
+    def _collective(
+        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    ) -> None:
+        """An NCCL arrival. Its call row is held: if the thread's next barrier wait belongs to
+        the same call (no group), the two are one row, from the call to the resume."""
+        held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)
+        if held is not None:
+            self.sink.add("api_calls", **held)
+        call = self.barriers.held_calls[(*p.key, int(r["thread"]))] = self.api_call(
+            p, r, emit=False
+        )
+        self.barriers.arrive(p.key, p.pid, r, call["call_id"])
+
+    def _barrier_call(self, p: ProcessState, r: dict[str, Any]) -> dict[str, Any]:
+        held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)
+        if held is not None and held["name"] == FN_NAMES[min(int(r["fn"]), len(FN_NAMES) - 1)]:
+            return held
+        if held is not None:
+            self.sink.add("api_calls", **held)
+        return self.api_call(p, r, emit=False)
 
     def _deadline(
         self, p: ProcessState, thread: int, kind: int, a: int, value: int, at: int
@@ -289,4 +335,6 @@ _HANDLERS = {
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,
+    shim.REC_GEMM: Ingest._gemm,
+    shim.REC_COLLECTIVE: Ingest._collective,
 }

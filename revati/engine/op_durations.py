@@ -15,6 +15,7 @@ import numpy as np
 
 from revati import shim
 from revati.engine.durations import DurationModel, OpRequests
+from revati.engine.gemm_shapes import GemmShape, gemm_columns
 from revati.recorder.writer import StringCodes
 
 # Odd 64-bit multipliers that spread the key words before they are combined.
@@ -23,7 +24,8 @@ _MIX = np.array(
     dtype=np.uint64,
 )
 OP_TYPES = (shim.REC_LAUNCH, shim.REC_COPY, shim.REC_MEMSET)
-SMALL_BATCH = 32  # up to this many operations, keys are built in Python (no array passes)
+SMALL_BATCH = 32
+SHAPE_SHIFT = 16  # a GEMM shape id's place in key word 0 (above type and copy kind)  # up to this many operations, keys are built in Python (no array passes)
 
 
 def op_mask(records: np.ndarray) -> np.ndarray:
@@ -32,18 +34,20 @@ def op_mask(records: np.ndarray) -> np.ndarray:
     return (t == shim.REC_LAUNCH) | (t == shim.REC_COPY) | (t == shim.REC_MEMSET)
 
 
-def op_keys(ops: np.ndarray) -> np.ndarray:
+def op_keys(ops: np.ndarray, shape_ids: np.ndarray | None = None) -> np.ndarray:
     """n x 4 uint64: what a prediction of each operation record depends on.
 
     A launch's words a, b and c hold its kernel, grid, block, shared memory and graph flag
-    (the stream is in d and left out); a copy has its kind and bytes (c), a memset its bytes (b)."""
+    (the stream is in d and left out); a copy has its kind and bytes (c), a memset its bytes (b).
+    A library GEMM's launch also has the id of its shape (`OpDurations.shape_ids`) in word 0."""
     t = ops["type"].astype(np.uint64)
     is_k, is_c = t == shim.REC_LAUNCH, t == shim.REC_COPY
     kind = np.where(is_c, ops["kind"] & shim.COPY_KIND_MASK, 0).astype(np.uint64)
     zero = np.zeros(len(ops), dtype=np.uint64)
+    shape = zero if shape_ids is None else shape_ids.astype(np.uint64) << np.uint64(SHAPE_SHIFT)
     return np.stack(
         [
-            t | (kind << np.uint64(8)),
+            t | (kind << np.uint64(8)) | shape,
             np.where(is_k, ops["a"], zero),
             np.where(is_k | ~is_c, ops["b"], zero),
             np.where(is_k | is_c, ops["c"], zero),
@@ -81,20 +85,37 @@ class OpDurations:
         self.durations = durations
         self.strings = strings
         self._cache: dict[tuple[int, ...], tuple[int, int]] = {}
+        self._shapes: list[GemmShape | None] = [None]  # GEMM shapes by id (0: not a GEMM)
+        self._shape_ids: dict[GemmShape, int] = {}
+
+    def shape_ids(self, shapes: dict[int, GemmShape], n: int) -> np.ndarray:
+        """For n records of which those at `shapes`' positions are GEMM launches: each record's
+        shape id (0 for the others), the same id for the same shape all run long."""
+        ids = np.zeros(n, dtype=np.uint64)
+        for pos, shape in shapes.items():
+            sid = self._shape_ids.get(shape)
+            if sid is None:
+                sid = self._shape_ids[shape] = len(self._shapes)
+                self._shapes.append(shape)
+            ids[pos] = sid
+        return ids
 
     def predict(
-        self, ops: np.ndarray, name_of: Callable[[int], str]
+        self, ops: np.ndarray, name_of: Callable[[int], str], shape_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Durations (int64) and model codes (int32, into `strings`) of operation records
-        `ops`; `name_of(kernel id)` is a kernel's name."""
+        `ops`; `name_of(kernel id)` is a kernel's name, `shape_ids` the ids of library GEMMs'
+        shapes (`shape_ids`; None: no GEMM among them)."""
         if not len(ops):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        if shape_ids is not None and not shape_ids.any():
+            shape_ids = None
         if len(ops) <= SMALL_BATCH:
-            return self._predict_few(ops, name_of)
-        if _all_like_first(ops):  # e.g. a run of launches of one kernel: one key, no key array
-            d, m = self._predict_few(ops[:1], name_of)
+            return self._predict_few(ops, name_of, shape_ids)
+        if shape_ids is None and _all_like_first(ops):  # e.g. a run of launches of one kernel
+            d, m = self._predict_few(ops[:1], name_of, None)
             return np.full(len(ops), d[0], dtype=np.int64), np.full(len(ops), m[0], np.int32)
-        keys = op_keys(ops)
+        keys = op_keys(ops, shape_ids)
         first, inverse = distinct_rows(keys)
         distinct = [tuple(k) for k in keys[first].tolist()]
         missing = [i for i, k in enumerate(distinct) if k not in self._cache]
@@ -104,10 +125,11 @@ class OpDurations:
         return values[inverse, 0], values[inverse, 1].astype(np.int32)
 
     def _predict_few(
-        self, ops: np.ndarray, name_of: Callable[[int], str]
+        self, ops: np.ndarray, name_of: Callable[[int], str], shape_ids: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """`predict` for a handful of records (a sync's batch): plain Python, no array passes."""
-        keys = [_key(r) for r in ops.tolist()]
+        sids = [0] * len(ops) if shape_ids is None else shape_ids.tolist()
+        keys = [_key(r, sid) for r, sid in zip(ops.tolist(), sids, strict=True)]
         missing = [i for i, k in enumerate(keys) if k not in self._cache]
         if missing:
             unique = list(dict.fromkeys(keys[i] for i in missing))
@@ -122,7 +144,8 @@ class OpDurations:
     def _predict_missing(
         self, ops: np.ndarray, keys: list[tuple[int, ...]], name_of: Callable[[int], str]
     ) -> None:
-        durations, models = self.durations.predict(_requests(ops, name_of))
+        shapes = [self._shapes[k[0] >> SHAPE_SHIFT] for k in keys]
+        durations, models = self.durations.predict(_requests(ops, name_of, shapes))
         for key, d, m in zip(keys, durations.tolist(), models.tolist(), strict=True):
             self._cache[key] = (int(d), self.strings.code(str(m)))
 
@@ -132,18 +155,20 @@ def _all_like_first(ops: np.ndarray) -> bool:
     return all(bool((ops[f] == ops[f][0]).all()) for f in ("type", "kind", "a", "b", "c"))
 
 
-def _key(r: tuple) -> tuple[int, ...]:
+def _key(r: tuple, shape_id: int = 0) -> tuple[int, ...]:
     """`op_keys` of one record (a tuple of RECORD_DTYPE's fields)."""
     t, kind, a, b, c = r[1], r[2], r[8], r[9], r[10]
     if t == shim.REC_LAUNCH:
-        return (t, a, b, c)
+        return (t | shape_id << SHAPE_SHIFT, a, b, c)
     if t == shim.REC_COPY:
         return (t | (kind & shim.COPY_KIND_MASK) << 8, 0, 0, c)
     return (t, 0, b, 0)
 
 
-def _requests(ops: np.ndarray, name_of: Callable[[int], str]) -> OpRequests:
-    """Operation records as predictor requests (one per record)."""
+def _requests(
+    ops: np.ndarray, name_of: Callable[[int], str], shapes: list[GemmShape | None]
+) -> OpRequests:
+    """Operation records as predictor requests (one per record; `shapes`: their GEMM shapes)."""
     lv = shim.launch_view(ops)
     reqs = OpRequests()
     for r, launch in zip(ops.tolist(), lv.tolist(), strict=True):
@@ -156,4 +181,7 @@ def _requests(ops: np.ndarray, name_of: Callable[[int], str]) -> OpRequests:
             reqs.add("copy", f"memcpy {ckind}", nbytes=int(c), copy_kind=ckind)
         else:
             reqs.add("memset", "memset", nbytes=int(b))
+    if any(shape is not None for shape in shapes):
+        known = {i: shape for i, shape in enumerate(shapes) if shape is not None}
+        reqs.gemm = gemm_columns(known, np.arange(len(shapes)))
     return reqs

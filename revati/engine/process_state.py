@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from revati import shim
 
 if TYPE_CHECKING:  # not imported here: a process registers before numpy is loaded
+    from revati.engine.gemm_shapes import GemmShape
     from revati.engine.graph_replay import GraphRun, GraphTemplate
 
 
@@ -56,3 +57,4 @@ class ProcessState:
     kernel_names: dict[int, str] = field(default_factory=dict)
     allocs: dict[int, dict[str, Any]] = field(default_factory=dict)
     pending_call: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pending_gemm: dict[int, GemmShape] = field(default_factory=dict)  # by thread

@@ -5,6 +5,12 @@ Outputs, in the build folder (`revati/native/_build/` when the package is writab
 - `libcudart.so.13`: the preloaded shim (SONAME libcudart.so.13, so it also satisfies a plain
   `DT_NEEDED libcudart.so.13`), with a generated stub for every unemulated entry point listed
   in `entry_points.tsv` (`revati.native.stubgen.generate_stubs_c`), when that table exists;
+- `libcuda.so.1` (and the name `libcuda.so`, which Triton links against) and
+  `libnvidia-ml.so.1`: empty libraries with those SONAMEs whose one `DT_NEEDED` entry is the
+  shim, preloaded with it. The driver and NVML functions live in the shim itself (one device,
+  context, stream and memory model for runtime and driver); these names only satisfy a
+  `dlopen("libcuda.so.1")` (PyTorch, Triton, NVML bindings) or a link line, and `dlsym` on
+  their handles finds the shim's functions through that dependency;
 - `librevati_clock.so`: the coordinator's side of the clock page, loaded with ctypes.
 
 Run `python -m revati.native.build` to build by hand, `--update-table` to mark every entry
@@ -43,6 +49,16 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "gemm.c",
+    "cublas.c",
+    "cublaslt.c",
+    "devices.c",
+    "driver.c",
+    "driver_mem.c",
+    "driver_vmm.c",
+    "driver_module.c",
+    "cubin.c",
+    "nvml.c",
     "stream_attr.c",
     "mempool.c",
     "mempool_attr.c",
@@ -51,6 +67,8 @@ SHIM_SOURCES = (
     "graph_nodes.c",
     "graph_cond.c",
     "ipc.c",
+    "nccl.c",  # NCCL at its API: communicators, collectives as barriers
+    "nccl_data.c",  # NCCL: real bytes on backed buffers
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
@@ -67,9 +85,16 @@ HEADERS = (
     "mempool.h",
     "graph_mem.h",
     "cuda_types.h",
+    "cublas_types.h",
+    "driver.h",
+    "cubin.h",
+    "nccl_layer.h",
 )
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"
+# Libraries that stand in for NVIDIA's by name only (see the module docstring).
+FACADE_NAMES = ("libcuda.so.1", "libnvidia-ml.so.1")
+FACADE_LINKS = {"libcuda.so": "libcuda.so.1"}
 TABLE = NATIVE / "entry_points.tsv"
 FN_HEADER = "revati_fn.h"  # generated from TABLE into the build's work folder
 CFLAGS = [
@@ -187,6 +212,24 @@ def _stub_source(emulated: set[str], out: Path) -> Path | None:
     return src
 
 
+def _build_facades(cc: str, work: Path, shim: Path) -> list[Path]:
+    """The libraries named in FACADE_NAMES: no code, one DT_NEEDED entry (the shim's SONAME)."""
+    empty = work / "facade.c"
+    empty.write_text("/* a name for the loader: the functions are the shim's */\n")
+    built = []
+    for name in FACADE_NAMES:
+        path = work / name
+        _run([cc, "-shared", "-fPIC", "-o", str(path), f"-Wl,-soname,{name}", str(empty),
+              "-Wl,--no-as-needed", str(shim)])  # fmt: skip
+        built.append(path)
+    return built
+
+
+def facade_paths(shim: Path) -> list[Path]:
+    """The facade libraries built next to `shim`, in preload order."""
+    return [shim.parent / name for name in FACADE_NAMES]
+
+
 def sanitized() -> bool:
     """Whether this process builds and uses the sanitizer build (REVATI_SANITIZE=undefined)."""
     value = os.environ.get(SANITIZE_ENV, "")
@@ -242,8 +285,15 @@ def build(out_dir: Path, sanitize: bool = False) -> tuple[Path, Path]:
             cc, HELPER_SOURCES, work / "helper", ("-fvisibility=default",)
         )
         _run([cc, "-shared", "-o", str(helper_tmp), *map(str, helper_objs)])
+        facades = _build_facades(cc, work, shim_tmp)
         os.replace(shim_tmp, out_dir / SHIM_NAME)
         os.replace(helper_tmp, out_dir / HELPER_NAME)
+        for facade in facades:
+            os.replace(facade, out_dir / facade.name)
+    for link, target in FACADE_LINKS.items():
+        if not (out_dir / link).is_symlink():
+            (out_dir / link).unlink(missing_ok=True)
+            (out_dir / link).symlink_to(target)
     (out_dir / "digest").write_text(source_digest())
     return out_dir / SHIM_NAME, out_dir / HELPER_NAME
 
@@ -267,6 +317,7 @@ def ensure_built() -> tuple[Path, Path]:
     if (
         shim.exists()
         and helper.exists()
+        and all(p.exists() for p in facade_paths(shim))
         and digest.exists()
         and digest.read_text() == source_digest()
     ):

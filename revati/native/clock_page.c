@@ -1,5 +1,5 @@
 /*
- * The clock page: one virtual clock per run (DESIGN §3). Compiled into the shim and into
+ * The clock page: one virtual clock per run (docs/design.md §3). Compiled into the shim and into
  * librevati_clock.so, which the coordinator loads with ctypes so both sides use real atomics.
  */
 #include <sched.h>

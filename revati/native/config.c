@@ -22,6 +22,7 @@ void revati_config_defaults(void) {
     d->shared_mem_per_sm = 233472; d->regs_per_block = 65536; d->regs_per_sm = 65536;
     d->max_threads_per_block = 1024; d->max_threads_per_sm = 2048; d->warp_size = 32;
     d->max_blocks_per_sm = 32;
+    d->power_watts = 700; d->nvlink_links = 18;
 }
 
 static void config_set(const char *k, const char *v) {
@@ -49,6 +50,8 @@ static void config_set(const char *k, const char *v) {
     INT_KEY("max_threads_per_sm", d->max_threads_per_sm);
     INT_KEY("warp_size", d->warp_size);
     INT_KEY("max_blocks_per_sm", d->max_blocks_per_sm);
+    INT_KEY("power_watts", d->power_watts);
+    INT_KEY("nvlink_links", d->nvlink_links);
     INT_KEY("cost_launch_ns", g_cfg.cost_ns[COST_LAUNCH]);
     INT_KEY("cost_copy_ns", g_cfg.cost_ns[COST_COPY]);
     INT_KEY("cost_event_ns", g_cfg.cost_ns[COST_EVENT]);

@@ -25,6 +25,7 @@ static cudaError_t ret(cudaError_t e) {
 cudaError_t revati_ret(cudaError_t e) { return ret(e); }
 
 int revati_current_device(void) { return t_device; }
+void revati_set_current_device(int device) { t_device = device; }
 
 /* One plain API record with the host cost of its class. */
 static cudaError_t plain(uint16_t fn, enum revati_cost_class cls, cudaError_t rc, uint64_t a, uint64_t b) {
@@ -113,7 +114,7 @@ API cudaChooseDevice(int *d, const struct cudaDeviceProp *p) { (void)p; if (d) *
 
 API cudaDeviceGetPCIBusId(char *buf, int len, int d) {
     if (!buf || len <= 0) return ret(cudaErrorInvalidValue);
-    snprintf(buf, (size_t)len, "0000:%02x:00.0", 0x18 + d);
+    snprintf(buf, (size_t)len, "0000:%02x:00.0", 0x18 + revati_physical_device(d));
     return cudaSuccess;
 }
 
@@ -121,7 +122,7 @@ static void fill_props(struct cudaDeviceProp *p, int device) {
     const struct revati_device_props *d = &g_cfg.dev;
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", d->name);
-    for (int i = 0; i < 16; i++) p->uuid.bytes[i] = (char)(0x5e + i + device);
+    revati_device_uuid(revati_physical_device(device), (unsigned char *)p->uuid.bytes);
     p->totalGlobalMem = (size_t)revati_memory_capacity(device);
     p->sharedMemPerBlock = (size_t)d->shared_mem_per_block;
     p->regsPerBlock = d->regs_per_block;
@@ -143,7 +144,7 @@ static void fill_props(struct cudaDeviceProp *p, int device) {
     p->surfaceAlignment = 512;
     p->concurrentKernels = 1;
     p->ECCEnabled = 1;
-    p->pciBusID = 0x18 + device;
+    p->pciBusID = 0x18 + revati_physical_device(device);
     p->asyncEngineCount = 3;
     p->unifiedAddressing = 1;
     p->memoryBusWidth = d->bus_width_bits;
@@ -255,6 +256,12 @@ API cudaDeviceGetAttribute(int *value, int attr, int device) {
     case 116: v = 1; break;
     case 118: case 119: v = 1; break;
     case 120: v = p.clusterLaunch; break;
+    case 92: case 122: case 123: v = 1; break;   /* stream memory operations */
+    case 102: case 103: case 110: v = 1; break;  /* virtual memory management, POSIX fd handles */
+    case 126: v = 4; break;                      /* memory sync domains */
+    case 127: v = p.major >= 9; break;           /* tensor maps */
+    case 131: case 134: v = -1; break;           /* NUMA ids */
+    case 139: v = p.gpuPciDeviceID; break;
     default: v = 0; break;
     }
     *value = v;
@@ -284,25 +291,31 @@ static cudaError_t query(uint16_t fn, int what, int64_t a, int64_t b, int64_t *v
 API cudaDeviceSynchronize(void) {
     revati_ensure_init();
     revati_hostfn_gate_all(FN_cudaDeviceSynchronize);
-    return block_on(FN_cudaDeviceSynchronize, SYNC_DEVICE, t_device, 0);
+    return block_on(FN_cudaDeviceSynchronize, SYNC_DEVICE, revati_physical_device(t_device), 0);
 }
 API cudaThreadSynchronize(void) { return cudaDeviceSynchronize(); }
 
 API cudaDeviceReset(void) {
     revati_ensure_init();
-    cudaError_t rc = block_on(FN_cudaDeviceReset, SYNC_DEVICE, t_device, 0);
+    int device = revati_physical_device(t_device);
+    cudaError_t rc = block_on(FN_cudaDeviceReset, SYNC_DEVICE, device, 0);
     int64_t now = revati_now();
-    revati_emit(REC_DEVICE_RESET, 0, FN_cudaDeviceReset, rc, now, now, (uint64_t)t_device, 0, 0, 0);
+    revati_emit(REC_DEVICE_RESET, 0, FN_cudaDeviceReset, rc, now, now, (uint64_t)device, 0, 0, 0);
     return rc;
 }
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
+/* A default stream belongs to the current device: its ref carries the node's device. */
+static int64_t default_ref(int per_thread) {
+    return ((int64_t)revati_physical_device(t_device) << REVATI_DEFAULT_STREAM_DEVICE_SHIFT) | (per_thread ? 2 : 0);
+}
+
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj) {
     *obj = NULL;
-    if (s == NULL) return per_thread ? 2 : 0;
-    if (s == REVATI_STREAM_LEGACY) return 0;
-    if (s == REVATI_STREAM_PER_THREAD) return 2;
+    if (s == NULL) return default_ref(per_thread);
+    if (s == REVATI_STREAM_LEGACY) return default_ref(0);
+    if (s == REVATI_STREAM_PER_THREAD) return default_ref(1);
     struct revati_stream *st = s;
     if (st->magic != STREAM_MAGIC) return -1;
     *obj = st;
@@ -322,7 +335,7 @@ static cudaError_t stream_create(cudaStream_t *out, unsigned int flags, int prio
     *out = s;
     int64_t exit = revati_charge(COST_OTHER, enter);
     revati_emit(REC_STREAM_CREATE, 0, fn, 0, enter, exit, (uint64_t)(uintptr_t)s, flags,
-                (uint64_t)(int64_t)s->priority, (uint64_t)t_device);
+                (uint64_t)(int64_t)s->priority, (uint64_t)revati_physical_device(t_device));
     return cudaSuccess;
 }
 
@@ -505,7 +518,7 @@ static cudaError_t device_alloc(void **p, size_t bytes, int kind, uint16_t fn) {
     *p = ptr;
     int64_t exit = revati_charge(COST_ALLOC, enter);
     uint8_t k = (uint8_t)(kind | (backed ? REC_F_BACKED : 0) | (rc ? ALLOC_FAILED : 0));
-    revati_emit(REC_ALLOC, k, fn, rc, enter, exit, (uint64_t)(uintptr_t)ptr, bytes, (uint64_t)t_device, 0);
+    revati_emit(REC_ALLOC, k, fn, rc, enter, exit, (uint64_t)(uintptr_t)ptr, bytes, (uint64_t)revati_physical_device(t_device), 0);
     return ret(rc);
 }
 
@@ -599,7 +612,7 @@ API cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const void *ptr
     return cudaSuccess;
 }
 
-/* Copies and memsets: move bytes per DESIGN §4, record the operation, block if synchronous. */
+/* Copies and memsets: move bytes per docs/design.md §4, record the operation, block if synchronous. */
 cudaError_t revati_copy(void *dst, const void *src, size_t n, int kind, cudaStream_t s, int async,
                         int per_thread, uint16_t fn) {
     revati_ensure_init();
@@ -649,7 +662,9 @@ API cudaMemcpy2D_ptds(void *d, size_t dp, const void *s, size_t sp, size_t w, si
 API cudaMemcpy2DAsync(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h, int k, cudaStream_t st) { return copy_2d(d, dp, s, sp, w, h, k, st, 1, 0, FN_cudaMemcpy2DAsync); }
 API cudaMemcpy2DAsync_ptsz(void *d, size_t dp, const void *s, size_t sp, size_t w, size_t h, int k, cudaStream_t st) { return copy_2d(d, dp, s, sp, w, h, k, st, 1, 1, FN_cudaMemcpy2DAsync); }
 
-cudaError_t revati_memset(void *dst, int value, size_t n, cudaStream_t s, int async, int per_thread, uint16_t fn) {
+/* A memset of n bytes as `size`-byte elements (1, 2 or 4) of `value`. */
+cudaError_t revati_memset_elements(void *dst, uint32_t value, unsigned int size, size_t n, cudaStream_t s,
+                                   int async, int per_thread, uint16_t fn) {
     revati_ensure_init();
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
@@ -658,16 +673,19 @@ cudaError_t revati_memset(void *dst, int value, size_t n, cudaStream_t s, int as
     int64_t enter = revati_now();
     int moved = 0;
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_begin();
-    cudaError_t rc = revati_set_bytes(dst, value, n, &moved);
+    cudaError_t rc = revati_fill(dst, value, size, n, &moved);
     if (n >= REVATI_PAUSE_MIN_BYTES) revati_pause_end();
     if (obj && obj->capture && rc == cudaSuccess) {
-        struct graph_node node = {.type = REC_MEMSET, .dst = dst, .bytes = n, .value = value};
+        struct graph_node node = {.type = REC_MEMSET, .dst = dst, .bytes = n, .value = (int)value, .element_size = size};
         return ret(capture_append(obj, &node) ? cudaErrorMemoryAllocation : cudaSuccess);
     }
     int64_t exit = revati_charge(COST_COPY, enter);
     uint8_t k = (uint8_t)((async ? REC_F_ASYNC : 0) | (moved ? REC_F_BACKED : 0));
     revati_emit(REC_MEMSET, k, fn, rc, enter, exit, (uint64_t)(uintptr_t)dst, n, (uint64_t)(value & 0xff), (uint64_t)ref);
     return ret(rc);
+}
+cudaError_t revati_memset(void *dst, int value, size_t n, cudaStream_t s, int async, int per_thread, uint16_t fn) {
+    return revati_memset_elements(dst, (uint32_t)(value & 0xff), 1, n, s, async, per_thread, fn);
 }
 API cudaMemset(void *d, int v, size_t n) { return revati_memset(d, v, n, NULL, 0, 0, FN_cudaMemset); }
 API cudaMemset_ptds(void *d, int v, size_t n) { return revati_memset(d, v, n, NULL, 0, 1, FN_cudaMemset); }

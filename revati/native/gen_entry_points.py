@@ -2,12 +2,19 @@
 
     python -m revati.native.gen_entry_points [--lib PATH] [--table PATH]
     python -m revati.native.gen_entry_points --docs-only   # refresh docs/entry-points.md only
+    python -m revati.native.gen_entry_points --driver-header /usr/local/cuda/include/cuda.h
+    python -m revati.native.gen_entry_points --nvml-bindings "$(python -c 'import pynvml; print(pynvml.__file__)')"
 
 Reads every function the library exports (pyelftools, `.dynsym`), replaces that library's rows
 in the table with one row per export, and keeps the status and notes of every name already
 listed; new names start as `emulated` if they are in `INITIAL_EMULATED`, else `stub`. Rows of
 other libraries are left alone. The table is committed, so building revati never needs the
 CUDA toolkit; run this only when a new CUDA release adds or removes functions.
+
+Machines without a GPU have no driver library to read: the driver's rows (`libcuda.so.1`) come
+from `cuda.h`, preprocessed twice (default and per-thread default stream) so every versioned
+name (`cuMemAlloc_v2`, `cuLaunchKernel_ptsz`) is listed; NVML's rows (`libnvidia-ml.so.1`)
+from the names NVIDIA's Python bindings (nvidia-ml-py) look up in the library.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,6 +116,48 @@ def merge(existing: list[EntryPoint], library: str, exports: list[str]) -> list[
     return others + rows
 
 
+DRIVER_LIBRARY = "libcuda.so.1"
+NVML_LIBRARY = "libnvidia-ml.so.1"
+_DRIVER_DECLARATION = re.compile(r"\bCUresult\s+(cu[A-Z]\w*)\s*\(")
+_NVML_LOOKUP = re.compile(r"_nvmlGetFunctionPointer\(\s*[\"'](nvml\w+)[\"']")
+
+
+_VERSION_SUFFIX = re.compile(r"_v\d+$")
+
+
+def with_legacy_names(names: set[str]) -> list[str]:
+    """`names` plus the unversioned name of each `_vN` one: the real libraries keep exporting
+    the older ABI under the old name (PyTorch looks up `nvmlDeviceGetComputeRunningProcesses`)."""
+    return sorted(names | {_VERSION_SUFFIX.sub("", n) for n in names})
+
+
+def driver_exports(header: Path) -> list[str]:
+    """The driver functions `cuda.h` declares, under both default-stream modes."""
+    from revati.native.build import compiler
+
+    names: set[str] = set()
+    for extra in ([], ["-DCUDA_API_PER_THREAD_DEFAULT_STREAM"]):
+        proc = subprocess.run([compiler(), "-E", "-P", *extra, "-I", str(header.parent), str(header)],
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            raise RevatiConfigError(f"cannot preprocess {header}: {proc.stderr.strip()[:300]}")
+        names.update(_DRIVER_DECLARATION.findall(proc.stdout))
+    return with_legacy_names(names)
+
+
+# NVML exports the bindings never look up (they initialise through nvmlInitWithFlags).
+NVML_NOT_LOOKED_UP = frozenset({"nvmlInit", "nvmlInit_v2", "nvmlDeviceGetPciInfo_v2"})
+
+
+def nvml_exports(bindings: Path) -> list[str]:
+    """The NVML functions the Python bindings look up by name, and those they never do."""
+    try:
+        names = set(_NVML_LOOKUP.findall(bindings.read_text(encoding="utf-8")))
+        return with_legacy_names(names | NVML_NOT_LOOKED_UP)
+    except OSError as e:
+        raise RevatiConfigError(f"cannot read {bindings}: {e.strerror}") from e
+
+
 def regenerate(library_path: Path, table_path: Path) -> tuple[list[EntryPoint], list[str]]:
     """Rewrite the table from `library_path`; returns the rows and the names dropped."""
     info = read_elf(library_path)
@@ -114,6 +165,15 @@ def regenerate(library_path: Path, table_path: Path) -> tuple[list[EntryPoint], 
     exports = [sym.name for sym in info.defined_functions()]
     if not exports:
         raise RevatiConfigError(f"{library_path} exports no functions; is it a CUDA library?")
+    return regenerate_from(library, exports, table_path)
+
+
+def regenerate_from(
+    library: str, exports: list[str], table_path: Path
+) -> tuple[list[EntryPoint], list[str]]:
+    """Rewrite `library`'s rows of the table as `exports`; returns the rows and names dropped."""
+    if not exports:
+        raise RevatiConfigError(f"no functions found for {library}")
     existing = read_table(table_path) if table_path.exists() else []
     rows = merge(existing, library, exports)
     dropped = sorted({r.name for r in existing if r.library == library} - set(exports))
@@ -158,16 +218,30 @@ def main(argv: list[str] | None = None) -> int:
         "--lib", type=Path, help=f"the real library (default: find {DEFAULT_LIBRARY})"
     )
     parser.add_argument("--table", type=Path, default=TABLE_PATH, help="the table to update")
+    parser.add_argument("--driver-header", type=Path,
+                        help=f"take {DRIVER_LIBRARY}'s functions from this cuda.h")  # fmt: skip
+    parser.add_argument("--nvml-bindings", type=Path,
+                        help=f"take {NVML_LIBRARY}'s functions from this pynvml.py")  # fmt: skip
     parser.add_argument("--docs-only", action="store_true",
                         help="only refresh the generated section of docs/entry-points.md")  # fmt: skip
     args = parser.parse_args(argv)
     if args.docs_only:
         return _refresh_docs_only(args.table)
     try:
-        library_path = args.lib or find_library()
-        if not library_path.is_file():
-            raise RevatiConfigError(f"{library_path} does not exist; pass --lib the real library")
-        rows, dropped = regenerate(library_path, args.table)
+        if args.driver_header or args.nvml_bindings:
+            library_path = args.driver_header or args.nvml_bindings
+            library = DRIVER_LIBRARY if args.driver_header else NVML_LIBRARY
+            exports = (
+                driver_exports(library_path) if args.driver_header else nvml_exports(library_path)
+            )
+            rows, dropped = regenerate_from(library, exports, args.table)
+        else:
+            library_path = args.lib or find_library()
+            if not library_path.is_file():
+                raise RevatiConfigError(
+                    f"{library_path} does not exist; pass --lib the real library"
+                )
+            rows, dropped = regenerate(library_path, args.table)
     except RevatiError as e:
         print(f"gen_entry_points: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -172,14 +172,6 @@ API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_inf
     return cudaSuccess;
 }
 
-/* A memset node with 2- or 4-byte elements on backed memory. */
-static int fill_elements(void *dst, int value, unsigned int size, uint64_t bytes) {
-    struct revati_alloc a;
-    if (!revati_device_lookup(dst, &a) || !a.backed || (uint8_t *)dst + bytes > a.addr + a.bytes) return 0;
-    for (uint64_t off = 0; off + size <= bytes; off += size) memcpy((uint8_t *)dst + off, &value, size);
-    return 1;
-}
-
 static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_thread) {
     revati_ensure_init();
     struct revati_graph_exec *e = exec;
@@ -210,6 +202,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             k += c;
         } while (k < nd);
         if (n->type == REC_LAUNCH) {
+            if (n->gemm.type == REC_GEMM) revati_gemm_emit(&n->gemm, thread);
             uint64_t idx;
             struct revati_record *r = revati_ring_reserve(&idx);
             if (!r) continue;
@@ -231,11 +224,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             revati_emit(REC_HOST_FN, REC_F_GRAPH, FN_cudaGraphLaunch, 0, exit, exit, (uint64_t)ref, 0, 0, 0);
             if (n->host_fn) n->host_fn(n->host_data);
         } else if (n->type == REC_MEMSET) {
-            if (n->element_size > 1) {
-                moved = fill_elements(n->dst, n->value, n->element_size, n->bytes);
-            } else {
-                revati_set_bytes(n->dst, n->value, n->bytes, &moved);
-            }
+            revati_fill(n->dst, (uint32_t)n->value, n->element_size, n->bytes, &moved);
             revati_emit(REC_MEMSET, (uint8_t)(REC_F_ASYNC | REC_F_GRAPH | (moved ? REC_F_BACKED : 0)), FN_cudaGraphLaunch, 0,
                         exit, exit, (uint64_t)(uintptr_t)n->dst, n->bytes, (uint64_t)(n->value & 0xff), (uint64_t)ref);
         } else {

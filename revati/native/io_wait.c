@@ -1,5 +1,5 @@
 /*
- * poll, ppoll, select, pselect, epoll_wait and epoll_pwait with virtual timeouts (DESIGN §3).
+ * poll, ppoll, select, pselect, epoll_wait and epoll_pwait with virtual timeouts (docs/design.md §3).
  * A wait that would block becomes a coordinator wait: fds ready now return at once; otherwise
  * the thread leaves `running` until an fd is ready or the virtual deadline is reached, and takes
  * part in the two-phase jump (revati_block_io). After it resumes, the result is read with a

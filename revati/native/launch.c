@@ -192,9 +192,9 @@ static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati
 /* Append the launch record and add the launch's host cost to the clock. `flatten` inlines the
  * clock read, the thread index, the ring reservation and the charge (from their own files when
  * the build uses LTO), so this makes no call; only their rare paths (a TSC recalibration, a
- * thread's first record, a full ring) stay out of line. */
-static __attribute__((noinline, flatten)) void launch_record(const struct kernel_rec *k, dim3 g, dim3 b, size_t smem,
-                                                   int64_t ref, uint16_t fn) {
+ * thread's first record, a full ring) stay out of line. Library layers (gemm.c) launch here too. */
+__attribute__((noinline, flatten)) void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem,
+                                                             int64_t ref, uint16_t fn) {
     int64_t enter = revati_now();
     uint32_t thread = revati_thread_index();
     uint64_t idx;
@@ -208,7 +208,7 @@ static __attribute__((noinline, flatten)) void launch_record(const struct kernel
     r->result = 0;
     r->enter_ns = enter;
     r->exit_ns = enter + cost;
-    r->p.launch.kernel = k->id;
+    r->p.launch.kernel = kernel;
     r->p.launch.grid_x = g.x;
     r->p.launch.grid_y = (uint16_t)g.y;
     r->p.launch.grid_z = (uint16_t)g.z;
@@ -216,7 +216,7 @@ static __attribute__((noinline, flatten)) void launch_record(const struct kernel
     r->p.launch.block_y = (uint16_t)b.y;
     r->p.launch.block_z = (uint16_t)b.z;
     r->p.launch.graph_flag = 0;
-    r->p.launch.shared_mem = (uint32_t)smem;
+    r->p.launch.shared_mem = smem;
     r->p.launch.stream = (uint64_t)ref;
     revati_ring_commit(r, idx);
     if (cost > 0) revati_page_charge(g_page, cost);
@@ -236,8 +236,16 @@ static inline __attribute__((always_inline)) cudaError_t launch(const struct ker
     if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
     if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem);
     revati_hostfn_gate(ref, fn);
-    launch_record(k, g, b, smem, ref, fn);
+    revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
     return cudaSuccess;
+}
+
+/* A launch of a kernel named elsewhere (the driver's modules): the same checks, capture and
+ * record as a runtime launch. */
+cudaError_t revati_launch_kernel_id(uint32_t kernel_id, dim3 g, dim3 b, size_t smem, cudaStream_t s,
+                                    int per_thread, uint16_t fn) {
+    struct kernel_rec k = {.magic = KERNEL_MAGIC, .id = kernel_id};
+    return launch(&k, g, b, smem, s, per_thread, fn);
 }
 
 API __cudaGetKernel(cudaKernel_t *kernel, const void *host_fun) {
@@ -322,14 +330,15 @@ API cudaFuncSetAttribute(const void *f, int attr, int value) {
 API cudaFuncSetCacheConfig(const void *f, int c) { (void)c; return func(f) ? cudaSuccess : cudaErrorInvalidDeviceFunction; }
 API cudaFuncSetSharedMemConfig(const void *f, int c) { (void)c; return func(f) ? cudaSuccess : cudaErrorInvalidDeviceFunction; }
 
-static int occupancy(int block_size, size_t dyn_smem) {
+/* Resident blocks of `block_size` threads per SM, each using `regs` registers per thread and
+ * `smem` bytes of shared memory. */
+int revati_occupancy(int block_size, size_t smem, int regs) {
     const struct revati_device_props *d = &g_cfg.dev;
     if (block_size <= 0) return 0;
     int warps = (block_size + d->warp_size - 1) / d->warp_size;
     int by_threads = d->max_threads_per_sm / (warps * d->warp_size);
-    int by_regs = d->regs_per_sm / (warps * d->warp_size * 32);
-    int smem = (int)dyn_smem + 1024;
-    int by_smem = dyn_smem ? d->shared_mem_per_sm / smem : d->max_blocks_per_sm;
+    int by_regs = d->regs_per_sm / (warps * d->warp_size * (regs > 0 ? (regs + 7) / 8 * 8 : 32));
+    int by_smem = smem ? d->shared_mem_per_sm / ((int)smem + 1024) : d->max_blocks_per_sm;
     int n = d->max_blocks_per_sm;
     if (by_threads < n) n = by_threads;
     if (by_regs < n) n = by_regs;
@@ -340,7 +349,7 @@ static int occupancy(int block_size, size_t dyn_smem) {
 API cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *f, int block, size_t smem) {
     revati_ensure_init();
     if (!n || !func(f)) return cudaErrorInvalidValue;
-    *n = occupancy(block, smem);
+    *n = revati_occupancy(block, smem, 32);
     return cudaSuccess;
 }
 API cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, const void *f, int block, size_t smem, unsigned int fl) {

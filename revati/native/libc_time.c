@@ -1,5 +1,5 @@
 /*
- * libc's clocks, sleeps and timed waits in virtual time (DESIGN §3, INTERCEPTION-FACTS.md).
+ * libc's clocks, sleeps and timed waits in virtual time (docs/design.md §3).
  * Monotonic clocks read epoch_monotonic + V, realtime clocks epoch_realtime + V; CPU-time clocks
  * are not warped. Sleeps block on the coordinator; absolute-deadline waits on other threads are
  * converted back to real time so they never hang.

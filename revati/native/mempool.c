@@ -12,7 +12,7 @@
  * At every synchronising call a pool returns unused blocks to the device until its reserved
  * memory is at most its release threshold (default 0); cudaMemPoolTrimTo does the same on demand.
  * A block is reused for a request of at most its size and at least half of it, and only if
- * both are backed (real bytes) or both virtual (DESIGN §4).
+ * both are backed (real bytes) or both virtual (docs/design.md §4).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>

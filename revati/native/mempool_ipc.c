@@ -8,7 +8,7 @@
  * 64 bytes naming the block's range; importing maps that range into the importer's device
  * address space, shared: bytes one process writes the other reads. Imported memory takes no
  * capacity of its own (the exporter's block holds it). Large (virtual) blocks have no bytes, in
- * the importer as in the exporter (DESIGN §4).
+ * the importer as in the exporter (docs/design.md §4).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

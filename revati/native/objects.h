@@ -38,6 +38,7 @@ struct graph_node {
     void (*host_fn)(void *);   /* host nodes */
     void *host_data;
     struct graph_node_handle *handle; /* the cudaGraphNode_t handed out (lazily), or NULL */
+    struct revati_gemm_record gemm;   /* kernel nodes of library GEMMs: type REC_GEMM, else 0 */
     void *event;                      /* event record / wait nodes */
     struct revati_graph *child;       /* NODE_CHILD: the embedded graph (the node owns it) */
     struct revati_graph **bodies;     /* NODE_CONDITIONAL: its body graphs (owned) */
@@ -110,7 +111,8 @@ struct revati_event {
     struct capture_deps deps;     /* the recording stream's leaves at that point */
 };
 
-/* Resolve a stream handle: returns the value recorded in the ring (0 legacy, 2 per-thread,
+/* Resolve a stream handle: returns the value recorded in the ring (a default stream: its node
+ * device << REVATI_DEFAULT_STREAM_DEVICE_SHIFT, plus 0 legacy or 2 per-thread;
  * else the handle) and the object in *obj (NULL for default streams). -1: invalid handle. */
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj);
 int revati_current_device(void);
@@ -126,6 +128,11 @@ void revati_hostfn_gate_all(uint16_t fn);
 int graph_add_edge(struct revati_graph *g, uint32_t from, uint32_t to);
 /* Append a node captured on stream `obj`: it depends on the stream's leaves, then is its leaf. */
 int capture_append(struct revati_stream *obj, const struct graph_node *n);
+/* A kernel launch record on stream `ref` at the current virtual time, charged a launch's host
+ * cost (launch.c: the hot path). */
+void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem, int64_t ref, uint16_t fn);
+/* Append the REC_GEMM record of a library GEMM (gemm.c), before its kernel's launch record. */
+void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
 int capture_live(const struct revati_graph *g);
 

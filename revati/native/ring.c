@@ -221,18 +221,25 @@ uint32_t revati_register_unsupported_name(const char *name, const char *library)
     return id;
 }
 
-/* Record an unemulated call once per call and answer cudaErrorNotSupported (used by the stubs). */
-REVATI_EXPORT int revati_unsupported_call(const char *name) {
+/* Record a call of an unemulated function of `library` and answer `code`, its library's "not
+ * supported" (the generated stubs call this: 801 for the runtime and the driver, 3 for NVML,
+ * 15 for cuBLAS/cuBLASLt). */
+REVATI_EXPORT int revati_unsupported_in(const char *name, const char *library, int code) {
     revati_ensure_init();
     static __thread const char *last_name;
     static __thread uint32_t last_id;
     uint32_t id = last_name == name ? last_id : 0;
     if (!id) {
-        id = revati_register_unsupported_name(name, "libcudart.so.13");
+        id = revati_register_unsupported_name(name, library);
         last_name = name;
         last_id = id;
     }
     int64_t now = revati_now();
-    revati_emit(REC_UNSUPPORTED, 0, 0, cudaErrorNotSupported, now, now, id, 0, 0, 0);
-    return cudaErrorNotSupported;
+    revati_emit(REC_UNSUPPORTED, 0, 0, code, now, now, id, 0, 0, 0);
+    return code;
+}
+
+/* The runtime's stubs: cudaErrorNotSupported. */
+REVATI_EXPORT int revati_unsupported_call(const char *name) {
+    return revati_unsupported_in(name, "libcudart.so.13", cudaErrorNotSupported);
 }

@@ -98,9 +98,13 @@ static void init_once(void) {
     revati_threads_init();
     revati_memory_init();
     const char *dir = getenv("REVATI_RUN_DIR");
-    if (!dir || !*dir) return;
+    if (!dir || !*dir) {
+        revati_apply_visible_devices();
+        return;
+    }
     snprintf(g_run_dir, sizeof g_run_dir, "%s", dir);
     revati_config_load(g_run_dir);
+    revati_apply_visible_devices();
     char path[600];
     snprintf(path, sizeof path, "%s/clock.page", g_run_dir);
     struct revati_clock_page *page = map_page(path);

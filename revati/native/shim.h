@@ -21,10 +21,14 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 4
+#define REVATI_PROTOCOL_VERSION 6
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
+/* A stream in a record is a created stream's handle, or a default stream of a device of the
+ * node: (device << REVATI_DEFAULT_STREAM_DEVICE_SHIFT) | (0 legacy, 2 per-thread). Device 0's
+ * default streams are 0 and 2, as before devices were carried. */
+#define REVATI_DEFAULT_STREAM_DEVICE_SHIFT 8
 
 /* ---- clock page -------------------------------------------------------------------------- */
 /* V = (frozen ? base_virtual : base_virtual + (now_real - base_real) / dilation) + charge_ns.
@@ -123,7 +127,63 @@ enum revati_record_type {
     REC_GRAPH_NODE = 19,   /* precedes each node record of a graph launch: p.u = node position,
                               up to 3 positions it depends on (kind = how many; more follow in
                               further REC_GRAPH_NODE records with the same position) */
+    REC_GEMM = 20,         /* a library GEMM's shape (struct revati_gemm_record): precedes the
+                              REC_LAUNCH record of the same thread that stands for its kernel */
+    REC_COLLECTIVE = 21,   /* an NCCL operation arrives: kind = enum revati_coll_kind; p.u = comm id,
+                              bytes (the collective's size S: the whole buffer for all-gather,
+                              reduce-scatter and all-to-all), stream, packed members (REVATI_COLL_*);
+                              init: bytes = the member's device. A REC_SYNC of kind SYNC_BARRIER
+                              follows the thread's arrivals (one call, or a group's end) */
 };
+
+/* REC_GEMM: the shape of one cuBLAS / cuBLASLt GEMM, in the ring slot before its launch record
+ * (same thread; another thread's records may come between). Same 12-byte head as every record;
+ * the rest is its own. Types are cudaDataType_t values, `compute` a cublasComputeType_t,
+ * `epilogue` a cublasLtEpilogue_t (1 = none). Leading dimensions and batch strides in elements;
+ * the stride of C is not kept. */
+struct revati_gemm_record {
+    uint32_t commit;
+    uint8_t type;     /* REC_GEMM */
+    uint8_t kind;     /* transa | transb << 2 (0 N, 1 T, 2 C) | REC_GEMM_F_* */
+    uint16_t fn;      /* the library call */
+    uint32_t thread;
+    uint32_t m;
+    int64_t stride_a, stride_b;
+    uint32_t n, k, batch;
+    uint32_t lda, ldb, ldc;
+    uint8_t a_type, b_type, c_type, compute, scale_type, flags; /* flags: REC_GEMM_X_* */
+    uint16_t epilogue;
+};
+_Static_assert(sizeof(struct revati_gemm_record) == 64, "gemm record must be 64 bytes");
+#define REC_GEMM_F_LT 0x10u      /* cublasLtMatmul */
+#define REC_GEMM_F_PTR_ARRAY 0x20u /* batched through arrays of pointers (…Batched, not strided) */
+#define REC_GEMM_X_BIAS 0x01u    /* epilogue reads a bias vector */
+#define REC_GEMM_X_FP8_SCALES 0x02u /* A/B/C/D scale pointers set (fp8) */
+#define REC_GEMM_X_DEVICE_SCALARS 0x04u /* alpha/beta are device pointers */
+#define REC_GEMM_X_BETA 0x08u    /* beta != 0 (C is read), when alpha/beta live on the host */
+
+/* cudaDataType_t values and the names the trace gives them (revati/shim.py parses this list). */
+#define REVATI_DATA_TYPES(X) \
+    X(0, fp32) X(1, fp64) X(2, fp16) X(3, int8) X(4, cfp32) X(5, cfp64) X(6, cfp16) X(7, cint8) \
+    X(8, uint8) X(10, int32) X(14, bf16) X(15, cbf16) X(28, fp8_e4m3) X(29, fp8_e5m2) \
+    X(30, fp8_ue8m0) X(31, fp6_e2m3) X(32, fp6_e3m2) X(33, fp4_e2m1)
+/* cublasLtEpilogue_t values and their names (kernel-name suffixes, trace features). */
+#define REVATI_EPILOGUES(X) \
+    X(1, none) X(2, relu) X(4, bias) X(6, relu_bias) X(32, gelu) X(36, gelu_bias) \
+    X(130, relu_aux) X(134, relu_aux_bias) X(160, gelu_aux) X(164, gelu_aux_bias) X(136, drelu) \
+    X(152, drelu_bgrad) X(192, dgelu) X(208, dgelu_bgrad) X(256, bgrada) X(512, bgradb)
+
+/* REC_COLLECTIVE kind values (the barriers.collective names the coordinator writes) */
+enum revati_coll_kind {
+    COLL_INIT = 1, COLL_ALLREDUCE = 2, COLL_ALLGATHER = 3, COLL_REDUCESCATTER = 4,
+    COLL_BROADCAST = 5, COLL_REDUCE = 6, COLL_SEND = 7, COLL_RECV = 8, COLL_ALLTOALL = 9,
+    COLL_GATHER = 10, COLL_SPLIT = 11,
+};
+/* REC_COLLECTIVE p.u[3]: rank | nranks << 16 | (peer or root, 0xffff for none) << 32 |
+ * dtype << 48 | reduction op << 56 */
+#define REVATI_COLL_PACK(rank, nranks, peer, dtype, op)                                        \
+    ((uint64_t)(uint16_t)(rank) | (uint64_t)(uint16_t)(nranks) << 16 |                            \
+     (uint64_t)(uint16_t)(peer) << 32 | (uint64_t)(uint8_t)(dtype) << 48 | (uint64_t)(uint8_t)(op) << 56)
 
 /* REC_COPY / REC_MEMSET kind bits */
 #define REC_COPY_KIND_MASK 0x7u /* 0 HtoH, 1 HtoD, 2 DtoH, 3 DtoD, 4 default(UVA) */
@@ -142,6 +202,7 @@ enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 
 enum revati_sync_kind {
     SYNC_STREAM = 1, SYNC_EVENT = 2, SYNC_DEVICE = 3, SYNC_COPY = 4, SYNC_SLEEP = 5,
     SYNC_POLL = 6, SYNC_WAIT = 7, SYNC_QUERY = 8,
+    SYNC_BARRIER = 9, /* until every member of the thread's collectives arrived: p.u[0] = how many */
 };
 
 /* REC_QUERY: what is asked (p.u[0]) */

@@ -16,7 +16,7 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* Host cost classes of intercepted calls (DESIGN §3, "Host cost of CUDA calls"). */
+/* Host cost classes of intercepted calls (docs/design.md §3, "Host cost of CUDA calls"). */
 enum revati_cost_class { COST_LAUNCH, COST_COPY, COST_EVENT, COST_SYNC, COST_ALLOC, COST_OTHER, COST_N };
 
 struct revati_device_props {
@@ -27,10 +27,13 @@ struct revati_device_props {
     int shared_mem_per_block, shared_mem_per_block_optin, shared_mem_per_sm;
     int regs_per_block, regs_per_sm, max_threads_per_block, max_threads_per_sm, warp_size;
     int max_blocks_per_sm;
+    int power_watts, nvlink_links; /* board power limit; NVLink links per device (0: none) */
 };
 
 struct revati_config {
-    int device_count;
+    int device_count;                   /* devices this process sees (CUDA_VISIBLE_DEVICES) */
+    int node_device_count;              /* devices of the virtual node */
+    int physical[REVATI_MAX_DEVICES];   /* a visible ordinal's device on the node */
     struct revati_device_props dev;
     int64_t backed_max;
     int64_t cost_ns[COST_N];
@@ -49,6 +52,11 @@ static inline __attribute__((always_inline)) int revati_recording(void) {
 }
 
 void revati_ensure_init(void);
+/* The node's device behind a visible ordinal (CUDA_VISIBLE_DEVICES); itself when out of range. */
+int revati_physical_device(int ordinal);
+void revati_apply_visible_devices(void); /* after the config is read */
+/* 16 bytes naming a node device, the same for cudaDeviceProp.uuid, cuDeviceGetUuid and NVML. */
+void revati_device_uuid(int physical, unsigned char out[16]);
 /* Remember a failed call's error for cudaGetLastError; returns it. */
 int revati_ret(int error);
 

@@ -35,6 +35,8 @@ class DeviceSpec:
     l2_bytes: int
     peak_tflops: dict[str, float]
     nvlink_gbs: float
+    nvlink_links: int  # NVLink links per device (0: none); NVML reports their state
+    power_watts: int  # board power limit, as NVML reports it
     pcie_gbs: float
     launch_latency_ns: int
     shared_mem_per_block: int

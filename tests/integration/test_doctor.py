@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -195,20 +196,52 @@ def test_cli_without_a_program_is_a_usage_error():
     assert proc.returncode == 2 and "doctor needs a program" in proc.stderr
 
 
-def test_vendor_library_imports_are_reported_as_not_intercepted(tmp_path):
+def _fake_vendor_program(tmp_path, library: str, functions: list[str]) -> Path:
+    """A program linked against a stand-in `library` defining `functions` (int f(void))."""
     cc = _cc()
-    (tmp_path / "cublas.c").write_text("int cublasCreate_v2(void **h) { return 0; }\n"
-                                       "int cuInit(unsigned f) { return 0; }\n")  # fmt: skip
+    (tmp_path / "lib.c").write_text("".join(f"int {f}(void) {{ return 0; }}\n" for f in functions))
     (tmp_path / "main.c").write_text(
-        "int cublasCreate_v2(void **h); int cuInit(unsigned f);\n"
-        "int main(void) { void *h; return cublasCreate_v2(&h) + cuInit(0); }\n"
+        "".join(f"int {f}(void);\n" for f in functions)
+        + "int main(void) { return "
+        + " + ".join(f"{f}()" for f in functions)
+        + "; }\n"
     )
-    subprocess.run([cc, "-shared", "-fPIC", "-Wl,-soname,libcublas.so.13", "-o", "libcublas.so.13",
-                    "cublas.c"], cwd=tmp_path, check=True)  # fmt: skip
-    subprocess.run([cc, "-o", "prog", "main.c", "-L.", "-l:libcublas.so.13", "-Wl,-rpath,$ORIGIN"],
+    subprocess.run([cc, "-shared", "-fPIC", f"-Wl,-soname,{library}", "-o", library, "lib.c"],
                    cwd=tmp_path, check=True)  # fmt: skip
-    report = check_program([str(tmp_path / "prog")])
-    assert report.cuda_libraries == ["libcublas.so.13"]
-    assert report.unintercepted == {"CUDA driver": ["cuInit"], "cuBLAS": ["cublasCreate_v2"]}
+    subprocess.run([cc, "-o", "prog", "main.c", "-L.", f"-l:{library}", "-Wl,-rpath,$ORIGIN"],
+                   cwd=tmp_path, check=True)  # fmt: skip
+    return tmp_path / "prog"
+
+
+def test_vendor_library_imports_are_reported_as_not_intercepted(tmp_path):
+    prog = _fake_vendor_program(tmp_path, "libcudnn.so.9", ["cudnnCreate", "cuInit"])
+    report = check_program([str(prog)])
+    assert report.cuda_libraries == ["libcudnn.so.9"]
+    assert report.unintercepted == {"cuDNN": ["cudnnCreate"]}
+    assert "cuInit" in report.emulated  # the driver layer is the shim's
     assert report.runnable  # reported, not refused: the program may never reach those calls
-    assert any("of cuBLAS are not intercepted" in note for note in report.notes)
+    assert any("of cuDNN are not intercepted" in note for note in report.notes)
+
+
+def test_cublas_imports_are_counted_as_emulated_or_stubs_per_library(tmp_path):
+    prog = _fake_vendor_program(
+        tmp_path, "libcublas.so.13", ["cublasCreate_v2", "cublasGemmEx", "cublasStrsm_v2"]
+    )
+    report = check_program([str(prog)])
+    assert report.unintercepted == {}
+    assert report.stubs == ["cublasStrsm_v2"]
+    assert report.shares == {"libcublas.so.13": {"emulated": 2, "stub": 1}}
+    proc = run_cli("doctor", str(prog))
+    assert re.search(r"libcublas\.so\.13\s+2\s+1\s+0", proc.stdout), proc.stdout
+
+
+def test_pytorch_cuda_libraries_report_their_cublas_and_lt_shares():
+    report = check_program([sys.executable, "-c", "import torch"])
+    assert any(note.startswith("torch found") for note in report.notes)
+    blas, lt = report.shares["libcublas.so.13"], report.shares["libcublasLt.so.13"]
+    assert blas["emulated"] >= 20 and blas["emulated"] + blas["stub"] > 150
+    assert {"cublasGemmEx", "cublasGemmStridedBatchedEx", "cublasSetStream_v2"} <= set(
+        report.emulated
+    )
+    assert lt == {"emulated": 16}  # every Lt function PyTorch imports
+    assert "cuBLAS" not in report.unintercepted and "cuBLASLt" not in report.unintercepted

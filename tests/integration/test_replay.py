@@ -1,6 +1,6 @@
 """`revati replay` on traces of real CUDA programs (built with nvcc at test time).
 
-Identity (DESIGN invariant 5): replaying a recording with its own durations, or with its own
+Identity (docs/design.md invariant 5): replaying a recording with its own durations, or with its own
 device re-predicted, reproduces every row of every table. Cross-device: a program whose control
 flow does not depend on time, recorded on one device and replayed to another, matches a
 recording on that other device.
@@ -92,5 +92,7 @@ def test_a_time_dependent_schedule_is_replayed_as_recorded(tmp_path: Path, modes
     ((steps_a, loop_a),) = q(a, span)
     ((steps_r, loop_r),) = q(tmp_path / "a2b.duckdb", span)
     ((steps_b, loop_b),) = q(b, span)
-    assert steps_a == steps_r == 400 and steps_b < 400
+    # On h100 the host loop keeps up (400 steps) unless the emulating machine is loaded enough to
+    # make one step late; the replay keeps whatever schedule was recorded, the re-record batches.
+    assert steps_a >= 390 and steps_r == steps_a and steps_b < steps_a
     assert loop_r > loop_b > loop_a

@@ -38,6 +38,10 @@ def test_info_text_and_json(trace: Path) -> None:
     assert info["virtual_duration_ns"] > 0
     shares = [k["share"] for k in info["top_kernels"]]
     assert shares == sorted(shares, reverse=True) and len(shares) == 10
+    models = info["model_shares"]  # every predicted op's time, by the model that predicted it
+    assert abs(sum(models.values()) - 1.0) < 1e-9 and {"gemm", "collective"} <= set(models)
+    assert list(models.values()) == sorted(models.values(), reverse=True)
+    assert "predicted 0.0% of device time by a fallback model (gemm " in text
 
 
 def test_export_chrome_loads_and_links_launches(trace: Path, tmp_path: Path) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from revati.engine.device_model import LEGACY, NON_BLOCKING, PER_THREAD, DeviceModel
+from revati.engine.device_model import (
+    DEFAULT_STREAM_DEVICE_SHIFT,
+    LEGACY,
+    NON_BLOCKING,
+    PER_THREAD,
+    DeviceModel,
+)
 
 PID = 100
 
@@ -81,6 +87,18 @@ def test_per_thread_default_streams_are_separate_per_thread() -> None:
     assert a.stream_id != b.stream_id
     m.submit(a, 0, 1000)
     assert m.submit(b, 0, 10).start_ns == 0
+
+
+def test_each_device_has_its_own_default_streams() -> None:
+    m = DeviceModel(0)
+    on_device_1 = (1 << DEFAULT_STREAM_DEVICE_SHIFT) | LEGACY
+    legacy0, legacy1 = m.stream(PID, LEGACY, 1), m.stream(PID, on_device_1, 1)
+    assert (legacy0.device, legacy1.device) == (0, 1) and legacy1.handle == LEGACY
+    m.submit(legacy0, 0, 1000)
+    assert m.submit(legacy1, 0, 10).start_ns == 0  # device 1 does not wait for device 0
+    per_thread1 = m.stream(PID, (1 << DEFAULT_STREAM_DEVICE_SHIFT) | PER_THREAD, 1)
+    assert per_thread1.device == 1 and per_thread1 is not m.stream(PID, PER_THREAD, 1)
+    assert m.device_done_ns(PID, 1) == 10 and m.device_done_ns(PID, 0) == 1000
 
 
 def test_elapsed_time_errors_like_cuda() -> None:

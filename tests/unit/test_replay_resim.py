@@ -37,7 +37,7 @@ def test_identity_on_random_synthetic_traces(tmp_path: Path, ranks, events, seed
 
 
 def _invariants(path: Path) -> None:
-    """DESIGN §3's device model, checked on a replayed trace."""
+    """docs/design.md §3's device model, checked on a replayed trace."""
     overlap = q(
         path,
         """SELECT count(*) FROM (SELECT start_ns, lag(end_ns) OVER (PARTITION BY stream_id

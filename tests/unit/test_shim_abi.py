@@ -18,6 +18,7 @@ from revati import shim
 from revati.native import build
 
 RECORD = "struct revati_record"
+GEMM = "struct revati_gemm_record"
 RING = "struct revati_ring_header"
 PAGE = "struct revati_clock_page"
 MSG = "struct revati_msg"
@@ -27,7 +28,10 @@ SNAPSHOT = "struct revati_page_snapshot"
 RECORD_MEMBERS = {"a": "p.u[0]", "b": "p.u[1]", "c": "p.u[2]", "d": "p.u[3]"}
 # Python names of C constants that are spelled differently
 PY_NAMES = {"REC_COPY_KIND_MASK": "COPY_KIND_MASK", "REVATI_PROTOCOL_VERSION": "PROTOCOL_VERSION"}
-PY_NAMES |= {f"REVATI_{n}": n for n in ("PAGE_MAGIC", "RING_MAGIC", "MAX_DEVICES")}
+PY_NAMES |= {
+    f"REVATI_{n}": n
+    for n in ("PAGE_MAGIC", "RING_MAGIC", "MAX_DEVICES", "DEFAULT_STREAM_DEVICE_SHIFT")
+}
 PY_NAMES |= {f"REC_F_{n}": f"F_{n}" for n in ("ASYNC", "BACKED", "GRAPH", "HOST_START")}
 # C constants with a prefix the Python side must mirror in full
 MIRRORED = re.compile(r"\b((?:REC|SYNC|MSG|QUERY|ALLOC|REG)_[A-Z_]+)\b\s*=?")
@@ -57,6 +61,11 @@ def python_side() -> dict[str, int]:
             out[f"offsetof({RECORD}, p.launch.{name})"] = offset
             out[f"sizeof((({RECORD} *)0)->p.launch.{name})"] = dtype.itemsize
     out[f"offsetof({RECORD}, p)"] = shim.LAUNCH_DTYPE.fields["head"][0].itemsize
+    out[f"sizeof({GEMM})"] = shim.GEMM_DTYPE.itemsize
+    for name, (dtype, offset, *_) in shim.GEMM_DTYPE.fields.items():
+        if name != "head":
+            out[f"offsetof({GEMM}, {name})"] = offset
+            out[f"sizeof((({GEMM} *)0)->{name})"] = dtype.itemsize
     msg_fields = tuple(f.name for f in dataclasses.fields(shim.Message))
     for name, offset in _struct_offsets(shim.MSG, msg_fields).items():
         out[f"offsetof({MSG}, {name})"] = offset

@@ -1,8 +1,10 @@
-"""The generated stubs compile, export every stub name, return 801 and report their name."""
+"""The generated stubs compile, export every stub name, return their library's "not supported"
+status (801 for the runtime, 15 for cuBLAS/Lt) and report their name and library."""
 
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,19 +13,27 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from revati.native.entry_table import TABLE_PATH, read_table
-from revati.native.stubgen import NOT_SUPPORTED, emulated_names, generate_stubs_c, stub_names
+from revati.native.stubgen import (
+    CUBLAS_NOT_SUPPORTED,
+    NOT_SUPPORTED,
+    emulated_names,
+    generate_stubs_c,
+    stub_names,
+)
 
-# A stand-in for the shim's recorder: remembers the last name and returns cudaErrorNotSupported.
+# A stand-in for the shim's recorder: remembers the last name and library, returns the status.
 RECORDER_C = """
 #include <string.h>
-static char last_name[256];
+static char last_name[256], last_library[256];
 static int calls;
-int revati_unsupported_call(const char *name) {
+int revati_unsupported_in(const char *name, const char *library, int status) {
     strncpy(last_name, name, sizeof last_name - 1);
+    strncpy(last_library, library, sizeof last_library - 1);
     calls++;
-    return 801;
+    return status;
 }
 const char *test_last_name(void) { return last_name; }
+const char *test_last_library(void) { return last_library; }
 int test_calls(void) { return calls; }
 """
 
@@ -90,12 +100,77 @@ def test_calling_a_stub_returns_801_and_reports_its_name(stub_library):
     error_stubs = [
         row.name
         for row in read_table()
-        if row.status == "stub" and not row.notes.startswith("ret:")
+        if row.status == "stub"
+        and not row.notes.startswith("ret:")
+        and row.library in ("libcudart.so.13", "libcuda.so.1")
     ]
     for name in error_stubs[:: max(1, len(error_stubs) // 5)]:
         fn = getattr(lib, name)
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]  # the real args are ignored
         assert fn(None, 7, 1 << 40) == NOT_SUPPORTED
+        assert lib.test_last_name() == name.encode()
+
+
+def test_cublas_stubs_return_cublas_not_supported_and_name_their_library(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    lib.test_last_library.restype = ctypes.c_char_p
+    for name, library in (("cublasStrsm_v2", b"libcublas.so.13"),
+                          ("cublasLtMatrixTransform", b"libcublasLt.so.13")):  # fmt: skip
+        assert getattr(lib, name)(None, 0, 0) == CUBLAS_NOT_SUPPORTED
+        assert lib.test_last_name() == name.encode()
+        assert lib.test_last_library() == library
+
+
+def test_legacy_cublas_value_returning_stubs_return_zeros(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    lib.cublasSdot.restype = ctypes.c_float
+    lib.cublasDnrm2.restype = ctypes.c_double
+    assert lib.cublasSdot(4, None, 1, None, 1) == 0.0
+    assert lib.test_last_name() == b"cublasSdot"
+    assert lib.cublasDnrm2(4, None, 1) == 0.0
+
+    class DoubleComplex(ctypes.Structure):
+        _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double)]
+
+    lib.cublasZdotu.restype = DoubleComplex
+    value = lib.cublasZdotu(4, None, 1, None, 1)
+    assert (value.x, value.y) == (0.0, 0.0)
+    assert lib.test_last_name() == b"cublasZdotu"
+
+
+def test_an_nvml_stub_returns_nvml_not_supported_and_names_its_library(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = lib.test_last_library.restype = ctypes.c_char_p
+    nvml_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libnvidia-ml.so.1"
+    ]
+    driver_stubs = [
+        r.name for r in read_table() if r.status == "stub" and r.library == "libcuda.so.1"
+    ]
+    assert getattr(lib, nvml_stubs[0])(None) == 3  # NVML_ERROR_NOT_SUPPORTED
+    assert (lib.test_last_name(), lib.test_last_library()) == (
+        nvml_stubs[0].encode(),
+        b"libnvidia-ml.so.1",
+    )
+    assert getattr(lib, driver_stubs[0])(None) == 801  # CUDA_ERROR_NOT_SUPPORTED
+    assert lib.test_last_library() == b"libcuda.so.1"
+
+
+def test_the_stub_names_array_is_sorted_for_bsearch():
+    source = generate_stubs_c()
+    listed = re.findall(r'^    "(\w+)",$', source.split("revati_stub_names[]", 1)[1], re.M)
+    assert listed == sorted(stub_names(), key=str.encode)
+
+
+def test_nccl_stubs_return_invalid_usage(stub_library):
+    lib = ctypes.CDLL(str(stub_library))
+    lib.test_last_name.restype = ctypes.c_char_p
+    nccl = [r.name for r in read_table() if r.status == "stub" and r.library == "libnccl.so.2"]
+    assert "ncclCommShrink" in nccl
+    for name in nccl[:: max(1, len(nccl) // 5)]:
+        assert getattr(lib, name)() == 5  # ncclInvalidUsage
         assert lib.test_last_name() == name.encode()
 
 
@@ -133,8 +208,8 @@ def test_an_unknown_return_tag_is_a_config_error(tmp_path):
     from revati.errors import RevatiConfigError
 
     table = tmp_path / "t.tsv"
-    table.write_text("name\tlibrary\tstatus\tnotes\ncudaX\tlibcudart.so.13\tstub\tret:float\n")
-    with pytest.raises(RevatiConfigError, match="ret:float"):
+    table.write_text("name\tlibrary\tstatus\tnotes\ncudaX\tlibcudart.so.13\tstub\tret:quaternion\n")
+    with pytest.raises(RevatiConfigError, match="ret:quaternion"):
         generate_stubs_c(table)
 
 

@@ -21,6 +21,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from revati.errors import RevatiTraceError
+
 MAX_ROWS = 5000
 # sort key -> (ORDER BY of _ROWS_SQL, label)
 SORTS = {
@@ -70,8 +72,14 @@ def arrival_story(reader: TraceReader, barrier: BarrierDetail) -> Text:
         f"ended at {fmt_ns(barrier.end_ns)}, total wait {fmt_ns(barrier.total_wait_ns)}\n"
     )
     first = barrier.arrivals[0].arrival_ns if barrier.arrivals else barrier.release_ns
+    dead = failed_rank(reader, barrier.barrier_id)
+    if dead is not None:
+        t.append(
+            f" rank {dead} died before it arrived: the barrier failed, the others got an error\n",
+            style="bold red",
+        )
     for a in barrier.arrivals:
-        last = a.rank == barrier.straggler_rank
+        last = a.rank == barrier.straggler_rank and dead is None
         t.append(f" rank {a.rank}", style="bold red" if last else "bold")
         t.append(f" arrived +{fmt_ns(a.arrival_ns - first)}, waited {fmt_ns(a.wait_ns)}")
         t.append("  ← straggler\n" if last else "\n", style="bold red")
@@ -88,7 +96,7 @@ def arrival_story(reader: TraceReader, barrier: BarrierDetail) -> Text:
                 f"({fmt_ns(host.duration_ns)})\n",
                 style="dodger_blue2",
             )
-    if barrier.straggler_rank is not None and len(barrier.arrivals) > 1:
+    if barrier.straggler_rank is not None and len(barrier.arrivals) > 1 and dead is None:
         gap = barrier.release_ns - barrier.arrivals[-2].arrival_ns
         t.append(
             f" rank {barrier.straggler_rank} held everyone up by {fmt_ns(gap)} "
@@ -96,6 +104,16 @@ def arrival_story(reader: TraceReader, barrier: BarrierDetail) -> Text:
             style="bold",
         )
     return t
+
+
+def failed_rank(reader: TraceReader, barrier_id: int) -> int | None:
+    """The member that died before the barrier was released (traces from before the
+    `failed_rank` column have none)."""
+    try:
+        rows = reader.sql("SELECT failed_rank FROM barriers WHERE barrier_id = ?", [barrier_id])
+    except RevatiTraceError:
+        return None
+    return rows[0][0] if rows else None
 
 
 def _before_arrival(
