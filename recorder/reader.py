@@ -152,6 +152,9 @@ class TraceReader:
                 f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record"
             )
         missing = set(t.name for t in schema.TABLES) - set(self._tables())
+        for name in missing & set(schema.ADDED_IN_VERSION):
+            self.con.execute(schema.TABLE_BY_NAME[name].ddl().replace("TABLE", "TEMP TABLE", 1))
+        missing -= set(schema.ADDED_IN_VERSION)
         if missing:
             self.con.close()
             raise RevatiTraceError(

@@ -383,9 +383,42 @@ TABLES: tuple[Table, ...] = (
             _c("payload", "JSON", "anything else"),
         ),
     ),
+    Table(
+        "requests",
+        "Every request a load generator sent (`revati bench`): one row each, times as the "
+        "client saw them.",
+        (
+            _c("request_id", "BIGINT", "id within the trace, in order of arrival"),
+            _c("pid", "BIGINT", "processes.pid of the load generator that sent it"),
+            _c("arrival_ns", "BIGINT", "virtual time the client sent it"),
+            _c(
+                "first_token_ns",
+                "BIGINT",
+                "virtual time the first output token arrived (NULL if none)",
+            ),
+            _c("end_ns", "BIGINT", "virtual time the response ended (or failed)"),
+            _c("prompt_tokens", "INTEGER", "prompt length in tokens"),
+            _c("output_tokens", "INTEGER", "output tokens received"),
+            _c("status", "VARCHAR", "'ok', 'failed' or 'cancelled'"),
+            _c("error", "VARCHAR", "why it failed (NULL if ok)"),
+        ),
+    ),
+    Table(
+        "request_tokens",
+        "Every streamed output token of a request.",
+        (
+            _c("request_id", "BIGINT", "requests.request_id"),
+            _c("token_index", "INTEGER", "0 for the first token, then 1, 2, ..."),
+            _c("at_ns", "BIGINT", "virtual time the client received it"),
+        ),
+    ),
 )
 
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Tables added to this version without a bump (see the rules above): a reader opening a trace
+# written before them sees them empty (TEMP tables), so older traces of the version still open.
+ADDED_IN_VERSION: tuple[str, ...] = ("requests", "request_tokens")
 
 # Derived tables: built from the tables above by `recorder/event_order.py` when a writer closes
 # (or as TEMP tables by a reader when a trace lacks them). Never appended to directly.

@@ -198,25 +198,17 @@ def _split(emulated: TraceReader, real: TraceReader) -> list[dict]:
 # ---- serving ---------------------------------------------------------------------------------
 
 
-def _has_columns(r: TraceReader, table: str, cols: tuple[str, ...]) -> bool:
-    rows = r.sql("SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table])
-    return set(cols) <= {c for (c,) in rows}
-
-
 def serving_figures(r: TraceReader) -> dict[str, float | None]:
-    """TTFT, TPOT (mean ns) and throughput (requests/s) of a trace, None where it has none."""
-    cols = ("arrival_ns", "first_token_ns", "end_ns")
-    if _has_columns(r, "requests", cols):
-        ttft, span, n = r.sql(
-            "SELECT avg(first_token_ns - arrival_ns), max(end_ns) - min(arrival_ns), count(*) "
-            "FROM requests WHERE end_ns IS NOT NULL"
+    """TTFT, TPOT (mean ns) and throughput (requests/s) of a trace, None where it has none:
+    from its `requests` rows (successful ones; the span covers all) as `revati report` computes
+    them, else from request markers."""
+    if r.sql("SELECT count(*) FROM requests")[0][0]:
+        ttft, tpot, n = r.sql(
+            "SELECT avg(first_token_ns - arrival_ns), avg((end_ns - first_token_ns) / "
+            "(output_tokens - 1)) FILTER (WHERE output_tokens > 1), count(*) FROM requests "
+            "WHERE status = 'ok' AND first_token_ns IS NOT NULL"
         )[0]
-        tpot = None
-        if _has_columns(r, "requests", ("output_tokens",)):
-            tpot = r.sql(
-                "SELECT avg((end_ns - first_token_ns) / (output_tokens - 1)) FROM requests "
-                "WHERE output_tokens > 1 AND end_ns IS NOT NULL"
-            )[0][0]
+        span = r.sql("SELECT max(end_ns) - min(arrival_ns) FROM requests")[0][0]
         return _figures(ttft, tpot, n, span)
     ttft, tpot = request_latencies(r)
     n, span = r.sql(

@@ -18,6 +18,8 @@ from revati.errors import RevatiError
 # Subcommand modules, in the order `revati --help` lists them.
 COMMAND_MODULES = (
     "revati.commands.record",
+    "revati.commands.bench",
+    "revati.commands.report",
     "revati.commands.doctor",
     "revati.commands.info",
     "revati.commands.export",

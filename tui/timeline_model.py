@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from revati.recorder.overview import Overview
 from revati.recorder.reader import TraceReader, Track
+from revati.replay.requests import RequestBar, Requests
 
 
 def _family_classifier() -> Callable[[str], str]:
@@ -97,7 +98,9 @@ class TimelineModel:
         ix = reader.index
         self.ix = ix
         self.t_min, self.t_max = reader.time_range()
-        self.all_tracks = reader.tracks()
+        self.requests = Requests(reader)
+        self.request_lanes = self.requests.lanes()
+        self.all_tracks = request_tracks(len(self.request_lanes)) + reader.tracks()
         self.tracks = list(self.all_tracks)
         self.group_style = np.array(group_styles(ix.group_kind, ix.group_name), dtype=object)
         self.lanes: dict[tuple[str, str], Lane] = {}
@@ -106,6 +109,13 @@ class TimelineModel:
         self.jump_ns = ix.start_ns[jumps]
         self._build_barriers()
         self._cache: OrderedDict[tuple[object, ...], list[Cell]] = OrderedDict()
+
+    def request_track(self, request_id: int) -> str | None:
+        """track_id of the requests row that draws request_id."""
+        for k, lane in enumerate(self.request_lanes):
+            if any(b.request_id == request_id for b in lane):
+                return f"requests:{k}"
+        return None
 
     def _kind_seqs(self, kind: str) -> np.ndarray:
         groups = np.flatnonzero(self.ix.group_kind == kind)
@@ -193,6 +203,8 @@ class TimelineModel:
         return cells
 
     def _draw_row(self, track: Track, t0: int, t1: int, width: int) -> list[Cell]:
+        if track.kind == REQUESTS_KIND:
+            return request_cells(self.request_lanes[track.ref_id], self.column_of, t0, t1, width)
         c0, c1 = self.columns(t0, t1, width)
         cells: list[Cell] = [(" ", "empty")] * width
         layers = THREAD_LAYERS if track.kind == "thread" else ("device",)
@@ -285,6 +297,44 @@ class TimelineModel:
         lo = int(np.searchsorted(self.barrier_release, t0, side="left"))
         hi = int(np.searchsorted(self.barrier_release, t1, side="right"))
         return lo, min(hi, lo + 4096)
+
+
+REQUESTS_KIND = "requests"
+
+
+def request_tracks(lanes: int) -> list[Track]:
+    """One timeline row per lane of request bars, above the threads and streams."""
+    return [
+        Track(f"requests:{k}", REQUESTS_KIND, -1, None, k, f"requests {k + 1}/{lanes}")
+        for k in range(lanes)
+    ]
+
+
+def request_cells(
+    bars: list[RequestBar], column_of: Callable[[int, int, int, int], int | None],
+    t0: int, t1: int, width: int,
+) -> list[Cell]:  # fmt: skip
+    """A lane of requests: a bar from arrival to end, ▲ at the first token, `#id` where the
+    bar has room; failed requests in red."""
+    cells: list[Cell] = [(" ", "empty")] * width
+    for bar in bars:
+        if bar.end_ns < t0 or bar.arrival_ns > t1:
+            continue
+        a = column_of(max(bar.arrival_ns, t0), t0, t1, width)
+        e = column_of(min(bar.end_ns, t1), t0, t1, width)
+        if a is None or e is None:
+            continue
+        style = "request" if bar.status == "ok" else "request-failed"
+        label = f"#{bar.request_id} "
+        for c in range(a, e + 1):
+            i = c - a
+            ch = label[i] if e - a + 1 > len(label) + 1 and i < len(label) else "━"
+            cells[c] = (ch, style)
+        if bar.first_token_ns is not None and t0 <= bar.first_token_ns <= t1:
+            f = column_of(bar.first_token_ns, t0, t1, width)
+            if f is not None:
+                cells[f] = ("▲", "request-first")
+    return cells
 
 
 def group_styles(kinds: Sequence[str], names: Sequence[str]) -> list[str]:

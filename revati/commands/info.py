@@ -19,6 +19,7 @@ from revati.recorder.live import (
 )
 from revati.recorder.reader import TraceReader, being_recorded, open_trace
 from revati.recorder.records import exit_text
+from revati.serving.trace_requests import request_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,6 +82,7 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
         "virtual_end_ns": int(end) if end is not None else last,
         "virtual_duration_ns": (int(end) if end is not None else last) - min(first, 0),
         "top_kernels": [k.__dict__ for k in reader.kernel_stats(limit=top)],
+        "requests": request_summary(reader),
         "model_shares": reader.model_shares(),
     }
 
@@ -153,6 +155,9 @@ def format_info(info: dict[str, Any]) -> str:
         ),
         "counts    " + ", ".join(f"{t} {n:,}" for t, n in info["counts"].items() if n),
     ]
+    if info["requests"]:
+        by_status = ", ".join(f"{n:,} {s}" for s, n in sorted(info["requests"].items()))
+        lines.append(f"requests  {by_status}; serving metrics: revati report {info['path']}")
     if info["processes"]:
         lines.append("processes:")
         lines.extend(f"  {_process_line(p)}" for p in info["processes"])

@@ -30,6 +30,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  revati record --real -o real.duckdb -- ./my_program   # measured, on a real GPU",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_run_options(p)
+    p.add_argument(
+        "--real",
+        action="store_true",
+        help="ground truth: run CMD on this machine's NVIDIA GPU and record measured times "
+        "(CUPTI activity: kernels, copies, memsets, syncs, API calls) into the same tables",
+    )
+    p.add_argument(
+        "--example",
+        nargs="?",
+        const="vector-add",
+        choices=EXAMPLE_NAMES,
+        metavar="NAME",
+        help="record a bundled workload: vector-add (the default, a CUDA C++ program) or llama "
+        "(a Llama-shaped decoder in PyTorch; arguments after -- go to it, see "
+        "`python -m revati.examples.llama --help`)",
+    )
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
+    p.set_defaults(handler=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of the run itself, shared by `record` and `bench`."""
     p.add_argument(
         "-o", "--output", default="trace.duckdb", help="trace file to write (default: %(default)s)"
     )
@@ -64,12 +87,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="virtual GPUs each process sees (default: 1)",
     )
     p.add_argument(
-        "--real",
-        action="store_true",
-        help="ground truth: run CMD on this machine's NVIDIA GPU and record measured times "
-        "(CUPTI activity: kernels, copies, memsets, syncs, API calls) into the same tables",
-    )
-    p.add_argument(
         "--graph-nodes-every-launch",
         action="store_true",
         help="every CUDA-graph launch sends its nodes to the engine (default: a kernel-only "
@@ -77,18 +94,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")
-    p.add_argument(
-        "--example",
-        nargs="?",
-        const="vector-add",
-        choices=EXAMPLE_NAMES,
-        metavar="NAME",
-        help="record a bundled workload: vector-add (the default, a CUDA C++ program) or llama "
-        "(a Llama-shaped decoder in PyTorch; arguments after -- go to it, see "
-        "`python -m revati.examples.llama --help`)",
+
+
+def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConfig:
+    """The run's configuration from the options `add_run_options` added."""
+    if args.dilation <= 0:
+        raise RevatiUsageError("--dilation must be positive")
+    return RecordConfig(
+        argv=argv,
+        output=args.output,
+        device=args.device,
+        profile=args.profile,
+        device_count=args.devices,
+        dilation=args.dilation,
+        backed_max=args.backed_max,
+        graph_replay=not args.graph_nodes_every_launch,
+        overwrite=args.force,
+        status=not args.quiet,
     )
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
-    p.set_defaults(handler=run)
 
 
 def _command(args: argparse.Namespace) -> tuple[str, ...]:
@@ -168,20 +191,7 @@ def run(args: argparse.Namespace) -> int:
     argv = _command(args)
     if not args.real:
         _refuse_static(argv)
-    config = RecordConfig(
-        argv=argv,
-        output=args.output,
-        device=args.device,
-        profile=args.profile,
-        device_count=args.devices,
-        dilation=args.dilation,
-        backed_max=args.backed_max,
-        graph_replay=not args.graph_nodes_every_launch,
-        overwrite=args.force,
-        status=not args.quiet,
-    )
-    if args.dilation <= 0:
-        raise RevatiUsageError("--dilation must be positive")
+    config = record_config(args, argv)
     live = config.status and sys.stderr.isatty()
     if args.real:
         from revati.engine.real_session import record_real

@@ -26,6 +26,7 @@ from revati.engine.config import RecordConfig
 from revati.engine.lifetimes import Lifetimes
 from revati.engine.resolution import Resolution
 from revati.predict.catalog import DeviceSpec
+from revati.serving.request_log import request_tables
 
 if TYPE_CHECKING:  # imported by `attach`, once the program is started
     from revati.engine.device_model import DeviceModel
@@ -118,11 +119,12 @@ class Coordinator:
         self.run_dir = run_dir
         self.spec = spec
         self.wall_start = time.monotonic_ns()
+        self.epoch_monotonic_ns = time.monotonic_ns()  # a participant's monotonic clock - V
         self.page = shim.ClockPage(
             run_dir / "clock.page",
             dilation=config.dilation,
             epoch_realtime_ns=time.time_ns(),
-            epoch_monotonic_ns=time.monotonic_ns(),
+            epoch_monotonic_ns=self.epoch_monotonic_ns,
             capacities=[spec.memory_bytes] * config.device_count,
         )
         self._write_config()
@@ -562,6 +564,8 @@ class Coordinator:
                 core_dumped=cause.core_dumped if cause else None,
                 ended_wall_ns=life.ended_wall_ns if life else None,
             )
+        for table, columns in request_tables(self.run_dir, self.epoch_monotonic_ns).items():
+            self.sink.add_columns(table, columns)
         self.flush()
         self.sink.close()
         return end

@@ -97,8 +97,9 @@ def test_serving_figures_come_from_a_requests_table_when_there_is_one(tmp_path: 
     assert from_markers["ttft_ns"] is not None
     with duckdb.connect(str(trace)) as con:
         con.execute(
-            "CREATE TABLE requests AS SELECT * FROM (VALUES (0, 1000, 11000, 11), "
-            "(500, 2500, 22500, 21)) v(arrival_ns, first_token_ns, end_ns, output_tokens)"
+            "INSERT INTO requests (request_id, arrival_ns, first_token_ns, end_ns, output_tokens,"
+            " status) VALUES (0, 0, 1000, 11000, 11, 'ok'), (1, 500, 2500, 22500, 21, 'ok'), "
+            "(2, 600, NULL, 700, 0, 'failed')"  # failures count in the span only
         )
     with open_trace(trace) as r:
         f = serving_figures(r)

@@ -48,3 +48,8 @@ def test_compare_screen(snap_compare, sample_traces):
 
 def test_help_screen(snap_compare, sample_traces):
     assert snap_compare(_app(sample_traces), terminal_size=SIZE, run_before=_then("question_mark"))
+
+
+def test_requests_track(snap_compare, serving_trace):
+    app = RevatiApp(TraceSession(serving_trace))
+    assert snap_compare(app, terminal_size=SIZE, run_before=_then("r", "r", "r"))

@@ -184,3 +184,44 @@ async def test_overview_first_then_steppable(sample_traces):
         await pilot.press("n")
         await settle(pilot)
         assert screen.cursor.seq == before + 1
+
+
+@sync
+async def test_requests_track_steps_through_request_moments(serving_trace):
+    from tests.tui.conftest import SAMPLE_REQUESTS
+
+    app = RevatiApp(TraceSession(serving_trace))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        model = screen.session.model
+        # three lanes: #0, #1 and #2 overlap; #3 and then #4 fit after #0
+        assert [[b.request_id for b in lane] for lane in model.request_lanes] == [
+            [0, 3, 4],
+            [1],
+            [2],
+        ]
+        assert [t.label for t in model.tracks[:3]] == [
+            "requests 1/3",
+            "requests 2/3",
+            "requests 3/3",
+        ]
+        timeline = screen.query_one(Timeline)
+        moments = sorted(
+            (t, i) for i, r in enumerate(SAMPLE_REQUESTS) for t in r[:3] if t is not None
+        )
+        for t, request_id in moments[:4]:
+            await pilot.press("r")
+            await settle(pilot, rounds=2)
+            assert timeline.cursor_ns == t and screen.request_id == request_id
+        assert timeline.cursor_track == "requests:2"  # #2's arrival is the 4th moment
+        await pilot.press("R")
+        await settle(pilot, rounds=2)
+        assert (timeline.cursor_ns, screen.request_id) == (moments[2][0], 0)  # #0's first token
+        assert timeline.cursor_track == "requests:0"
+        await pilot.press("x")  # to the first kernel that ran while #0 was in flight
+        await settle(pilot, rounds=2)
+        ev = screen.cursor.event
+        arrival, _, end, _ = SAMPLE_REQUESTS[0]
+        assert ev.kind == "kernel" and ev.start_ns < end and ev.end_ns > arrival
+        assert model.requests.in_flight(0).kernels > 0

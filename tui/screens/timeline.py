@@ -48,6 +48,9 @@ class TimelineScreen(Screen[None]):
         Binding("left_curly_bracket", "step_jump(False)", "Prev jump", key_display="{", show=False),
         Binding("b", "step_barrier(True)", "Next barrier"),
         Binding("B", "step_barrier(False)", "Prev barrier", key_display="B", show=False),
+        Binding("r", "step_request(True)", "Next request event", show=False),
+        Binding("R", "step_request(False)", "Prev request event", key_display="R", show=False),
+        Binding("x", "request_kernels", "Kernels of request", show=False),
         Binding("g", "prompt('goto')", "Go to"),
         Binding("colon", "prompt('command')", "Command", key_display=":"),
         Binding("slash", "prompt('search')", "Search", key_display="/"),
@@ -65,6 +68,8 @@ class TimelineScreen(Screen[None]):
         self.against = against
         self.prompt_mode = "command"
         self.last_search: str | None = None
+        self.request_id: int | None = None  # the request last stepped to
+        self.request_moment: int | None = None  # and the index of that moment
 
     @property
     def cursor(self):  # noqa: ANN201 (ReplayCursor; always set once loaded)
@@ -119,6 +124,8 @@ class TimelineScreen(Screen[None]):
             "step_sync",
             "step_jump",
             "step_barrier",
+            "step_request",
+            "request_kernels",
             "prompt",
             "bookmark",
             "barriers",
@@ -168,6 +175,42 @@ class TimelineScreen(Screen[None]):
 
     def action_step_barrier(self, forward: bool) -> None:
         self._moved_or_say(self.cursor.step_barrier(forward), "barrier")
+
+    def action_step_request(self, forward: bool) -> None:
+        """To the next (previous) arrival, first token or end of a request."""
+        model = self.session.model
+        assert model is not None
+        here = self.query_one(Timeline).cursor_ns
+        t_now = here if here is not None else self.cursor.event.start_ns
+        moment = model.requests.step(t_now, forward, self.request_moment)
+        if moment is None:
+            self.notify("no request event in that direction", severity="warning", timeout=2)
+            return
+        self.request_moment, t, request_id, what = moment
+        self.request_id = request_id
+        flight = model.requests.in_flight(request_id)
+        self.cursor.goto_time(t)
+        self.moved(
+            f"request #{request_id} {what} at {fmt_ns(t)}; in flight meanwhile: "
+            f"{flight.kernels:,} kernels, {flight.syncs:,} syncs (x: go to them)"
+        )
+        self.query_one(Timeline).follow(t, model.request_track(request_id))
+
+    def action_request_kernels(self) -> None:
+        """From the request last stepped to, to the first kernel that ran while it was in flight."""
+        model = self.session.model
+        if self.request_id is None or model is None:
+            self.notify("step to a request first (r)", severity="warning", timeout=2)
+            return
+        first = model.requests.in_flight(self.request_id).first_kernel_ns
+        if first is None:
+            self.notify("no kernel ran while it was in flight", severity="warning", timeout=2)
+            return
+        self.cursor.goto_time(first)
+        ev = self.cursor.event
+        if ev.kind != "kernel":
+            self.cursor.step(True, kinds=("kernel",))
+        self.moved(f"first kernel while request #{self.request_id} was in flight")
 
     def action_bookmark(self) -> None:
         name = f"m{len(self.cursor.bookmarks) + 1}"

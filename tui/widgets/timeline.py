@@ -42,6 +42,9 @@ STYLES: dict[str, Style] = {
     "elementwise": Style(color="cyan"),
     "barrier": Style(color="bright_magenta", bold=True),
     "jump": Style(color="yellow", bold=True),
+    "request": Style(color="spring_green2"),
+    "request-first": Style(color="black", bgcolor="spring_green2", bold=True),
+    "request-failed": Style(color="red1"),
 }
 CURSOR = Style(bgcolor="gold3", color="black")
 

@@ -1,0 +1,1 @@
+"""Serving under load in virtual time: the load generator, its request log and the metrics."""

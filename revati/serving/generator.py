@@ -1,0 +1,72 @@
+"""The load generator: sends the planned requests on their arrival schedule, logs each result.
+
+It runs inside the run as a participant: `asyncio.sleep` and the HTTP waits block in
+intercepted epoll calls, so the gaps between arrivals and every latency are virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+from rich.console import Console
+from rich.progress import Progress
+
+from revati.serving.client import request_body, send
+from revati.serving.config import LoadConfig
+from revati.serving.load import PlannedRequest
+from revati.serving.request_log import RequestLog, RequestRecord
+
+# A streamed response may take as long as the server needs: no total timeout.
+NO_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=60)
+
+
+async def _paced(
+    config: LoadConfig,
+    model: str | None,
+    planned: list[PlannedRequest],
+    gaps: list[float],
+    on_done: Callable[[RequestRecord], None],
+) -> None:
+    limit = asyncio.Semaphore(config.max_concurrency or len(planned) or 1)
+    url = config.url.rstrip("/") + config.endpoint
+    connector = aiohttp.TCPConnector(limit=0)
+
+    async def one(session: aiohttp.ClientSession, req: PlannedRequest) -> None:
+        async with limit:
+            record = RequestRecord(0, 0, req.prompt_tokens)
+            try:
+                await send(session, url, request_body(config.endpoint, model, req), record)
+            finally:
+                on_done(record)
+
+    async with aiohttp.ClientSession(timeout=NO_TIMEOUT, connector=connector) as session:
+        tasks = []
+        for req, gap in zip(planned, gaps, strict=True):
+            if gap > 0:
+                await asyncio.sleep(gap)
+            tasks.append(asyncio.create_task(one(session, req)))
+        await asyncio.gather(*tasks)
+
+
+def run_load(
+    config: LoadConfig,
+    model: str | None,
+    planned: list[PlannedRequest],
+    gaps: list[float],
+    log: RequestLog,
+) -> list[RequestRecord]:
+    """Send every request, writing each to the log as it finishes; returns them all."""
+    records: list[RequestRecord] = []
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not console.is_terminal, transient=True) as progress:
+        bar = progress.add_task("requests", total=len(planned))
+
+        def on_done(record: RequestRecord) -> None:
+            log.write(record)
+            records.append(record)
+            progress.advance(bar)
+
+        asyncio.run(_paced(config, model, planned, gaps, on_done))
+    return records
