@@ -14,7 +14,6 @@ time is printed with them: wall figures on a busy 2-core machine move with it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -32,7 +31,8 @@ from revati.engine.device_model import DeviceModel
 from revati.engine.durations import DurationModel
 from revati.engine.ingest import Ingest, ProcessState
 from revati.engine.trace_sink import TraceSink
-from tests.conftest import REPO, nvcc_path
+from tests.conftest import REPO
+from tests.integration.record_helpers import build_cuda
 
 SOURCE = REPO / "tests" / "cuda" / "engine_load.cu"
 pytestmark = pytest.mark.bench
@@ -62,18 +62,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def engine_load(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    nvcc = nvcc_path()
-    if not nvcc:
-        pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the benchmark program")
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    out = tmp_path_factory.getbasetemp() / f"engine_load-{digest}"
-    if not out.exists():
-        subprocess.run(
-            [nvcc, "-cudart", "shared", "-o", str(out), str(SOURCE)],
-            check=True,
-            capture_output=True,
-        )
-    return out
+    return build_cuda(tmp_path_factory.getbasetemp(), SOURCE, "-cudart", "shared")
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ time / wall time) of a GPU-bound program. They assert correctness, never speed.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import REPO, nvcc_path, run_cli
+from tests.conftest import REPO, run_cli
+from tests.integration.record_helpers import build_cuda
 
 SOURCE = REPO / "tests" / "cuda" / "record_modes.cu"
 pytestmark = pytest.mark.bench
@@ -22,18 +21,7 @@ pytestmark = pytest.mark.bench
 
 @pytest.fixture(scope="module")
 def modes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    nvcc = nvcc_path()
-    if not nvcc:
-        pytest.skip("nvcc (CUDA toolkit) is not installed: cannot build the benchmark program")
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    out = tmp_path_factory.getbasetemp() / f"bench_modes-{digest}"
-    if not out.exists():
-        subprocess.run(
-            [nvcc, "-cudart", "shared", "-o", str(out), str(SOURCE)],
-            check=True,
-            capture_output=True,
-        )
-    return out
+    return build_cuda(tmp_path_factory.getbasetemp(), SOURCE, "-cudart", "shared")
 
 
 def _record(tmp_path: Path, *cmd: str) -> tuple[dict[str, str], Path]:
