@@ -12,14 +12,7 @@
 #include <unistd.h>
 #include <cuda_runtime.h>
 
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d %s failed: %s\n", __FILE__, __LINE__, #call, cudaGetErrorName(e_)); \
-            exit(3);                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "cuda_check.h"
 
 // The error a call returns, by name (the call is expected to fail).
 #define ERR(call) cudaGetErrorName(call)
