@@ -145,16 +145,22 @@ class TraceReader:
             self.con.close()
             raise RevatiTraceError(f"{self.path}: a DuckDB file but not a revati trace")
         version = rows.get("schema_version")
-        if version != str(schema.SCHEMA_VERSION):
+        if version not in {str(v) for v in schema.READABLE_VERSIONS}:
             self.con.close()
+            readable = " and ".join(str(v) for v in schema.READABLE_VERSIONS)
             raise RevatiTraceError(
-                f"{self.path}: trace schema version {version}, this revati reads version "
-                f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record"
+                f"{self.path}: trace schema version {version}, this revati reads versions "
+                f"{readable}; use the revati release that wrote it or re-record"
             )
+        self.schema_version = int(version)
         missing = set(t.name for t in schema.TABLES) - set(self._tables())
-        for name in missing & set(schema.ADDED_IN_VERSION):
+        # Tables added within a version, and the graph tables a v2 trace predates: empty.
+        empty = set(schema.ADDED_IN_VERSION) | (
+            set(schema.GRAPH_TABLES) if self.schema_version == 2 else set()
+        )
+        for name in missing & empty:
             self.con.execute(schema.TABLE_BY_NAME[name].ddl().replace("TABLE", "TEMP TABLE", 1))
-        missing -= set(schema.ADDED_IN_VERSION)
+        missing -= empty
         if missing:
             self.con.close()
             raise RevatiTraceError(
@@ -162,7 +168,11 @@ class TraceReader:
             )
 
     def _tables(self) -> list[str]:
-        rows = self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        """Tables and views of the file (`kernels` is a view since schema version 3)."""
+        rows = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
         return [r[0] for r in rows]
 
     def _error(self, e: duckdb.Error) -> RevatiTraceError:

@@ -7,7 +7,8 @@ found is kept as a `GraphTemplate`: each node's lane (branch) and its start and 
 the graph's root, which hold for every later launch of that version, because a launch starts no
 earlier than the end of everything before it on its stream, lanes included. The shim then sends
 later launches as one record (`shim.REC_GRAPH_REPLAY`) and the engine places them with a few
-vectorised operations, whatever the number of nodes.
+vectorised operations, whatever the number of nodes, and the trace stores the template once
+(`graph_kernels`) and each replay as one row (`graph_replays`), expanded on read.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class GraphTemplate:
     columns: dict[str, np.ndarray]
     last_end: int  # the last node's end relative to the root (what a copy sync waits for)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # kernel_features columns
+    template_id: int = -1  # graph_kernels.template_id once its rows are in the trace
     lanes: np.ndarray = field(init=False)
     lane_ends: np.ndarray = field(init=False)
     span: int = field(init=False)
@@ -101,10 +103,11 @@ class GraphTemplate:
 
 @dataclass(frozen=True)
 class Replay:
-    """Where one replay of a template landed: its root, and each node's stream."""
+    """Where one replay of a template landed: its root, and the stream of each lane (lane 0 is
+    the launch stream)."""
 
     root_ns: int
-    stream_ids: np.ndarray
+    lane_streams: dict[int, int]
 
 
 def place_replay(model: DeviceModel, s: StreamTimeline, t: GraphTemplate, root_ns: int) -> Replay:
@@ -118,7 +121,5 @@ def place_replay(model: DeviceModel, s: StreamTimeline, t: GraphTemplate, root_n
             ls.tail_ns = max(ls.tail_ns, root + end)
     if len(t):
         model.advance(s, root + t.span)
-    ids = np.zeros(int(t.lanes.max()) + 1 if len(t.lanes) else 1, dtype=np.int64)
-    for k, ls in zip(t.lanes.tolist(), lane_streams, strict=True):
-        ids[k] = ls.stream_id
-    return Replay(root, ids[t.columns["lane"]])
+    lanes = {int(k): ls.stream_id for k, ls in zip(t.lanes.tolist(), lane_streams, strict=True)}
+    return Replay(root, lanes)
