@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.torch_helpers import TorchRun, record_python
+from tests.integration.torch_helpers import (
+    TorchRun,
+    launch_costs,
+    modelled_launch_cost,
+    record_python,
+)
 
 PROGRAM = """
 import torch
@@ -86,3 +91,12 @@ def test_inductor_kernels_are_in_the_trace_by_name(run: TorchRun) -> None:
     loads = run.q("SELECT count(*) FROM api_calls WHERE name = 'cuModuleLoadData'")[0][0]
     assert loads >= 2  # the hand-written kernel and Inductor's
     assert run.q("SELECT name FROM unsupported_calls") == []
+
+
+def test_runtime_and_driver_launches_cost_the_modelled_host_time(run: TorchRun) -> None:
+    """Triton launches through the driver (cuLaunchKernel[Ex]); PyTorch's own kernels through the
+    runtime: each launch costs the program the modelled host time of a real launch."""
+    cost = modelled_launch_cost(run.trace)
+    found = launch_costs(run.trace, ("__cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx"))
+    assert "__cudaLaunchKernel" in found and ({"cuLaunchKernel", "cuLaunchKernelEx"} & set(found))
+    assert all(costs == {cost} for costs in found.values()), found
