@@ -272,17 +272,14 @@ class TraceReader:
         try:
             if event_order.has_event_order(self.con):
                 try:
-                    ix = EventIndex(self.con, "event_order", "event_groups")
+                    ix = EventIndex.load(self.con, "event_order", "event_groups")
                     if ix.count == event_order.stored_rows(self.con):
                         return ix
                 except duckdb.Error:
-                    pass  # derived tables of an older build: rebuild them below, in TEMP
-            for stmt in event_order.build_sql("temp_event_order", "temp_event_groups", temp=True):
-                self.con.execute(stmt)
-            self.con.execute(
-                event_order.view_sql("temp_event_order", "temp_event_groups", "events", temp=True)
-            )
-            return EventIndex(self.con, "temp_event_order", "temp_event_groups")
+                    pass  # derived tables of an older build: build the order here instead
+            # not stored (a recording leaves it to its readers): computed in this connection
+            cols = event_order.build_in_memory(self.con, "temp_event_groups", "events")
+            return EventIndex(self.con, "temp_event_groups", cols)
         except duckdb.Error as e:
             raise RevatiTraceError(
                 f"{self.path}: cannot build the event order ({_first_line(e)}); the event tables "

@@ -87,14 +87,14 @@ class GraphTemplate:
     last_end: int  # the last node's end relative to the root (what a copy sync waits for)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # kernel_features columns
     template_id: int = -1  # graph_kernels.template_id once its rows are in the trace
-    lanes: np.ndarray = field(init=False)
-    lane_ends: np.ndarray = field(init=False)
+    lanes: list[int] = field(init=False)  # plain lists: a replay reads them, a few per replay
+    lane_ends: list[int] = field(init=False)
     span: int = field(init=False)
 
     def __post_init__(self) -> None:
         lane, end = self.columns["lane"], self.columns["end"]
-        self.lanes = np.unique(lane)
-        self.lane_ends = np.array([end[lane == k].max() for k in self.lanes], dtype=np.int64)
+        self.lanes = np.unique(lane).tolist()
+        self.lane_ends = [int(end[lane == k].max()) for k in self.lanes]
         self.span = int(end.max()) if len(end) else 0
 
     def __len__(self) -> int:
@@ -112,14 +112,14 @@ class Replay:
 
 def place_replay(model: DeviceModel, s: StreamTimeline, t: GraphTemplate, root_ns: int) -> Replay:
     """Advance the launch stream and the lane streams as the node-by-node placement would."""
-    lane_streams = [s if k == 0 else model.graph_lane(s, int(k)) for k in t.lanes]
+    lane_streams = [s if k == 0 else model.graph_lane(s, k) for k in t.lanes]
     # Lanes end before the launch stream's floor (each node's end advanced it), so the root is
     # never earlier than a lane's tail; the max keeps that true whatever happened meanwhile.
     root = max([root_ns, *(ls.tail_ns for ls in lane_streams if ls is not s)])
-    for ls, end in zip(lane_streams, t.lane_ends.tolist(), strict=True):
+    for ls, end in zip(lane_streams, t.lane_ends, strict=True):
         if ls is not s:
             ls.tail_ns = max(ls.tail_ns, root + end)
-    if len(t):
+    if t.lanes:
         model.advance(s, root + t.span)
-    lanes = {int(k): ls.stream_id for k, ls in zip(t.lanes.tolist(), lane_streams, strict=True)}
+    lanes = {k: ls.stream_id for k, ls in zip(t.lanes, lane_streams, strict=True)}
     return Replay(root, lanes)

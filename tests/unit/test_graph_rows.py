@@ -15,14 +15,10 @@ from revati.recorder.writer import RunInfo, TraceWriter
 from revati.replay.alignment import load_device_ops
 from revati.replay.session import replay_trace
 
-from revati import shim
-from revati.engine.device_model import DeviceModel
-from revati.engine.durations import DurationModel
-from revati.engine.ingest import Ingest, ProcessState
 from revati.engine.trace_sink import TraceSink
+from tests.engine_records import engine, graph_launch, launch_batch
 from tests.replay_checks import differing_tables
 
-LAUNCH = shim.FN_NAMES.index("cudaGraphLaunch")
 # A fork/join graph: node -> (dependencies, grid); node 2 is a branch beside 1 and 3.
 FORK_JOIN = [((), 64), ((0,), 4096), ((0,), 16384), ((1,), 4096), ((2, 3), 64)]
 # Kernels relative to their launch are the same, so every column of every row can be compared.
@@ -30,68 +26,20 @@ EVERY_KERNEL = "SELECT * FROM kernels ORDER BY kernel_id"
 EVERY_EVENT = "SELECT seq, kind, ref_id, track_id, start_ns, end_ns, name FROM events ORDER BY seq"
 
 
-def _record(record_type: int, **fields: int) -> np.ndarray:
-    r = np.zeros(1, dtype=shim.RECORD_DTYPE)
-    r["type"], r["fn"] = record_type, LAUNCH
-    for name, value in fields.items():
-        r[name] = value
-    return r
-
-
-def _graph_launch(at_ns: int, *, replay: bool, exec_id: int = 7, version: int = 0) -> np.ndarray:
-    """One cudaGraphLaunch of FORK_JOIN on the legacy stream, as the shim writes it."""
-    head = _record(
-        shim.REC_GRAPH_LAUNCH,
-        kind=shim.REC_GRAPH_REPLAY if replay else 0,
-        enter_ns=at_ns,
-        exit_ns=at_ns + 40,
-        a=exec_id,
-        b=0,
-        c=len(FORK_JOIN),
-        d=version,
-    )
-    if replay:
-        return head
-    parts = [head]
-    for i, (deps, grid) in enumerate(FORK_JOIN):
-        node = _record(shim.REC_GRAPH_NODE, kind=len(deps), enter_ns=at_ns + 40, a=i)
-        for field, dep in zip("bcd", deps, strict=False):
-            node[field] = dep
-        launch = _record(shim.REC_LAUNCH, enter_ns=at_ns + 40, exit_ns=at_ns + 40)
-        lv = shim.launch_view(launch)
-        lv["kernel"], lv["grid_x"], lv["block_x"], lv["graph_flag"] = 1, grid, 256, 1
-        parts += [node, launch]
-    return np.concatenate(parts)
-
-
-def _sync(at_ns: int) -> np.ndarray:
-    """A few eager launches between graph launches (they interleave in the event order)."""
-    r = np.concatenate(
-        [
-            _record(shim.REC_LAUNCH, enter_ns=at_ns + i, exit_ns=at_ns + i + 30)
-            for i in range(0, 300, 100)
-        ]
-    )
-    lv = shim.launch_view(r)
-    lv["kernel"], lv["grid_x"], lv["block_x"] = 1, 16, 256
-    return r
-
-
 def _trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -> Path:
-    names = tmp_path / "names.txt"
-    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
+    """`launches` launches of FORK_JOIN, each followed by 3 eager launches (they interleave in
+    the event order); all sent node by node, or every launch after the first as a replay."""
     path = tmp_path / f"{name}.duckdb"
     writer = TraceWriter(path, RunInfo())
     sink = TraceSink(writer)
-    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
-    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    ingest, state = engine(sink, tmp_path)
     batch = np.concatenate(
         [
             part
             for i in range(launches)
             for part in (
-                _graph_launch(i * 500_000, replay=replay and i > 0),
-                _sync(i * 500_000 + 100),
+                graph_launch(i * 500_000, FORK_JOIN, replay=replay and i > 0),
+                launch_batch(3, i * 500_000 + 100, every_ns=100),
             )
         ]
     )
