@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from revati.recorder.writer import RunInfo, TraceWriter
 
 from revati import shim
 from revati.engine.device_model import DeviceModel
@@ -73,3 +74,30 @@ def engine(sink: TraceSink, names_dir: Path) -> tuple[Ingest, ProcessState]:
     names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
     ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
     return ingest, ProcessState(1, (1, 0), shim.NamesFile(names))
+
+
+# A fork/join graph: node -> (dependencies, grid); node 2 is a branch beside 1 and 3.
+FORK_JOIN = [((), 64), ((0,), 4096), ((0,), 16384), ((1,), 4096), ((2, 3), 64)]
+
+
+def fork_join_trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -> Path:
+    """`launches` launches of FORK_JOIN, each followed by 3 eager launches (they interleave in
+    the event order); all sent node by node, or every launch after the first as a replay."""
+    path = tmp_path / f"{name}.duckdb"
+    writer = TraceWriter(path, RunInfo())
+    sink = TraceSink(writer)
+    ingest, state = engine(sink, tmp_path)
+    batch = np.concatenate(
+        [
+            part
+            for i in range(launches)
+            for part in (
+                graph_launch(i * 500_000, FORK_JOIN, replay=replay and i > 0),
+                launch_batch(3, i * 500_000 + 100, every_ns=100),
+            )
+        ]
+    )
+    ingest.ingest(state, 0, batch)
+    sink.close()
+    writer.close()
+    return path

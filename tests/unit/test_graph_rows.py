@@ -7,46 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import numpy as np
 from revati.recorder.chrome_export import export_chrome
 from revati.recorder.graph_rows import expand_graph_replays
 from revati.recorder.reader import open_trace
-from revati.recorder.writer import RunInfo, TraceWriter
 from revati.replay.alignment import load_device_ops
 from revati.replay.session import replay_trace
 
-from revati.engine.trace_sink import TraceSink
-from tests.engine_records import engine, graph_launch, launch_batch
+from tests.engine_records import FORK_JOIN, fork_join_trace
 from tests.replay_checks import differing_tables
 
-# A fork/join graph: node -> (dependencies, grid); node 2 is a branch beside 1 and 3.
-FORK_JOIN = [((), 64), ((0,), 4096), ((0,), 16384), ((1,), 4096), ((2, 3), 64)]
 # Kernels relative to their launch are the same, so every column of every row can be compared.
 EVERY_KERNEL = "SELECT * FROM kernels ORDER BY kernel_id"
 EVERY_EVENT = "SELECT seq, kind, ref_id, track_id, start_ns, end_ns, name FROM events ORDER BY seq"
-
-
-def _trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -> Path:
-    """`launches` launches of FORK_JOIN, each followed by 3 eager launches (they interleave in
-    the event order); all sent node by node, or every launch after the first as a replay."""
-    path = tmp_path / f"{name}.duckdb"
-    writer = TraceWriter(path, RunInfo())
-    sink = TraceSink(writer)
-    ingest, state = engine(sink, tmp_path)
-    batch = np.concatenate(
-        [
-            part
-            for i in range(launches)
-            for part in (
-                graph_launch(i * 500_000, FORK_JOIN, replay=replay and i > 0),
-                launch_batch(3, i * 500_000 + 100, every_ns=100),
-            )
-        ]
-    )
-    ingest.ingest(state, 0, batch)
-    sink.close()
-    writer.close()
-    return path
 
 
 def _rows(path: Path, query: str) -> list[tuple]:
@@ -55,8 +27,8 @@ def _rows(path: Path, query: str) -> list[tuple]:
 
 
 def test_replays_are_one_row_each_and_expand_to_the_node_by_node_kernels(tmp_path: Path) -> None:
-    sent = _trace(tmp_path, "sent", 20, replay=False)
-    replayed = _trace(tmp_path, "replayed", 20, replay=True)
+    sent = fork_join_trace(tmp_path, "sent", 20, replay=False)
+    replayed = fork_join_trace(tmp_path, "replayed", 20, replay=True)
     kernels = _rows(replayed, EVERY_KERNEL)
     assert len(kernels) == 20 * (len(FORK_JOIN) + 3)
     assert kernels == _rows(sent, EVERY_KERNEL)
@@ -78,7 +50,7 @@ def test_replays_are_one_row_each_and_expand_to_the_node_by_node_kernels(tmp_pat
 
 
 def test_expanding_replays_into_rows_keeps_every_kernel(tmp_path: Path) -> None:
-    replayed = _trace(tmp_path, "replayed", 5, replay=True)
+    replayed = fork_join_trace(tmp_path, "replayed", 5, replay=True)
     before = _rows(replayed, EVERY_KERNEL)
     with duckdb.connect(str(replayed)) as con:
         assert expand_graph_replays(con) == 4 * len(FORK_JOIN)
@@ -95,8 +67,8 @@ def _device_ops(path: Path) -> list[tuple]:
 
 
 def test_export_alignment_and_replay_see_the_same_kernels(tmp_path: Path) -> None:
-    sent = _trace(tmp_path, "sent", 8, replay=False)
-    replayed = _trace(tmp_path, "replayed", 8, replay=True)
+    sent = fork_join_trace(tmp_path, "sent", 8, replay=False)
+    replayed = fork_join_trace(tmp_path, "replayed", 8, replay=True)
     exported = []
     for path in (sent, replayed):
         with open_trace(path) as r:
