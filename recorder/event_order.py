@@ -112,6 +112,15 @@ def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
     ]
 
 
+def extent(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    """(events, first start, last end) of the order without building it; (0, 0, 0) if empty."""
+    con.execute(_source_sql("event_extent_source"))
+    [(count, first, last)] = con.execute(
+        "SELECT count(*), min(start_ns), max(end_ns) FROM event_extent_source"
+    ).fetchall()
+    return (int(count), int(first), int(last)) if count else (0, 0, 0)
+
+
 def build_in_memory(
     con: duckdb.DuckDBPyConnection, groups_table: str, events_view: str
 ) -> dict[str, np.ndarray]:

@@ -294,11 +294,24 @@ class TraceReader:
         return load_overview(self.con)
 
     def event_count(self) -> int:
-        return self.index.count
+        """Events in the global order (counted in SQL if the order is neither stored nor built
+        yet: a summary of a recording need not sort it)."""
+        return self._extent()[0]
 
     def time_range(self) -> tuple[int, int]:
         """(first event start, last event end) in virtual ns; (0, 0) for an empty trace."""
-        return self.index.time_range()
+        return self._extent()[1:]
+
+    def _extent(self) -> tuple[int, int, int]:
+        if self._index is not None or event_order.has_event_order(self.con):
+            return (self.index.count, *self.index.time_range())
+        try:
+            return event_order.extent(self.con)
+        except duckdb.Error as e:
+            raise RevatiTraceError(
+                f"{self.path}: cannot read the events ({_first_line(e)}); the event tables do "
+                "not match this revati's schema: re-create the trace with this revati"
+            ) from e
 
     def event(self, seq: int) -> Event:
         """The event at position `seq` of the global order."""
