@@ -191,7 +191,7 @@ def _in_process(tmp_path: Path, name: str, batches: list[np.ndarray]) -> tuple[P
     writer.close()
     t3 = time.process_time()
     with open_trace(path) as reader:
-        reader.event_count()
+        assert reader.index.count == reader.event_count()  # the order, sorted
     t4 = time.process_time()
     return path, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
 
