@@ -256,6 +256,8 @@ def _start_engine(
 
     def load() -> None:
         try:
+            import revati.engine.ingest  # noqa: F401  (what `attach` builds, loaded here)
+
             model = durations or _duration_model(config)
             loaded.append((model, _writer(coord, config, output, model)))
         except BaseException as e:  # handed to the coordinator's thread below
