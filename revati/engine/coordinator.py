@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
+from revati.engine.cpu_wait import CpuWait
 from revati.engine.lifetimes import Lifetimes
 from revati.engine.resolution import Resolution
 from revati.predict.catalog import DeviceSpec
@@ -40,6 +41,9 @@ IDLE_TIMEOUT_S = 0.02
 # While rings fill, look at them this often even without a message: a sync then finds most of
 # what was launched before it already placed, and waits only for the rest.
 BUSY_POLL_S = 0.002
+# A wait shorter than this (a deadline the flowing clock reaches soon) is timed in µs, not in the
+# whole ms epoll rounds up to: a thread woken late resumes late in virtual time.
+PRECISE_WAIT_S = 0.005
 PREPARE_TIMEOUT_S = 2.0
 
 
@@ -142,6 +146,7 @@ class Coordinator:
         self.jumps = 0
         self.syncs = 0
         self.lifetimes = Lifetimes()
+        self.cpu_wait = CpuWait()  # sampled at each flush
         self._retry = False
         self._busy = False  # the last drain found records
         self._last_flush = time.monotonic()
@@ -246,6 +251,9 @@ class Coordinator:
         """Accept connections and take in messages (registrations, waits), waiting up to
         `timeout` s for the first. Alone (before `attach`), it lets processes register while
         the engine loads: their records wait in the rings, their waits in `waiters`."""
+        if 0 < timeout < PRECISE_WAIT_S:  # epoll counts whole ms: wait with select's µs timer
+            select.select([self.selector.fileno()], [], [], timeout)
+            timeout = 0
         for key, _ in self.selector.select(timeout):
             kind, obj = key.data
             if kind == "listener":
@@ -520,6 +528,7 @@ class Coordinator:
 
     def flush(self) -> None:
         self.ingest.write_later()
+        self.cpu_wait.sample(p.pid for p in self.procs.values() if not p.dead)
         for s in self.model.new_streams:
             self.sink.add(
                 "streams",

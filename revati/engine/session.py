@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
@@ -205,6 +205,9 @@ def _run(
     wall = time.monotonic_ns() - wall0
     coord.lifetimes.reaped_by_us(child.pid, child.returncode)
     virtual_end = coord.finish()
+    waited = coord.cpu_wait.warning(wall)
+    if waited:
+        print(f"revati: warning: {waited}", file=sys.stderr)
     life = coord.lifetimes.by_pid.get(child.pid)
     cause = life.cause if life and life.cause else ExitCause.from_returncode(child.returncode)
     relay.poll()
@@ -216,6 +219,11 @@ def _run(
         exit_signal=cause.signal,
         core_dumped=cause.core_dumped,
         interrupted_by=relay.interrupted_by,
+        config={
+            **_run_config(config),
+            "cpu_wait_ns": coord.cpu_wait.total_ns,
+            "host_cpus": os.cpu_count(),
+        },
     )
     others = tuple(
         (pid, life.cause)
@@ -290,6 +298,11 @@ def _writer(
         predictor=durations.identity,
         profile=config.profile,
         dilation=config.dilation,
-        config={**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION},
+        config=_run_config(config),
     )
     return TraceWriter(output.tmp, info, shown_as=config.output)
+
+
+def _run_config(config: RecordConfig) -> dict[str, Any]:
+    """The run's resolved configuration, as the trace stores it (`run.config`)."""
+    return {**config.to_json(), "protocol_version": shim.PROTOCOL_VERSION}
