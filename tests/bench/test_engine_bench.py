@@ -217,3 +217,46 @@ def test_engine_cpu_per_record(tmp_path: Path) -> None:
         f"close (event order, overview, checkpoint) {(t3 - t2) / n * 1e9:.0f} ns; "
         f"together {n / (t3 - t0) / 1e6:.2f} M/s"
     )
+
+
+def _median_step_ns(run: Run) -> float:
+    steps = [v for k, v in run.values.items() if k.startswith("step_ns_")]
+    return float(np.median(steps))
+
+
+def _cpu_wait_ns(trace: Path) -> tuple[int, int]:
+    with duckdb.connect(str(trace), read_only=True) as con:
+        wait, cpus = con.execute(
+            "SELECT config->>'cpu_wait_ns', config->>'host_cpus' FROM run"
+        ).fetchone()
+    return int(wait), int(cpus)
+
+
+@pytest.mark.parametrize(
+    ("procs", "threads", "steps"), [(1, 1, 100), (1, 4, 50), (2, 2, 50)], ids=str
+)
+def test_virtual_time_under_load(
+    tmp_path: Path, engine_load: Path, procs: int, threads: int, steps: int
+) -> None:
+    """The same decode-like steps (a fixed host phase, 20 launches, a sync) recorded as the
+    machine is and with a process spinning on another core: how far the virtual step moves."""
+    args = ("steps", str(procs), str(threads), str(steps))
+    quiet = record(tmp_path / "quiet", engine_load, *args)
+    spinner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        busy = record(tmp_path / "busy", engine_load, *args)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    workers = procs * threads
+    for run in (quiet, busy):
+        assert sum(k.startswith("step_ns_") for k in run.values) == workers
+        assert _sync_count(run.trace) == workers * (steps + 1)
+        assert _cpu_wait_ns(run.trace)[1] == os.cpu_count()
+    a, b = _median_step_ns(quiet), _median_step_ns(busy)
+    print(
+        f"\n{procs} process(es) x {threads} thread(s), {steps} steps: median virtual step "
+        f"{a / 1e3:.0f} µs as is, {b / 1e3:.0f} µs with another core busy ({(b - a) / a:+.1%}; "
+        f"goal within 1%); participants waited for a CPU {_cpu_wait_ns(quiet.trace)[0] / 1e6:.0f}"
+        f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; {_load()}"
+    )
