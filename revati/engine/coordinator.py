@@ -596,6 +596,7 @@ class Coordinator:
     def close(self) -> None:
         sink = getattr(self, "sink", None)  # None: closed before `attach`
         if sink is not None:
+            self.ingest.write_later()  # the rows of the last batch, if `finish` did not run
             sink.close()
         for key in list(self.selector.get_map().values()):
             if isinstance(key.fileobj, socket.socket):
