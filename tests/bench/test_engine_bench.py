@@ -261,3 +261,54 @@ def test_virtual_time_under_load(
         f"goal within 1%); participants waited for a CPU {_cpu_wait_ns(quiet.trace)[0] / 1e6:.0f}"
         f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; {_load()}"
     )
+
+
+def _sync_batch(n: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """n launches on `stream` (as `_launch_batch`) followed by a stream sync on it."""
+    r = np.concatenate([_launch_batch(n, first_enter_ns), np.zeros(1, dtype=shim.RECORD_DTYPE)])
+    shim.launch_view(r)["stream"][:n] = stream
+    r["fn"][:n] = shim.FN_NAMES.index("cudaLaunchKernel")
+    sync = r[n:]
+    sync["type"], sync["kind"], sync["a"], sync["d"] = shim.REC_SYNC, shim.SYNC_STREAM, stream, 2
+    sync["fn"] = shim.FN_NAMES.index("cudaStreamSynchronize")
+    sync["enter_ns"] = sync["exit_ns"] = first_enter_ns + 2000 * n
+    return r
+
+
+def test_engine_cpu_on_a_sync_path(tmp_path: Path) -> None:
+    """The engine in this process: CPU time from a sync's batch (N launches and the sync) to its
+    deadline, and of the rows built after the answer (what a coordinator step does between a
+    WAIT and its WAKE, without sockets or the scheduler)."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "sync.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    stream, index, enter = 0x5000, 0, 0
+    ingest.model.create_stream(1, stream, 1, 0, 0)
+    print("\nengine CPU on a sync's path (in process; median of 200 batches):")
+    for n in (1, 10, 100, 1000):
+        to_answer, rows = [], []
+        for _ in range(200):
+            batch = _sync_batch(n, enter, stream)
+            t0 = time.thread_time_ns()
+            ingest.ingest(state, index, batch)
+            answer = ingest.resolutions.pop((1, 0, index + n))
+            t1 = time.thread_time_ns()
+            ingest.write_later()
+            rows.append(time.thread_time_ns() - t1)
+            to_answer.append(t1 - t0)
+            assert answer.deadline_ns == state.last_op_end[0]  # waits for its last kernel
+            index, enter = index + n + 1, int(batch["enter_ns"][-1]) + 2000
+        sink.flush()
+        goal = 50_000 + n * 500
+        print(
+            f"  N = {n:>4}: {np.median(to_answer) / 1e3:7.1f} µs to the answer (a sync's whole "
+            f"wall goal: {goal / 1e3:.1f} µs), then {np.median(rows) / 1e3:7.1f} µs of rows; "
+            f"{_load()}"
+        )
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "sync.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 200 * 1111
