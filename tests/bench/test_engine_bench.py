@@ -312,3 +312,56 @@ def test_engine_cpu_on_a_sync_path(tmp_path: Path) -> None:
     writer.close()
     with duckdb.connect(str(tmp_path / "sync.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 200 * 1111
+
+
+def _layer_batch(layers: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """Per layer, as cuBLAS and PyTorch write them: a GEMM's shape record (REC_GEMM), its
+    kernel's launch (kernel 2), then three elementwise launches (kernel 1); one thread."""
+    kinds = np.tile([shim.REC_GEMM, *[shim.REC_LAUNCH] * 4], layers)
+    r = np.zeros(len(kinds), dtype=shim.RECORD_DTYPE)
+    r["type"] = kinds
+    r["enter_ns"] = first_enter_ns + 2000 * np.arange(len(r))
+    r["exit_ns"] = r["enter_ns"] + 50
+    launch, gemm = kinds == shim.REC_LAUNCH, kinds == shim.REC_GEMM
+    r["enter_ns"][gemm] = r["exit_ns"][gemm] = 0  # a shape record has strides there, no times
+    lv = shim.launch_view(r)
+    lv["kernel"][launch] = np.tile([2, 1, 1, 1], layers)
+    lv["grid_x"][launch], lv["block_x"][launch], lv["stream"][launch] = 16, 256, stream
+    g = shim.gemm_view(r)
+    g["m"][gemm] = g["n"][gemm] = g["k"][gemm] = 4096
+    g["batch"][gemm], g["compute"][gemm], g["epilogue"][gemm] = 1, 68, 1
+    g["a_type"][gemm] = g["b_type"][gemm] = g["c_type"][gemm] = 14  # bf16
+    return r
+
+
+def test_engine_cpu_per_gemm_layer(tmp_path: Path) -> None:
+    """Library GEMMs inside runs of launches: engine CPU per layer of a GEMM and three
+    elementwise launches (predict, place, rows), in process."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nK\t2\tcublas_gemm_bf16_nn\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "gemm.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    ingest.model.create_stream(1, 0x5000, 1, 0, 0)
+    batches = [_layer_batch(200, i * 10**8, 0x5000) for i in range(30)]
+    index = 0
+    t0 = time.thread_time_ns()
+    for batch in batches:
+        ingest.ingest(state, index, batch)
+        ingest.write_later()
+        index += len(batch)
+    per_layer = (time.thread_time_ns() - t0) / (30 * 200)
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "gemm.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 30 * 200 * 4
+        gemms = con.execute(
+            "SELECT count(*), count(DISTINCT k.name) FROM kernel_features f "
+            "JOIN kernels k USING (kernel_id) WHERE f.gemm_m = 4096 AND f.dtype = 'bf16'"
+        ).fetchone()
+    assert gemms == (30 * 200, 1)  # every GEMM's launch carries its shape, no other kernel does
+    print(
+        f"\nengine CPU per layer of a cuBLAS GEMM and 3 launches (in process, 6,000 layers): "
+        f"{per_layer / 1e3:.1f} µs ({per_layer / 4e3:.2f} µs per kernel); {_load()}"
+    )
