@@ -9,7 +9,6 @@ after that (`graph_replay.py`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,23 +18,13 @@ from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.gemm_shapes import GemmShape, feature_columns
 from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
+from revati.engine.launch_runs import RunIds
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
 from revati.engine.trace_sink import TraceSink
 from revati.recorder import schema
 from revati.recorder.writer import Coded, StringCodes
-
-
-@dataclass(frozen=True)
-class RunIds:
-    """The ids a run of launches took when it was placed: its thread, first sequence number,
-    call ids and kernel ids."""
-
-    thread: int
-    seq: int
-    calls: np.ndarray
-    kernels: np.ndarray
 
 
 class DeviceOps:
@@ -425,36 +414,3 @@ class DeviceOps:
 
 FN_NAMES = [*shim.FN_NAMES, "unknown"]  # a code past the table (another shim version): unknown
 _PREDICTED = [schema.DURATION_PREDICTED]
-MIN_RUN = 4  # a run's placement is a few array passes; its rows are built after the wakes
-
-
-def launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream. A library
-    GEMM's shape record (REC_GEMM) is passed over: it writes no row of its own, and its launch,
-    which carries the shape (`pair_gemms`), is as plain as any other."""
-    types = records["type"]
-    shape = types == shim.REC_GEMM
-    keep = None
-    if shape.any():
-        keep = np.flatnonzero(~shape)
-        records, launches, types = records[keep], launches[keep], types[keep]
-    plain = (types == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
-    if plain.sum() < MIN_RUN:
-        return []
-    same = (
-        plain[1:]
-        & plain[:-1]
-        & (launches["stream"][1:] == launches["stream"][:-1])
-        & (records["thread"][1:] == records["thread"][:-1])
-    )
-    breaks = np.flatnonzero(~same) + 1
-    bounds = np.concatenate([[0], breaks, [len(records)]]).tolist()
-    runs = [
-        (a, b)
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        if b - a >= MIN_RUN and plain[a]
-    ]
-    if keep is None:
-        return runs
-    at = keep.tolist()  # back to positions among all records, the shapes between included
-    return [(at[a], at[b - 1] + 1) for a, b in runs]

@@ -18,9 +18,10 @@ from revati import shim
 from revati.engine.api_args import api_args
 from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement
-from revati.engine.device_ops import FN_NAMES, MIN_RUN, DeviceOps, launch_runs
+from revati.engine.device_ops import FN_NAMES, DeviceOps
 from revati.engine.durations import DurationModel
 from revati.engine.gemm_shapes import pair_gemms
+from revati.engine.launch_runs import MIN_RUN, launch_runs
 from revati.engine.op_durations import OP_TYPES, SMALL_BATCH, op_mask
 from revati.engine.process_state import ProcessState
 from revati.engine.resolution import INFINITE, Resolution
