@@ -98,6 +98,7 @@ def fork_join_trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -
         ]
     )
     ingest.ingest(state, 0, batch)
+    ingest.write_later()
     sink.close()
     writer.close()
     return path
