@@ -17,7 +17,7 @@ from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.gemm_shapes import GemmShape, feature_columns
-from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
+from revati.engine.graph_replay import GEOMETRY, GraphRun, GraphTemplate, place_replay
 from revati.engine.launch_runs import RunIds
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
@@ -43,6 +43,7 @@ class DeviceOps:
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
         self.op_durations = OpDurations(durations, self.strings)
         self.gemm_at: dict[int, GemmShape] = {}  # library GEMM shapes by launch ring index
+        self.lanes_stored: set[tuple[int, int]] = set()  # graph_lanes rows written
         # Rows whose building waits until the threads blocked on this batch are answered
         self.later: list[Callable[[], None]] = []
 
@@ -338,6 +339,26 @@ class DeviceOps:
         if template is not None:
             p.graph_templates[g.exec_key] = template
 
+    def _store_template(self, t: GraphTemplate) -> None:
+        """The template's kernels, once, as rows of `graph_kernels` (its first replay)."""
+        t.template_id = self.sink.new_id("graph_template")
+        n, c = len(t), t.columns
+        self.sink.add_columns(
+            "graph_kernels",
+            {
+                "template_id": np.full(n, t.template_id, dtype=np.int64),
+                "node": np.arange(n, dtype=np.int32),
+                "lane": c["lane"].astype(np.int32),
+                "start_ns": c["start"],
+                "end_ns": c["end"],
+                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
+                "model": Coded(c["model"], self.strings.values),
+                "name": Coded(c["name"], self.strings.values),
+                **{g: c[g].astype(np.int32) for g in GEOMETRY},
+                **t.features,
+            },
+        )
+
     def _replay(
         self,
         p: ProcessState,
@@ -347,29 +368,30 @@ class DeviceOps:
         key: tuple[int, int],
         graph_id: int,
     ) -> None:
-        """A launch of a graph placed before: its kernels, in a few vectorised steps."""
+        """A launch of a graph placed before: placed from its template in a few vectorised
+        steps, and one `graph_replays` row that stands for its kernels."""
         t = p.graph_templates.get(key)
         if t is None:  # its nodes never arrived (the shim lost the coordinator meanwhile)
             return
         replay = place_replay(self.model, s, t, root_ns)
-        n, c = len(t), t.columns
-        launch = int(r["exit_ns"])
-        self.sink.add_columns(
-            "kernels",
-            {
-                "kernel_id": self.sink.new_ids("kernel", n),
-                "device_id": np.full(n, s.device, dtype=np.int32),
-                "stream_id": replay.stream_ids,
-                "launch_ns": np.full(n, launch, dtype=np.int64),
-                "start_ns": replay.root_ns + c["start"],
-                "end_ns": replay.root_ns + c["end"],
-                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
-                "model": Coded(c["model"], self.strings.values),
-                "name": Coded(c["name"], self.strings.values),
-                **{g: c[g].astype(np.int32) for g in GEOMETRY},
-                "graph_id": np.full(n, graph_id, dtype=np.int64),
-                **t.features,
-            },
+        if t.template_id < 0:
+            self._store_template(t)
+        for lane, stream_id in replay.lane_streams.items():
+            if lane and (s.stream_id, lane) not in self.lanes_stored:
+                self.lanes_stored.add((s.stream_id, lane))
+                self.sink.add(
+                    "graph_lanes", stream_id=s.stream_id, lane=lane, lane_stream_id=stream_id
+                )
+        n = len(t)
+        self.sink.add(
+            "graph_replays",
+            replay_id=graph_id,
+            template_id=t.template_id,
+            first_kernel_id=self.sink.reserve_ids("kernel", n),
+            device_id=s.device,
+            stream_id=s.stream_id,
+            launch_ns=int(r["exit_ns"]),
+            root_ns=replay.root_ns,
         )
         self.kernels += n
         p.last_op_end[r["thread"]] = replay.root_ns + t.last_end

@@ -309,7 +309,9 @@ def _writer(
         dilation=config.dilation,
         config=_run_config(config),
     )
-    return TraceWriter(output.tmp, info, shown_as=config.output)
+    # The global event order is left to the readers (recorder/event_order.py): building it at
+    # close cost more per kernel than everything else the engine does.
+    return TraceWriter(output.tmp, info, shown_as=config.output, build_event_order=False)
 
 
 def _run_config(config: RecordConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from revati.recorder.reader import open_trace
 from revati.recorder.writer import RunInfo, TraceWriter
 
 from revati import shim
@@ -32,6 +33,7 @@ from revati.engine.durations import DurationModel
 from revati.engine.ingest import Ingest, ProcessState
 from revati.engine.trace_sink import TraceSink
 from tests.conftest import REPO
+from tests.engine_records import engine, graph_launch, launch_batch
 from tests.integration.record_helpers import build_cuda
 
 SOURCE = REPO / "tests" / "cuda" / "engine_load.cu"
@@ -174,49 +176,75 @@ def test_start_and_close(tmp_path: Path, engine_load: Path, empty_run: Run) -> N
     )
 
 
-def _launch_batch(n: int, first_enter_ns: int) -> np.ndarray:
-    """n ring records: launches of kernel 1 on stream 0 by thread 0, 2 µs apart."""
-    r = np.zeros(n, dtype=shim.RECORD_DTYPE)
-    r["type"] = shim.REC_LAUNCH
-    r["enter_ns"] = first_enter_ns + 2000 * np.arange(n)
-    r["exit_ns"] = r["enter_ns"] + 50
-    lv = shim.launch_view(r)
-    lv["kernel"], lv["grid_x"], lv["block_x"] = 1, 16, 256
-    return r
-
-
-def test_engine_cpu_per_record(tmp_path: Path) -> None:
-    """The engine in this process, without the program or the scheduler: CPU time of ingesting
-    ring batches of 65,536 launches (predict, device model, rows) and of writing them."""
-    names = tmp_path / "names.txt"
-    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
-    writer = TraceWriter(tmp_path / "cpu.duckdb", RunInfo())
+def _in_process(tmp_path: Path, name: str, batches: list[np.ndarray]) -> tuple[Path, list[float]]:
+    """Feed `batches` to an engine in this process, writing a trace as `revati record` does
+    (event order left to the reader); CPU seconds of ingest, of the writer's inserts, of the
+    close, and of a reader building the event order."""
+    path = tmp_path / f"{name}.duckdb"
+    writer = TraceWriter(path, RunInfo(), build_event_order=False)
     sink = TraceSink(writer)
-    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
-    state = ProcessState(1, (1, 0), shim.NamesFile(names))
-    batches = [_launch_batch(65_536, i * 65_536 * 2000) for i in range(16)]
+    ingest, state = engine(sink, tmp_path)
     t0 = time.process_time()
-    for i, batch in enumerate(batches):
-        ingest.ingest(state, i * 65_536, batch)
+    first = 0
+    for batch in batches:
+        ingest.ingest(state, first, batch)
+        first += len(batch)
     ingest.write_later()  # the rows of the runs, built once the syncs would have been answered
     t1 = time.process_time()
     sink.close()
     t2 = time.process_time()
     writer.close()
     t3 = time.process_time()
+    with open_trace(path) as reader:
+        assert reader.index.count == reader.event_count()  # the order, sorted
+    t4 = time.process_time()
+    return path, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+
+
+def test_engine_cpu_per_record(tmp_path: Path) -> None:
+    """The engine in this process, without the program or the scheduler: CPU time of ingesting
+    ring batches of 65,536 launches (predict, device model, rows) and of writing them."""
     n = 16 * 65_536
-    assert ingest.kernels == n
-    with duckdb.connect(str(tmp_path / "cpu.duckdb"), read_only=True) as con:
+    batches = [launch_batch(65_536, i * 65_536 * 2000) for i in range(16)]
+    path, (ingest, insert, close, index) = _in_process(tmp_path, "eager", batches)
+    with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT start_ns) FROM kernels").fetchone() == (
             n,
             n,
         )
     print(
         f"\nengine CPU per launch record (in process, {n:,} records): ingest (predict, device "
-        f"model, row columns) {(t1 - t0) / n * 1e9:.0f} ns = {n / (t1 - t0) / 1e6:.2f} M/s; "
-        f"DuckDB insert of its kernel and api_call rows {(t2 - t1) / n * 1e9:.0f} ns; "
-        f"close (event order, overview, checkpoint) {(t3 - t2) / n * 1e9:.0f} ns; "
-        f"together {n / (t3 - t0) / 1e6:.2f} M/s"
+        f"model, row columns) {ingest / n * 1e9:.0f} ns = {n / ingest / 1e6:.2f} M/s; "
+        f"DuckDB insert of its kernel and api_call rows {insert / n * 1e9:.0f} ns; "
+        f"close {close / n * 1e9:.0f} ns; together {n / (ingest + insert + close) / 1e6:.2f} M/s; "
+        f"trace {path.stat().st_size / n:.1f} bytes per kernel; a reader's event order "
+        f"{index / n * 1e9:.0f} ns per kernel (2 events each)"
+    )
+
+
+CHAIN_500 = [((i - 1,) if i else (), 16) for i in range(500)]
+
+
+def test_engine_cpu_per_graph_replay(tmp_path: Path) -> None:
+    """The same for 2,000 launches of a captured graph of 500 kernels: the first sent node by
+    node, the others one replay record each (what the shim sends)."""
+    replays = 2000
+    launches = [graph_launch(i * 2_000_000, CHAIN_500, replay=i > 0) for i in range(replays)]
+    batches = [np.concatenate(launches[i : i + 500]) for i in range(0, replays, 500)]
+    path, (ingest, insert, close, index) = _in_process(tmp_path, "graph", batches)
+    n = replays * len(CHAIN_500)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT graph_id) FROM kernels").fetchone() == (
+            n,
+            replays,
+        )
+        assert con.execute("SELECT count(*) FROM graph_replays").fetchone() == (replays - 1,)
+    print(
+        f"\nengine CPU per graph replay of 500 kernels (in process, {replays:,} launches): "
+        f"ingest {ingest / replays * 1e6:.1f} µs; insert {insert / replays * 1e6:.1f} µs; close "
+        f"{close / replays * 1e6:.1f} µs; {n / (ingest + insert + close) / 1e6:.1f} M kernel "
+        f"records per CPU second; trace {path.stat().st_size / n:.2f} bytes per kernel; a "
+        f"reader's event order {index / n * 1e9:.0f} ns per kernel"
     )
 
 
@@ -264,8 +292,8 @@ def test_virtual_time_under_load(
 
 
 def _sync_batch(n: int, first_enter_ns: int, stream: int) -> np.ndarray:
-    """n launches on `stream` (as `_launch_batch`) followed by a stream sync on it."""
-    r = np.concatenate([_launch_batch(n, first_enter_ns), np.zeros(1, dtype=shim.RECORD_DTYPE)])
+    """n launches on `stream` (as `launch_batch`) followed by a stream sync on it."""
+    r = np.concatenate([launch_batch(n, first_enter_ns), np.zeros(1, dtype=shim.RECORD_DTYPE)])
     shim.launch_view(r)["stream"][:n] = stream
     r["fn"][:n] = shim.FN_NAMES.index("cudaLaunchKernel")
     sync = r[n:]
