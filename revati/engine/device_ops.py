@@ -15,8 +15,8 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import GemmShape
 from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
+from revati.engine.launch_shapes import LaunchShape
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
@@ -40,7 +40,7 @@ class DeviceOps:
         self.virtual_end_ns = 0
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
         self.op_durations = OpDurations(durations, self.strings)
-        self.gemm_at: dict[int, GemmShape] = {}  # library GEMM shapes by launch ring index
+        self.shape_at: dict[int, LaunchShape] = {}  # launch shapes by launch ring index
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class DeviceOps:
         self.kernels += 1
         name = self.kernel_name(p, int(kernel))
         geometry = (gx, gy, gz, bx, by, bz, smem)
-        gemm = self.gemm_at.get(index)
+        shape = self.shape_at.get(index)
         self._add_device_op(
             "kernels",
             "kernel",
@@ -183,12 +183,12 @@ class DeviceOps:
             name=name,
             **dict(zip(GEOMETRY, geometry, strict=True)),
             graph_id=graph_id,
-            **(gemm.columns() if gemm is not None else {}),
+            **(shape.columns() if shape is not None else {}),
         )
         g = p.graph_runs.get(r["thread"]) if graph_flag else None
         if g is not None and len(g.rows) < len(g.ends):  # placed as a node of g
             codes = self.strings.code(name), self.strings.code(dur[1])
-            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry, gemm)
+            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry, shape)
             self._keep_template(p, g)
 
     def _copy(
@@ -372,13 +372,13 @@ MIN_RUN = 16
 
 
 def launch_runs(
-    records: np.ndarray, launches: np.ndarray, gemms: dict[int, GemmShape] | None = None
+    records: np.ndarray, launches: np.ndarray, shapes: dict[int, LaunchShape] | None = None
 ) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream (a library
-    GEMM's launch, which carries a shape, is not plain)."""
+    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream (a launch
+    that carries a shape, a library GEMM's or one decoded from its arguments, is not plain)."""
     plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
-    if gemms:
-        plain[np.fromiter(gemms, dtype=np.int64, count=len(gemms))] = False
+    if shapes:
+        plain[np.fromiter(shapes, dtype=np.int64, count=len(shapes))] = False
     if plain.sum() < MIN_RUN:
         return []
     same = (

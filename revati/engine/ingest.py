@@ -19,7 +19,7 @@ from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement
 from revati.engine.device_ops import FN_NAMES, DeviceOps, launch_runs
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import pair_gemms
+from revati.engine.launch_shapes import pair_shapes
 from revati.engine.op_durations import op_mask
 from revati.engine.process_state import ProcessState
 from revati.engine.resolution import INFINITE, Resolution
@@ -45,8 +45,8 @@ class Ingest(DeviceOps):
         launches = shim.launch_view(records)
         is_op = op_mask(records)
         all_ops = bool(is_op.all())  # a batch of launches only: no copies, no index arrays
-        shapes = pair_gemms(records, p.pending_gemm)
-        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
+        shapes = pair_shapes(records, p.pending_shape, lambda kernel: self.kernel_name(p, kernel))
+        self.shape_at = {first_index + pos: shape for pos, shape in shapes.items()}
         shape_ids = self.op_durations.shape_ids(shapes, len(records)) if shapes else None
         if shape_ids is not None and not all_ops:
             shape_ids = shape_ids[is_op]
@@ -118,8 +118,9 @@ class Ingest(DeviceOps):
 
     # ---- record handlers -------------------------------------------------------------------
 
-    def _gemm(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
-        """A library GEMM's shape: already paired with its launch (`pair_gemms`)."""
+    def _shape(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        """A library GEMM's shape or a launch's argument bytes: already paired with its launch
+        (`launch_shapes.pair_shapes`)."""
 
     def _graph_point(
         self, p: ProcessState, r: dict[str, Any], stream: int, not_before: int = 0
@@ -335,6 +336,7 @@ _HANDLERS = {
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,
-    shim.REC_GEMM: Ingest._gemm,
+    shim.REC_GEMM: Ingest._shape,
+    shim.REC_KERNEL_ARGS: Ingest._shape,
     shim.REC_COLLECTIVE: Ingest._collective,
 }
