@@ -16,7 +16,7 @@ from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
-from revati.engine.launch_shapes import LaunchShape
+from revati.engine.launch_shapes import PREFIX_TYPES, LaunchShape, feature_columns
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
@@ -96,11 +96,18 @@ class DeviceOps:
     # ---- device work ---------------------------------------------------------------------
 
     def _launch_run(
-        self, p: ProcessState, recs: np.ndarray, lv: np.ndarray, dur: np.ndarray, models: np.ndarray
+        self,
+        p: ProcessState,
+        recs: np.ndarray,
+        lv: np.ndarray,
+        dur: np.ndarray,
+        models: np.ndarray,
+        shapes: list[LaunchShape | None] | None = None,
     ) -> None:
-        """A run of plain launches by one thread on one stream, placed in one vectorised step:
-        end_i = max(floor, max_j<=i (enter_j + latency - S_j-1)) + S_i with S the prefix sums of
-        the durations, which is `start = max(enter + latency, previous end)` unrolled."""
+        """A run of launches by one thread on one stream (with their shapes, where known),
+        placed in one vectorised step: end_i = max(floor, max_j<=i (enter_j + latency - S_j-1))
+        + S_i with S the prefix sums of the durations, which is
+        `start = max(enter + latency, previous end)` unrolled."""
         n = len(recs)
         thread = int(recs["thread"][0])
         s = self.model.stream(p.pid, int(lv["stream"][0]), thread)
@@ -151,6 +158,7 @@ class DeviceOps:
                 "block_y": lv["block_y"].astype(np.int32),
                 "block_z": lv["block_z"].astype(np.int32),
                 "shared_mem": lv["shared_mem"].astype(np.int32),
+                **(feature_columns(shapes) if shapes else {}),
             },
         )
         self.kernels += n
@@ -371,22 +379,23 @@ _PREDICTED = [schema.DURATION_PREDICTED]
 MIN_RUN = 16
 
 
-def launch_runs(
-    records: np.ndarray, launches: np.ndarray, shapes: dict[int, LaunchShape] | None = None
-) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream (a launch
-    that carries a shape, a library GEMM's or one decoded from its arguments, is not plain)."""
-    plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
-    if shapes:
-        plain[np.fromiter(shapes, dtype=np.int64, count=len(shapes))] = False
-    if plain.sum() < MIN_RUN:
+def launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of runs of >= MIN_RUN launches (not graph nodes) by one thread on one
+    stream. A shape record (a GEMM's shape, a launch's argument bytes) right before its launch
+    stays in the run: it counts as on its launch's stream."""
+    types, threads = records["type"], records["thread"]
+    launch = (types == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
+    if launch.sum() < MIN_RUN:
         return []
-    same = (
-        plain[1:]
-        & plain[:-1]
-        & (launches["stream"][1:] == launches["stream"][:-1])
-        & (records["thread"][1:] == records["thread"][:-1])
-    )
+    stream = launches["stream"]
+    prefix = np.isin(types, PREFIX_TYPES)
+    if prefix.any():
+        prefix[:-1] &= launch[1:] & (threads[1:] == threads[:-1])
+        prefix[-1] = False
+        stream = stream.copy()
+        stream[:-1][prefix[:-1]] = stream[1:][prefix[:-1]]
+    plain = launch | prefix
+    same = plain[1:] & plain[:-1] & (stream[1:] == stream[:-1]) & (threads[1:] == threads[:-1])
     breaks = np.flatnonzero(~same) + 1
     bounds = np.concatenate([[0], breaks, [len(records)]])
     return [

@@ -59,16 +59,32 @@ class Ingest(DeviceOps):
         names: tuple[str, ...] = records.dtype.names or ()
         i: int = 0
         n = len(records)
-        for start, end in launch_runs(records, launches, shapes):
+        for start, end in launch_runs(records, launches):
             self._records(
                 p, first_index, records, launches, names, i, start, op_index, durations, models
             )
-            ops = slice(start, end) if all_ops else op_index[start:end]
-            self._launch_run(
-                p, records[start:end], launches[start:end], durations[ops], models[ops]
-            )
+            self._run(p, first_index, records, launches, start, end, op_index, durations, models)
             i = end
         self._records(p, first_index, records, launches, names, i, n, op_index, durations, models)
+
+    def _run(
+        self,
+        p: ProcessState,
+        first_index: int,
+        records: np.ndarray,
+        launches: np.ndarray,
+        start: int,
+        end: int,
+        op_index: np.ndarray,
+        durations: np.ndarray,
+        models: np.ndarray,
+    ) -> None:
+        """A run of launches [start, end) (`launch_runs`), less its shape records, in one step."""
+        keep = records["type"][start:end] == shim.REC_LAUNCH
+        at = np.flatnonzero(keep) + start
+        ops = op_index[at]
+        shapes = [self.shape_at.get(first_index + int(i)) for i in at] if self.shape_at else None
+        self._launch_run(p, records[at], launches[at], durations[ops], models[ops], shapes)
 
     def _records(
         self,

@@ -37,6 +37,7 @@ ops = {
     "sdpa_gqa": lambda: F.scaled_dot_product_attention(q, k, k, enable_gqa=True),
     "sdpa_masked": lambda: F.scaled_dot_product_attention(
         q[:, :, :1], k, k, attn_mask=keep, enable_gqa=True),
+    "add_loop": lambda: [x.add_(1.0) for _ in range(40)],
 }
 for name, op in ops.items():  # a synchronize before each operation marks where it starts
     op()
@@ -45,7 +46,7 @@ print("done", len(ops))
 """
 N = 1000 * 4096
 OPS = ("add", "mul", "silu", "sum_rows", "mean_cols", "softmax", "softmax_small", "embedding",
-       "cat", "sdpa_causal", "sdpa_gqa", "sdpa_masked")  # fmt: skip
+       "cat", "sdpa_causal", "sdpa_gqa", "sdpa_masked", "add_loop")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def only(run: TorchRun, op: str) -> tuple[str, str, int | None, dict]:
 
 
 def test_the_program_ran_and_nothing_is_left_to_a_fallback(run: TorchRun) -> None:
-    assert run.value("done") == "12"
+    assert run.value("done") == str(len(OPS))
     fallback = run.q("SELECT name, model FROM kernels WHERE model LIKE '%unmodelled'")
     # the split-KV combine step of flash attention has no layout (its own small kernel)
     assert all("combine" in name for name, _ in fallback), fallback
@@ -138,3 +139,10 @@ def test_attention_dims_equal_the_tensor_shapes(run, op, dims, causal) -> None:
     name, model, _, feats = attention[0]
     assert tuple(feats[k] for k in ATTENTION_COLUMNS) == dims, name
     assert feats["causal"] is causal and model.startswith("attention")
+
+
+def test_a_run_of_launches_keeps_every_launch_shape(run: TorchRun) -> None:
+    """Back-to-back launches are placed as one vectorised run; each keeps its features."""
+    kernels = kernels_of(run, "add_loop")
+    assert len(kernels) == 40
+    assert all(feats.get("elements") == N and nbytes == N * 8 for _, _, nbytes, feats in kernels)

@@ -12,6 +12,7 @@ import pytest
 
 from revati import shim
 from revati.engine import kernel_layouts
+from revati.engine.device_ops import launch_runs
 from revati.engine.kernel_args import decode, operand_sizes
 from revati.engine.kernel_layouts import BY_ID, LAYOUTS
 from revati.engine.launch_shapes import pair_shapes
@@ -165,3 +166,15 @@ def test_argument_records_pair_with_the_next_launch_of_their_thread() -> None:
     shapes = pair_shapes(records, pending, lambda kernel: names.get(kernel, "other"))
     assert list(shapes) == [2] and shapes[2].bytes == 12000
     assert list(pending) == [1]  # the last record waits for its launch in the next batch
+
+
+def test_shape_records_do_not_break_a_run_of_launches() -> None:
+    records = np.zeros(40, dtype=shim.RECORD_DTYPE)
+    records["type"][0::2], records["type"][1::2] = shim.REC_KERNEL_ARGS, shim.REC_LAUNCH
+    records["thread"] = 1
+    launches = shim.launch_view(records)
+    launches["stream"][1::2] = 7
+    assert launch_runs(records, launches) == [(0, 40)]
+    launches["stream"][21] = 9  # another stream from the 11th launch on: two runs
+    launches["stream"][23::2] = 9
+    assert launch_runs(records, launches) == [(0, 20), (20, 40)]
