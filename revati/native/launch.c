@@ -226,6 +226,14 @@ __attribute__((noinline, flatten)) void revati_launch_record(uint32_t kernel, di
     if (cost > 0) revati_page_charge(g_page, cost);
 }
 
+/* A launch of a kernel whose argument layout is known: its kept argument bytes, then its
+ * record. Out of line, so that the common path keeps nothing live across a call. */
+static __attribute__((noinline, cold)) void launch_with_args(const struct kernel_rec *k, void **args, dim3 g,
+                                                             dim3 b, uint32_t smem, int64_t ref, uint16_t fn) {
+    revati_args_emit(k->args_layout, args);
+    revati_launch_record(k->id, g, b, smem, ref, fn);
+}
+
 /* Inlined into each entry point: checks, then one clock read, one ring record, one charge. */
 static inline __attribute__((always_inline)) cudaError_t launch(const struct kernel_rec *k, dim3 g, dim3 b,
                                                                size_t smem, cudaStream_t s, int per_thread,
@@ -240,8 +248,10 @@ static inline __attribute__((always_inline)) cudaError_t launch(const struct ker
     if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
     if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem, args);
     revati_hostfn_gate(ref, fn);
-    if (UNLIKELY(k->args_layout != NULL) && args) revati_args_emit(k->args_layout, args);
-    revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
+    if (UNLIKELY(k->args_layout != NULL && args != NULL))
+        launch_with_args(k, args, g, b, (uint32_t)smem, ref, fn);
+    else
+        revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
     return cudaSuccess;
 }
 
