@@ -69,7 +69,7 @@ class ArgsShape:
     dtype: str = ""
     bytes: int = 0
     batch: int = 0
-    attention: tuple[int, int, int, int, int, int] = (0, 0, 0, 0, 0, 0)
+    attention: tuple[int, ...] = (0, 0, 0, 0, 0, 0)  # batch, q len, kv len, heads, kv heads, dim
     features: str = field(default="{}", compare=True)
 
     def columns(self) -> dict[str, object]:
@@ -182,7 +182,7 @@ def decode_reduce(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
 
 
 def attention_shape(
-    layout: ArgLayout, name: str, dims: tuple[int, int, int, int, int, int], causal: bool
+    layout: ArgLayout, name: str, dims: tuple[int, ...], causal: bool
 ) -> ArgsShape | None:
     """An attention kernel's shape: dims = (batch, q len, kv len, heads, kv heads, head dim)."""
     if min(dims) <= 0:
@@ -190,7 +190,7 @@ def attention_shape(
     types = scalar_types(name)
     dtype = types[0][1] if types else ""
     values = dict(zip(ATTENTION_COLUMNS, dims, strict=True))
-    return ArgsShape(dtype, batch=dims[0], attention=dims,
+    return ArgsShape(dtype, batch=dims[0], attention=dims[:6],
                      features=_json(layout, **values, causal=causal))  # fmt: skip
 
 
@@ -208,7 +208,7 @@ def decode_flash(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     causal = len(bools) > at and bools[at]
     seqlen_k = int(v["seqlen_k"]) + int(v["seqlen_knew"])
     dims = (v["b"], v["seqlen_q"], seqlen_k, v["h"], v["h_k"], v["d"])
-    return attention_shape(layout, name, tuple(int(x) for x in dims), causal)  # type: ignore[arg-type]
+    return attention_shape(layout, name, tuple(int(x) for x in dims), causal)
 
 
 def decode_mem_efficient(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
@@ -221,7 +221,7 @@ def decode_mem_efficient(layout: ArgLayout, v: dict, name: str) -> ArgsShape | N
         kv_heads = per_batch if heads % per_batch == 0 and per_batch < heads else heads
     dims = (v["num_batches"], v["num_queries"], v["num_keys"], heads, kv_heads, v["head_dim"])
     causal = int(v["custom_mask_type"]) in (1, 2)
-    return attention_shape(layout, name, tuple(int(x) for x in dims), causal)  # type: ignore[arg-type]
+    return attention_shape(layout, name, tuple(int(x) for x in dims), causal)
 
 
 def decode_distribution(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:

@@ -1,12 +1,13 @@
 """Argument layouts of library kernels: which launch-argument bytes say how big the work is.
 
 A launch's arguments are opaque bytes; for the kernels named here revati knows where, in those
-bytes, the problem size sits. Each `ArgLayout` names its kernels by parts of their mangled name
-(in order, separated by `*`) and lists the slices to keep (argument index, byte offset inside that argument,
-length); the shim keeps at most `shim.ARGS_BYTES` bytes per launch, in slice order, and only for
-kernels that match (the match is made once, when the kernel is registered). The engine unpacks
-the kept bytes with `fields` (a `struct` format over their concatenation) and `decode` turns the
-values and the demangled kernel name into shape features (`revati/engine/kernel_args.py`).
+bytes, the problem size sits. Each `ArgLayout` names its kernels by parts of their mangled
+name (in order, separated by `*`) and lists the slices to keep (argument index, byte offset
+inside that argument, length); the shim keeps at most `shim.ARGS_BYTES` bytes per launch, in
+slice order, and only for kernels that match (the match is made once, when the kernel is
+registered). The engine unpacks the kept bytes with `fields` (a `struct` format over their
+concatenation) and `decode` turns the values and the demangled kernel name into shape features
+(`revati/engine/kernel_args.py`).
 
 Offsets come from the declarations cited in `source` (PyTorch 2.14, CUDA 13 build, x86-64
 layout: 8-byte pointers and int64, 4-byte int and float) and were checked against real launches
