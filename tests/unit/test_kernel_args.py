@@ -12,9 +12,9 @@ import pytest
 
 from revati import shim
 from revati.engine import kernel_layouts
-from revati.engine.device_ops import launch_runs
 from revati.engine.kernel_args import decode, operand_sizes
 from revati.engine.kernel_layouts import BY_ID, LAYOUTS
+from revati.engine.launch_runs import launch_runs
 from revati.engine.launch_shapes import pair_shapes
 
 ADD_FLOAT = (
@@ -174,7 +174,7 @@ def test_shape_records_do_not_break_a_run_of_launches() -> None:
     records["thread"] = 1
     launches = shim.launch_view(records)
     launches["stream"][1::2] = 7
-    assert launch_runs(records, launches) == [(0, 40)]
+    assert launch_runs(records, launches) == [(1, 40)]  # the first shape record is walked alone
     launches["stream"][21] = 9  # another stream from the 11th launch on: two runs
     launches["stream"][23::2] = 9
-    assert launch_runs(records, launches) == [(0, 20), (20, 40)]
+    assert launch_runs(records, launches) == [(1, 20), (21, 40)]
