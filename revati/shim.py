@@ -25,7 +25,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -119,6 +119,10 @@ REC_DEVICE_RESET, REC_HOST_FN, REC_EVENT_CREATE, REC_GRAPH_NODE, REC_GEMM = 16, 
 REC_GEMM_F_LT, REC_GEMM_F_PTR_ARRAY = 0x10, 0x20
 REC_GEMM_X_BIAS, REC_GEMM_X_FP8_SCALES, REC_GEMM_X_DEVICE_SCALARS, REC_GEMM_X_BETA = 1, 2, 4, 8
 REC_COLLECTIVE = 21
+# struct revati_args_record: kept argument bytes of a launch, before its REC_LAUNCH record;
+# kind = the layout's id (revati/engine/kernel_layouts.py)
+REC_KERNEL_ARGS = 22
+ARGS_BYTES = 52
 
 # enum revati_coll_kind -> barriers.collective
 COLL_KINDS = {

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from revati import shim
+from revati.engine import kernel_layouts
 from revati.engine.config import RecordConfig
 from revati.engine.cpu_wait import CpuWait
 from revati.engine.lifetimes import Lifetimes
@@ -205,7 +206,8 @@ class Coordinator:
             "cost_alloc_ns": c.alloc_ns,
             "cost_other_ns": c.other_ns,
         }
-        (self.run_dir / "config.txt").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        text = "".join(f"{k}={v}\n" for k, v in lines.items()) + kernel_layouts.config_lines()
+        (self.run_dir / "config.txt").write_text(text)
 
     def _write_devices(self) -> None:
         for ordinal in range(self.config.device_count):

@@ -16,9 +16,9 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import GemmShape, feature_columns
 from revati.engine.graph_replay import GEOMETRY, GraphRun, GraphTemplate, place_replay
 from revati.engine.launch_runs import RunIds
+from revati.engine.launch_shapes import LaunchShape, feature_columns
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
@@ -42,7 +42,7 @@ class DeviceOps:
         self.virtual_end_ns = 0
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
         self.op_durations = OpDurations(durations, self.strings)
-        self.gemm_at: dict[int, GemmShape] = {}  # library GEMM shapes by launch ring index
+        self.shape_at: dict[int, LaunchShape] = {}  # launch shapes by launch ring index
         self.lanes_stored: set[tuple[int, int]] = set()  # graph_lanes rows written
         # Rows whose building waits until the threads blocked on this batch are answered
         self.later: list[Callable[[], None]] = []
@@ -107,13 +107,13 @@ class DeviceOps:
         lv: np.ndarray,
         dur: np.ndarray,
         models: np.ndarray,
-        shapes: dict[int, GemmShape],
+        shapes: dict[int, LaunchShape],
     ) -> None:
         """A run of plain launches by one thread on one stream, placed in one vectorised step:
         end_i = max(floor, max_j<=i (enter_j + latency - S_j-1)) + S_i with S the prefix sums of
         the durations, which is `start = max(enter + latency, previous end)` unrolled. Its rows
         are built later (`write_later`), once the waiting threads have their answers. `recs`
-        may hold GEMM shape records (`shapes`: the shapes of the launches at those positions)."""
+        may hold shape records (`shapes`: the shapes of the launches at those positions)."""
         features: dict[str, np.ndarray] = {}
         if shapes:
             is_launch = recs["type"] == shim.REC_LAUNCH
@@ -155,7 +155,7 @@ class DeviceOps:
         features: dict[str, np.ndarray],
     ) -> None:
         """The `api_calls` and `kernels` rows of a run of launches placed by `_launch_run`
-        (`features`: the `kernel_features` columns of its library GEMMs, if any)."""
+        (`features`: the `kernel_features` columns of its launches' shapes, if any)."""
         n = len(recs)
         enter = recs["enter_ns"].astype(np.int64)
         self.sink.add_columns(
@@ -217,7 +217,7 @@ class DeviceOps:
         self.kernels += 1
         name = self.kernel_name(p, int(kernel))
         geometry = (gx, gy, gz, bx, by, bz, smem)
-        gemm = self.gemm_at.get(index)
+        shape = self.shape_at.get(index)
         self._add_device_op(
             "kernels",
             "kernel",
@@ -230,12 +230,12 @@ class DeviceOps:
             name=name,
             **dict(zip(GEOMETRY, geometry, strict=True)),
             graph_id=graph_id,
-            **(gemm.columns() if gemm is not None else {}),
+            **(shape.columns() if shape is not None else {}),
         )
         g = p.graph_runs.get(r["thread"]) if graph_flag else None
         if g is not None and len(g.rows) < len(g.ends):  # placed as a node of g
             codes = self.strings.code(name), self.strings.code(dur[1])
-            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry, gemm)
+            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry, shape)
             self._keep_template(p, g)
 
     def _copy(

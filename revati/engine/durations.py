@@ -22,7 +22,7 @@ class OpRequests:
     nbytes: list[int] = field(default_factory=list)
     copy_kind: list[str] = field(default_factory=list)
     arrays: tuple[np.ndarray, ...] | None = None  # the same columns as arrays (fast path)
-    gemm: dict[str, np.ndarray] | None = None  # library GEMM shapes: gemm_m/n/k, batch, dtype
+    shapes: dict[str, np.ndarray] | None = None  # launch shapes (launch_shapes.PREDICTOR_COLUMNS)
 
     def add(
         self,
@@ -104,8 +104,11 @@ class DurationModel:
     @staticmethod
     def _batch(ops: OpRequests) -> OpBatch:
         n = len(ops)
+        shapes = dict(ops.shapes or {})
+        shape_bytes = shapes.pop("bytes", None)
         if ops.arrays is not None:
             kind, name, grid, block, smem, nbytes, copy_kind = ops.arrays
+            nbytes = _merged_bytes(nbytes, shape_bytes)
             return OpBatch.from_columns(
                 n,
                 kind=kind,
@@ -119,7 +122,7 @@ class DurationModel:
                 shared_mem=smem,
                 bytes=nbytes,
                 copy_kind=copy_kind,
-                **(ops.gemm or {}),
+                **shapes,
             )
         grid = np.asarray(ops.grid, dtype=np.int64).reshape(n, 3)
         block = np.asarray(ops.block, dtype=np.int64).reshape(n, 3)
@@ -134,9 +137,9 @@ class DurationModel:
             block_y=block[:, 1],
             block_z=block[:, 2],
             shared_mem=np.asarray(ops.shared_mem, dtype=np.int64),
-            bytes=np.asarray(ops.nbytes, dtype=np.int64),
+            bytes=_merged_bytes(np.asarray(ops.nbytes, dtype=np.int64), shape_bytes),
             copy_kind=np.asarray(ops.copy_kind, dtype=object),
-            **(ops.gemm or {}),
+            **shapes,
         )
 
     def _fallback(self, ops: OpRequests) -> tuple[np.ndarray, np.ndarray]:
@@ -164,3 +167,10 @@ class DurationModel:
                 except (ValueError, IndexError, KeyError):
                     out[i], models[i] = 5000, "revati-fallback:constant"
         return out, models
+
+
+def _merged_bytes(nbytes: np.ndarray, shape_bytes: np.ndarray | None) -> np.ndarray:
+    """A record's bytes: from its launch shape where it has one, else its own."""
+    if shape_bytes is None:
+        return nbytes
+    return np.where(shape_bytes > 0, shape_bytes, nbytes)

@@ -1,10 +1,9 @@
-"""Library GEMM shapes (REC_GEMM records) paired with the launch records of their kernels.
+"""Library GEMM shapes (REC_GEMM records).
 
 cuBLAS and cuBLASLt calls reach the ring as a REC_GEMM record (m, n, k, batch, types,
 transposes, leading dimensions, strides, epilogue) followed by the REC_LAUNCH record of the
-kernel that stands for the call, from the same thread; another thread's records may come
-between, and a drained batch may end between the two. `pair_gemms` finds each shape's launch;
-the predictor reads the shape's columns, the trace gets them in `kernel_features`.
+kernel that stands for the call (`launch_shapes.pair_shapes` pairs them); the predictor reads
+the shape's columns, the trace gets them in `kernel_features`.
 """
 
 from __future__ import annotations
@@ -43,6 +42,11 @@ class GemmShape:
         return dict(gemm_m=self.m, gemm_n=self.n, gemm_k=self.k, batch=self.batch,
                     dtype=self.dtype, features=self.features)  # fmt: skip
 
+    def predictor_columns(self) -> dict[str, object]:
+        """Predictor columns (OpBatch names)."""
+        return dict(gemm_m=self.m, gemm_n=self.n, gemm_k=self.k, batch=self.batch,
+                    dtype=self.dtype)  # fmt: skip
+
 
 def _type_name(value: int) -> str:
     return shim.DATA_TYPES.get(value, f"type{value}")
@@ -80,80 +84,3 @@ def shape_of(g: np.void, kind: int) -> GemmShape:
     }
     return GemmShape(int(g["m"]), int(g["n"]), int(g["k"]), max(int(g["batch"]), 1), dtype,
                      json.dumps(features, separators=(",", ":")))  # fmt: skip
-
-
-_SHAPES: dict[bytes, GemmShape] = {}  # by record payload: a workload repeats a few shapes
-_SHAPES_MAX = 1 << 14
-
-
-def cached_shape(payload: np.ndarray, gemms: np.ndarray, kinds: np.ndarray, i: int) -> GemmShape:
-    """`shape_of` record i, looked up by its bytes after the 12-byte head (and its kind byte)."""
-    key = payload[i].tobytes() + bytes((int(kinds[i]),))
-    shape = _SHAPES.get(key)
-    if shape is None:
-        if len(_SHAPES) >= _SHAPES_MAX:
-            _SHAPES.clear()
-        shape = _SHAPES[key] = shape_of(gemms[i], int(kinds[i]))
-    return shape
-
-
-def pair_gemms(records: np.ndarray, pending: dict[int, GemmShape]) -> dict[int, GemmShape]:
-    """{position of a launch record in `records`: the shape of its GEMM}.
-
-    `pending` holds, per thread, a shape whose launch had not been drained yet: it pairs with
-    that thread's first launch here. Shapes left without a launch go back into `pending`."""
-    types, threads = records["type"], records["thread"]
-    is_gemm = types == shim.REC_GEMM
-    if not is_gemm.any() and not pending:
-        return {}
-    is_launch = types == shim.REC_LAUNCH
-    gemms = shim.gemm_view(records)
-    kinds = records["kind"]
-    payload = records.view(np.uint8).reshape(len(records), shim.RECORD_SIZE)[:, 12:]
-    out: dict[int, GemmShape] = {}
-    for thread in set(threads[is_gemm].tolist()) | set(pending):
-        mine = threads == thread
-        launches = np.flatnonzero(is_launch & mine)
-        shapes = np.flatnonzero(is_gemm & mine)
-        queue: list[tuple[int, GemmShape]] = []
-        if thread in pending:
-            queue.append((-1, pending.pop(thread)))
-        queue += [(int(i), cached_shape(payload, gemms, kinds, int(i))) for i in shapes]
-        following = np.searchsorted(launches, [pos for pos, _ in queue], side="right")
-        for (_pos, shape), j in zip(queue, following.tolist(), strict=True):
-            if j < len(launches):
-                out[int(launches[j])] = shape
-            else:
-                pending[thread] = shape
-    return out
-
-
-def gemm_columns(shapes: dict[int, GemmShape], positions: np.ndarray) -> dict[str, np.ndarray]:
-    """Predictor columns (gemm_m/n/k, batch, dtype) for the records at `positions` (sorted)."""
-    n = len(positions)
-    cols: dict[str, np.ndarray] = {
-        name: np.zeros(n, dtype=np.int64) for name in ("gemm_m", "gemm_n", "gemm_k", "batch")
-    }
-    cols["dtype"] = np.full(n, "", dtype=object)
-    if not shapes:
-        return cols
-    keys = np.fromiter(shapes, dtype=np.int64, count=len(shapes))
-    at = np.searchsorted(positions, keys)
-    for i, shape in zip(at.tolist(), shapes.values(), strict=True):
-        cols["gemm_m"][i], cols["gemm_n"][i], cols["gemm_k"][i] = shape.m, shape.n, shape.k
-        cols["batch"][i], cols["dtype"][i] = shape.batch, shape.dtype
-    return cols
-
-
-def feature_columns(shapes: list[GemmShape | None]) -> dict[str, np.ndarray]:
-    """`kernel_features` columns for kernel rows whose shapes are `shapes` (None: not a GEMM);
-    empty if none is a GEMM."""
-    known = [(i, shape) for i, shape in enumerate(shapes) if shape is not None]
-    if not known:
-        return {}
-    names = ("gemm_m", "gemm_n", "gemm_k", "batch", "dtype", "features")
-    columns = {name: np.full(len(shapes), None, dtype=object) for name in names}
-    for i, shape in known:  # only the GEMMs: the other rows stay None
-        for name, value in shape.columns().items():
-            columns[name][i] = value
-    return columns

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from revati.engine.device_model import DeviceModel, StreamTimeline
-from revati.engine.gemm_shapes import GemmShape, feature_columns
+from revati.engine.launch_shapes import LaunchShape, feature_columns
 
 # A kernel's launch geometry columns (in the order of the ring's launch record).
 GEOMETRY = ("grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "shared_mem")
@@ -47,7 +47,7 @@ class GraphRun:
     lane_of: dict[int, int] = field(default_factory=dict)
     lane_last: dict[int, int] = field(default_factory=dict)
     rows: list[tuple[int, ...]] = field(default_factory=list)
-    shapes: list[GemmShape | None] = field(default_factory=list)  # library GEMM nodes' shapes
+    shapes: list[LaunchShape | None] = field(default_factory=list)  # kernel nodes' shapes
     last_end_ns: int = 0
 
     def add_kernel(
@@ -57,7 +57,7 @@ class GraphRun:
         name: int,
         model: int,
         geometry: tuple,
-        shape: GemmShape | None = None,
+        shape: LaunchShape | None = None,
     ) -> None:
         """A kernel node placed at [start_ns, end_ns): a row of the template, relative to root."""
         lane = self.lane_of.get(self.node, 0)

@@ -20,8 +20,8 @@ from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement
 from revati.engine.device_ops import FN_NAMES, DeviceOps
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import pair_gemms
 from revati.engine.launch_runs import MIN_RUN, launch_runs
+from revati.engine.launch_shapes import PREFIX_TYPES, pair_shapes
 from revati.engine.op_durations import OP_TYPES, SMALL_BATCH, op_mask
 from revati.engine.process_state import ProcessState
 from revati.engine.resolution import INFINITE, Resolution
@@ -53,8 +53,8 @@ class Ingest(DeviceOps):
         launches = shim.launch_view(records)
         is_op = op_mask(records)
         all_ops = bool(is_op.all())  # a batch of launches only: no copies, no index arrays
-        shapes = pair_gemms(records, p.pending_gemm)
-        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
+        shapes = pair_shapes(records, p.pending_shape, lambda kernel: self.kernel_name(p, kernel))
+        self.shape_at = {first_index + pos: shape for pos, shape in shapes.items()}
         shape_ids = self.op_durations.shape_ids(shapes, len(records)) if shapes else None
         if shape_ids is not None and not all_ops:
             shape_ids = shape_ids[is_op]
@@ -93,10 +93,13 @@ class Ingest(DeviceOps):
     ) -> None:
         """A small batch with few launches: record by record, without array passes (`rows`:
         the records as tuples, `types` their types)."""
+        has_shapes = p.pending_shape or any(t in PREFIX_TYPES for t in types)
         shapes = (
-            pair_gemms(records, p.pending_gemm) if p.pending_gemm or shim.REC_GEMM in types else {}
+            pair_shapes(records, p.pending_shape, lambda kernel: self.kernel_name(p, kernel))
+            if has_shapes
+            else {}
         )
-        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
+        self.shape_at = {first_index + pos: shape for pos, shape in shapes.items()}
         ops = [k for k, t in enumerate(types) if t in OP_TYPES]
         sids = [self.op_durations.shape_id(shapes[k]) if k in shapes else 0 for k in ops]
         predicted = self.op_durations.predict_rows(
@@ -152,8 +155,9 @@ class Ingest(DeviceOps):
 
     # ---- record handlers -------------------------------------------------------------------
 
-    def _gemm(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
-        """A library GEMM's shape: already paired with its launch (`pair_gemms`)."""
+    def _shape(self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any) -> None:
+        """A library GEMM's shape or a launch's argument bytes: already paired with its launch
+        (`launch_shapes.pair_shapes`)."""
 
     def _graph_point(
         self, p: ProcessState, r: dict[str, Any], stream: int, not_before: int = 0
@@ -369,6 +373,7 @@ _HANDLERS = {
     shim.REC_UNSUPPORTED: Ingest._unsupported,
     shim.REC_DEVICE_RESET: Ingest._device_reset,
     shim.REC_SYNC: Ingest._sync,
-    shim.REC_GEMM: Ingest._gemm,
+    shim.REC_GEMM: Ingest._shape,
+    shim.REC_KERNEL_ARGS: Ingest._shape,
     shim.REC_COLLECTIVE: Ingest._collective,
 }

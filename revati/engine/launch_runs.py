@@ -1,7 +1,7 @@
 """Runs of plain launches: where they are in a drained batch, and the ids a placed run took.
 
 A run is >= MIN_RUN launches by one thread on one stream with nothing else between them but
-library GEMM shape records; `DeviceOps._launch_run` places a run in one vectorised step and
+shape records (a library GEMM's shape, a launch's kept argument bytes); `DeviceOps._launch_run` places a run in one vectorised step and
 builds its rows after the waiting threads are answered.
 """
 
@@ -28,11 +28,11 @@ class RunIds:
 
 
 def launch_runs(records: np.ndarray, launches: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream. A library
-    GEMM's shape record (REC_GEMM) is passed over: it writes no row of its own, and its launch,
-    which carries the shape (`pair_gemms`), is as plain as any other."""
+    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream. A shape
+    record (REC_GEMM, REC_KERNEL_ARGS) is passed over: it writes no row of its own, and its
+    launch, which carries the shape (`launch_shapes.pair_shapes`), is as plain as any other."""
     types = records["type"]
-    shape = types == shim.REC_GEMM
+    shape = (types == shim.REC_GEMM) | (types == shim.REC_KERNEL_ARGS)
     keep = None
     if shape.any():
         keep = np.flatnonzero(~shape)

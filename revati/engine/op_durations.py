@@ -15,7 +15,7 @@ import numpy as np
 
 from revati import shim
 from revati.engine.durations import DurationModel, OpRequests
-from revati.engine.gemm_shapes import GemmShape, gemm_columns
+from revati.engine.launch_shapes import LaunchShape, predictor_columns
 from revati.recorder.writer import StringCodes
 
 # Odd 64-bit multipliers that spread the key words before they are combined.
@@ -24,8 +24,8 @@ _MIX = np.array(
     dtype=np.uint64,
 )
 OP_TYPES = (shim.REC_LAUNCH, shim.REC_COPY, shim.REC_MEMSET)
-SMALL_BATCH = 32
-SHAPE_SHIFT = 16  # a GEMM shape id's place in key word 0 (above type and copy kind)  # up to this many operations, keys are built in Python (no array passes)
+SMALL_BATCH = 32  # up to this many operations, keys are built in Python (no array passes)
+SHAPE_SHIFT = 16  # a launch shape id's place in key word 0 (above type and copy kind)
 
 
 def op_mask(records: np.ndarray) -> np.ndarray:
@@ -39,7 +39,8 @@ def op_keys(ops: np.ndarray, shape_ids: np.ndarray | None = None) -> np.ndarray:
 
     A launch's words a, b and c hold its kernel, grid, block, shared memory and graph flag
     (the stream is in d and left out); a copy has its kind and bytes (c), a memset its bytes (b).
-    A library GEMM's launch also has the id of its shape (`OpDurations.shape_ids`) in word 0."""
+    A launch with a shape (a library GEMM's, or one decoded from its arguments) also has the id
+    of its shape (`OpDurations.shape_ids`) in word 0."""
     t = ops["type"].astype(np.uint64)
     is_k, is_c = t == shim.REC_LAUNCH, t == shim.REC_COPY
     kind = np.where(is_c, ops["kind"] & shim.COPY_KIND_MASK, 0).astype(np.uint64)
@@ -85,19 +86,19 @@ class OpDurations:
         self.durations = durations
         self.strings = strings
         self._cache: dict[tuple[int, ...], tuple[int, int]] = {}
-        self._shapes: list[GemmShape | None] = [None]  # GEMM shapes by id (0: not a GEMM)
-        self._shape_ids: dict[GemmShape, int] = {}
+        self._shapes: list[LaunchShape | None] = [None]  # launch shapes by id (0: no shape)
+        self._shape_ids: dict[LaunchShape, int] = {}
 
-    def shape_ids(self, shapes: dict[int, GemmShape], n: int) -> np.ndarray:
-        """For n records of which those at `shapes`' positions are GEMM launches: each record's
+    def shape_ids(self, shapes: dict[int, LaunchShape], n: int) -> np.ndarray:
+        """For n records of which those at `shapes`' positions are launches with a shape: each record's
         shape id (0 for the others), the same id for the same shape all run long."""
         ids = np.zeros(n, dtype=np.uint64)
         for pos, shape in shapes.items():
             ids[pos] = self.shape_id(shape)
         return ids
 
-    def shape_id(self, shape: GemmShape) -> int:
-        """The id of a GEMM shape (the same for the same shape all run long)."""
+    def shape_id(self, shape: LaunchShape) -> int:
+        """The id of a launch shape (the same for the same shape all run long)."""
         sid = self._shape_ids.get(shape)
         if sid is None:
             sid = self._shape_ids[shape] = len(self._shapes)
@@ -108,8 +109,8 @@ class OpDurations:
         self, ops: np.ndarray, name_of: Callable[[int], str], shape_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Durations (int64) and model codes (int32, into `strings`) of operation records
-        `ops`; `name_of(kernel id)` is a kernel's name, `shape_ids` the ids of library GEMMs'
-        shapes (`shape_ids`; None: no GEMM among them)."""
+        `ops`; `name_of(kernel id)` is a kernel's name, `shape_ids` the ids of launches'
+        shapes (`shape_ids`; None: no shape among them)."""
         if not len(ops):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
         if shape_ids is not None and not shape_ids.any():
@@ -147,7 +148,7 @@ class OpDurations:
         name_of: Callable[[int], str],
     ) -> list[tuple[int, int]]:
         """(duration, model code) of each operation record in `rows` (tuples of RECORD_DTYPE's
-        fields, with their GEMM shape ids); `select(positions)` gives those records as an array,
+        fields, with their launch shape ids); `select(positions)` gives those records as an array,
         which only a prediction not cached yet needs."""
         keys = [_key(r, sid) for r, sid in zip(rows, shape_ids, strict=True)]
         missing = [i for i, k in enumerate(keys) if k not in self._cache]
@@ -189,9 +190,9 @@ def _key(r: tuple, shape_id: int = 0) -> tuple[int, ...]:
 
 
 def _requests(
-    ops: np.ndarray, name_of: Callable[[int], str], shapes: list[GemmShape | None]
+    ops: np.ndarray, name_of: Callable[[int], str], shapes: list[LaunchShape | None]
 ) -> OpRequests:
-    """Operation records as predictor requests (one per record; `shapes`: their GEMM shapes)."""
+    """Operation records as predictor requests (one per record; `shapes`: their launch shapes)."""
     lv = shim.launch_view(ops)
     reqs = OpRequests()
     for r, launch in zip(ops.tolist(), lv.tolist(), strict=True):
@@ -206,5 +207,5 @@ def _requests(
             reqs.add("memset", "memset", nbytes=int(b))
     if any(shape is not None for shape in shapes):
         known = {i: shape for i, shape in enumerate(shapes) if shape is not None}
-        reqs.gemm = gemm_columns(known, np.arange(len(shapes)))
+        reqs.shapes = predictor_columns(known, np.arange(len(shapes)))
     return reqs

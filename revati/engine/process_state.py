@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from revati import shim
 
 if TYPE_CHECKING:  # not imported here: a process registers before numpy is loaded
-    from revati.engine.gemm_shapes import GemmShape
     from revati.engine.graph_replay import GraphRun, GraphTemplate
 
 
@@ -57,4 +56,4 @@ class ProcessState:
     kernel_names: dict[int, str] = field(default_factory=dict)
     allocs: dict[int, dict[str, Any]] = field(default_factory=dict)
     pending_call: dict[int, dict[str, Any]] = field(default_factory=dict)
-    pending_gemm: dict[int, GemmShape] = field(default_factory=dict)  # by thread
+    pending_shape: dict[int, bytes] = field(default_factory=dict)  # a shape record, by thread

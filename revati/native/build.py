@@ -43,6 +43,7 @@ SHIM_SOURCES = (
     "memory.c",
     "cudart.c",
     "launch.c",  # kernel registration and the launch hot path
+    "kernel_args.c",  # argument bytes of launches whose layout is known
     "capture.c",  # stream capture
     "graph.c",  # CUDA graphs
     "libc_time.c",
@@ -89,6 +90,7 @@ HEADERS = (
     "driver.h",
     "cubin.h",
     "nccl_layer.h",
+    "kernel_args.h",
 )
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"

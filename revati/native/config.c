@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "kernel_args.h"
 
 struct revati_config g_cfg;
 
@@ -30,6 +31,7 @@ static void config_set(const char *k, const char *v) {
     long long n = atoll(v);
 #define INT_KEY(key, field) else if (!strcmp(k, key)) field = n
     if (!strcmp(k, "name")) snprintf(d->name, sizeof d->name, "%s", v);
+    else if (!strcmp(k, "kernel_args")) revati_kernel_args_add(v);
     INT_KEY("device_count", g_cfg.device_count);
     INT_KEY("backed_max", g_cfg.backed_max);
     INT_KEY("graph_replay", g_cfg.graph_replay);

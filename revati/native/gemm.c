@@ -83,15 +83,13 @@ static uint32_t kernel_id(const struct revati_gemm_record *g) {
 
 static uint32_t tiles(uint32_t x) { return x ? (x + TILE - 1) / TILE : 1; }
 
-void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread) {
+void revati_prefix_emit(const void *record, uint32_t thread) {
     uint64_t idx;
     struct revati_record *r = revati_ring_reserve(&idx);
     if (!r) return;
-    struct revati_gemm_record *out = (struct revati_gemm_record *)r;
     /* everything but `commit`, which is written last */
-    memcpy((char *)out + sizeof out->commit, (const char *)g + sizeof g->commit, sizeof *g - sizeof g->commit);
-    out->type = REC_GEMM;
-    out->thread = thread;
+    memcpy((char *)r + sizeof r->commit, (const char *)record + sizeof r->commit, sizeof *r - sizeof r->commit);
+    r->thread = thread;
     revati_ring_commit(r, idx);
 }
 
@@ -111,7 +109,7 @@ cublasStatus_t revati_gemm_submit(struct revati_gemm_record *g, cudaStream_t str
         return capture_append(obj, &n) ? CUBLAS_STATUS_ALLOC_FAILED : CUBLAS_STATUS_SUCCESS;
     }
     revati_hostfn_gate(ref, fn);
-    revati_gemm_emit(g, revati_thread_index());
+    revati_prefix_emit(g, revati_thread_index());
     revati_launch_record(kernel, grid, block, 0, ref, fn);
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -202,7 +202,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             k += c;
         } while (k < nd);
         if (n->type == REC_LAUNCH) {
-            if (n->gemm.type == REC_GEMM) revati_gemm_emit(&n->gemm, thread);
+            if (n->gemm.type) revati_prefix_emit(&n->gemm, thread); /* a GEMM's shape, argument bytes */
             uint64_t idx;
             struct revati_record *r = revati_ring_reserve(&idx);
             if (!r) continue;
@@ -328,6 +328,7 @@ API cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t 
     if (!kernel) return cudaErrorInvalidDeviceFunction;
     struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = p->gridDim, .block = p->blockDim,
                            .shared_mem = p->sharedMemBytes};
+    revati_kernel_args_fill(p->func, p->kernelParams, &n.args);
     return graph_add_node(node, g, deps, ndeps, &n);
 }
 

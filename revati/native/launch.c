@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_args.h"
 #include "memory.h"
 #include "objects.h"
 
@@ -21,6 +22,7 @@ struct kernel_rec {
     uint32_t id;
     const void *host_fun;
     int max_dynamic_smem;
+    const struct revati_args_layout *args_layout; /* argument bytes to keep, or NULL */
 };
 
 struct symbol_rec {
@@ -55,6 +57,7 @@ static struct kernel_rec *kernel_add(const void *host_fun, const char *name) {
             k->host_fun = host_fun;
             k->id = revati_register_kernel_name(name ? name : "?");
             k->max_dynamic_smem = 48 * 1024;
+            k->args_layout = revati_args_layout_for(name);
             size_t i = slot_of(host_fun);
             while (g_kernels[i]) i = (i + 1) & (TABLE_SLOTS - 1);
             __atomic_store_n(&g_kernels[i], k, __ATOMIC_RELEASE);
@@ -184,8 +187,9 @@ API __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *smem, void *stre
 /* A launch on a stream that is being captured becomes a graph node, not a record. */
 static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati_stream *obj,
                                                                    const struct kernel_rec *k, dim3 g,
-                                                                   dim3 b, size_t smem) {
+                                                                   dim3 b, size_t smem, void **args) {
     struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
+    if (k->args_layout && args) revati_args_fill(k->args_layout, args, &n.args);
     return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
 }
 
@@ -222,10 +226,18 @@ __attribute__((noinline, flatten)) void revati_launch_record(uint32_t kernel, di
     if (cost > 0) revati_page_charge(g_page, cost);
 }
 
+/* A launch of a kernel whose argument layout is known: its kept argument bytes, then its
+ * record. Out of line, so that the common path keeps nothing live across a call. */
+static __attribute__((noinline, cold)) void launch_with_args(const struct kernel_rec *k, void **args, dim3 g,
+                                                             dim3 b, uint32_t smem, int64_t ref, uint16_t fn) {
+    revati_args_emit(k->args_layout, args);
+    revati_launch_record(k->id, g, b, smem, ref, fn);
+}
+
 /* Inlined into each entry point: checks, then one clock read, one ring record, one charge. */
 static inline __attribute__((always_inline)) cudaError_t launch(const struct kernel_rec *k, dim3 g, dim3 b,
                                                                size_t smem, cudaStream_t s, int per_thread,
-                                                               uint16_t fn) {
+                                                               uint16_t fn, void **args) {
     if (UNLIKELY(!k || k->magic != KERNEL_MAGIC)) return cudaErrorInvalidValue;
     uint32_t threads = b.x * b.y * b.z;
     if (UNLIKELY(g.x == 0 || g.y == 0 || g.z == 0 || threads == 0 ||
@@ -234,9 +246,12 @@ static inline __attribute__((always_inline)) cudaError_t launch(const struct ker
     struct revati_stream *obj;
     int64_t ref = revati_stream_ref(s, per_thread, &obj);
     if (UNLIKELY(ref < 0)) return cudaErrorInvalidResourceHandle;
-    if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem);
+    if (UNLIKELY(obj && obj->capture)) return launch_captured(obj, k, g, b, smem, args);
     revati_hostfn_gate(ref, fn);
-    revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
+    if (UNLIKELY(k->args_layout != NULL && args != NULL))
+        launch_with_args(k, args, g, b, (uint32_t)smem, ref, fn);
+    else
+        revati_launch_record(k->id, g, b, (uint32_t)smem, ref, fn);
     return cudaSuccess;
 }
 
@@ -245,7 +260,7 @@ static inline __attribute__((always_inline)) cudaError_t launch(const struct ker
 cudaError_t revati_launch_kernel_id(uint32_t kernel_id, dim3 g, dim3 b, size_t smem, cudaStream_t s,
                                     int per_thread, uint16_t fn) {
     struct kernel_rec k = {.magic = KERNEL_MAGIC, .id = kernel_id};
-    return launch(&k, g, b, smem, s, per_thread, fn);
+    return launch(&k, g, b, smem, s, per_thread, fn, NULL);
 }
 
 API __cudaGetKernel(cudaKernel_t *kernel, const void *host_fun) {
@@ -259,35 +274,29 @@ API cudaGetKernel(cudaKernel_t *kernel, const void *host_fun) { return __cudaGet
 API cudaGetFuncBySymbol(void **fn, const void *host_fun) { return __cudaGetKernel(fn, host_fun); }
 
 API __cudaLaunchKernel(cudaKernel_t kernel, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
-    (void)args;
-    return launch(kernel, g, b, smem, s, 0, FN___cudaLaunchKernel);
+    return launch(kernel, g, b, smem, s, 0, FN___cudaLaunchKernel, args);
 }
 API __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
-    (void)args;
-    return launch(kernel, g, b, smem, s, 1, FN___cudaLaunchKernel_ptsz);
+    return launch(kernel, g, b, smem, s, 1, FN___cudaLaunchKernel_ptsz, args);
 }
 API cudaLaunchKernel(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
-    (void)args;
     revati_ensure_init();
-    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchKernel);
+    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchKernel, args);
 }
 API cudaLaunchKernel_ptsz(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
-    (void)args;
     revati_ensure_init();
-    return launch(kernel_find(f), g, b, smem, s, 1, FN_cudaLaunchKernel);
+    return launch(kernel_find(f), g, b, smem, s, 1, FN_cudaLaunchKernel, args);
 }
 API cudaLaunchCooperativeKernel(const void *f, dim3 g, dim3 b, void **args, size_t smem, cudaStream_t s) {
-    (void)args;
     revati_ensure_init();
-    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchCooperativeKernel);
+    return launch(kernel_find(f), g, b, smem, s, 0, FN_cudaLaunchCooperativeKernel, args);
 }
 API cudaLaunchKernelExC(const cudaLaunchConfig_t *c, const void *f, void **args) {
-    (void)args;
     revati_ensure_init();
     if (!c) return cudaErrorInvalidValue;
     struct kernel_rec *k = kernel_find(f);
     if (!k && f && ((const struct kernel_rec *)f)->magic == KERNEL_MAGIC) k = (struct kernel_rec *)f;
-    return launch(k, c->gridDim, c->blockDim, c->dynamicSmemBytes, c->stream, 0, FN_cudaLaunchKernelExC);
+    return launch(k, c->gridDim, c->blockDim, c->dynamicSmemBytes, c->stream, 0, FN_cudaLaunchKernelExC, args);
 }
 API cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *c, const void *f, void **args) { return cudaLaunchKernelExC(c, f, args); }
 
@@ -302,6 +311,11 @@ static struct kernel_rec *func(const void *f) {
 uint32_t revati_kernel_id(const void *f) {
     const struct kernel_rec *k = func(f);
     return k ? k->id : 0;
+}
+
+void revati_kernel_args_fill(const void *f, void **args, struct revati_args_record *out) {
+    const struct kernel_rec *k = func(f);
+    if (k && k->args_layout && args) revati_args_fill(k->args_layout, args, out);
 }
 
 API cudaFuncGetAttributes(struct cudaFuncAttributes *a, const void *f) {

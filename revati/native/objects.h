@@ -38,7 +38,10 @@ struct graph_node {
     void (*host_fn)(void *);   /* host nodes */
     void *host_data;
     struct graph_node_handle *handle; /* the cudaGraphNode_t handed out (lazily), or NULL */
-    struct revati_gemm_record gemm;   /* kernel nodes of library GEMMs: type REC_GEMM, else 0 */
+    union { /* the record sent before a kernel node's launch record, or type 0 */
+        struct revati_gemm_record gemm;   /* a library GEMM's shape: type REC_GEMM */
+        struct revati_args_record args;   /* a launch's argument bytes: type REC_KERNEL_ARGS */
+    };
     void *event;                      /* event record / wait nodes */
     struct revati_graph *child;       /* NODE_CHILD: the embedded graph (the node owns it) */
     struct revati_graph **bodies;     /* NODE_CONDITIONAL: its body graphs (owned) */
@@ -131,8 +134,11 @@ int capture_append(struct revati_stream *obj, const struct graph_node *n);
 /* A kernel launch record on stream `ref` at the current virtual time, charged a launch's host
  * cost (launch.c: the hot path). */
 void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem, int64_t ref, uint16_t fn);
-/* Append the REC_GEMM record of a library GEMM (gemm.c), before its kernel's launch record. */
-void revati_gemm_emit(const struct revati_gemm_record *g, uint32_t thread);
+/* Append a record that precedes a kernel's launch record (a REC_GEMM shape, REC_KERNEL_ARGS
+ * bytes) as this thread's (gemm.c). */
+void revati_prefix_emit(const void *record, uint32_t thread);
+/* The argument bytes a launch of kernel `f` with `args` keeps, if its layout is known (launch.c). */
+void revati_kernel_args_fill(const void *f, void **args, struct revati_args_record *out);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
 int capture_live(const struct revati_graph *g);
 

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 6
+#define REVATI_PROTOCOL_VERSION 7
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -134,6 +134,10 @@ enum revati_record_type {
                               reduce-scatter and all-to-all), stream, packed members (REVATI_COLL_*);
                               init: bytes = the member's device. A REC_SYNC of kind SYNC_BARRIER
                               follows the thread's arrivals (one call, or a group's end) */
+    REC_KERNEL_ARGS = 22,  /* bytes of a launch's arguments (struct revati_args_record), kept for
+                              kernels whose argument layout the run's table knows (config.txt
+                              `kernel_args` lines): precedes the REC_LAUNCH record of the same
+                              thread; kind = the layout's id in that table */
 };
 
 /* REC_GEMM: the shape of one cuBLAS / cuBLASLt GEMM, in the ring slot before its launch record
@@ -161,6 +165,20 @@ _Static_assert(sizeof(struct revati_gemm_record) == 64, "gemm record must be 64 
 #define REC_GEMM_X_FP8_SCALES 0x02u /* A/B/C/D scale pointers set (fp8) */
 #define REC_GEMM_X_DEVICE_SCALARS 0x04u /* alpha/beta are device pointers */
 #define REC_GEMM_X_BETA 0x08u    /* beta != 0 (C is read), when alpha/beta live on the host */
+
+/* REC_KERNEL_ARGS: slices of one launch's argument bytes, in the order of its layout's slices
+ * (config.txt: `kernel_args=<id>;<name pattern>;<arg>:<offset>:<length>,...`), then zeros.
+ * Same 12-byte head as every record. */
+#define REVATI_ARGS_BYTES 52
+struct revati_args_record {
+    uint32_t commit;
+    uint8_t type;     /* REC_KERNEL_ARGS */
+    uint8_t kind;     /* layout id */
+    uint16_t fn;      /* 0 */
+    uint32_t thread;
+    uint8_t bytes[REVATI_ARGS_BYTES];
+};
+_Static_assert(sizeof(struct revati_args_record) == 64, "args record must be 64 bytes");
 
 /* cudaDataType_t values and the names the trace gives them (revati/shim.py parses this list). */
 #define REVATI_DATA_TYPES(X) \

@@ -7,6 +7,15 @@ from typing import Any
 
 import numpy as np
 
+# attention problem dims (0: unknown)
+ATTENTION_COLUMNS = (
+    "attn_batch",
+    "attn_q_len",
+    "attn_kv_len",
+    "attn_heads",
+    "attn_kv_heads",
+    "attn_head_dim",
+)
 INT_COLUMNS = (
     "grid_x",
     "grid_y",
@@ -22,12 +31,7 @@ INT_COLUMNS = (
     "gemm_k",
     "batch",
     "world_size",
-    "attn_batch",
-    "attn_q_len",
-    "attn_kv_len",
-    "attn_heads",
-    "attn_kv_heads",
-    "attn_head_dim",
+    *ATTENTION_COLUMNS,
 )
 STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective")
 KINDS = ("kernel", "copy", "memset", "collective")

@@ -10,6 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from revati.recorder.reader import open_trace
 
 from tests.integration.record_helpers import q
 from tests.integration.torch_helpers import launch_costs, modelled_launch_cost, require_torch
@@ -133,3 +134,14 @@ def test_the_example_reports_real_time_and_cpu_time_per_step(run) -> None:
     _, out, _ = run
     assert out["decode_cpu_ms"] > 0 and out["decode_wall_ms"] > 0
     assert out["decode_wall_ms"] >= out["decode_cpu_ms"] * 0.5  # CPU time is spread over threads
+
+
+def test_under_one_percent_of_device_time_comes_from_a_fallback_model(run) -> None:
+    """Elementwise, reduction, copy-like and attention kernels get shapes from their launch
+    arguments (revati.engine.kernel_layouts), so almost nothing is left to a fallback."""
+    _, _, trace = run
+    with open_trace(trace) as reader:
+        shares = reader.model_shares()
+    fallback = sum(share for model, share in shares.items() if model.endswith(":unmodelled"))
+    assert fallback < 0.01, shares
+    assert shares.get("bandwidth", 0) > 0 and any(m.startswith("attention") for m in shares)

@@ -1,4 +1,4 @@
-"""Pairing REC_GEMM shape records with their kernels' launch records (revati.engine.gemm_shapes)."""
+"""Pairing REC_GEMM shape records with their kernels' launch records (revati.engine.launch_shapes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from revati.recorder.writer import StringCodes
 
 from revati import shim
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import GemmShape, gemm_columns, pair_gemms, shape_of
+from revati.engine.gemm_shapes import GemmShape, shape_of
+from revati.engine.launch_shapes import pair_shapes, predictor_columns
 from revati.engine.op_durations import SMALL_BATCH, OpDurations
 
 
@@ -33,6 +34,10 @@ GEMM, LAUNCH, API = shim.REC_GEMM, shim.REC_LAUNCH, shim.REC_API
 BF16, FP32 = 14, 0
 
 
+def name_of(kernel: int) -> str:
+    return "cublas_gemm"
+
+
 def test_each_shape_pairs_with_the_next_launch_of_its_own_thread():
     records = ring(
         (GEMM, 1, 64, 32, 16, BF16, 1),  # thread 1's GEMM ...
@@ -43,8 +48,8 @@ def test_each_shape_pairs_with_the_next_launch_of_its_own_thread():
         (LAUNCH, 2),  # thread 2's GEMM kernel
         (LAUNCH, 1),  # a plain kernel
     )
-    pending: dict[int, GemmShape] = {}
-    shapes = pair_gemms(records, pending)
+    pending: dict[int, bytes] = {}
+    shapes = pair_shapes(records, pending, name_of)
     assert sorted(shapes) == [4, 5]
     assert (shapes[4].m, shapes[4].n, shapes[4].k, shapes[4].dtype) == (64, 32, 16, "bf16")
     assert json.loads(shapes[4].features)["transa"] == "t"
@@ -53,10 +58,10 @@ def test_each_shape_pairs_with_the_next_launch_of_its_own_thread():
 
 
 def test_a_shape_whose_launch_is_not_drained_yet_waits_for_the_next_batch():
-    pending: dict[int, GemmShape] = {}
-    assert pair_gemms(ring((LAUNCH, 1), (GEMM, 1, 128, 64, 32, BF16, 0)), pending) == {}
-    assert pending[1].m == 128
-    shapes = pair_gemms(ring((LAUNCH, 3), (LAUNCH, 1), (LAUNCH, 1)), pending)
+    pending: dict[int, bytes] = {}
+    assert pair_shapes(ring((LAUNCH, 1), (GEMM, 1, 128, 64, 32, BF16, 0)), pending, name_of) == {}
+    assert list(pending) == [1]
+    shapes = pair_shapes(ring((LAUNCH, 3), (LAUNCH, 1), (LAUNCH, 1)), pending, name_of)
     assert list(shapes) == [1] and shapes[1].m == 128
     assert pending == {}
 
@@ -71,10 +76,11 @@ def test_tf32_compute_on_fp32_inputs_is_predicted_at_tf32_peak():
 
 def test_gemm_columns_place_shapes_at_their_ops():
     shape = GemmShape(4, 5, 6, 2, "fp16", "{}")
-    cols = gemm_columns({7: shape}, np.array([2, 7, 9]))
+    cols = predictor_columns({7: shape}, np.array([2, 7, 9]))
     assert cols["gemm_m"].tolist() == [0, 4, 0]
     assert cols["batch"].tolist() == [0, 2, 0]
     assert cols["dtype"].tolist() == ["", "fp16", ""]
+    assert cols["bytes"].tolist() == [0, 0, 0]
 
 
 def test_gemm_launches_alike_but_for_their_shape_get_their_own_durations():

@@ -19,6 +19,7 @@ from revati.native import build
 
 RECORD = "struct revati_record"
 GEMM = "struct revati_gemm_record"
+ARGS = "struct revati_args_record"
 RING = "struct revati_ring_header"
 PAGE = "struct revati_clock_page"
 MSG = "struct revati_msg"
@@ -28,6 +29,7 @@ SNAPSHOT = "struct revati_page_snapshot"
 RECORD_MEMBERS = {"a": "p.u[0]", "b": "p.u[1]", "c": "p.u[2]", "d": "p.u[3]"}
 # Python names of C constants that are spelled differently
 PY_NAMES = {"REC_COPY_KIND_MASK": "COPY_KIND_MASK", "REVATI_PROTOCOL_VERSION": "PROTOCOL_VERSION"}
+PY_NAMES |= {"REVATI_ARGS_BYTES": "ARGS_BYTES"}
 PY_NAMES |= {
     f"REVATI_{n}": n
     for n in ("PAGE_MAGIC", "RING_MAGIC", "MAX_DEVICES", "DEFAULT_STREAM_DEVICE_SHIFT")
@@ -66,6 +68,8 @@ def python_side() -> dict[str, int]:
         if name != "head":
             out[f"offsetof({GEMM}, {name})"] = offset
             out[f"sizeof((({GEMM} *)0)->{name})"] = dtype.itemsize
+    out[f"sizeof({ARGS})"] = shim.RECORD_SIZE
+    out[f"offsetof({ARGS}, bytes)"] = shim.RECORD_SIZE - shim.ARGS_BYTES
     msg_fields = tuple(f.name for f in dataclasses.fields(shim.Message))
     for name, offset in _struct_offsets(shim.MSG, msg_fields).items():
         out[f"offsetof({MSG}, {name})"] = offset

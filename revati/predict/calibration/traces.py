@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from revati.errors import RevatiConfigError
-from revati.predict.batch import OpBatch
+from revati.predict.batch import ATTENTION_COLUMNS, OpBatch
 from revati.predict.calibration.measurements import Measurements
 from revati.recorder.reader import open_trace
 
@@ -31,14 +31,7 @@ KERNEL_INT_COLUMNS = (
     "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "shared_mem", "registers",
     "gemm_m", "gemm_n", "gemm_k", "batch",
 )  # fmt: skip
-ATTENTION_FEATURES = (
-    "attn_batch",
-    "attn_q_len",
-    "attn_kv_len",
-    "attn_heads",
-    "attn_kv_heads",
-    "attn_head_dim",
-)
+ATTENTION_FEATURES = ATTENTION_COLUMNS
 IMPORTABLE = (".json", ".gz", ".sqlite")
 
 

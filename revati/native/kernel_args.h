@@ -1,0 +1,22 @@
+/* Argument bytes of launches whose layout the run's table knows (kernel_args.c). */
+#ifndef REVATI_KERNEL_ARGS_H
+#define REVATI_KERNEL_ARGS_H
+
+#include <stdint.h>
+
+#include "shim.h"
+
+struct revati_args_layout;
+
+/* config.txt `kernel_args=<id>;<name pattern>;<arg>:<offset>:<length>,...`: one layout. */
+void revati_kernel_args_add(const char *spec);
+/* The first layout whose pattern matches the mangled kernel name (the pattern's parts between
+ * '*'s occur in it in order), or NULL. */
+const struct revati_args_layout *revati_args_layout_for(const char *mangled_name);
+/* The layout's slices of `args` (the launch's argument pointers) into a REC_KERNEL_ARGS record
+ * (everything but `commit` and `thread`). */
+void revati_args_fill(const struct revati_args_layout *l, void *const *args, struct revati_args_record *out);
+/* Append that record for this thread, before the launch's own record. */
+void revati_args_emit(const struct revati_args_layout *l, void *const *args);
+
+#endif
