@@ -49,7 +49,7 @@ class LlamaConfig:
 PRESETS = {
     "llama-3-8b": LlamaConfig(),
     "llama-2-7b": LlamaConfig(intermediate=11008, kv_heads=32, vocab=32000, rope_theta=10000.0),
-    "tiny": LlamaConfig(hidden=256, intermediate=512, layers=2, heads=4, kv_heads=2, vocab=1024),
+    "tiny": LlamaConfig(hidden=256, intermediate=512, layers=2, heads=8, kv_heads=2, vocab=1024),
 }
 
 
