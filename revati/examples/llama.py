@@ -299,6 +299,29 @@ class StepTimes:
         }
 
 
+def time_steps(
+    prefill: Callable[[], torch.Tensor],
+    step: Callable[[torch.Tensor, int], torch.Tensor],
+    prompt_len: int,
+    decode_steps: int,
+) -> StepTimes:
+    """Run the prefill, then `decode_steps` steps (each fed the tokens the last one returned,
+    copied to the host as a serving engine does), timing each on the program's clock."""
+    start = time.perf_counter()
+    tokens = prefill().cpu()
+    prefill_ms = (time.perf_counter() - start) * 1e3
+    decode_ms = []
+    cpu0, wall0 = time.process_time(), real_clock_ns()  # neither is warped under revati
+    for position in range(prompt_len, prompt_len + decode_steps):
+        start = time.perf_counter()
+        tokens = step(tokens, position).cpu()
+        decode_ms.append((time.perf_counter() - start) * 1e3)
+    steps = max(decode_steps, 1)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / steps
+    wall_ms = (real_clock_ns() - wall0) / 1e6 / steps
+    return StepTimes(prefill_ms, decode_ms, cpu_ms, wall_ms)
+
+
 def run(
     cfg: LlamaConfig, batch: int, prompt_len: int, decode_steps: int, graph: bool, device: str
 ) -> StepTimes:
@@ -306,19 +329,12 @@ def run(
     model = LlamaDecoder(cfg, batch, prompt_len + decode_steps + 1, dev)
     loop = DecodeLoop(model, graph and dev.type == "cuda")
     prompt = torch.randint(0, cfg.vocab, (batch, prompt_len), device=dev)
-    start = time.perf_counter()
-    tokens = model.forward(prompt, torch.arange(prompt_len, device=dev), prefill=True).cpu()
-    prefill_ms = (time.perf_counter() - start) * 1e3
-    decode_ms = []
-    cpu0, wall0 = time.process_time(), real_clock_ns()  # neither is warped under revati
-    for position in range(prompt_len, prompt_len + decode_steps):
-        start = time.perf_counter()
-        tokens = loop.step(tokens.to(dev, non_blocking=True), position).cpu()
-        decode_ms.append((time.perf_counter() - start) * 1e3)
-    steps = max(decode_steps, 1)
-    cpu_ms = (time.process_time() - cpu0) * 1e3 / steps
-    wall_ms = (real_clock_ns() - wall0) / 1e6 / steps
-    return StepTimes(prefill_ms, decode_ms, cpu_ms, wall_ms)
+    return time_steps(
+        lambda: model.forward(prompt, torch.arange(prompt_len, device=dev), prefill=True),
+        lambda tokens, position: loop.step(tokens.to(dev, non_blocking=True), position),
+        prompt_len,
+        decode_steps,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,13 +12,12 @@ rank r is stage r // tp, tensor-parallel rank r % tp, and uses cuda:LOCAL_RANK.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-from revati.examples.llama import LlamaConfig, LlamaDecoder, Shard, StepTimes
+from revati.examples.llama import LlamaConfig, LlamaDecoder, Shard, StepTimes, time_steps
 
 
 def _env_int(name: str) -> int:
@@ -110,16 +109,16 @@ def run_parallel(
                          reduce=reduce if tp > 1 else lambda x: x)  # fmt: skip
     step = PipelineStep(model, ranks)
     prompt = torch.randint(0, cfg.vocab, (batch, prompt_len), device=dev)
-    start = time.perf_counter()
-    tokens = step(prompt, torch.arange(prompt_len, device=dev), prefill=True).cpu()
-    prefill_ms = (time.perf_counter() - start) * 1e3
-    decode_ms = []
-    cpu0 = time.process_time()
-    for position in range(prompt_len, prompt_len + decode_steps):
-        start = time.perf_counter()
+
+    def decode(tokens: torch.Tensor, position: int) -> torch.Tensor:
         positions = torch.full((1,), position, dtype=torch.long, device=dev)
-        tokens = step(tokens.to(dev).view(-1, 1), positions, prefill=False).cpu()
-        decode_ms.append((time.perf_counter() - start) * 1e3)
-    cpu_ms = (time.process_time() - cpu0) * 1e3 / max(decode_steps, 1)
+        return step(tokens.to(dev).view(-1, 1), positions, prefill=False)
+
+    times = time_steps(
+        lambda: step(prompt, torch.arange(prompt_len, device=dev), prefill=True),
+        decode,
+        prompt_len,
+        decode_steps,
+    )
     dist.destroy_process_group()
-    return StepTimes(prefill_ms, decode_ms, cpu_ms), ranks
+    return times, ranks
