@@ -166,3 +166,24 @@ def test_a_killed_rank_fails_the_others_within_30_seconds(tmp_path: Path) -> Non
         [sys.executable, "-m", "revati.cli", "info", str(trace)], capture_output=True, text=True
     )
     assert info.returncode == 0 and "rank 1 pid" in info.stdout and "SIGKILL" in info.stdout
+
+
+def test_every_collective_torch_makes_reaches_the_nccl_layer(tmp_path: Path) -> None:
+    require_torch()
+    trace = tmp_path / "collectives.duckdb"
+    script = REPO / "tests" / "integration" / "torch_dist_collectives.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--",
+         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(proc.stdout.split()) == ["0", "1", "ok", "ok"]
+    assert q(trace, "SELECT name FROM unsupported_calls") == []
+    assert q(trace, "SELECT count(*) FROM api_calls WHERE name LIKE 'nccl%' AND result <> 0") == [
+        (0,)
+    ]
+    kinds = {k for (k,) in q(trace, "SELECT DISTINCT collective FROM barriers")}
+    assert kinds == {"init", "split", "allreduce", "allgather", "reducescatter", "broadcast",
+                     "reduce", "alltoall", "sendrecv"}  # fmt: skip
