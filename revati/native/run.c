@@ -149,9 +149,3 @@ REVATI_EXPORT pid_t fork(void) {
     }
     return pid;
 }
-
-/* vfork is a fork here: a vfork child only execs or exits, as a fork child may, and as a fork
- * child it is counted by its parent until its new image joins the run. Otherwise the clock
- * could jump ahead while a program is starting (Python's subprocess starts children with vfork):
- * a parent polling for a server it has just started would time out before the server ran. */
-REVATI_EXPORT pid_t vfork(void) { return fork(); }
