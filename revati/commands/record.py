@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Examples:\n"
         "  revati record -o demo.duckdb --example        # the bundled vector-add demo\n"
         "  revati record --example llama -- --batch 32 --graph   # the Llama-shaped decoder\n"
+        "  revati record --example llama --nproc 4 -- --tp 4     # 4 tensor-parallel ranks\n"
+        "  revati record -o t.duckdb -- torchrun --nproc-per-node 4 train.py   # one GPU per rank\n"
         "  revati record -o t.duckdb -- ./my_program --size 1024\n"
         "  revati record --device h200 -- python train.py\n"
         "  revati record --real -o real.duckdb -- ./my_program   # measured, on a real GPU",
@@ -46,6 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="record a bundled workload: vector-add (the default, a CUDA C++ program) or llama "
         "(a Llama-shaped decoder in PyTorch; arguments after -- go to it, see "
         "`python -m revati.examples.llama --help`)",
+    )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --example llama: start N ranks of it under torchrun (give the split after --: "
+        "`--tp N`, `--pp 2`, or both with tp × pp = N)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
     p.set_defaults(handler=run)
@@ -82,9 +92,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--devices",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="virtual GPUs each process sees (default: 1)",
+        help="virtual GPUs each process sees (default: torchrun's --nproc-per-node when CMD is "
+        "torchrun, so rank r uses cuda:LOCAL_RANK; else 1)",
     )
     p.add_argument(
         "--graph-nodes-every-launch",
@@ -105,7 +116,7 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
         output=args.output,
         device=args.device,
         profile=args.profile,
-        device_count=args.devices,
+        device_count=args.devices if args.devices is not None else default_devices(argv),
         dilation=args.dilation,
         backed_max=args.backed_max,
         graph_replay=not args.graph_nodes_every_launch,
@@ -114,12 +125,37 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
     )
 
 
+def torchrun_nproc(argv: tuple[str, ...]) -> int | None:
+    """The --nproc-per-node of a torchrun command line (`torchrun …` or `python -m
+    torch.distributed.run …`), if it names a number of processes."""
+    names = [Path(a).name for a in argv[:3]]
+    runner = "torchrun" in names or "torch.distributed.run" in argv[:3]
+    if not runner:
+        return None
+    for i, arg in enumerate(argv):
+        flag, _, value = arg.partition("=")
+        if flag not in ("--nproc-per-node", "--nproc_per_node"):
+            continue
+        value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+        return int(value) if value.isdigit() else None
+    return None
+
+
+def default_devices(argv: tuple[str, ...]) -> int:
+    """Virtual GPUs per process when --devices is not given: one per torchrun worker."""
+    return max(torchrun_nproc(argv) or 1, 1)
+
+
 def _command(args: argparse.Namespace) -> tuple[str, ...]:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
+    if args.nproc is not None and args.example != "llama":
+        raise RevatiUsageError(
+            "--nproc starts the Llama example under torchrun: give --example llama"
+        )
     if args.example == "llama":
-        return _llama_example(cmd)
+        return _llama_example(cmd, args.nproc)
     if args.example:
         if cmd:
             raise RevatiUsageError(
@@ -137,14 +173,21 @@ def _command(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(cmd)
 
 
-def _llama_example(extra: list[str]) -> tuple[str, ...]:
-    """The Llama-shaped decoder, run by this Python; `extra` goes to its own options."""
+def _llama_example(extra: list[str], nproc: int | None) -> tuple[str, ...]:
+    """The Llama-shaped decoder, run by this Python; `extra` goes to its own options. With
+    `nproc`, torchrun starts that many ranks of it (a standalone rendezvous on a free port)."""
     if importlib.util.find_spec("torch") is None:
         raise RevatiRunError(
             "--example llama needs PyTorch: install it with `pip install -e '.[torch]'` "
             "(or `pip install 'torch>=2.14,<2.15'`)"
         )
-    return (sys.executable, "-m", "revati.examples.llama", *extra)
+    module = ("-m", "revati.examples.llama", *extra)
+    if nproc is None:
+        return (sys.executable, *module)
+    if nproc < 1:
+        raise RevatiUsageError("--nproc must be at least 1")
+    runner = ("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc))
+    return (sys.executable, *runner, *module)
 
 
 def _refuse_static(argv: tuple[str, ...]) -> None:

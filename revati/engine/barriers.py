@@ -24,7 +24,7 @@ from revati import shim
 from revati.engine.device_model import DeviceModel, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.trace_sink import TraceSink
-from revati.predict import OpBatch
+from revati.predict import OpBatch, Predictor
 
 NCCL_REMOTE_ERROR = 6
 NO_PEER = 0xFFFF
@@ -87,6 +87,27 @@ def unpack_members(packed: int) -> tuple[int, int, int, int, int]:
         (packed >> 48) & 0xFF,
         (packed >> 56) & 0xFF,
     )
+
+
+def collective_duration(
+    predictor: Predictor, collective: str, nbytes: int, members: int
+) -> tuple[int, str]:
+    """(duration ns, model) of one operation: `collective` as barriers name it, its bytes, and
+    how many members meet (2 for a send/recv pair)."""
+    name = _MODEL_NAMES.get(collective, collective)
+    batch = OpBatch.from_columns(
+        1,
+        kind=np.array(["collective"], dtype=object),
+        name=np.array([f"nccl:{name}"], dtype=object),
+        collective=np.array([name], dtype=object),
+        world_size=np.array([members], dtype=np.int64),
+        bytes=np.array([nbytes], dtype=np.int64),
+    )
+    try:
+        pred = predictor.predict(batch)
+    except (ValueError, IndexError, KeyError):  # a predictor bug must not stop the run
+        return 10_000, "revati-fallback:constant"
+    return max(int(pred.duration_ns[0]), 1), str(pred.model[0])
 
 
 class BarrierBook:
@@ -239,20 +260,7 @@ class BarrierBook:
         return known
 
     def _predict(self, b: Barrier) -> tuple[int, str]:
-        name = _MODEL_NAMES.get(b.collective, b.collective)
-        batch = OpBatch.from_columns(
-            1,
-            kind=np.array(["collective"], dtype=object),
-            name=np.array([f"nccl:{name}"], dtype=object),
-            collective=np.array([name], dtype=object),
-            world_size=np.array([b.needed], dtype=np.int64),
-            bytes=np.array([b.nbytes], dtype=np.int64),
-        )
-        try:
-            pred = self.durations.predictor.predict(batch)
-        except (ValueError, IndexError, KeyError):  # a predictor bug must not stop the run
-            return 10_000, "revati-fallback:constant"
-        return max(int(pred.duration_ns[0]), 1), str(pred.model[0])
+        return collective_duration(self.durations.predictor, b.collective, b.nbytes, b.needed)
 
     def _kernel(self, b: Barrier, a: Arrival, end: int, model: str) -> int:
         s = a.stream

@@ -8,6 +8,9 @@ Each step ends with one device-to-host copy of the sampled tokens, as a serving 
 
     python -m revati.examples.llama --layers 2 --batch 8 --decode-steps 16 --graph
     revati record --example llama          # the same under emulation, default settings
+    revati record --example llama --nproc 4 -- --tp 4   # tensor-parallel over 4 ranks (torchrun)
+
+Several ranks (`--tp`, `--pp`, started by torchrun) run revati/examples/llama_parallel.py.
 
 Times printed are read from the clock the program sees: virtual time under `revati record`.
 """
@@ -21,6 +24,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -48,25 +52,67 @@ class LlamaConfig:
 PRESETS = {
     "llama-3-8b": LlamaConfig(),
     "llama-2-7b": LlamaConfig(intermediate=11008, kv_heads=32, vocab=32000, rope_theta=10000.0),
-    "tiny": LlamaConfig(hidden=256, intermediate=512, layers=2, heads=4, kv_heads=2, vocab=1024),
+    "tiny": LlamaConfig(hidden=256, intermediate=512, layers=2, heads=8, kv_heads=2, vocab=1024),
 }
 
 
-class Layer:
-    """One decoder layer's weights, stored as (out, in) matrices like nn.Linear."""
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of the model: tensor-parallel rank `tp_rank` of `tp` (Megatron-style:
+    qkv and gate/up column-parallel, o and down row-parallel, so each attention and MLP block
+    ends in one all-reduce), pipeline stage `stage` of `pp` (a contiguous run of layers; the
+    first stage embeds, the last one norms and samples)."""
 
-    def __init__(self, cfg: LlamaConfig, device: torch.device, dtype: torch.dtype) -> None:
-        kv = cfg.kv_heads * cfg.head_dim
+    tp: int = 1
+    tp_rank: int = 0
+    pp: int = 1
+    stage: int = 0
+
+    def heads(self, cfg: LlamaConfig) -> tuple[int, int]:
+        """(query heads, key/value heads) of this rank; kv heads are replicated when fewer than tp."""
+        if cfg.heads % self.tp or cfg.intermediate % self.tp:
+            raise ValueError(f"--tp {self.tp} must divide heads ({cfg.heads}) and intermediate")
+        return cfg.heads // self.tp, max(1, cfg.kv_heads // self.tp)
+
+    def layers(self, cfg: LlamaConfig) -> range:
+        if cfg.layers < self.pp:
+            raise ValueError(f"--pp {self.pp} needs at least {self.pp} layers")
+        per, extra = divmod(cfg.layers, self.pp)
+        start = self.stage * per + min(self.stage, extra)
+        return range(start, start + per + (self.stage < extra))
+
+    @property
+    def first(self) -> bool:
+        return self.stage == 0
+
+    @property
+    def last(self) -> bool:
+        return self.stage == self.pp - 1
+
+
+def no_reduce(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class Layer:
+    """One decoder layer's weights (this rank's shard), stored as (out, in) matrices like
+    nn.Linear."""
+
+    def __init__(
+        self, cfg: LlamaConfig, device: torch.device, dtype: torch.dtype, shard: Shard = Shard()
+    ) -> None:
+        heads, kv_heads = shard.heads(cfg)
+        q, kv, inter = heads * cfg.head_dim, kv_heads * cfg.head_dim, cfg.intermediate // shard.tp
 
         def weight(*shape: int) -> torch.Tensor:
             return torch.empty(shape, device=device, dtype=dtype).normal_(0.0, 0.02)
 
         self.attn_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
-        self.qkv = weight(cfg.hidden + 2 * kv, cfg.hidden)
-        self.o = weight(cfg.hidden, cfg.hidden)
+        self.qkv = weight(q + 2 * kv, cfg.hidden)  # column-parallel
+        self.o = weight(cfg.hidden, q)  # row-parallel: partial sums, then all-reduce
         self.mlp_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
-        self.gate_up = weight(2 * cfg.intermediate, cfg.hidden)
-        self.down = weight(cfg.hidden, cfg.intermediate)
+        self.gate_up = weight(2 * inter, cfg.hidden)  # column-parallel
+        self.down = weight(cfg.hidden, inter)  # row-parallel
 
 
 @dataclass
@@ -100,7 +146,8 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class LlamaDecoder:
-    """Prefill and single-token decode over a static KV cache."""
+    """Prefill and single-token decode over a static KV cache: the whole model, or one shard of
+    it (`shard`), whose row-parallel outputs `reduce` sums over the tensor-parallel ranks."""
 
     def __init__(
         self,
@@ -109,19 +156,26 @@ class LlamaDecoder:
         max_len: int,
         device: torch.device,
         dtype: torch.dtype = torch.bfloat16,
+        shard: Shard = Shard(),
+        reduce: Callable[[torch.Tensor], torch.Tensor] = no_reduce,
     ) -> None:
         self.cfg, self.batch, self.max_len, self.device = cfg, batch, max_len, device
-        self.embedding = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
-        self.embedding.normal_(0.0, 0.02)
-        self.layers = [Layer(cfg, device, dtype) for _ in range(cfg.layers)]
-        self.final_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
-        self.lm_head = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
-        self.lm_head.normal_(0.0, 0.02)
+        self.shard, self.reduce = shard, reduce
+        self.heads, self.kv_heads = shard.heads(cfg)
+        if shard.first:
+            self.embedding = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
+            self.embedding.normal_(0.0, 0.02)
+        n = len(shard.layers(cfg))
+        self.layers = [Layer(cfg, device, dtype, shard) for _ in range(n)]
+        if shard.last:
+            self.final_norm = torch.ones(cfg.hidden, device=device, dtype=dtype)
+            self.lm_head = torch.empty(cfg.vocab, cfg.hidden, device=device, dtype=dtype)
+            self.lm_head.normal_(0.0, 0.02)
         self.cos, self.sin = rope_tables(cfg, max_len, device)
-        shape = (batch, cfg.kv_heads, max_len, cfg.head_dim)
+        shape = (batch, self.kv_heads, max_len, cfg.head_dim)
         self.cache = KVCache(
-            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)],
-            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.layers)],
+            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n)],
+            [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n)],
         )
 
     def _attention(
@@ -129,11 +183,11 @@ class LlamaDecoder:
     ) -> torch.Tensor:
         cfg = self.cfg
         batch, seq, _ = x.shape
-        kv = cfg.kv_heads * cfg.head_dim
-        q, k, v = F.linear(x, layer.qkv).split([cfg.hidden, kv, kv], dim=-1)
-        q = q.view(batch, seq, cfg.heads, cfg.head_dim).transpose(1, 2)
-        k = k.view(batch, seq, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
-        v = v.view(batch, seq, cfg.kv_heads, cfg.head_dim).transpose(1, 2)
+        q_width, kv = self.heads * cfg.head_dim, self.kv_heads * cfg.head_dim
+        q, k, v = F.linear(x, layer.qkv).split([q_width, kv, kv], dim=-1)
+        q = q.view(batch, seq, self.heads, cfg.head_dim).transpose(1, 2)
+        k = k.view(batch, seq, self.kv_heads, cfg.head_dim).transpose(1, 2)
+        v = v.view(batch, seq, self.kv_heads, cfg.head_dim).transpose(1, 2)
         cos, sin = self.cos[positions], self.sin[positions]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         keys, values = self.cache.keys[index], self.cache.values[index]
@@ -148,19 +202,24 @@ class LlamaDecoder:
             out = F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=visible, enable_gqa=True
             )
-        return F.linear(out.transpose(1, 2).reshape(batch, seq, cfg.hidden), layer.o)
+        out = F.linear(out.transpose(1, 2).reshape(batch, seq, q_width), layer.o)
+        return self.reduce(out)
 
     def _mlp(self, layer: Layer, x: torch.Tensor) -> torch.Tensor:
         gate, up = F.linear(x, layer.gate_up).chunk(2, dim=-1)
-        return F.linear(F.silu(gate) * up, layer.down)
+        return self.reduce(F.linear(F.silu(gate) * up, layer.down))
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, prefill: bool) -> torch.Tensor:
-        """tokens: (batch, seq) ids; returns the next token of each sequence (batch,)."""
-        x = F.embedding(tokens, self.embedding)
+        """tokens: (batch, seq) ids, or hidden states (batch, seq, hidden) from the previous
+        pipeline stage; returns the next token of each sequence (batch,) on the last stage, the
+        hidden states for the next stage on the others."""
+        x = F.embedding(tokens, self.embedding) if self.shard.first else tokens
         for index, layer in enumerate(self.layers):
             h = rms_norm(x, layer.attn_norm, self.cfg.norm_eps)
             x = x + self._attention(layer, index, h, positions, causal=prefill)
             x = x + self._mlp(layer, rms_norm(x, layer.mlp_norm, self.cfg.norm_eps))
+        if not self.shard.last:
+            return x
         last = rms_norm(x[:, -1], self.final_norm, self.cfg.norm_eps)
         return F.linear(last, self.lm_head).argmax(dim=-1)
 
@@ -240,6 +299,29 @@ class StepTimes:
         }
 
 
+def time_steps(
+    prefill: Callable[[], torch.Tensor],
+    step: Callable[[torch.Tensor, int], torch.Tensor],
+    prompt_len: int,
+    decode_steps: int,
+) -> StepTimes:
+    """Run the prefill, then `decode_steps` steps (each fed the tokens the last one returned,
+    copied to the host as a serving engine does), timing each on the program's clock."""
+    start = time.perf_counter()
+    tokens = prefill().cpu()
+    prefill_ms = (time.perf_counter() - start) * 1e3
+    decode_ms = []
+    cpu0, wall0 = time.process_time(), real_clock_ns()  # neither is warped under revati
+    for position in range(prompt_len, prompt_len + decode_steps):
+        start = time.perf_counter()
+        tokens = step(tokens, position).cpu()
+        decode_ms.append((time.perf_counter() - start) * 1e3)
+    steps = max(decode_steps, 1)
+    cpu_ms = (time.process_time() - cpu0) * 1e3 / steps
+    wall_ms = (real_clock_ns() - wall0) / 1e6 / steps
+    return StepTimes(prefill_ms, decode_ms, cpu_ms, wall_ms)
+
+
 def run(
     cfg: LlamaConfig, batch: int, prompt_len: int, decode_steps: int, graph: bool, device: str
 ) -> StepTimes:
@@ -247,19 +329,12 @@ def run(
     model = LlamaDecoder(cfg, batch, prompt_len + decode_steps + 1, dev)
     loop = DecodeLoop(model, graph and dev.type == "cuda")
     prompt = torch.randint(0, cfg.vocab, (batch, prompt_len), device=dev)
-    start = time.perf_counter()
-    tokens = model.forward(prompt, torch.arange(prompt_len, device=dev), prefill=True).cpu()
-    prefill_ms = (time.perf_counter() - start) * 1e3
-    decode_ms = []
-    cpu0, wall0 = time.process_time(), real_clock_ns()  # neither is warped under revati
-    for position in range(prompt_len, prompt_len + decode_steps):
-        start = time.perf_counter()
-        tokens = loop.step(tokens.to(dev, non_blocking=True), position).cpu()
-        decode_ms.append((time.perf_counter() - start) * 1e3)
-    steps = max(decode_steps, 1)
-    cpu_ms = (time.process_time() - cpu0) * 1e3 / steps
-    wall_ms = (real_clock_ns() - wall0) / 1e6 / steps
-    return StepTimes(prefill_ms, decode_ms, cpu_ms, wall_ms)
+    return time_steps(
+        lambda: model.forward(prompt, torch.arange(prompt_len, device=dev), prefill=True),
+        lambda tokens, position: loop.step(tokens.to(dev, non_blocking=True), position),
+        prompt_len,
+        decode_steps,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -275,7 +350,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--decode-steps", type=int, default=32)
     p.add_argument("--graph", action="store_true", help="capture the decode step in a CUDA graph")
     p.add_argument("--device", default="cuda", help="torch device (default: cuda)")
-    return p.parse_args(argv)
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel ranks (under torchrun)")
+    p.add_argument("--pp", type=int, default=1, help="pipeline stages (under torchrun)")
+    args = p.parse_args(argv)
+    if args.tp < 1 or args.pp < 1:
+        p.error("--tp and --pp must be at least 1")
+    if args.graph and args.tp * args.pp > 1:
+        p.error("--graph runs on one rank; give it without --tp/--pp")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -283,9 +365,20 @@ def main(argv: list[str] | None = None) -> None:
     cfg = PRESETS[args.model]
     if args.layers is not None:
         cfg = LlamaConfig(**{**asdict(cfg), "layers": args.layers})
-    times = run(cfg, args.batch, args.prompt_len, args.decode_steps, args.graph, args.device)
     mode = "graph" if args.graph else "eager"
-    print(json.dumps({"model": args.model, "batch": args.batch, "mode": mode, **times.summary()}))
+    head: dict[str, object] = {"model": args.model, "batch": args.batch, "mode": mode}
+    if args.tp * args.pp > 1:
+        from revati.examples.llama_parallel import run_parallel  # torch.distributed: only here
+
+        times, ranks = run_parallel(
+            cfg, args.batch, args.prompt_len, args.decode_steps, args.tp, args.pp
+        )
+        if ranks.rank != 0:
+            return
+        head.update(tp=args.tp, pp=args.pp)
+    else:
+        times = run(cfg, args.batch, args.prompt_len, args.decode_steps, args.graph, args.device)
+    print(json.dumps({**head, **times.summary()}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 static __thread int t_conn = -1;
 
 void revati_block_thread_exit(void) {
+    revati_timed_thread_exit();
     if (t_conn >= 0) close(t_conn);
     t_conn = -1;
 }

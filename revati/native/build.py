@@ -50,6 +50,7 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "timed_wait.c",  # timed waits on this process's condition variables and semaphores
     "gemm.c",
     "cublas.c",
     "cublaslt.c",

@@ -311,6 +311,10 @@ static int64_t default_ref(int per_thread) {
     return ((int64_t)revati_physical_device(t_device) << REVATI_DEFAULT_STREAM_DEVICE_SHIFT) | (per_thread ? 2 : 0);
 }
 
+int64_t revati_default_stream_ref(int device) {
+    return (int64_t)revati_physical_device(device) << REVATI_DEFAULT_STREAM_DEVICE_SHIFT;
+}
+
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj) {
     *obj = NULL;
     if (s == NULL) return default_ref(per_thread);

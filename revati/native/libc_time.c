@@ -1,8 +1,9 @@
 /*
  * libc's clocks, sleeps and timed waits in virtual time (docs/design.md §3).
  * Monotonic clocks read epoch_monotonic + V, realtime clocks epoch_realtime + V; CPU-time clocks
- * are not warped. Sleeps block on the coordinator; absolute-deadline waits on other threads are
- * converted back to real time so they never hang.
+ * are not warped. Sleeps block on the coordinator; timed waits on a condition variable or a
+ * semaphore of this process too (timed_wait.c); other absolute-deadline waits on other threads
+ * (shared objects, mutexes) are converted back to real time so they never hang.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -118,7 +119,7 @@ REVATI_EXPORT unsigned int sleep(unsigned int s) {
     return 0;
 }
 
-/* ---- absolute deadlines of waits on other threads: back to real time ----------------------- */
+/* ---- absolute deadlines of waits on other threads ------------------------------------------ */
 
 static void to_real(const struct timespec *virt, clockid_t clk, struct timespec *real) {
     struct timespec now;
@@ -129,22 +130,37 @@ static void to_real(const struct timespec *virt, clockid_t clk, struct timespec 
     ns_ts(ts_ns(&now) + (int64_t)((double)left * dil), real);
 }
 
+/* Timed waits on a condition variable or a semaphore of this process wait in virtual time
+ * (timed_wait.c); shared ones, or any when the waiter table is full, in real time. */
 REVATI_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs) {
     if (!g_page || !abs) return REAL(pthread_cond_timedwait)(c, m, abs);
+    clockid_t clk = revati_cond_clock(c);
+    int rc = revati_cond_wait_virtual(c, m, revati_timespec_to_virtual(abs, clk), FN_pthread_cond_timedwait);
+    if (rc >= 0) return rc;
     struct timespec r;
-    to_real(abs, CLOCK_REALTIME, &r);
+    to_real(abs, clk, &r);
     return REAL(pthread_cond_timedwait)(c, m, &r);
 }
 
 REVATI_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t clk, const struct timespec *abs) {
     if (!warped(clk) || !abs) return REAL(pthread_cond_clockwait)(c, m, clk, abs);
+    int rc = revati_cond_wait_virtual(c, m, revati_timespec_to_virtual(abs, clk), FN_pthread_cond_timedwait);
+    if (rc >= 0) return rc;
     struct timespec r;
     to_real(abs, clk, &r);
     return REAL(pthread_cond_clockwait)(c, m, clk, &r);
 }
 
+static int sem_result(int rc) {
+    if (rc == 0) return 0;
+    errno = rc;
+    return -1;
+}
+
 REVATI_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) {
     if (!g_page || !abs) return REAL(sem_timedwait)(s, abs);
+    int rc = revati_sem_wait_virtual(s, revati_timespec_to_virtual(abs, CLOCK_REALTIME), FN_sem_timedwait);
+    if (rc >= 0) return sem_result(rc);
     struct timespec r;
     to_real(abs, CLOCK_REALTIME, &r);
     return REAL(sem_timedwait)(s, &r);
@@ -152,6 +168,8 @@ REVATI_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) {
 
 REVATI_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) {
     if (!warped(clk) || !abs) return REAL(sem_clockwait)(s, clk, abs);
+    int rc = revati_sem_wait_virtual(s, revati_timespec_to_virtual(abs, clk), FN_sem_timedwait);
+    if (rc >= 0) return sem_result(rc);
     struct timespec r;
     to_real(abs, clk, &r);
     return REAL(sem_clockwait)(s, clk, &r);

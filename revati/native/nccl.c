@@ -119,9 +119,12 @@ static ncclResult_t submit(struct revati_nccl_op op, void *stream, uint16_t fn) 
     else if (op.kind == COLL_RECV) op.seq = c->recv_seq[op.peer]++;
     else if (op.kind != COLL_INIT) op.seq = c->coll_seq++;
     int64_t ref = 0;
-    if (stream && op.kind != COLL_INIT && op.kind != COLL_SPLIT) {
+    if (op.kind != COLL_INIT && op.kind != COLL_SPLIT) {
+        /* a NULL stream is the default stream of the communicator's device (PyTorch passes its
+         * current stream, often the default one, for a synchronous collective) */
         struct revati_stream *obj;
-        ref = revati_stream_ref((cudaStream_t)stream, 0, &obj);
+        ref = stream ? revati_stream_ref((cudaStream_t)stream, 0, &obj)
+                     : revati_default_stream_ref(c->device);
         if (ref < 0) return ncclInvalidArgument;
     }
     arrive(&op, ref, fn);

@@ -118,6 +118,8 @@ struct revati_event {
  * device << REVATI_DEFAULT_STREAM_DEVICE_SHIFT, plus 0 legacy or 2 per-thread;
  * else the handle) and the object in *obj (NULL for default streams). -1: invalid handle. */
 int64_t revati_stream_ref(cudaStream_t s, int per_thread, struct revati_stream **obj);
+/* The ref of `device`'s legacy default stream (what a NULL stream means to NCCL: its comm's). */
+int64_t revati_default_stream_ref(int device);
 int revati_current_device(void);
 /* launch.c: the names-file id of a kernel (host function or cudaKernel_t), 0 if unknown */
 uint32_t revati_kernel_id(const void *f);

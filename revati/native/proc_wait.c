@@ -184,6 +184,7 @@ void revati_waits_after_fork(void) {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     g_slots_lock = fresh;
     memset(g_slots, 0, sizeof g_slots);
+    revati_timed_after_fork();
 }
 
 REVATI_EXPORT int sem_wait(sem_t *sem) {
@@ -197,6 +198,7 @@ REVATI_EXPORT int sem_wait(sem_t *sem) {
 
 REVATI_EXPORT int sem_post(sem_t *sem) {
     wake_waiters(sem, 1);
+    revati_timed_wake(sem, 1);
     return REAL(sem_post)(sem);
 }
 
@@ -209,10 +211,12 @@ REVATI_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
 
 REVATI_EXPORT int pthread_cond_signal(pthread_cond_t *c) {
     wake_waiters(c, 1);
+    revati_timed_wake(c, 1);
     return REAL(pthread_cond_signal)(c);
 }
 
 REVATI_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
     wake_waiters(c, -1);
+    revati_timed_wake(c, -1);
     return REAL(pthread_cond_broadcast)(c);
 }

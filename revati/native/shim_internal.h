@@ -2,6 +2,8 @@
 #ifndef REVATI_SHIM_INTERNAL_H
 #define REVATI_SHIM_INTERNAL_H
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -102,6 +104,14 @@ void revati_clock_detach(void);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */
+/* timed_wait.c: timed waits on a condition variable or semaphore of this process in virtual
+ * time. The waits return 0, ETIMEDOUT (or EINTR: semaphores), or -1: wait in real time instead. */
+int revati_cond_wait_virtual(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline, uint16_t fn);
+int revati_sem_wait_virtual(sem_t *s, int64_t deadline, uint16_t fn);
+clockid_t revati_cond_clock(const pthread_cond_t *c); /* the clock of its absolute deadlines */
+void revati_timed_wake(const void *obj, int n);       /* signal/post: wake n (< 0: all) */
+void revati_timed_after_fork(void);
+void revati_timed_thread_exit(void);
 void revati_pause_begin(void);
 void revati_pause_end(void);
 #define REVATI_PAUSE_MIN_BYTES (64u << 10)

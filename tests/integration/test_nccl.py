@@ -18,7 +18,7 @@ import pytest
 
 from revati.elfinfo import read_elf
 from revati.native.entry_table import read_table
-from tests.integration.record_helpers import REPO, q, run_cli
+from tests.integration.record_helpers import REPO, assert_replay_reproduces, q, run_cli
 
 SOURCE = REPO / "tests" / "cuda" / "nccl_ranks.c"
 CUDA = Path("/usr/local/cuda")
@@ -211,21 +211,4 @@ def test_shim_definitions_win_over_the_real_nccl(tmp_path: Path, program: Path) 
 
 def test_replay_with_own_durations_reproduces_the_barriers(tmp_path: Path, program: Path) -> None:
     trace, _ = record(tmp_path, program, "fork", "2", "2")
-    replayed = tmp_path / "replayed.duckdb"
-    r = run_cli("replay", str(trace), "-o", str(replayed))
-    assert r.returncode == 0, r.stderr
-    checks = {
-        "kernels": ("kernel_id", ("start_ns", "end_ns")),
-        "barriers": ("barrier_id", ("release_ns", "end_ns", "straggler_rank")),
-        "barrier_arrivals": ("barrier_id, rank", ("arrival_ns", "wait_ns")),
-        "syncs": ("sync_id", ("resumed_ns", "deadline_ns")),
-    }
-    for table, (key, cols) in checks.items():
-        differ = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in cols)
-        rows = q(
-            replayed,
-            f"ATTACH '{trace}' AS o (READ_ONLY); "
-            f"SELECT count(*) FILTER (WHERE {differ}), count(*) "
-            f"FROM {table} a JOIN o.{table} b USING ({key})",
-        )
-        assert rows[0][0] == 0 and rows[0][1] > 0, (table, rows)
+    assert_replay_reproduces(trace, tmp_path / "replayed.duckdb")

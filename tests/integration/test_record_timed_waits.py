@@ -1,0 +1,70 @@
+"""Timed waits on other threads in virtual time: condition variables (realtime and
+CLOCK_MONOTONIC ones, from C) and semaphores (C, and Python's `Event.wait(timeout)`), waited on
+the coordinator with their virtual deadline and woken early by a signal or post of the process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.integration.record_helpers import REPO, q, run_cli
+
+SOURCE = REPO / "tests" / "cuda" / "timed_waits.c"
+
+
+def record(tmp_path: Path, *cmd: str) -> tuple[dict[str, str], Path]:
+    out = tmp_path / "t.duckdb"
+    proc = run_cli("record", "--quiet", "-o", str(out), "--", *cmd, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line), out
+
+
+def test_condition_and_semaphore_timeouts_take_virtual_time(tmp_path: Path) -> None:
+    program = tmp_path / "timed_waits"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", str(SOURCE), "-o", str(program), "-lpthread"], check=True
+    )
+    v, trace = record(tmp_path, str(program))
+    # each 10-second round: nine or ten 1-second timeouts, then the signal (never lost)
+    assert int(v["realtime_timeouts"]) in (9, 10) and int(v["monotonic_timeouts"]) in (9, 10)
+    assert v["sem"] == "0" and 0.005 <= float(v["sem_s"]) < 0.01  # woken by the post
+    assert 20.005 <= float(v["total_s"]) < 20.05
+    wall_ns, virtual_ns = q(trace, "SELECT wall_ns, virtual_end_ns FROM run")[0]
+    assert virtual_ns >= 20e9 and wall_ns < 10e9  # the clock jumped over the waits
+    waits = dict(
+        q(
+            trace,
+            "SELECT a.name, count(*) FROM syncs s JOIN api_calls a USING (call_id) "
+            "WHERE a.name IN ('pthread_cond_timedwait', 'sem_timedwait') GROUP BY 1",
+        )
+    )
+    assert waits["pthread_cond_timedwait"] >= 20 and waits["sem_timedwait"] == 1
+
+
+PYTHON = textwrap.dedent("""
+    import threading, time
+    stop = threading.Event()
+    ticks = []
+    def ticker():
+        while not stop.wait(0.5):                 # sem_clockwait with a 0.5 s deadline
+            ticks.append(time.monotonic())
+    t = threading.Thread(target=ticker)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(30)
+    stop.set()
+    t.join()
+    print(f"ticks={len(ticks)}")
+    print(f"elapsed={time.monotonic() - t0:.6f}")
+""")
+
+
+def test_a_python_thread_waiting_with_a_timeout_lets_the_clock_jump(tmp_path: Path) -> None:
+    script = tmp_path / "ticker.py"
+    script.write_text(PYTHON)
+    v, trace = record(tmp_path, sys.executable, str(script))
+    assert int(v["ticks"]) in (59, 60) and 30.0 <= float(v["elapsed"]) < 30.1
+    wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
+    assert wall_ns < 20e9 and jumps >= 60
