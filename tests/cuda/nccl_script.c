@@ -61,7 +61,9 @@ static void *run_rank(void *arg) {
         if (ops[i].count > most) most = ops[i].count;
     cudaStream_t streams[2];
     float *send, *recv;
-    if (cudaSetDevice(rank % 8) != cudaSuccess || cudaStreamCreate(&streams[0]) != cudaSuccess ||
+    int devices = 1;
+    cudaGetDeviceCount(&devices);
+    if (cudaSetDevice(rank % devices) != cudaSuccess || cudaStreamCreate(&streams[0]) != cudaSuccess ||
         cudaStreamCreate(&streams[1]) != cudaSuccess ||
         cudaMalloc((void **)&send, most * (size_t)nranks * sizeof(float)) != cudaSuccess ||
         cudaMalloc((void **)&recv, most * (size_t)nranks * sizeof(float)) != cudaSuccess)
