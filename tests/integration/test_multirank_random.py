@@ -98,18 +98,21 @@ def test_random_programs_keep_the_invariants(
            WHERE a.n <> CASE WHEN b.collective = 'sendrecv' THEN 2 ELSE b.world_size END""",
     )
     assert full == [(0,)]
-    # a late rank is the straggler of its collective, and the others waited for it
+    # the first late rank is the straggler of its collective, and the others waited for it (later
+    # ones need not be: calls return at once, so an earlier delay may already cover theirs)
     collectives = [b for b in _rank0_barriers(trace) if b[1] not in ("init", "sendrecv")]
     issued = [o for o in ops if o[0] != "p2p"]
     assert [NAMES[o[0]] for o in issued] == [name for _, name in collectives]
-    for (kind, _, _, late, delay), (bid, _) in zip(issued, collectives, strict=True):
-        if not delay:
-            continue
-        (straggler,) = q(trace, f"SELECT straggler_rank FROM barriers WHERE barrier_id = {bid}")[0]
-        assert straggler == late, (kind, bid)
-        waits = dict(q(trace, f"SELECT rank, wait_ns FROM barrier_arrivals WHERE barrier_id={bid}"))
-        assert waits[late] == 0
-        assert all(w >= delay * 1000 // 2 for r, w in waits.items() if r != late)
+    late_op = next((o for o in ops if o[4]), None)
+    if late_op is None or late_op[0] == "p2p":
+        return
+    kind, _, _, late, delay = late_op
+    bid = collectives[issued.index(late_op)][0]
+    (straggler,) = q(trace, f"SELECT straggler_rank FROM barriers WHERE barrier_id = {bid}")[0]
+    assert straggler == late, (kind, bid)
+    waits = dict(q(trace, f"SELECT rank, wait_ns FROM barrier_arrivals WHERE barrier_id = {bid}"))
+    assert waits[late] == 0
+    assert all(w >= delay * 1000 // 2 for r, w in waits.items() if r != late)
 
 
 def test_a_jump_past_a_complete_collective_is_caught(tmp_path: Path, script_program: Path) -> None:
