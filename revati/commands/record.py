@@ -94,8 +94,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="virtual GPUs each process sees (default: torchrun's --nproc-per-node when CMD is "
-        "torchrun, so rank r uses cuda:LOCAL_RANK; else 1)",
+        help="virtual GPUs each process sees, i.e. per node (default: torchrun's "
+        "--nproc-per-node when CMD is torchrun, so rank r uses cuda:LOCAL_RANK; else 1)",
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        metavar="M",
+        help="nodes of N (--devices) GPUs each: NCCL rank r (RANK from the environment when a "
+        "process sets it) is on node r // N; a collective within one node runs on NVLink/NVSwitch, "
+        "one that spans nodes on the catalog device's network (default: 1)",
     )
     p.add_argument(
         "--graph-nodes-every-launch",
@@ -111,12 +120,15 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
     """The run's configuration from the options `add_run_options` added."""
     if args.dilation <= 0:
         raise RevatiUsageError("--dilation must be positive")
+    if args.devices < 1 or args.nodes < 1:
+        raise RevatiUsageError("--devices and --nodes must be at least 1")
     return RecordConfig(
         argv=argv,
         output=args.output,
         device=args.device,
         profile=args.profile,
         device_count=args.devices if args.devices is not None else default_devices(argv),
+        nodes=args.nodes,
         dilation=args.dilation,
         backed_max=args.backed_max,
         graph_replay=not args.graph_nodes_every_launch,

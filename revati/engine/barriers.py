@@ -11,10 +11,16 @@ size. The thread that issued the operations waits (SYNC_BARRIER) with no deadlin
 and resumes once its operations' members have all called, so no later work of that thread is
 placed before the barrier is known. A member that dies fails every pending barrier of its
 communicators: the waits end with ncclRemoteError and the trace names the dead rank.
+
+With several nodes (`--nodes M`, `--devices N` each), member rank r (RANK from its process's
+environment when it sets one, else its rank in the communicator) is on node r // N, and a
+barrier whose members span nodes is predicted on the network topology ("dgx/<k>pernode").
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +31,7 @@ from revati.engine.device_model import DeviceModel, StreamTimeline
 from revati.engine.durations import DurationModel
 from revati.engine.trace_sink import TraceSink
 from revati.predict import OpBatch, Predictor
+from revati.predict.models.collective import topology_of
 
 NCCL_REMOTE_ERROR = 6
 NO_PEER = 0xFFFF
@@ -90,10 +97,10 @@ def unpack_members(packed: int) -> tuple[int, int, int, int, int]:
 
 
 def collective_duration(
-    predictor: Predictor, collective: str, nbytes: int, members: int
+    predictor: Predictor, collective: str, nbytes: int, members: int, topology: str = ""
 ) -> tuple[int, str]:
-    """(duration ns, model) of one operation: `collective` as barriers name it, its bytes, and
-    how many members meet (2 for a send/recv pair)."""
+    """(duration ns, model) of one operation: `collective` as barriers name it, its bytes, how
+    many members meet (2 for a send/recv pair), and the topology it spans ("" within a node)."""
     name = _MODEL_NAMES.get(collective, collective)
     batch = OpBatch.from_columns(
         1,
@@ -102,12 +109,14 @@ def collective_duration(
         collective=np.array([name], dtype=object),
         world_size=np.array([members], dtype=np.int64),
         bytes=np.array([nbytes], dtype=np.int64),
+        topology=np.array([topology], dtype=object),
     )
     try:
         pred = predictor.predict(batch)
     except (ValueError, IndexError, KeyError):  # a predictor bug must not stop the run
         return 10_000, "revati-fallback:constant"
-    return max(int(pred.duration_ns[0]), 1), str(pred.model[0])
+    model = str(pred.model[0]) + (f" {topology}" if topology else "")
+    return max(int(pred.duration_ns[0]), 1), model
 
 
 class BarrierBook:
@@ -122,10 +131,28 @@ class BarrierBook:
         self.open: dict[tuple[Any, ...], list[Barrier]] = {}  # (process key, thread) -> arrivals
         self.released = 0
         self.virtual_end_ns = 0
-        self._durations: dict[tuple[str, int, int], tuple[int, str]] = {}
+        self._durations: dict[tuple[str, int, int, str], tuple[int, str]] = {}
         # (process key, thread) -> the api_calls row of its last arrival, not yet written
         self.held_calls: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._failed_ids: dict[tuple[Any, ...], int] = {}  # failed barrier key -> barrier_id
+        self.nodes = 1
+        self.per_node = 1
+        self._env_rank: Callable[[int], int | None] = lambda pid: None
+
+    def place_nodes(self, nodes: int, per_node: int, env_rank: Callable[[int], int | None]) -> None:
+        """`nodes` nodes of `per_node` GPUs; `env_rank(pid)`: the RANK a process was given."""
+        self.nodes, self.per_node, self._env_rank = nodes, max(per_node, 1), env_rank
+
+    def topology(self, b: Barrier) -> str:
+        """ "" on one node (the profile's topology), else how b's members sit on the nodes."""
+        if self.nodes <= 1:
+            return ""
+        ranks = (self._env_rank(a.pid) for a in b.arrivals.values())
+        nodes = Counter(
+            (r if r is not None else a.rank) // self.per_node
+            for r, a in zip(ranks, b.arrivals.values(), strict=True)
+        )
+        return topology_of(list(nodes.values())) if len(nodes) > 1 else ""
 
     # ---- arrivals --------------------------------------------------------------------------
 
@@ -250,17 +277,20 @@ class BarrierBook:
         return bid
 
     def _duration(self, b: Barrier) -> tuple[int, str]:
-        """Predicted once per (operation, size, members): a predictor call costs ~1 ms."""
+        """Predicted once per (operation, size, members, topology): a predictor call costs ~1 ms."""
         if b.collective in _UNTIMED or b.nbytes <= 0:
             return 0, "revati:rendezvous"
-        key = (b.collective, b.nbytes, b.needed)
+        topology = self.topology(b)
+        key = (b.collective, b.nbytes, b.needed, topology)
         known = self._durations.get(key)
         if known is None:
-            known = self._durations[key] = self._predict(b)
+            known = self._durations[key] = self._predict(b, topology)
         return known
 
-    def _predict(self, b: Barrier) -> tuple[int, str]:
-        return collective_duration(self.durations.predictor, b.collective, b.nbytes, b.needed)
+    def _predict(self, b: Barrier, topology: str) -> tuple[int, str]:
+        return collective_duration(
+            self.durations.predictor, b.collective, b.nbytes, b.needed, topology
+        )
 
     def _kernel(self, b: Barrier, a: Arrival, end: int, model: str) -> int:
         s = a.stream

@@ -33,6 +33,12 @@ class RecordConfig:
         default=None, metadata={"help": "calibration profile for the predictor"}
     )
     device_count: int = field(default=1, metadata={"help": "virtual GPUs each process sees"})
+    nodes: int = field(
+        default=1,
+        metadata={
+            "help": "nodes of device_count GPUs each; NCCL rank r is on node r // device_count"
+        },
+    )
     dilation: float = field(
         default=1.0, metadata={"help": "host time dilation: host work counts 1/K"}
     )

@@ -165,11 +165,19 @@ class Coordinator:
         self.sink = TraceSink(writer)
         self.model = DeviceModel(self.spec.launch_latency_ns)
         self.ingest = Ingest(self.sink, self.model, durations, self.spec.name)
+        self.ingest.barriers.place_nodes(self.config.nodes, self.config.device_count, self._rank)
         self._write_devices()
         for p in self._retired_before_attach:  # their records wait in their rings
             self._drain_one(p)
             self.ingest.flush_allocations(p.state)
         self._retired_before_attach.clear()
+
+    def _rank(self, pid: int) -> int | None:
+        """The RANK the environment gave process `pid` (torchrun sets it), if any."""
+        for p in self.procs.values():
+            if p.pid == pid:
+                return _int_or_none(p.env.get("RANK"))
+        return None
 
     # ---- setup -----------------------------------------------------------------------------
 

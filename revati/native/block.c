@@ -64,7 +64,7 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
     if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return coordinator_lost();
     int left_sent = 0;
     for (;;) {
-        ssize_t n = recv(fd, out, sizeof *out, 0);
+        ssize_t n = REAL(recv)(fd, out, sizeof *out, 0);
         if (n == sizeof *out && (out->type == MSG_WAKE || out->type == MSG_ANSWER)) break;
         if (n < 0 && errno == EINTR) {
             /* A signal interrupts a sleep: ask to be woken now (the answer says EINTR). */
@@ -82,13 +82,17 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
     return 0;
 }
 
-/* A wait on file descriptors (poll/select/epoll) with a virtual deadline (-1: none). The thread
- * leaves `running`, announces the wait, and polls its fds together with its coordinator
- * connection. It leaves early (MSG_LEFT) when an fd becomes ready, and answers the
- * coordinator's PREPARE(T) of a two-phase jump with a VETO if an fd is ready, else ACCEPT.
- * Returns 1 if it left because an fd was ready, 0 at the deadline, 2 when a signal interrupted
- * it, -1 without a coordinator. */
-int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n) {
+/* A wait on file descriptors (poll/select/epoll, blocking reads) or on a condition `ready` that
+ * no fd signals (a semaphore another process posts), with a virtual deadline (-1: none). The
+ * thread leaves `running`, announces the wait, and polls its fds together with its coordinator
+ * connection (with `ready`, every WAIT_READY_POLL_MS of real time as well). It leaves early
+ * (MSG_LEFT) when an fd or the condition becomes ready, and answers the coordinator's PREPARE(T)
+ * of a two-phase jump with a VETO if one is ready, else ACCEPT: whatever is already on its way to
+ * this thread is seen before the clock may move. Returns 1 if it left because it was ready, 0 at
+ * the deadline, 2 when a signal interrupted it, -1 without a coordinator. */
+#define WAIT_READY_POLL_MS 1
+static int block_until(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n,
+                       int (*ready)(void *), void *arg) {
     revati_ensure_init();
     if (!revati_recording()) return -1;
     int64_t enter = revati_now();
@@ -102,16 +106,17 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
     struct revati_msg m = {.type = MSG_WAIT, .pid = (int32_t)getpid(), .serial = g_serial,
                            .thread = revati_thread_index(), .ring = idx, .v = enter, .value = deadline,
                            .a = (int64_t)n, .result = SYNC_POLL, .pad = fn};
-    int left = 0, interrupted = 0;
+    int left = 0, interrupted = 0, every = ready ? WAIT_READY_POLL_MS : -1;
     if (send(fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) goto lost;
     for (;;) {
-        int r = left ? REAL(poll)(&all[n], 1, -1) : REAL(poll)(all, n + 1, -1);
+        int r = left ? REAL(poll)(&all[n], 1, -1) : REAL(poll)(all, n + 1, every);
         int user_ready = 0;
         if (r < 0) {
             if (errno != EINTR) goto lost;
             interrupted = user_ready = 1;
         } else if (!left) {
             for (nfds_t i = 0; i < n; i++) user_ready |= all[i].revents != 0;
+            user_ready |= ready && ready(arg);
         }
         if (user_ready && !left) {
             struct revati_msg l = m;
@@ -121,17 +126,17 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
         }
         if (r <= 0 || !(all[n].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         struct revati_msg in;
-        if (recv(fd, &in, sizeof in, 0) != sizeof in) goto lost;
+        if (REAL(recv)(fd, &in, sizeof in, 0) != sizeof in) goto lost;
         if (in.type == MSG_WAKE || in.type == MSG_ANSWER) {
             resume(&in);
             break;
         }
         if (in.type == MSG_PREPARE) {
-            int ready = left || REAL(poll)(fds, n, 0) > 0;
+            int now_ready = left || (n && REAL(poll)(fds, n, 0) > 0) || (ready && ready(arg));
             struct revati_msg reply = m;
-            reply.type = ready ? MSG_VETO : MSG_ACCEPT;
+            reply.type = now_ready ? MSG_VETO : MSG_ACCEPT;
             if (send(fd, &reply, sizeof reply, MSG_NOSIGNAL) != sizeof reply) goto lost;
-            left = left || ready;
+            left = left || now_ready;
         }
     }
     free(all);
@@ -139,4 +144,12 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
 lost:
     free(all);
     return coordinator_lost();
+}
+
+int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n) {
+    return block_until(fn, deadline, fds, n, NULL, NULL);
+}
+
+int revati_block_ready(uint16_t fn, int64_t deadline, int (*ready)(void *), void *arg) {
+    return block_until(fn, deadline, NULL, 0, ready, arg);
 }

@@ -48,6 +48,7 @@ SHIM_SOURCES = (
     "graph.c",  # CUDA graphs
     "libc_time.c",
     "io_wait.c",
+    "io_read.c",  # blocking reads on sockets, pipes and eventfds as fd waits
     "host_fn.c",
     "proc_wait.c",
     "timed_wait.c",  # timed waits on this process's condition variables and semaphores

@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -52,7 +53,13 @@
     X(sem_clockwait, NULL, int, (sem_t *, clockid_t, const struct timespec *))                     \
     X(waitpid, NULL, pid_t, (pid_t, int *, int))                                                   \
     X(wait, NULL, pid_t, (int *))                                                                  \
-    X(wait4, NULL, pid_t, (pid_t, int *, int, struct rusage *))
+    X(wait4, NULL, pid_t, (pid_t, int *, int, struct rusage *))                                    \
+    X(read, NULL, ssize_t, (int, void *, size_t))                                                  \
+    X(recv, NULL, ssize_t, (int, void *, size_t, int))                                             \
+    X(recvfrom, NULL, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))         \
+    X(recvmsg, NULL, ssize_t, (int, struct msghdr *, int))                                         \
+    X(accept, NULL, int, (int, struct sockaddr *, socklen_t *))                                    \
+    X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))
 
 #define REVATI_HOOK_FIELD(name, version, ret, params) ret(*name) params;
 struct revati_hooks {

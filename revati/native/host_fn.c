@@ -57,7 +57,7 @@ static struct gate *gate_of(int64_t ref) { /* g_lock held */
 static void gate_add(struct gate *g, int delta) { /* g_lock held */
     uint64_t v;
     if (!g) return;
-    if (g->pending == 0 && delta > 0) (void)!read(g->efd, &v, sizeof v); /* close it */
+    if (g->pending == 0 && delta > 0) (void)!REAL(read)(g->efd, &v, sizeof v); /* close it */
     g->pending += delta;
     if (g->pending == 0) { v = 1; (void)!write(g->efd, &v, sizeof v); } /* open it */
 }
@@ -99,7 +99,7 @@ static void *worker(void *arg) {
             uint64_t v;
             struct pollfd p = {.fd = g_wake_fd, .events = POLLIN};
             REAL(poll)(&p, 1, -1);
-            (void)!read(g_wake_fd, &v, sizeof v);
+            (void)!REAL(read)(g_wake_fd, &v, sizeof v);
             continue;
         }
         g_head = it->next;

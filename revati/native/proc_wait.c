@@ -10,8 +10,9 @@
  * - sem_wait and pthread_cond_wait: the waiter leaves `running`; sem_post, pthread_cond_signal
  *   and pthread_cond_broadcast of this process hand a share of `running` over to the waiters
  *   they wake before waking them, so `running` never touches 0 between the post and the waiter
- *   resuming. A post from another process (a shared semaphore) hands nothing over: the waiter
- *   counts itself again when it resumes.
+ *   resuming. A semaphore shared between processes (sem_open, pshared) is waited for on the
+ *   coordinator instead (revati_block_ready): a post from another process hands nothing over,
+ *   but once the value is up every jump is vetoed until the waiter took it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -187,9 +188,33 @@ void revati_waits_after_fork(void) {
     revati_timed_after_fork();
 }
 
+/* glibc's sem_t: {uint64 value and waiters, int private, int pad}; `private` holds the futex
+ * flag to use, 128 (glibc's LLL_SHARED) for a semaphore shared between processes. */
+static int sem_shared(const sem_t *sem) { return ((const int *)(const void *)sem)[2] == 128; }
+
+static int sem_posted(void *sem) {
+    int v = 0;
+    return sem_getvalue(sem, &v) == 0 && v > 0;
+}
+
+/* A semaphore another process may post: no hand-over can reach us from there, so the wait is
+ * an fd-less wait on the coordinator (block.c) that vetoes every jump once the value is up. */
+static int sem_wait_shared(sem_t *sem) {
+    for (;;) {
+        int r = revati_block_ready(FN_sem_wait, -1, sem_posted, sem);
+        if (sem_trywait(sem) == 0) return 0;
+        if (r == 2) {
+            errno = EINTR;
+            return -1;
+        }
+        if (r < 0) return REAL(sem_wait)(sem); /* no coordinator: a plain wait */
+    }
+}
+
 REVATI_EXPORT int sem_wait(sem_t *sem) {
     if (!virtual_waits()) return REAL(sem_wait)(sem);
     if (sem_trywait(sem) == 0) return 0;
+    if (sem_shared(sem)) return sem_wait_shared(sem);
     struct handoff *s = waiter_enter(sem);
     int rc = REAL(sem_wait)(sem);
     waiter_leave(s);

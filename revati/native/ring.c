@@ -50,7 +50,7 @@ static void write_process_line(void) {
     int n = snprintf(buf, sizeof buf, "P\t%d\t", (int)getppid());
     int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        ssize_t r = read(fd, buf + n, sizeof buf - n - 2);
+        ssize_t r = REAL(read)(fd, buf + n, sizeof buf - n - 2);
         close(fd);
         for (ssize_t i = 0; i < r; i++)
             if (buf[n + i] == 0) buf[n + i] = '\x1f';

@@ -48,7 +48,7 @@ void revati_check_coordinator(void) {
     if (!revati_recording() || g_reg_fd < 0) return;
     int saved = errno;
     char c;
-    ssize_t r = recv(g_reg_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = REAL(recv)(g_reg_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     int gone = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
     errno = saved;
     if (gone) revati_detach("lost the revati coordinator");
@@ -85,7 +85,7 @@ static int join_run(int inherited) {
     struct revati_msg m = {.type = MSG_REGISTER, .pid = (int32_t)getpid(), .serial = g_serial,
                            .a = inherited ? REG_INHERITED : 0};
     if (send(g_reg_fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return -1;
-    if (recv(g_reg_fd, &m, sizeof m, 0) != sizeof m || m.type != MSG_ANSWER) return -1;
+    if (REAL(recv)(g_reg_fd, &m, sizeof m, 0) != sizeof m || m.type != MSG_ANSWER) return -1;
     char pidbuf[32];
     snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
     setenv("REVATI_COUNTED_PID", pidbuf, 1);

@@ -87,6 +87,8 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
 struct pollfd;
 /* A wait on fds with a virtual deadline (-1: none): 1 = an fd is ready, 0 = deadline, -1 = no run. */
 int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n);
+/* The same wait on a condition no fd signals, checked every millisecond of real time. */
+int revati_block_ready(uint16_t fn, int64_t deadline, int (*ready)(void *), void *arg);
 
 /* Real libc functions: the hooks table (hooks.h). These names are kept for older callers. */
 #define real_clock_gettime REAL(clock_gettime)

@@ -33,7 +33,7 @@ INT_COLUMNS = (
     "world_size",
     *ATTENTION_COLUMNS,
 )
-STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective")
+STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective", "topology")
 KINDS = ("kernel", "copy", "memset", "collective")
 _COLUMN_SET = frozenset((*INT_COLUMNS, *STR_COLUMNS))
 
@@ -43,7 +43,9 @@ class OpBatch:
 
     `kind` is "kernel" | "copy" | "memset" | "collective"; GEMM features (gemm_m/n/k, batch,
     dtype), attention features (attn_*), `bytes` moved, and collective/world_size describe the
-    operation where known; 0 or "" means unknown.
+    operation where known; 0 or "" means unknown. A collective's `topology` names how its members
+    are connected ("dgx/1node": NVSwitch within one node; "dgx/<k>pernode": k members on each of
+    several nodes); "" is the profile's topology.
     """
 
     __slots__ = ("n", "_names", "_source", *INT_COLUMNS, *STR_COLUMNS)
@@ -56,6 +58,7 @@ class OpBatch:
     dtype: np.ndarray
     copy_kind: np.ndarray
     collective: np.ndarray
+    topology: np.ndarray
     grid_x: np.ndarray
     grid_y: np.ndarray
     grid_z: np.ndarray

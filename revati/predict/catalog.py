@@ -38,6 +38,7 @@ class DeviceSpec:
     nvlink_links: int  # NVLink links per device (0: none); NVML reports their state
     power_watts: int  # board power limit, as NVML reports it
     pcie_gbs: float
+    network_gbs: float  # one GPU's share of the network between nodes, one direction
     launch_latency_ns: int
     shared_mem_per_block: int
     shared_mem_per_block_optin: int
@@ -71,7 +72,7 @@ def _spec_from_toml(path: Path) -> DeviceSpec:
     values = {n: raw[n] for n in names}
     values["compute_capability"] = tuple(int(v) for v in raw["compute_capability"])
     values["peak_tflops"] = {k: float(v) for k, v in peaks.items()}
-    for n in ("memory_bandwidth_gbs", "nvlink_gbs", "pcie_gbs"):
+    for n in ("memory_bandwidth_gbs", "nvlink_gbs", "pcie_gbs", "network_gbs"):
         values[n] = float(values[n])
     return DeviceSpec(**values)
 

@@ -10,6 +10,7 @@
  *   nccl_ranks straggler N ITERS threads; the last rank sleeps 5 ms before each all-reduce
  *   nccl_ranks kill N ITERS      processes; rank 1 kills itself before its 3rd all-reduce, the
  *                                others must see an error (exit 0 when they all did)
+ *   nccl_ranks jumps N ITERS [P]  bench, every rank sleeping 100 us before each all-reduce (jumps)
  *   nccl_ranks bench N ITERS [P] ITERS all-reduces of 64 MiB (virtual) each, one sync; ranks are
  *                                threads, or P processes of N/P threads (up to 8 per process)
  */
@@ -152,8 +153,11 @@ static int bench_rank(int rank) {
     CHECK(cudaMalloc(&buf, 64u << 20) == cudaSuccess, "alloc");
     ncclComm_t c;
     CHECK(ncclCommInitRank(&c, nranks, uid, rank) == ncclSuccess, "init");
-    for (int it = 0; it < iters; it++)
+    int sleeps = !strcmp(mode, "jumps");
+    for (int it = 0; it < iters; it++) {
+        if (sleeps) usleep(100);
         CHECK(ncclAllReduce(buf, buf, 16u << 20, ncclFloat, ncclSum, c, s) == ncclSuccess, "allreduce");
+    }
     CHECK(cudaStreamSynchronize(s) == cudaSuccess, "sync");
     ncclCommDestroy(c);
     return 0;
@@ -161,7 +165,8 @@ static int bench_rank(int rank) {
 
 static void *rank_thread(void *arg) {
     int rank = (int)(long)arg;
-    return (void *)(long)(!strcmp(mode, "bench") ? bench_rank(rank) : run_rank(rank));
+    int bench = !strcmp(mode, "bench") || !strcmp(mode, "jumps");
+    return (void *)(long)(bench ? bench_rank(rank) : run_rank(rank));
 }
 
 static int run_group(void) {
@@ -215,7 +220,7 @@ int main(int argc, char **argv) {
     }
     ncclGetUniqueId(&uid);
     int failed = 0;
-    if (!strcmp(mode, "bench") && procs > 1) {
+    if ((!strcmp(mode, "bench") || !strcmp(mode, "jumps")) && procs > 1) {
         fflush(stdout);
         for (int p = 0; p < procs; p++) {
             if (fork() != 0) continue;

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from revati.recorder.reader import open_trace
+from revati.replay.invariants import violations
 
 from tests.integration.record_helpers import build_modes, q, run_cli
 
@@ -62,6 +63,7 @@ def assert_time_invariants(path: Path) -> None:
                  ORDER BY kernel_id) AS prev FROM kernels) WHERE start_ns < prev""",
     )
     assert overlap == [(0,)]
+    assert violations(path) == dict.fromkeys(violations(path), 0)
 
 
 def test_bundled_example_runs_and_records_its_calls(tmp_path: Path) -> None:

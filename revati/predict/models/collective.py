@@ -10,7 +10,11 @@ bytes per rank:
 
 NCCL picks the faster algorithm per call, so the prediction is the minimum over algorithms.
 Parameters (alpha ns, hop ns, bw bytes/ns) are fitted per topology (e.g. "dgx/1node": NVSwitch
-in one node) on measured collective timings; a profile names the topology to predict for.
+in one node; "dgx/2pernode": two GPUs on each of several nodes) on measured collective timings;
+a profile names the topology to predict for. A record may name its own topology (`--nodes`: a
+collective whose members span nodes is "dgx/<k>pernode"); one the profile has not fitted is
+predicted from the catalog device's network bandwidth (`network_gbs`), which every ring or tree
+across nodes crosses, with the latency of a network hop.
 """
 
 from __future__ import annotations
@@ -23,6 +27,23 @@ from revati.predict.models.base import DurationModel, Params
 
 ALGORITHMS = ("ring", "tree")
 DEFAULT_TOPOLOGY = "dgx/1node"
+NETWORK_HOP_NS = 5000.0  # one step of a ring or tree between nodes (NIC, switch, NIC)
+
+
+def topology_of(members_per_node: list[int]) -> str:
+    """The topology name of a collective with these member counts on each node it spans."""
+    if len(members_per_node) <= 1:
+        return DEFAULT_TOPOLOGY
+    return f"dgx/{max(members_per_node)}pernode"
+
+
+def network_algorithms(device: DeviceSpec) -> dict[str, list[float]]:
+    """Uncalibrated parameters across nodes: the network's bandwidth, a network hop's latency."""
+    net = device.network_gbs or device.pcie_gbs  # bytes/ns one way
+    return {
+        "ring": [12000.0, NETWORK_HOP_NS, net * 0.8],
+        "tree": [12000.0, NETWORK_HOP_NS * 1.5, net * 0.5],
+    }
 
 
 def steps_and_wire(algorithm: str, collective: np.ndarray, p: np.ndarray, size: np.ndarray):
@@ -56,8 +77,22 @@ class CollectiveModel(DurationModel):
 
     def predict(self, batch: OpBatch) -> np.ndarray:
         topologies = self.params["topologies"]
-        alg = topologies.get(self.params["topology"]) or next(iter(topologies.values()))
-        return predict_min(alg, batch)
+        default = topologies.get(self.params["topology"]) or next(iter(topologies.values()))
+        if batch.n == 0 or not batch.topology.any():
+            return predict_min(default, batch)
+        out = np.empty(batch.n, dtype=np.float64)
+        for topo in np.unique(batch.topology):
+            sel = batch.topology == topo
+            if not topo or topo == self.params["topology"]:
+                alg = default
+            elif topo in topologies:
+                alg = topologies[topo]
+            elif topo == DEFAULT_TOPOLOGY:
+                alg = self.default_params(self.device)["topologies"][DEFAULT_TOPOLOGY]
+            else:
+                alg = network_algorithms(self.device)
+            out[sel] = predict_min(alg, batch.take(sel))
+        return out
 
     @classmethod
     def fit(

@@ -19,6 +19,7 @@ import numpy as np
 from revati.predict.batch import OpBatch, value_index
 from revati.predict.catalog import DeviceSpec
 from revati.predict.models.base import DurationModel, Params
+from revati.predict.models.collective import DEFAULT_TOPOLOGY
 
 REACH = 2.0
 MAX_POINTS = 48
@@ -116,7 +117,11 @@ class TableModel(DurationModel):
         known_codes = [i for i, name in enumerate(uniq) if name in self.names]
         if not known_codes:
             return out
-        idx = np.flatnonzero(np.isin(codes, known_codes))
+        # tables hold the profile's own topology: a collective across nodes is not theirs
+        known = np.isin(codes, known_codes) & np.isin(batch.topology, ("", DEFAULT_TOPOLOGY))
+        idx = np.flatnonzero(known)
+        if not len(idx):
+            return out
         sigs, inverse, size = group_signatures(batch.take(idx))
         values = np.zeros(len(idx))
         for i, sig in enumerate(sigs):
