@@ -79,9 +79,15 @@ def fold_ids(data: Measurements) -> np.ndarray:
 
 
 def cross_validate(
-    data: Measurements, *, tables: bool = True, topology: str = DEFAULT_TOPOLOGY
+    data: Measurements,
+    *,
+    tables: bool = True,
+    topology: str = DEFAULT_TOPOLOGY,
+    prior: Profile | None = None,
 ) -> HeldOut:
-    """Held-out predictions for every scored record of `data` (see the module docstring)."""
+    """Held-out predictions for every scored record of `data` (see the module docstring);
+    with a `prior` profile (fitted on other data) each fold refines it instead of starting
+    from nothing."""
     device = get_device(data.device)
     folds = fold_ids(data)
     families = data.families
@@ -95,7 +101,7 @@ def cross_validate(
             continue  # nothing to train this family on without the held-out fold
         train = data.take(folds != fold)
         fit_models = tuple(m for m in models if m == "table" or _serves(m, test_fams))
-        profile = fit_profile(train, "cv", [], models=fit_models, topology=topology)
+        profile = fit_profile(train, "cv", [], models=fit_models, topology=topology, prior=prior)
         pred = Predictor(device, profile).predict(data.batch.take(test))
         parts.append((test, pred.duration_ns, pred.model, fold))
     idx = np.concatenate([np.flatnonzero(p[0]) for p in parts]) if parts else np.zeros(0, int)

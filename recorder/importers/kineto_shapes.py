@@ -1,0 +1,213 @@
+"""Shapes of the operators that launched kernels, from PyTorch-profiler traces with shapes.
+
+A trace recorded with `record_shapes=True` gives every `cpu_op` event `Input Dims`, `Input type`
+and `Concrete Inputs`. A kernel is linked to the operator that launched it through its runtime
+call: the call's `External id` names the innermost operator open on that thread, and when it is
+missing the innermost operator whose time range holds the call's start stands in. From the
+operator's inputs come:
+
+- GEMMs (`aten::mm`, `addmm`, `bmm`, `baddbmm`, `linear`, `matmul`): m, n, k, batch, dtype and
+  the bytes of A, B and C;
+- attention (`aten::scaled_dot_product_attention` and its flash / efficient / cuDNN variants,
+  `aten::_flash_attention_forward`, `aten::_efficient_attention_forward`): batch, query and KV
+  lengths, query and KV heads, head size, causal flag and dtype (feature keys `attn_*`);
+- any other operator with tensor inputs: bytes moved, taken as every input tensor read once plus
+  an output the size of the largest input (a per-kernel fit absorbs the constant factor).
+
+Only the first tensor-holding operator found from the innermost outwards is used.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# PyTorch's C++ type names in `Input type` -> (revati dtype, bytes per element)
+TENSOR_TYPES = {
+    "c10::BFloat16": ("bf16", 2),
+    "c10::Half": ("fp16", 2),
+    "float": ("fp32", 4),
+    "double": ("fp64", 8),
+    "c10::Float8_e4m3fn": ("fp8", 1),
+    "c10::Float8_e5m2": ("fp8", 1),
+    "c10::complex<float>": ("c64", 8),
+    "c10::complex<double>": ("c128", 16),
+    "c10::complex<c10::Half>": ("c32", 4),
+    "long int": ("int64", 8),
+    "int": ("int32", 4),
+    "short int": ("int16", 2),
+    "signed char": ("int8", 1),
+    "unsigned char": ("uint8", 1),
+    "bool": ("bool", 1),
+}
+GEMM_OPS = frozenset(
+    ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear", "aten::matmul")
+)
+# attention operator -> (layout of q/k/v dims, index of is_causal in Concrete Inputs)
+ATTENTION_OPS = {
+    "aten::scaled_dot_product_attention": ("bhsd", 5),
+    "aten::_scaled_dot_product_flash_attention": ("bhsd", 4),
+    "aten::_scaled_dot_product_efficient_attention": ("bhsd", 5),
+    "aten::_scaled_dot_product_cudnn_attention": ("bhsd", 6),
+    "aten::_flash_attention_forward": ("bshd", 8),
+    "aten::_efficient_attention_forward": ("bshd", 9),
+}
+OP_CATEGORIES = ("cpu_op", "operator")
+MAX_LOOKBACK = 256  # operators scanned back from a launch for those still open at it
+
+
+@dataclass(frozen=True)
+class HostOp:
+    """One PyTorch operator call with the inputs the profiler recorded."""
+
+    name: str
+    start: float
+    end: float
+    dims: list
+    types: list
+    concrete: list
+
+
+class OperatorIndex:
+    """The operators of one trace file, by External id and by host thread and time."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.by_external: dict[int, HostOp] = {}
+        by_thread: dict[tuple[Any, Any], list[HostOp]] = {}
+        for e in events:
+            op = _host_op(e)
+            if op is None:
+                continue
+            external = e["args"].get("External id")
+            if isinstance(external, int):
+                self.by_external[external] = op
+            by_thread.setdefault((e.get("pid"), e.get("tid")), []).append(op)
+        self.threads = {k: sorted(v, key=lambda op: op.start) for k, v in by_thread.items()}
+        self.starts = {k: [op.start for op in v] for k, v in self.threads.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self.threads)
+
+    def enclosing(self, pid: Any, tid: Any, ts: float) -> list[HostOp]:
+        """The operators of thread (pid, tid) open at `ts`, innermost first."""
+        ops = self.threads.get((pid, tid))
+        if not ops:
+            return []
+        stop = bisect.bisect_right(self.starts[(pid, tid)], ts)
+        nearest = ops[max(0, stop - MAX_LOOKBACK) : stop]
+        return [op for op in reversed(nearest) if op.end >= ts]
+
+    def launcher_features(self, call: dict[str, Any]) -> dict[str, Any]:
+        """Shape features of the operator that made runtime call `call` (an event), or {}."""
+        ts = call.get("ts")
+        if not isinstance(ts, (int, float)):
+            return {}
+        candidates = self.enclosing(call.get("pid"), call.get("tid"), float(ts))
+        external = (call.get("args") or {}).get("External id")
+        direct = self.by_external.get(external) if isinstance(external, int) else None
+        if direct is not None and all(direct is not op for op in candidates):
+            candidates.insert(0, direct)
+        for op in candidates:
+            features = op_features(op)
+            if features:
+                return features
+        return {}
+
+
+def _host_op(e: dict[str, Any]) -> HostOp | None:
+    cat = e.get("cat")
+    args = e.get("args")
+    if not isinstance(cat, str) or cat.lower() not in OP_CATEGORIES or not isinstance(args, dict):
+        return None
+    dims, ts, dur = args.get("Input Dims"), e.get("ts"), e.get("dur")
+    if not isinstance(dims, list) or not isinstance(ts, (int, float)):
+        return None
+    types = args.get("Input type")
+    concrete = args.get("Concrete Inputs")
+    return HostOp(
+        name=str(e.get("name")),
+        start=float(ts),
+        end=float(ts) + (float(dur) if isinstance(dur, (int, float)) else 0.0),
+        dims=dims,
+        types=types if isinstance(types, list) else [],
+        concrete=concrete if isinstance(concrete, list) else [],
+    )
+
+
+def op_features(op: HostOp) -> dict[str, Any]:
+    """Kernel features implied by operator `op`'s inputs ({} when it has no tensor input)."""
+    tensors = _tensors(op)
+    if not tensors:
+        return {}
+    if op.name in GEMM_OPS:
+        return _gemm(op.name, tensors)
+    if op.name in ATTENTION_OPS:
+        return _attention(op, tensors)
+    total = sum(_numel(d) * size for d, _, size in tensors)
+    largest = max(_numel(d) * size for d, _, size in tensors)
+    return {"bytes": total + largest} if total else {}
+
+
+def _tensors(op: HostOp) -> list[tuple[list[int], str, int]]:
+    """(dims, dtype, element size) of each tensor input, in order."""
+    out = []
+    for i, dims in enumerate(op.dims):
+        kind = op.types[i] if i < len(op.types) else None
+        known = TENSOR_TYPES.get(kind) if isinstance(kind, str) else None
+        if known and isinstance(dims, list) and all(isinstance(d, int) for d in dims) and dims:
+            out.append((dims, known[0], known[1]))
+    return out
+
+
+def _numel(dims: list[int]) -> int:
+    return math.prod(max(d, 0) for d in dims)
+
+
+def _gemm(name: str, tensors: list[tuple[list[int], str, int]]) -> dict[str, Any]:
+    """m, n, k, batch (C = A·B, A m×k, B k×n) of a GEMM operator's inputs."""
+    mats = [t for t in tensors if len(t[0]) >= 2]
+    if name in ("aten::addmm", "aten::baddbmm") and len(mats) >= 3:
+        mats = mats[1:]  # the bias is a matrix too
+    if len(mats) < 2:
+        return {}
+    (a, dtype, size), (b, _, _) = mats[0], mats[1]
+    if name == "aten::linear":  # input [..., k], weight [n, k]
+        m, k, n, batch = _numel(a[:-1]), a[-1], b[0], 1
+    else:  # mm / addmm [m, k] x [k, n]; bmm / matmul [..., m, k] x [..., k, n]
+        m, k, n = a[-2], a[-1], b[-1]
+        batch = max(_numel(a[:-2]), _numel(b[:-2]), 1)
+        if name == "aten::matmul" and len(b) == 2:  # [..., m, k] x [k, n] folds into one GEMM
+            m, batch = m * batch, 1
+    if min(m, n, k) <= 0:
+        return {}
+    nbytes = (m * k + k * n + m * n) * size * batch
+    return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "batch": batch, "dtype": dtype, "bytes": nbytes}
+
+
+def _attention(op: HostOp, tensors: list[tuple[list[int], str, int]]) -> dict[str, Any]:
+    layout, causal_at = ATTENTION_OPS[op.name]
+    qkv = [t for t in tensors if len(t[0]) == 4][:2]
+    if len(qkv) < 2:
+        return {}
+    (q, dtype, _), (k, _, _) = qkv
+    if layout == "bhsd":
+        b, h, s, d = q
+        g, s_kv = k[1], k[2]
+    else:
+        b, s, h, d = q
+        s_kv, g = k[1], k[2]
+    features: dict[str, Any] = {
+        "attn_batch": b,
+        "attn_q_len": s,
+        "attn_kv_len": s_kv,
+        "attn_heads": h,
+        "attn_kv_heads": g,
+        "attn_head_dim": d,
+        "dtype": dtype,
+    }
+    flag = op.concrete[causal_at] if causal_at < len(op.concrete) else ""
+    if flag in ("True", "False"):
+        features["attn_causal"] = flag == "True"
+    return features
