@@ -11,8 +11,10 @@ operator's inputs come:
 - attention (`aten::scaled_dot_product_attention` and its flash / efficient / cuDNN variants,
   `aten::_flash_attention_forward`, `aten::_efficient_attention_forward`): batch, query and KV
   lengths, query and KV heads, head size, causal flag and dtype (feature keys `attn_*`);
-- any other operator with tensor inputs: bytes moved, taken as every input tensor read once plus
-  an output the size of the largest input (a per-kernel fit absorbs the constant factor).
+- `aten::embedding` / `aten::index_select`: bytes of the rows picked, read and written;
+- any other operator with tensor inputs (tensor lists count at 2 bytes an element): bytes
+  moved, taken as every input read once plus an output the size of their broadcast (a
+  per-kernel fit absorbs the constant factor of reductions and in-place operators).
 
 Only the first tensor-holding operator found from the innermost outwards is used.
 """
@@ -23,6 +25,8 @@ import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 # PyTorch's C++ type names in `Input type` -> (revati dtype, bytes per element)
 TENSOR_TYPES = {
@@ -54,6 +58,8 @@ ATTENTION_OPS = {
     "aten::_flash_attention_forward": ("bshd", 8),
     "aten::_efficient_attention_forward": ("bshd", 9),
 }
+GATHER_OPS = frozenset(("aten::embedding", "aten::index_select"))  # (table, ..., index)
+LIST_ELEMENT_BYTES = 2  # a tensor list's element size (its types are not recorded)
 OP_CATEGORIES = ("cpu_op", "operator")
 MAX_LOOKBACK = 256  # operators scanned back from a launch for those still open at it
 
@@ -145,9 +151,20 @@ def op_features(op: HostOp) -> dict[str, Any]:
         return _gemm(op.name, tensors)
     if op.name in ATTENTION_OPS:
         return _attention(op, tensors)
+    if op.name in GATHER_OPS and len(tensors) >= 2:  # rows of a table picked by an index
+        (table, _, size), (index, _, _) = tensors[0], tensors[-1]
+        return {"bytes": 2 * _numel(index) * _numel(table[1:]) * size}
     total = sum(_numel(d) * size for d, _, size in tensors)
-    largest = max(_numel(d) * size for d, _, size in tensors)
-    return {"bytes": total + largest} if total else {}
+    return {"bytes": total + _output_bytes(tensors)} if total else {}
+
+
+def _output_bytes(tensors: list[tuple[list[int], str, int]]) -> int:
+    """Bytes of the broadcast of the inputs (else of the largest), in the first's dtype."""
+    try:
+        shape = np.broadcast_shapes(*(tuple(d) for d, _, _ in tensors))
+        return _numel(list(shape)) * tensors[0][2]
+    except ValueError:
+        return max(_numel(d) * size for d, _, size in tensors)
 
 
 def _tensors(op: HostOp) -> list[tuple[list[int], str, int]]:
@@ -155,10 +172,19 @@ def _tensors(op: HostOp) -> list[tuple[list[int], str, int]]:
     out = []
     for i, dims in enumerate(op.dims):
         kind = op.types[i] if i < len(op.types) else None
+        if kind == "TensorList" and isinstance(dims, list):  # element types are not recorded
+            members = [d for d in dims if _is_dims(d)]
+            if members:
+                out.append(([sum(_numel(d) for d in members)], "", LIST_ELEMENT_BYTES))
+            continue
         known = TENSOR_TYPES.get(kind) if isinstance(kind, str) else None
-        if known and isinstance(dims, list) and all(isinstance(d, int) for d in dims) and dims:
+        if known and _is_dims(dims):
             out.append((dims, known[0], known[1]))
     return out
+
+
+def _is_dims(dims: Any) -> bool:
+    return isinstance(dims, list) and bool(dims) and all(isinstance(d, int) for d in dims)
 
 
 def _numel(dims: list[int]) -> int:

@@ -28,6 +28,7 @@ INT_COLUMNS = (
     "attn_heads",
     "attn_kv_heads",
     "attn_head_dim",
+    "attn_causal",
 )
 STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective")
 KINDS = ("kernel", "copy", "memset", "collective")
@@ -38,7 +39,7 @@ class OpBatch:
     """n operation records, one numpy array per column (ints int64, strings object arrays).
 
     `kind` is "kernel" | "copy" | "memset" | "collective"; GEMM features (gemm_m/n/k, batch,
-    dtype), attention features (attn_*), `bytes` moved, and collective/world_size describe the
+    dtype), attention features (attn_*; attn_causal is 1 causal, -1 not, 0 unknown), `bytes` moved, and collective/world_size describe the
     operation where known; 0 or "" means unknown.
     """
 
@@ -72,6 +73,7 @@ class OpBatch:
     attn_heads: np.ndarray
     attn_kv_heads: np.ndarray
     attn_head_dim: np.ndarray
+    attn_causal: np.ndarray
 
     @classmethod
     def from_columns(cls, n: int, **columns: Any) -> OpBatch:

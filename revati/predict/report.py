@@ -21,8 +21,8 @@ from revati.predict.predictor import Predictor
 from revati.predict.profile import Profile
 
 SIZE_FOLDS = 4
-ALL_MODELS = ("table", "attention", "gemm", "collective", "bandwidth")
-ANALYTIC_MODELS = ("attention", "gemm", "collective", "bandwidth")
+ALL_MODELS = ("table", "attention", "gemm", "collective", "bandwidth", "launch")
+ANALYTIC_MODELS = ("attention", "gemm", "collective", "bandwidth", "launch")
 
 
 @dataclass
