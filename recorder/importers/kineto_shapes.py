@@ -8,6 +8,8 @@ operator's inputs come:
 
 - GEMMs (`aten::mm`, `addmm`, `bmm`, `baddbmm`, `linear`, `matmul`): m, n, k, batch, dtype and
   the bytes of A, B and C;
+- convolutions (`aten::conv2d`, `convolution`, `cudnn_convolution`, ...): the implicit GEMM
+  (m = batch · output positions, n = output channels, k = input channels · filter size);
 - attention (`aten::scaled_dot_product_attention` and its flash / efficient / cuDNN variants,
   `aten::_flash_attention_forward`, `aten::_efficient_attention_forward`): batch, query and KV
   lengths, query and KV heads, head size, causal flag and dtype (feature keys `attn_*`);
@@ -49,6 +51,15 @@ TENSOR_TYPES = {
 GEMM_OPS = frozenset(
     ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::linear", "aten::matmul")
 )
+# convolution operator -> index of (stride, padding, dilation, groups) in Concrete Inputs
+CONV_OPS = {
+    "aten::conv1d": (3, 4, 5, 6),
+    "aten::conv2d": (3, 4, 5, 6),
+    "aten::conv3d": (3, 4, 5, 6),
+    "aten::convolution": (3, 4, 5, 8),
+    "aten::_convolution": (3, 4, 5, 8),
+    "aten::cudnn_convolution": (3, 2, 4, 5),
+}
 # attention operator -> (layout of q/k/v dims, index of is_causal in Concrete Inputs)
 ATTENTION_OPS = {
     "aten::scaled_dot_product_attention": ("bhsd", 5),
@@ -151,6 +162,8 @@ def op_features(op: HostOp) -> dict[str, Any]:
         return _gemm(op.name, tensors)
     if op.name in ATTENTION_OPS:
         return _attention(op, tensors)
+    if op.name in CONV_OPS:
+        return _convolution(op, tensors)
     if op.name in GATHER_OPS and len(tensors) >= 2:  # rows of a table picked by an index
         (table, _, size), (index, _, _) = tensors[0], tensors[-1]
         return {"bytes": 2 * _numel(index) * _numel(table[1:]) * size}
@@ -210,6 +223,43 @@ def _gemm(name: str, tensors: list[tuple[list[int], str, int]]) -> dict[str, Any
         return {}
     nbytes = (m * k + k * n + m * n) * size * batch
     return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "batch": batch, "dtype": dtype, "bytes": nbytes}
+
+
+def _convolution(op: HostOp, tensors: list[tuple[list[int], str, int]]) -> dict[str, Any]:
+    """The implicit GEMM of a forward convolution: m = N·output positions, n = output
+    channels, k = input channels · filter positions (per group; groups are the batch)."""
+    if len(tensors) < 2 or len(tensors[0][0]) < 3 or len(tensors[1][0]) != len(tensors[0][0]):
+        return {}
+    (x, dtype, size), (w, _, _) = tensors[0], tensors[1]
+    spatial = len(x) - 2
+    at = CONV_OPS[op.name]
+    stride, padding, dilation = (
+        _int_list(op, i, spatial, d) for i, d in zip(at[:3], (1, 0, 1), strict=True)
+    )
+    groups = max(_int_list(op, at[3], 1, 1)[0], 1)
+    out = [
+        (x[2 + i] + 2 * padding[i] - dilation[i] * (w[2 + i] - 1) - 1) // max(stride[i], 1) + 1
+        for i in range(spatial)
+    ]
+    m, n, k = x[0] * _numel(out), w[0] // groups, w[1] * _numel(w[2:])
+    if min(m, n, k, *out) <= 0:
+        return {}
+    nbytes = (_numel(x) + _numel(w) + m * n * groups) * size
+    return {"gemm_m": m, "gemm_n": n, "gemm_k": k, "batch": groups, "dtype": dtype, "bytes": nbytes}
+
+
+def _int_list(op: HostOp, index: int, count: int, default: int) -> list[int]:
+    """Concrete input `index` ("[16, 16]" or "1") as `count` ints (else `default`s)."""
+    raw = op.concrete[index] if index < len(op.concrete) else ""
+    try:
+        values = [int(v) for v in str(raw).strip("[]").split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        return [default] * count
+    return (
+        values * count if len(values) == 1 else values[:count] + [default] * (count - len(values))
+    )
 
 
 def _attention(op: HostOp, tensors: list[tuple[list[int], str, int]]) -> dict[str, Any]:

@@ -96,9 +96,11 @@ def cross_validate(
     parts = []
     for fold in np.unique(folds[scored]):
         test = scored & (folds == fold)
+        trained = set(families[folds != fold])  # a family only this fold has is not scored
+        test &= np.isin(families, list(trained))
+        if not test.any():
+            continue
         test_fams = set(families[test])
-        if len(set(folds[families == next(iter(test_fams))])) < 2:
-            continue  # nothing to train this family on without the held-out fold
         train = data.take(folds != fold)
         fit_models = tuple(m for m in models if m == "table" or _serves(m, test_fams))
         profile = fit_profile(train, "cv", [], models=fit_models, topology=topology, prior=prior)

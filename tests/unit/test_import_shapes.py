@@ -135,3 +135,22 @@ def test_a_call_without_external_id_uses_the_innermost_open_operator():
     assert index.launcher_features({**call, "ts": 75}) == {"bytes": 3 * 8 * 16 * 2}
     assert index.launcher_features({**call, "ts": 95})["gemm_k"] == 32  # only the linear
     assert index.launcher_features({**call, "tid": 2}) == {}
+
+
+def test_convolutions_become_their_implicit_gemm():
+    # the ViT patch embedding: 4 images 3x224x224, 768 filters 3x16x16, stride 16
+    conv = _op(
+        "aten::cudnn_convolution",
+        [[4, 3, 224, 224], [768, 3, 16, 16], [], [], [], []],
+        [BF, BF, "ScalarList", "ScalarList", "ScalarList", "Scalar"],
+        ["", "", "[0, 0]", "[16, 16]", "[1, 1]", "1"],
+    )
+    f = op_features(conv)
+    assert (f["gemm_m"], f["gemm_n"], f["gemm_k"], f["batch"]) == (4 * 14 * 14, 768, 3 * 256, 1)
+    padded = _op(
+        "aten::conv2d",
+        [[1, 64, 56, 56], [64, 64, 3, 3], [], [], [], [], []],
+        [BF, BF, "", "ScalarList", "ScalarList", "ScalarList", "Scalar"],
+        ["", "", "", "[1, 1]", "[1, 1]", "[1, 1]", "1"],
+    )
+    assert op_features(padded)["gemm_m"] == 56 * 56
