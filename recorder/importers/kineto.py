@@ -50,7 +50,7 @@ from revati.recorder.importers.kineto_input import (
     us_to_ns,
     with_int_ids,
 )
-from revati.recorder.importers.kineto_shapes import OperatorIndex
+from revati.recorder.importers.operator_shapes import OperatorIndex, kernel_columns
 from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
 
@@ -124,7 +124,7 @@ class KinetoImporter:
         events = [with_int_ids(e) for e in data["traceEvents"] if isinstance(e, dict)]
         st.malformed["event that is not a JSON object"] = len(data["traceEvents"]) - len(events)
         names = metadata_names(events)
-        st.operators = OperatorIndex(events)
+        st.operators = OperatorIndex.from_kineto(events)
         by_kind = self._sort_events(st, events)
         st.main_pid = self._main_pid(st, by_kind)
         for e in by_kind.get("call", []):
@@ -380,6 +380,9 @@ class KinetoImporter:
         dtype, nbytes, communicator = collective_args(args, features)
         shape = self._launcher_shape(st, args)
         features.update({k: v for k, v in shape.items() if k.startswith("attn_")})
+        shaped = kernel_columns(shape) | {"dtype": dtype or shape.get("dtype")}
+        if nbytes is not None:  # a collective's own size
+            shaped["bytes"] = nbytes
         self.b.add(
             "kernels",
             kernel_id=self.b.next_id("kernel"),
@@ -392,12 +395,7 @@ class KinetoImporter:
             block_z=block[2],
             shared_mem=int_or_none(args.get("shared memory")),
             registers=int_or_none(args.get("registers per thread")),
-            gemm_m=shape.get("gemm_m"),
-            gemm_n=shape.get("gemm_n"),
-            gemm_k=shape.get("gemm_k"),
-            batch=shape.get("batch"),
-            dtype=dtype or shape.get("dtype"),
-            bytes=nbytes if nbytes is not None else shape.get("bytes"),
+            **shaped,
             features=json.dumps(features),
             correlation=int_or_none(args.get("correlation")),
             **common,

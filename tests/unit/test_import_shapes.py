@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from revati.recorder.importers import import_kineto
-from revati.recorder.importers.kineto_shapes import HostOp, OperatorIndex, op_features
+from revati.recorder.importers import import_kineto, import_nsys
+from revati.recorder.importers.operator_shapes import HostOp, OperatorIndex, nvtx_op, op_features
 from revati.recorder.reader import open_trace
 
 LENS = "real-traces/AMD-AGI__TraceLens/tests/traces/h100"
@@ -122,7 +122,7 @@ def test_a_call_without_external_id_uses_the_innermost_open_operator():
         args = {"Input Dims": dims, "Input type": [BF] * len(dims)}
         return dict(cat="cpu_op", name=name, pid=1, tid=1, ts=ts, dur=dur, args=args)
 
-    index = OperatorIndex(
+    index = OperatorIndex.from_kineto(
         [
             event("aten::linear", 0, 100, [[8, 32], [16, 32]]),
             event("aten::addmm", 10, 50, [[16], [8, 32], [32, 16]]),
@@ -130,7 +130,7 @@ def test_a_call_without_external_id_uses_the_innermost_open_operator():
         ]
     )
     call = dict(cat="cuda_runtime", pid=1, tid=1, ts=20, args={"correlation": 5})
-    assert op_features(index.enclosing(1, 1, 20)[0])["gemm_m"] == 8
+    assert op_features(index.enclosing((1, 1), 20)[0])["gemm_m"] == 8
     assert index.launcher_features(call)["gemm_n"] == 16
     assert index.launcher_features({**call, "ts": 75}) == {"bytes": 3 * 8 * 16 * 2}
     assert index.launcher_features({**call, "ts": 95})["gemm_k"] == 32  # only the linear
@@ -154,3 +154,29 @@ def test_convolutions_become_their_implicit_gemm():
         ["", "", "", "[1, 1]", "[1, 1]", "[1, 1]", "1"],
     )
     assert op_features(padded)["gemm_m"] == 56 * 56
+
+
+def test_emit_nvtx_ranges_give_untyped_shapes():
+    text = "aten::addmm, seq = 12, op_id = 34, sizes = [[768], [788, 768], [768, 768], [], []]"
+    op = nvtx_op(text + ", input_op_ids = [(1, 0)]", 10.0, 20.0)
+    assert op is not None and op.name == "aten::addmm"
+    f = op_features(op)
+    assert (f["gemm_m"], f["gemm_n"], f["gemm_k"], f["dtype"]) == (788, 768, 768, "")
+    assert f["bytes"] == (788 * 768 + 768 * 768 + 788 * 768) * 2
+    assert nvtx_op("aten::mm, op_id = 314307", 0, 1) is None  # recorded without shapes
+    index = OperatorIndex.from_nvtx([(7, text, 10.0, 20.0), (7, "aten::linear, op_id = 1", 0, 30)])
+    assert index.features_at(7, 15.0)["gemm_m"] == 788
+    assert index.features_at(7, 25.0) == {} and index.features_at(8, 15.0) == {}
+
+
+def test_nsight_traces_without_nvtx_sizes_gain_no_shapes(tmp_path, test_data):
+    out = tmp_path / "n.duckdb"
+    import_nsys(
+        test_data / "real-traces/GindaChen__nsys-ai/tests/fixtures/h100_2gpu_1s.sqlite", out
+    )
+    with open_trace(out) as trace:
+        ranges, kernels, shaped = trace.sql(
+            "SELECT (SELECT count(*) FROM nvtx_ranges WHERE name LIKE 'aten::%'), count(*), "
+            "count(gemm_m) FROM kernels LEFT JOIN kernel_features USING (kernel_id)"
+        )[0]
+    assert ranges > 1000 and kernels == 3442 and shaped == 0

@@ -24,11 +24,13 @@ Only the first tensor-holding operator found from the innermost outwards is used
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from revati.recorder.importers.builder import TraceBuilder
 
 # PyTorch's C++ type names in `Input type` -> (revati dtype, bytes per element)
 TENSOR_TYPES = {
@@ -71,7 +73,9 @@ ATTENTION_OPS = {
 }
 GATHER_OPS = frozenset(("aten::embedding", "aten::index_select"))  # (table, ..., index)
 LIST_ELEMENT_BYTES = 2  # a tensor list's element size (its types are not recorded)
+UNTYPED_ELEMENT_BYTES = 2  # element size of tensors whose type was not recorded (NVTX)
 OP_CATEGORIES = ("cpu_op", "operator")
+_SIZES = ", sizes = "
 MAX_LOOKBACK = 256  # operators scanned back from a launch for those still open at it
 
 
@@ -88,41 +92,57 @@ class HostOp:
 
 
 class OperatorIndex:
-    """The operators of one trace file, by External id and by host thread and time."""
+    """Operators by host thread and time (and, from Kineto, by External id)."""
 
-    def __init__(self, events: list[dict[str, Any]]) -> None:
-        self.by_external: dict[int, HostOp] = {}
-        by_thread: dict[tuple[Any, Any], list[HostOp]] = {}
+    def __init__(
+        self, by_thread: dict[Any, list[HostOp]], by_external: dict[int, HostOp] | None = None
+    ) -> None:
+        self.by_external = by_external or {}
+        self.threads = {k: sorted(v, key=lambda op: op.start) for k, v in by_thread.items()}
+        self.starts = {k: [op.start for op in v] for k, v in self.threads.items()}
+
+    @classmethod
+    def from_kineto(cls, events: list[dict[str, Any]]) -> OperatorIndex:
+        """The `cpu_op` events with recorded inputs, keyed by (pid, tid)."""
+        by_external: dict[int, HostOp] = {}
+        by_thread: dict[Any, list[HostOp]] = {}
         for e in events:
             op = _host_op(e)
             if op is None:
                 continue
             external = e["args"].get("External id")
             if isinstance(external, int):
-                self.by_external[external] = op
+                by_external[external] = op
             by_thread.setdefault((e.get("pid"), e.get("tid")), []).append(op)
-        self.threads = {k: sorted(v, key=lambda op: op.start) for k, v in by_thread.items()}
-        self.starts = {k: [op.start for op in v] for k, v in self.threads.items()}
+        return cls(by_thread, by_external)
+
+    @classmethod
+    def from_nvtx(cls, ranges: list[tuple[Any, str, float, float]]) -> OperatorIndex:
+        """NVTX ranges (thread, text, start, end) that PyTorch's `emit_nvtx(record_shapes=True)`
+        names "aten::addmm, seq = 1, op_id = 2, sizes = [[768], [788, 768], ...]"."""
+        by_thread: dict[Any, list[HostOp]] = {}
+        for thread, text, start, end in ranges:
+            op = nvtx_op(text, start, end)
+            if op is not None:
+                by_thread.setdefault(thread, []).append(op)
+        return cls(by_thread)
 
     def __bool__(self) -> bool:
         return bool(self.threads)
 
-    def enclosing(self, pid: Any, tid: Any, ts: float) -> list[HostOp]:
-        """The operators of thread (pid, tid) open at `ts`, innermost first."""
-        ops = self.threads.get((pid, tid))
+    def enclosing(self, thread: Any, ts: float) -> list[HostOp]:
+        """The operators of `thread` open at `ts`, innermost first."""
+        ops = self.threads.get(thread)
         if not ops:
             return []
-        stop = bisect.bisect_right(self.starts[(pid, tid)], ts)
+        stop = bisect.bisect_right(self.starts[thread], ts)
         nearest = ops[max(0, stop - MAX_LOOKBACK) : stop]
         return [op for op in reversed(nearest) if op.end >= ts]
 
-    def launcher_features(self, call: dict[str, Any]) -> dict[str, Any]:
-        """Shape features of the operator that made runtime call `call` (an event), or {}."""
-        ts = call.get("ts")
-        if not isinstance(ts, (int, float)):
-            return {}
-        candidates = self.enclosing(call.get("pid"), call.get("tid"), float(ts))
-        external = (call.get("args") or {}).get("External id")
+    def features_at(self, thread: Any, ts: float, external: Any = None) -> dict[str, Any]:
+        """Shape features of the operator that launched at `ts` on `thread` ({} if none):
+        the operator named by `external` first, then those open at `ts`, innermost first."""
+        candidates = self.enclosing(thread, ts)
         direct = self.by_external.get(external) if isinstance(external, int) else None
         if direct is not None and all(direct is not op for op in candidates):
             candidates.insert(0, direct)
@@ -131,6 +151,35 @@ class OperatorIndex:
             if features:
                 return features
         return {}
+
+    def launcher_features(self, call: dict[str, Any]) -> dict[str, Any]:
+        """Shape features of the operator that made Kineto runtime call `call`, or {}."""
+        ts = call.get("ts")
+        if not isinstance(ts, (int, float)):
+            return {}
+        external = (call.get("args") or {}).get("External id")
+        return self.features_at((call.get("pid"), call.get("tid")), float(ts), external)
+
+
+def nvtx_op(text: str, start: float, end: float) -> HostOp | None:
+    """The operator an `emit_nvtx` range names, with its input sizes (None without sizes)."""
+    at = text.find(_SIZES)
+    if at < 0:
+        return None
+    raw = text[at + len(_SIZES) :]
+    depth = 0
+    for i, ch in enumerate(raw):
+        depth += (ch == "[") - (ch == "]")
+        if depth == 0:
+            raw = raw[: i + 1]
+            break
+    try:
+        dims = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(dims, list):
+        return None
+    return HostOp(text.split(",", 1)[0].strip(), float(start), float(end), dims, [], [])
 
 
 def _host_op(e: dict[str, Any]) -> HostOp | None:
@@ -184,6 +233,10 @@ def _tensors(op: HostOp) -> list[tuple[list[int], str, int]]:
     """(dims, dtype, element size) of each tensor input, in order."""
     out = []
     for i, dims in enumerate(op.dims):
+        if not op.types:  # NVTX sizes carry no types: tensors of unknown 16-bit elements
+            if _is_dims(dims):
+                out.append((dims, "", UNTYPED_ELEMENT_BYTES))
+            continue
         kind = op.types[i] if i < len(op.types) else None
         if kind == "TensorList" and isinstance(dims, list):  # element types are not recorded
             members = [d for d in dims if _is_dims(d)]
@@ -287,3 +340,37 @@ def _attention(op: HostOp, tensors: list[tuple[list[int], str, int]]) -> dict[st
     if flag in ("True", "False"):
         features["attn_causal"] = flag == "True"
     return features
+
+
+def kernel_columns(shape: dict[str, Any]) -> dict[str, Any]:
+    """The `kernels` columns a shape fills (attention dims go into `features`)."""
+    return {k: shape.get(k) for k in ("gemm_m", "gemm_n", "gemm_k", "batch", "bytes")} | {
+        "dtype": shape.get("dtype") or None
+    }
+
+
+def attach_nvtx_shapes(b: TraceBuilder) -> int:
+    """Fill the shapes of the kernels of builder `b` from the `emit_nvtx` ranges open on the
+    launching thread at each launch; the number of kernels that gained one."""
+    ranges, kernels = b.tables.get("nvtx_ranges"), b.tables.get("kernels")
+    if not ranges or not kernels:
+        return 0
+    columns = ("thread_id", "name", "start_ns", "end_ns")
+    index = OperatorIndex.from_nvtx(list(zip(*(ranges[c] for c in columns), strict=True)))
+    if not index:
+        return 0
+    calls = {cid: i for i, cid in enumerate(b.column("api_calls", "call_id"))}
+    threads, enters = b.column("api_calls", "thread_id"), b.column("api_calls", "enter_ns")
+    gained = 0
+    for i, call_id in enumerate(kernels["call_id"]):
+        row = calls.get(call_id)
+        shape = index.features_at(threads[row], enters[row]) if row is not None else {}
+        if not shape:
+            continue
+        for col, value in kernel_columns(shape).items():
+            kernels[col][i] = value if value is not None else kernels[col][i]
+        attn = {k: v for k, v in shape.items() if k.startswith("attn_")}
+        if attn:
+            kernels["features"][i] = json.dumps(json.loads(kernels["features"][i] or "{}") | attn)
+        gained += 1
+    return gained
