@@ -23,6 +23,7 @@ from revati.predict.models.base import DurationModel, Params, peak_flops_of
 TILE = 128.0
 M_TILE = 128  # rows per output tile along m in fitted profiles (older profiles: 1, no rounding)
 MAX_FIT_SAMPLES = 8000
+MAX_FIT_EVALUATIONS = 200  # the vidur tables converge in ~20; few distinct shapes may never
 MIN_NAME_RECORDS = 3
 NAME_SHRINK = 2.0
 # Defaults: about what cuBLAS reaches on Hopper for mid-size fp16 GEMMs (fit replaces them).
@@ -117,11 +118,13 @@ class GemmModel(DurationModel):
         idx = np.flatnonzero(keep)
         idx = idx[:: max(1, len(idx) // MAX_FIT_SAMPLES)]  # an even sample keeps fits fast
         sub, y = batch.take(idx), np.log(measured_ns[idx] * 1e-9)
+        problem = _problem(sub, device, M_TILE)  # once: the fit evaluates the surface often
         result = least_squares(
-            lambda th: np.log(_seconds(th, sub, device, M_TILE)) - y,
+            lambda th: np.log(gemm_seconds(th, *problem)) - y,
             np.array(DEFAULT_THETA),
             loss="soft_l1",
             f_scale=0.05,
+            max_nfev=MAX_FIT_EVALUATIONS,
         )
         theta = [round(float(v), 6) for v in result.x]
         params = {"theta": theta, "m_tile": M_TILE, "samples": int(keep.sum())}
@@ -192,7 +195,16 @@ def surface_ns(params: Params, batch: OpBatch, device: DeviceSpec) -> np.ndarray
 def _seconds(
     theta: np.ndarray, batch: OpBatch, device: DeviceSpec, m_tile: int, bounds=None
 ) -> np.ndarray:
+    return gemm_seconds(theta, *_problem(batch, device, m_tile), bounds=bounds)
+
+
+GemmProblem = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int
+]
+
+
+def _problem(batch: OpBatch, device: DeviceSpec, m_tile: int) -> GemmProblem:
+    """(m, n, k, count, flops, bytes, peak, bandwidth, SMs): what the surface is evaluated on."""
     m, n, k, count, flops, nbytes = gemm_flops_bytes(batch, m_tile)
     peak = peak_flops_of(device, dtype_traits(batch.dtype)[2])
-    bw = device.memory_bandwidth_gbs * 1e9
-    return gemm_seconds(theta, m, n, k, count, flops, nbytes, peak, bw, device.sm_count, bounds)
+    return m, n, k, count, flops, nbytes, peak, device.memory_bandwidth_gbs * 1e9, device.sm_count
