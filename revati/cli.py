@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "revati.commands.devices",
     "revati.commands.calibrate",
     "revati.commands.predict_report",
+    "revati.commands.profile",
     "revati.commands.replay",
     "revati.commands.compare",
 )

@@ -50,6 +50,7 @@ from revati.recorder.importers.kineto_input import (
     us_to_ns,
     with_int_ids,
 )
+from revati.recorder.importers.operator_shapes import OperatorIndex, kernel_columns
 from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
 
@@ -80,6 +81,8 @@ class _FileState:
     main_pid: int = 0
     pids: dict[int, int] = field(default_factory=dict)  # original pid -> trace pid
     calls: dict[int, int] = field(default_factory=dict)  # correlation -> api_calls row
+    call_events: dict[int, dict[str, Any]] = field(default_factory=dict)  # correlation -> event
+    operators: OperatorIndex | None = None  # host operators with recorded input shapes
     annotations: dict[int, int] = field(default_factory=dict)  # External id -> thread_id
     skipped: Counter[str] = field(default_factory=Counter)  # host-only: not imported
     malformed: Counter[str] = field(default_factory=Counter)  # GPU/runtime events unreadable
@@ -121,6 +124,7 @@ class KinetoImporter:
         events = [with_int_ids(e) for e in data["traceEvents"] if isinstance(e, dict)]
         st.malformed["event that is not a JSON object"] = len(data["traceEvents"]) - len(events)
         names = metadata_names(events)
+        st.operators = OperatorIndex.from_kineto(events)
         by_kind = self._sort_events(st, events)
         st.main_pid = self._main_pid(st, by_kind)
         for e in by_kind.get("call", []):
@@ -248,6 +252,7 @@ class KinetoImporter:
         corr = int_or_none(args.get("correlation"))
         if corr is not None:
             st.calls[corr] = self.b.rows("api_calls")
+            st.call_events[corr] = e
         self.b.add(
             "api_calls",
             call_id=call_id,
@@ -373,6 +378,11 @@ class KinetoImporter:
         }
         features["shared_mem_kind"] = "static+dynamic"
         dtype, nbytes, communicator = collective_args(args, features)
+        shape = self._launcher_shape(st, args)
+        features.update({k: v for k, v in shape.items() if k.startswith("attn_")})
+        shaped = kernel_columns(shape) | {"dtype": dtype or shape.get("dtype")}
+        if nbytes is not None:  # a collective's own size
+            shaped["bytes"] = nbytes
         self.b.add(
             "kernels",
             kernel_id=self.b.next_id("kernel"),
@@ -385,14 +395,20 @@ class KinetoImporter:
             block_z=block[2],
             shared_mem=int_or_none(args.get("shared memory")),
             registers=int_or_none(args.get("registers per thread")),
-            dtype=dtype,
-            bytes=nbytes,
+            **shaped,
             features=json.dumps(features),
             correlation=int_or_none(args.get("correlation")),
             **common,
         )
         self.kernel_owner.append((st.rank, st.main_pid))
         self.kernel_groups.append(communicator)
+
+    def _launcher_shape(self, st: _FileState, args: dict[str, Any]) -> dict[str, Any]:
+        """Shape features of the operator whose runtime call launched the kernel ({} if none)."""
+        call = st.call_events.get(int_or_none(args.get("correlation")) or -1)
+        if call is None or not st.operators:
+            return {}
+        return st.operators.launcher_features(call)
 
     def _add_sync(
         self,

@@ -42,6 +42,7 @@ from revati.recorder.importers.nsys_export import (
     pid_of,
     tid_of,
 )
+from revati.recorder.importers.operator_shapes import attach_nvtx_shapes
 from revati.recorder.output import atomic_output, check_output
 from revati.recorder.writer import RunInfo
 
@@ -91,6 +92,7 @@ class NsysImporter:
         self._memsets()
         self._syncs()
         self._nvtx()
+        attach_nvtx_shapes(self.b)
         self._processes_and_threads()
         pids = sorted(set(self.kernel_pids))
         if len(pids) > 1:

@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: the profile's device)",
     )
     parser.add_argument("--fixed", action="store_true", help="no refitting: predict with PROFILE")
+    parser.add_argument(
+        "--prior",
+        action="store_true",
+        help="each fold refines PROFILE with its training data instead of fitting from nothing "
+        "(PROFILE must not have been fitted on SOURCE)",
+    )
     parser.add_argument("--no-tables", action="store_true", help="score the analytic models only")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--no-chart", action="store_true", help="omit the text chart")
@@ -56,8 +62,11 @@ def run_predict_report(args: argparse.Namespace) -> int:
         held = against_profile(data, profile)
         method = "fixed profile"
     else:
-        held = cross_validate(data, tables=not args.no_tables, topology=topology)
+        prior = profile if args.prior else None
+        held = cross_validate(data, tables=not args.no_tables, topology=topology, prior=prior)
         method = "cross-validated (leave one group out; collectives: leave size folds out)"
+        if prior is not None:
+            method += f", refining {profile.name}"
     if len(held.family) == 0:
         raise RevatiUsageError(
             f"nothing to hold out in {', '.join(args.against)}: cross-validation needs two or more "

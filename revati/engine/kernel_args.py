@@ -70,6 +70,7 @@ class ArgsShape:
     bytes: int = 0
     batch: int = 0
     attention: tuple[int, ...] = (0, 0, 0, 0, 0, 0)  # batch, q len, kv len, heads, kv heads, dim
+    causal: int = 0  # attention: 1 causal, -1 not causal, 0 unknown (OpBatch.attn_causal)
     features: str = field(default="{}", compare=True)
 
     def columns(self) -> dict[str, object]:
@@ -86,6 +87,7 @@ class ArgsShape:
         out: dict[str, object] = {"dtype": self.dtype, "bytes": self.bytes, "batch": self.batch}
         if any(self.attention):
             out.update(zip(ATTENTION_COLUMNS, self.attention, strict=True))
+            out["attn_causal"] = self.causal
         return out
 
 
@@ -190,8 +192,8 @@ def attention_shape(
     types = scalar_types(name)
     dtype = types[0][1] if types else ""
     values = dict(zip(ATTENTION_COLUMNS, dims, strict=True))
-    return ArgsShape(dtype, batch=dims[0], attention=dims[:6],
-                     features=_json(layout, **values, causal=causal))  # fmt: skip
+    return ArgsShape(dtype, batch=dims[0], attention=dims[:6], causal=1 if causal else -1,
+                     features=_json(layout, **values, attn_causal=causal))  # fmt: skip
 
 
 def _template_bools(name: str) -> list[bool]:

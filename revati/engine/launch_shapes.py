@@ -24,7 +24,7 @@ PREFIX_TYPES = (shim.REC_GEMM, shim.REC_KERNEL_ARGS)
 # predictor columns a shape may set, with their empty value
 PREDICTOR_COLUMNS: dict[str, object] = {
     "gemm_m": 0, "gemm_n": 0, "gemm_k": 0, "batch": 0, "dtype": "", "bytes": 0,
-    **dict.fromkeys(kernel_args.ATTENTION_COLUMNS, 0),
+    **dict.fromkeys(kernel_args.ATTENTION_COLUMNS, 0), "attn_causal": 0,
 }  # fmt: skip
 FEATURE_COLUMNS = ("gemm_m", "gemm_n", "gemm_k", "batch", "dtype", "bytes", "features")
 

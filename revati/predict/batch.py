@@ -32,6 +32,7 @@ INT_COLUMNS = (
     "batch",
     "world_size",
     *ATTENTION_COLUMNS,
+    "attn_causal",
 )
 STR_COLUMNS = ("kind", "name", "dtype", "copy_kind", "collective", "topology")
 KINDS = ("kernel", "copy", "memset", "collective")
@@ -42,8 +43,8 @@ class OpBatch:
     """n operation records, one numpy array per column (ints int64, strings object arrays).
 
     `kind` is "kernel" | "copy" | "memset" | "collective"; GEMM features (gemm_m/n/k, batch,
-    dtype), attention features (attn_*), `bytes` moved, and collective/world_size describe the
-    operation where known; 0 or "" means unknown. A collective's `topology` names how its members
+    dtype), attention features (attn_*; attn_causal is 1 causal, -1 not, 0 unknown), `bytes`
+    moved, and collective/world_size describe the operation where known; 0 or "" means unknown. A collective's `topology` names how its members
     are connected ("dgx/1node": NVSwitch within one node; "dgx/<k>pernode": k members on each of
     several nodes); "" is the profile's topology.
     """
@@ -79,6 +80,7 @@ class OpBatch:
     attn_heads: np.ndarray
     attn_kv_heads: np.ndarray
     attn_head_dim: np.ndarray
+    attn_causal: np.ndarray
 
     @classmethod
     def from_columns(cls, n: int, **columns: Any) -> OpBatch:

@@ -21,8 +21,8 @@ from revati.predict.predictor import Predictor
 from revati.predict.profile import Profile
 
 SIZE_FOLDS = 4
-ALL_MODELS = ("table", "attention", "gemm", "collective", "bandwidth")
-ANALYTIC_MODELS = ("attention", "gemm", "collective", "bandwidth")
+ALL_MODELS = ("table", "attention", "gemm", "collective", "bandwidth", "launch")
+ANALYTIC_MODELS = ("attention", "gemm", "collective", "bandwidth", "launch")
 
 
 @dataclass
@@ -79,9 +79,15 @@ def fold_ids(data: Measurements) -> np.ndarray:
 
 
 def cross_validate(
-    data: Measurements, *, tables: bool = True, topology: str = DEFAULT_TOPOLOGY
+    data: Measurements,
+    *,
+    tables: bool = True,
+    topology: str = DEFAULT_TOPOLOGY,
+    prior: Profile | None = None,
 ) -> HeldOut:
-    """Held-out predictions for every scored record of `data` (see the module docstring)."""
+    """Held-out predictions for every scored record of `data` (see the module docstring);
+    with a `prior` profile (fitted on other data) each fold refines it instead of starting
+    from nothing."""
     device = get_device(data.device)
     folds = fold_ids(data)
     families = data.families
@@ -90,12 +96,14 @@ def cross_validate(
     parts = []
     for fold in np.unique(folds[scored]):
         test = scored & (folds == fold)
+        trained = set(families[folds != fold])  # a family only this fold has is not scored
+        test &= np.isin(families, list(trained))
+        if not test.any():
+            continue
         test_fams = set(families[test])
-        if len(set(folds[families == next(iter(test_fams))])) < 2:
-            continue  # nothing to train this family on without the held-out fold
         train = data.take(folds != fold)
         fit_models = tuple(m for m in models if m == "table" or _serves(m, test_fams))
-        profile = fit_profile(train, "cv", [], models=fit_models, topology=topology)
+        profile = fit_profile(train, "cv", [], models=fit_models, topology=topology, prior=prior)
         pred = Predictor(device, profile).predict(data.batch.take(test))
         parts.append((test, pred.duration_ns, pred.model, fold))
     idx = np.concatenate([np.flatnonzero(p[0]) for p in parts]) if parts else np.zeros(0, int)

@@ -138,7 +138,7 @@ def test_attention_dims_equal_the_tensor_shapes(run, op, dims, causal) -> None:
     assert len(attention) == 1, kernels_of(run, op)
     name, model, _, feats = attention[0]
     assert tuple(feats[k] for k in ATTENTION_COLUMNS) == dims, name
-    assert feats["causal"] is causal and model.startswith("attention")
+    assert feats["attn_causal"] is causal and model.startswith("attention")
 
 
 def test_a_run_of_launches_keeps_every_launch_shape(run: TorchRun) -> None:

@@ -129,3 +129,50 @@ def test_predict_report_takes_the_device_of_the_data(cli, test_data):
                 "a100-sxm-80gb", "--fixed")  # fmt: skip
     assert fixed.returncode == 2
     assert "predicts h100-sxm but the data was measured on a100-sxm-80gb" in fixed.stderr
+
+
+VIT_TRACE = H100_TRACE.replace(
+    "gaunernst_bert-small-uncased__1016001", "Falconsai_nsfw_image_detection__1016002"
+)
+
+
+def test_leave_one_trace_out_figures_recomputed_by_hand(cli, test_data):
+    """predict-report --prior on two traces equals refitting on one, predicting the other."""
+    import numpy as np
+
+    from revati.predict.calibration.fit import fit_profile
+    from revati.predict.calibration.sources import load_sources
+    from revati.predict.catalog import get_device
+    from revati.predict.predictor import Predictor
+    from revati.predict.profile import load_profile
+
+    paths = [str(test_data / H100_TRACE), str(test_data / VIT_TRACE)]
+    proc = cli("predict-report", "h100-vidur", "--prior", "--against", *paths, "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert "refining h100-vidur" in doc["method"]
+    report = {f["family"]: f for f in doc["families"]}
+    prior = load_profile("h100-vidur")
+    data = load_sources(paths, None)
+    ape: dict[str, list[float]] = {}
+    models: dict[str, set[str]] = {}
+    for held in np.unique(data.group):
+        train, test = data.take(data.group != held), data.take(data.group == held)
+        profile = fit_profile(train, "cv", [], prior=prior)
+        pred = Predictor(get_device("h100-sxm"), profile).predict(test.batch)
+        err = np.abs(pred.duration_ns - test.measured_ns) / test.measured_ns * 100
+        for fam in np.unique(test.families):
+            sel = test.families == fam
+            ape.setdefault(str(fam), []).extend(err[sel])
+            models.setdefault(str(fam), set()).update(pred.model[sel])
+    for fam in ("gemm", "attention", "elementwise"):
+        assert report[fam]["count"] == len(ape[fam])
+        assert report[fam]["mape"] == pytest.approx(np.mean(ape[fam]), abs=0.01)
+        assert report[fam]["median_ape"] == pytest.approx(np.median(ape[fam]), abs=0.01)
+    # every GEMM and attention kernel of these traces has its shape: none left unmodelled
+    assert models["gemm"] <= {"gemm", "table"} and set(report["gemm"]["models"]) <= {
+        "gemm",
+        "table",
+    }
+    assert models["attention"] == {"attention"}
+    assert report["gemm"]["count"] == 26 + 74 and report["attention"]["count"] == 4 + 12

@@ -131,13 +131,13 @@ def test_flash_attention_dims_and_causal_flag() -> None:
     shape = decode(lay.id, kept(lay.name, 8, 2, 3, 200, 300, 0, 128), FLASH)
     assert shape is not None and shape.dtype == "bf16" and shape.batch == 3
     assert shape.attention == (3, 200, 300, 8, 2, 128)
-    assert features(shape)["causal"] is True
+    assert features(shape)["attn_causal"] is True
     cols = shape.predictor_columns()
     assert (cols["attn_q_len"], cols["attn_kv_len"], cols["attn_kv_heads"]) == (200, 300, 2)
     lay = layout("pytorch_flash_fwd_splitkv")
     split = decode(lay.id, kept(lay.name, 32, 8, 1, 1, 160, 1, 128), SPLITKV)
     assert split is not None and split.attention == (1, 1, 161, 32, 8, 128)  # + the new keys
-    assert features(split)["causal"] is False
+    assert features(split)["attn_causal"] is False
 
 
 def test_memory_efficient_attention_dims_and_kv_heads_from_the_key_strides() -> None:
@@ -146,11 +146,11 @@ def test_memory_efficient_attention_dims_and_kv_heads_from_the_key_strides() -> 
     shape = decode(lay.id, kept(lay.name, 128, 128, 200, 300, 1, 300 * 128, 2 * 300 * 128, 3, 8),
                    MEM_EFFICIENT)  # fmt: skip
     assert shape is not None and shape.attention == (3, 200, 300, 8, 2, 128)
-    assert features(shape)["causal"] is True
+    assert features(shape)["attn_causal"] is True
     # keys laid out (batch, keys, heads, dim): the strides say nothing of the KV heads
     shape = decode(lay.id, kept(lay.name, 64, 64, 1, 40, 0, 64, 40 * 8 * 64, 2, 8), MEM_EFFICIENT)
     assert shape is not None and shape.attention == (2, 1, 40, 8, 8, 64)
-    assert features(shape)["causal"] is False
+    assert features(shape)["attn_causal"] is False
 
 
 def test_argument_records_pair_with_the_next_launch_of_their_thread() -> None:

@@ -1,10 +1,12 @@
-"""Calibration sources: a vidur-profiles folder, revati traces, or profiler traces to import."""
+"""Calibration sources: a vidur-profiles folder, revati traces, measurement files written by
+`revati profile`, or profiler traces to import."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from revati.errors import RevatiConfigError
+from revati.predict.calibration.measured import is_measurements_file, read_measurements
 from revati.predict.calibration.measurements import Measurements
 from revati.predict.calibration.traces import load_trace
 from revati.predict.calibration.vidur import GPU_DEVICES, is_vidur_root, load_vidur
@@ -31,6 +33,8 @@ def load_sources(
             raise RevatiConfigError(
                 f"{source} is a folder but not a vidur-profiles folder (no compute/ or network/)"
             )
+        elif is_measurements_file(path):
+            parts.append(_measured(path, device))
         else:
             parts.append(load_trace(path, device))
     devices = sorted({p.device for p in parts})
@@ -45,6 +49,18 @@ def load_sources(
             f"no measured records in {', '.join(sources)}; nothing to calibrate"
         )
     data.device = devices[0]
+    return data
+
+
+def _measured(path: Path, device: str | None) -> Measurements:
+    data = read_measurements(path)
+    if device and data.device and device != data.device:
+        raise RevatiConfigError(
+            f"{path} was measured on {data.device}, not {device}; calibrate per device"
+        )
+    data.device = data.device or device or ""
+    if not data.device:
+        raise RevatiConfigError(f"{path} names no catalog device; pass --device")
     return data
 
 

@@ -106,6 +106,8 @@ def _kernels(rows: list[tuple]) -> tuple[dict, np.ndarray]:
     feats = [_features(r[15]) for r in rows]
     for col in ATTENTION_FEATURES:
         cols[col] = np.array([int(f.get(col) or 0) for f in feats], dtype=np.int64)
+    causal = [f.get("attn_causal") for f in feats]
+    cols["attn_causal"] = np.array([0 if c is None else 1 if c else -1 for c in causal])
     cols["kind"] = "kernel"
     return cols, np.array([r[16] for r in rows], dtype=np.float64)
 

@@ -70,7 +70,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         raise RevatiConfigError(f"cannot read vidur table {path} ({e})") from e
 
 
-def _gemm_shape(op: str, row: dict[str, int], m: int) -> tuple[int, int, int]:
+def gemm_shape(op: str, row: dict[str, int], m: int) -> tuple[int, int, int]:
     e, i, tp = row["n_embd"], row["n_expanded_embd"], row["num_tensor_parallel_workers"]
     hd = e // row["n_head"]
     if op == "attn_pre_proj":
@@ -126,7 +126,7 @@ def _compute_file(path: Path, root: Path, gpu: str) -> Measurements:
             value = raw.get(f"time_stats.{op}.median", "")
             if not value:
                 continue
-            shape = _gemm_shape(op, row, m) if op in GEMM_OPS else (0, 0, 0)
+            shape = gemm_shape(op, row, m) if op in GEMM_OPS else (0, 0, 0)
             cols["name"].append(f"gemm:{op}" if op in GEMM_OPS else f"elementwise:{_short(op)}")
             cols["gemm_m"].append(shape[0])
             cols["gemm_n"].append(shape[1])

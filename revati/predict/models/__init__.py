@@ -12,6 +12,7 @@ from revati.predict.models.base import DurationModel
 from revati.predict.models.collective import CollectiveModel
 from revati.predict.models.fallback import FallbackModel
 from revati.predict.models.gemm import GemmModel
+from revati.predict.models.launch import LaunchModel
 from revati.predict.models.table import TableModel
 
 MODEL_CLASSES: tuple[type[DurationModel], ...] = (
@@ -20,6 +21,7 @@ MODEL_CLASSES: tuple[type[DurationModel], ...] = (
     GemmModel,
     CollectiveModel,
     BandwidthModel,
+    LaunchModel,
     FallbackModel,
 )
 MODELS: dict[str, type[DurationModel]] = {cls.name: cls for cls in MODEL_CLASSES}

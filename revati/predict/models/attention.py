@@ -1,9 +1,11 @@
 """Attention (prefill and decode) from FLOPs and bytes with fitted efficiencies.
 
 For batch b, query length q, KV length L, h query heads, g KV heads and head size d (causal
-when q > 1, the query block at the end of the KV):
+when q > 1 unless the record says it is not, the query block at the end of the KV):
 
     F = 4·b·h·d·(q·L − q·(q−1)/2)        B = 2·b·d·(2·q·h + 2·L·g)   (fp16/bf16)
+
+and F = 4·b·h·d·q·L without a causal mask (`attn_causal` = -1: encoders, vision models).
     t = t0 + max(F / (P·e_c), B / (BW·e_m))
 
 with separate (t0, e_c, e_m) for prefill (q > 1) and decode (q == 1).
@@ -18,6 +20,7 @@ from revati.predict.catalog import DeviceSpec
 from revati.predict.models.base import DurationModel, Params, peak_flops_of
 
 PHASES = ("prefill", "decode")
+Q_TILE = 128  # query rows per block of FlashAttention-style prefill kernels
 
 
 def attention_flops_bytes(batch: OpBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +30,8 @@ def attention_flops_bytes(batch: OpBatch) -> tuple[np.ndarray, np.ndarray]:
     h = np.maximum(batch.attn_heads, 1).astype(np.float64)
     g = np.where(batch.attn_kv_heads > 0, batch.attn_kv_heads, h).astype(np.float64)
     d = batch.attn_head_dim.astype(np.float64)
-    flops = 4.0 * b * h * d * (q * kv - q * (q - 1) / 2)
+    masked = np.where(batch.attn_causal < 0, 0.0, q * (q - 1) / 2)
+    flops = 4.0 * b * h * d * (q * kv - masked)
     nbytes = 2.0 * b * d * (2 * q * h + 2 * kv * g)
     return flops, nbytes
 
@@ -73,8 +77,18 @@ class AttentionModel(DurationModel):
         return params
 
 
+def wave_factor(batch: OpBatch, device: DeviceSpec) -> np.ndarray:
+    """Whole waves of query tiles over the SMs / the tiles (≥ 1): a prefill kernel runs one
+    `Q_TILE`-row tile of one head per block, so a partly filled last wave costs a full one."""
+    q = np.maximum(batch.attn_q_len, 1)
+    tiles = np.maximum(batch.attn_batch, 1) * np.maximum(batch.attn_heads, 1) * -(-q // Q_TILE)
+    waves = -(-tiles // device.sm_count)
+    return np.where(q > 1, waves * device.sm_count / tiles, 1.0)
+
+
 def _ns(coef: list[float], batch: OpBatch, device: DeviceSpec) -> np.ndarray:
     flops, nbytes = attention_flops_bytes(batch)
+    flops = flops * wave_factor(batch, device)
     t0, e_c, e_m = coef
     comp = flops / (peak_flops_of(device, batch.dtype) * e_c) * 1e9
     return t0 + np.maximum(comp, nbytes / (device.memory_bandwidth_gbs * e_m))

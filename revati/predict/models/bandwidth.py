@@ -96,6 +96,9 @@ class BandwidthModel(DurationModel):
 
 
 REFERENCE_NS = 1e4
+# (log floor ns, log efficiency, slope): few or noisy points must not fit a vanishing
+# efficiency with a huge slope, which predicts nothing sensible off the measured sizes
+FIT_BOUNDS = ([0.0, np.log(0.01), -0.5], [np.log(1e6), np.log(4.0), 0.5])
 
 
 def bandwidth_ns(coef: np.ndarray, ideal_ns: np.ndarray) -> np.ndarray:
@@ -113,5 +116,7 @@ def fit_floor_eff(ideal_ns: np.ndarray, measured_ns: np.ndarray) -> list[float]:
         coef = np.array([np.exp(th[0]), np.exp(th[1]), th[2]])[:, None]
         return np.log(bandwidth_ns(coef, ideal_ns)) - y
 
-    th = least_squares(resid, [np.log(2000.0), np.log(0.7), 0.0], loss="soft_l1", f_scale=0.1).x
+    th = least_squares(
+        resid, [np.log(2000.0), np.log(0.7), 0.0], bounds=FIT_BOUNDS, loss="soft_l1", f_scale=0.1
+    ).x
     return [round(float(np.exp(th[0])), 3), round(float(np.exp(th[1])), 6), round(float(th[2]), 6)]

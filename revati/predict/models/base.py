@@ -71,6 +71,20 @@ class DurationModel(ABC):
         """Parameters fitted on measured records of this model's families (None: cannot fit)."""
         return None
 
+    @classmethod
+    def fit_with_prior(
+        cls,
+        device: DeviceSpec,
+        batch: OpBatch,
+        measured_ns: np.ndarray,
+        groups: np.ndarray | None,
+        prior: Params | None,
+    ) -> Params | None:
+        """Parameters refining `prior` (another profile's, fitted on other data) with these
+        records; by default the records' own fit, else the prior."""
+        fitted = cls.fit(device, batch, measured_ns, groups)
+        return fitted if fitted is not None else prior
+
 
 def safe_log(x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(x, dtype=np.float64), 1.0))

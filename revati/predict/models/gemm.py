@@ -23,8 +23,37 @@ from revati.predict.models.base import DurationModel, Params, peak_flops_of
 TILE = 128.0
 M_TILE = 128  # rows per output tile along m in fitted profiles (older profiles: 1, no rounding)
 MAX_FIT_SAMPLES = 8000
+MAX_FIT_EVALUATIONS = 200  # the vidur tables converge in ~20; few distinct shapes may never
+MIN_NAME_RECORDS = 3
+NAME_SHRINK = 2.0
 # Defaults: about what cuBLAS reaches on Hopper for mid-size fp16 GEMMs (fit replaces them).
 DEFAULT_THETA = [-3.0, 0.6, 0.05, 0.05, -0.02, 0.0, 0.0, 1.5, 1.0, 1.6, 0.5, 0.0, 0.0]
+
+
+# dtype -> (bytes per element, real FLOPs per multiply-add / 2, dtype whose peak applies);
+# complex types do 4 real multiply-adds per complex one; unknown dtypes count as fp16
+DTYPES = {
+    "fp64": (8, 1, "fp32"),
+    "fp32": (4, 1, "fp32"),
+    "tf32": (4, 1, "tf32"),
+    "fp16": (2, 1, "fp16"),
+    "bf16": (2, 1, "bf16"),
+    "fp8": (1, 1, "fp8"),
+    "int8": (1, 1, "fp8"),
+    "c32": (4, 4, "fp16"),
+    "c64": (8, 4, "fp32"),
+    "c128": (16, 4, "fp32"),
+}
+
+
+def dtype_traits(dtypes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes per element, FLOP multiplier, dtype of the peak that applies) per record."""
+    uniq, inverse = np.unique(dtypes.astype(str), return_inverse=True)
+    traits = [DTYPES.get(d, (2, 1, d)) for d in uniq]
+    elem = np.array([t[0] for t in traits], dtype=np.float64)[inverse]
+    mult = np.array([t[1] for t in traits], dtype=np.float64)[inverse]
+    peak_dtype = np.array([t[2] for t in traits], dtype=object)[inverse]
+    return elem, mult, peak_dtype
 
 
 def gemm_flops_bytes(batch: OpBatch, m_tile: int = 1) -> tuple[np.ndarray, ...]:
@@ -34,12 +63,17 @@ def gemm_flops_bytes(batch: OpBatch, m_tile: int = 1) -> tuple[np.ndarray, ...]:
     n = np.maximum(batch.gemm_n, 1).astype(np.float64)
     k = np.maximum(batch.gemm_k, 1).astype(np.float64)
     count = np.maximum(batch.batch, 1).astype(np.float64)
-    elem = np.where(batch.dtype == "fp32", 4.0, np.where(batch.dtype == "fp8", 1.0, 2.0))
-    return m, n, k, count, 2.0 * m * n * k * count, (m * k + k * n + m * n) * elem * count
+    elem, mult, _ = dtype_traits(batch.dtype)
+    flops = 2.0 * m * n * k * count * mult
+    return m, n, k, count, flops, (m * k + k * n + m * n) * elem * count
 
 
-def gemm_seconds(theta: np.ndarray, m, n, k, count, flops, nbytes, peak, bw, sms) -> np.ndarray:
+def gemm_seconds(
+    theta: np.ndarray, m, n, k, count, flops, nbytes, peak, bw, sms, bounds=None
+) -> np.ndarray:
     lm, ln, lk = np.log(m), np.log(n), np.log(k)
+    if bounds is not None:  # the surface never extrapolates past the shapes it was fitted on
+        lm, ln, lk = (np.clip(v, lo, hi) for v, (lo, hi) in zip((lm, ln, lk), bounds, strict=True))
     z = theta[0] + theta[1] * lm + theta[2] * ln + theta[3] * lk + theta[4] * lm**2
     z = z + theta[5] * lk**2 + theta[6] * ln**2 + theta[11] * lm * ln + theta[12] * lm * lk
     tiles = np.ceil(m / TILE) * np.ceil(n / TILE) * count
@@ -65,8 +99,8 @@ class GemmModel(DurationModel):
         return has_shape & (families == "gemm")
 
     def predict(self, batch: OpBatch) -> np.ndarray:
-        theta = np.asarray(self.params["theta"])
-        return _seconds(theta, batch, self.device, int(self.params.get("m_tile", 1))) * 1e9
+        ns = surface_ns(self.params, batch, self.device)
+        return ns * name_factors(batch, self.params.get("by_name", {}))
 
     @classmethod
     def fit(
@@ -84,18 +118,93 @@ class GemmModel(DurationModel):
         idx = np.flatnonzero(keep)
         idx = idx[:: max(1, len(idx) // MAX_FIT_SAMPLES)]  # an even sample keeps fits fast
         sub, y = batch.take(idx), np.log(measured_ns[idx] * 1e-9)
+        problem = _problem(sub, device, M_TILE)  # once: the fit evaluates the surface often
         result = least_squares(
-            lambda th: np.log(_seconds(th, sub, device, M_TILE)) - y,
+            lambda th: np.log(gemm_seconds(th, *problem)) - y,
             np.array(DEFAULT_THETA),
             loss="soft_l1",
             f_scale=0.05,
+            max_nfev=MAX_FIT_EVALUATIONS,
         )
         theta = [round(float(v), 6) for v in result.x]
-        return {"theta": theta, "m_tile": M_TILE, "samples": int(keep.sum())}
+        params = {"theta": theta, "m_tile": M_TILE, "samples": int(keep.sum())}
+        params["log_bounds"] = fitted_bounds(batch.take(keep))
+        params["by_name"] = fit_name_factors(params, device, batch.take(keep), measured_ns[keep])
+        return params
+
+    @classmethod
+    def fit_with_prior(
+        cls,
+        device: DeviceSpec,
+        batch: OpBatch,
+        measured_ns: np.ndarray,
+        groups: np.ndarray | None,
+        prior: Params | None,
+    ) -> Params | None:
+        """The prior's surface kept as it is; per-kernel-name factors fitted on this data."""
+        if prior is None:
+            return cls.fit(device, batch, measured_ns, groups)
+        keep = (batch.gemm_m > 0) & (batch.gemm_n > 0) & (batch.gemm_k > 0) & (measured_ns > 0)
+        params = {k: v for k, v in prior.items() if k != "by_name"}
+        factors = fit_name_factors(params, device, batch.take(keep), measured_ns[keep])
+        params["by_name"] = {**prior.get("by_name", {}), **factors}
+        return params
 
 
-def _seconds(theta: np.ndarray, batch: OpBatch, device: DeviceSpec, m_tile: int) -> np.ndarray:
+def name_factors(batch: OpBatch, by_name: dict[str, float]) -> np.ndarray:
+    """exp(log factor) of each record's kernel name (1 for names without one)."""
+    out = np.ones(batch.n)
+    if by_name:
+        uniq, codes = batch.name_index()
+        logs = np.array([by_name.get(str(name), 0.0) for name in uniq])
+        out = np.exp(logs[codes])
+    return out
+
+
+def fit_name_factors(
+    params: Params, device: DeviceSpec, batch: OpBatch, measured_ns: np.ndarray
+) -> dict[str, float]:
+    """Per kernel name, the mean log ratio of measured to surface time, shrunk towards 0
+    (`NAME_SHRINK` pseudo-records at ratio 1), for names with `MIN_NAME_RECORDS` records."""
+    if batch.n == 0:
+        return {}
+    surface = surface_ns(params, batch, device)
+    resid = np.clip(np.log(measured_ns / surface), -3, 3)
+    uniq, codes = batch.name_index()
+    out = {}
+    for code, name in enumerate(uniq):
+        r = resid[codes == code]
+        if len(r) >= MIN_NAME_RECORDS:
+            out[str(name)] = round(float(r.sum() / (len(r) + NAME_SHRINK)), 4)
+    return out
+
+
+def fitted_bounds(batch: OpBatch) -> list[list[float]]:
+    """[low, high] of log m, log n, log k over the records a surface is fitted on."""
+    m, n, k = (np.log(np.maximum(c, 1)) for c in (batch.gemm_m, batch.gemm_n, batch.gemm_k))
+    return [[round(float(v.min()), 4), round(float(v.max()), 4)] for v in (m, n, k)]
+
+
+def surface_ns(params: Params, batch: OpBatch, device: DeviceSpec) -> np.ndarray:
+    """The fitted surface's ns for `batch` (no per-name factor)."""
+    theta = np.asarray(params["theta"])
+    m_tile = int(params.get("m_tile", 1))
+    return _seconds(theta, batch, device, m_tile, params.get("log_bounds")) * 1e9
+
+
+def _seconds(
+    theta: np.ndarray, batch: OpBatch, device: DeviceSpec, m_tile: int, bounds=None
+) -> np.ndarray:
+    return gemm_seconds(theta, *_problem(batch, device, m_tile), bounds=bounds)
+
+
+GemmProblem = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int
+]
+
+
+def _problem(batch: OpBatch, device: DeviceSpec, m_tile: int) -> GemmProblem:
+    """(m, n, k, count, flops, bytes, peak, bandwidth, SMs): what the surface is evaluated on."""
     m, n, k, count, flops, nbytes = gemm_flops_bytes(batch, m_tile)
-    peak = peak_flops_of(device, batch.dtype)
-    bw = device.memory_bandwidth_gbs * 1e9
-    return gemm_seconds(theta, m, n, k, count, flops, nbytes, peak, bw, device.sm_count)
+    peak = peak_flops_of(device, dtype_traits(batch.dtype)[2])
+    return m, n, k, count, flops, nbytes, peak, device.memory_bandwidth_gbs * 1e9, device.sm_count

@@ -129,7 +129,8 @@ class TableModel(DurationModel):
             if table is not None:
                 sel = np.flatnonzero(inverse == i)
                 log_size = np.log(size[sel])
-                reach = np.log(REACH) + 1e-4  # tolerate the profile's rounding of log sizes
+                # GEMM time is a staircase over m: a table never extrapolates one
+                reach = (0.0 if sig[1] == TAGS["gemm"] else np.log(REACH)) + 1e-4
                 sel = sel[(log_size >= table[0][0] - reach) & (log_size <= table[0][-1] + reach)]
                 out[idx[sel]] = True
                 values[sel] = interpolate(table[0], table[1], np.log(size[sel]))
