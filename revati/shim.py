@@ -226,12 +226,15 @@ def shim_paths() -> tuple[Path, Path]:
 PYTHON_HOOKS = build.NATIVE / "pyhooks"
 
 
-def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+def traced_env(
+    shim_path: Path, env: dict[str, str], defaults: dict[str, str] | None = None
+) -> dict[str, str]:
     """What a traced program's environment gets on top of `env`.
 
     The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
     Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
-    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there);
+    each of `defaults` is set unless `env` sets it.
     """
     preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
     if env.get("LD_PRELOAD"):
@@ -241,6 +244,7 @@ def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
         "LD_PRELOAD": ":".join(preload),
         "TRITON_LIBCUDA_PATH": str(shim_path.parent),
         "PYTHONPATH": ":".join(python_path),
+        **{k: v for k, v in (defaults or {}).items() if k not in env},
     }
 
 
