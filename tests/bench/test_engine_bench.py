@@ -198,6 +198,7 @@ def test_engine_cpu_per_record(tmp_path: Path) -> None:
     t0 = time.process_time()
     for i, batch in enumerate(batches):
         ingest.ingest(state, i * 65_536, batch)
+    ingest.write_later()  # the rows of the runs, built once the syncs would have been answered
     t1 = time.process_time()
     sink.close()
     t2 = time.process_time()
@@ -216,4 +217,151 @@ def test_engine_cpu_per_record(tmp_path: Path) -> None:
         f"DuckDB insert of its kernel and api_call rows {(t2 - t1) / n * 1e9:.0f} ns; "
         f"close (event order, overview, checkpoint) {(t3 - t2) / n * 1e9:.0f} ns; "
         f"together {n / (t3 - t0) / 1e6:.2f} M/s"
+    )
+
+
+def _median_step_ns(run: Run) -> float:
+    steps = [v for k, v in run.values.items() if k.startswith("step_ns_")]
+    return float(np.median(steps))
+
+
+def _cpu_wait_ns(trace: Path) -> tuple[int, int]:
+    with duckdb.connect(str(trace), read_only=True) as con:
+        wait, cpus = con.execute(
+            "SELECT config->>'cpu_wait_ns', config->>'host_cpus' FROM run"
+        ).fetchone()
+    return int(wait), int(cpus)
+
+
+@pytest.mark.parametrize(
+    ("procs", "threads", "steps"), [(1, 1, 100), (1, 4, 50), (2, 2, 50)], ids=str
+)
+def test_virtual_time_under_load(
+    tmp_path: Path, engine_load: Path, procs: int, threads: int, steps: int
+) -> None:
+    """The same decode-like steps (a fixed host phase, 20 launches, a sync) recorded as the
+    machine is and with a process spinning on another core: how far the virtual step moves."""
+    args = ("steps", str(procs), str(threads), str(steps))
+    quiet = record(tmp_path / "quiet", engine_load, *args)
+    spinner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        busy = record(tmp_path / "busy", engine_load, *args)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    workers = procs * threads
+    for run in (quiet, busy):
+        assert sum(k.startswith("step_ns_") for k in run.values) == workers
+        assert _sync_count(run.trace) == workers * (steps + 1)
+        assert _cpu_wait_ns(run.trace)[1] == os.cpu_count()
+    a, b = _median_step_ns(quiet), _median_step_ns(busy)
+    print(
+        f"\n{procs} process(es) x {threads} thread(s), {steps} steps: median virtual step "
+        f"{a / 1e3:.0f} µs as is, {b / 1e3:.0f} µs with another core busy ({(b - a) / a:+.1%}; "
+        f"goal within 1%); participants waited for a CPU {_cpu_wait_ns(quiet.trace)[0] / 1e6:.0f}"
+        f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; {_load()}"
+    )
+
+
+def _sync_batch(n: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """n launches on `stream` (as `_launch_batch`) followed by a stream sync on it."""
+    r = np.concatenate([_launch_batch(n, first_enter_ns), np.zeros(1, dtype=shim.RECORD_DTYPE)])
+    shim.launch_view(r)["stream"][:n] = stream
+    r["fn"][:n] = shim.FN_NAMES.index("cudaLaunchKernel")
+    sync = r[n:]
+    sync["type"], sync["kind"], sync["a"], sync["d"] = shim.REC_SYNC, shim.SYNC_STREAM, stream, 2
+    sync["fn"] = shim.FN_NAMES.index("cudaStreamSynchronize")
+    sync["enter_ns"] = sync["exit_ns"] = first_enter_ns + 2000 * n
+    return r
+
+
+def test_engine_cpu_on_a_sync_path(tmp_path: Path) -> None:
+    """The engine in this process: CPU time from a sync's batch (N launches and the sync) to its
+    deadline, and of the rows built after the answer (what a coordinator step does between a
+    WAIT and its WAKE, without sockets or the scheduler)."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "sync.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    stream, index, enter = 0x5000, 0, 0
+    ingest.model.create_stream(1, stream, 1, 0, 0)
+    print("\nengine CPU on a sync's path (in process; median of 200 batches):")
+    for n in (1, 10, 100, 1000):
+        to_answer, rows = [], []
+        for _ in range(200):
+            batch = _sync_batch(n, enter, stream)
+            t0 = time.thread_time_ns()
+            ingest.ingest(state, index, batch)
+            answer = ingest.resolutions.pop((1, 0, index + n))
+            t1 = time.thread_time_ns()
+            ingest.write_later()
+            rows.append(time.thread_time_ns() - t1)
+            to_answer.append(t1 - t0)
+            assert answer.deadline_ns == state.last_op_end[0]  # waits for its last kernel
+            index, enter = index + n + 1, int(batch["enter_ns"][-1]) + 2000
+        sink.flush()
+        goal = 50_000 + n * 500
+        print(
+            f"  N = {n:>4}: {np.median(to_answer) / 1e3:7.1f} µs to the answer (a sync's whole "
+            f"wall goal: {goal / 1e3:.1f} µs), then {np.median(rows) / 1e3:7.1f} µs of rows; "
+            f"{_load()}"
+        )
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "sync.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 200 * 1111
+
+
+def _layer_batch(layers: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """Per layer, as cuBLAS and PyTorch write them: a GEMM's shape record (REC_GEMM), its
+    kernel's launch (kernel 2), then three elementwise launches (kernel 1); one thread."""
+    kinds = np.tile([shim.REC_GEMM, *[shim.REC_LAUNCH] * 4], layers)
+    r = np.zeros(len(kinds), dtype=shim.RECORD_DTYPE)
+    r["type"] = kinds
+    r["enter_ns"] = first_enter_ns + 2000 * np.arange(len(r))
+    r["exit_ns"] = r["enter_ns"] + 50
+    launch, gemm = kinds == shim.REC_LAUNCH, kinds == shim.REC_GEMM
+    r["enter_ns"][gemm] = r["exit_ns"][gemm] = 0  # a shape record has strides there, no times
+    lv = shim.launch_view(r)
+    lv["kernel"][launch] = np.tile([2, 1, 1, 1], layers)
+    lv["grid_x"][launch], lv["block_x"][launch], lv["stream"][launch] = 16, 256, stream
+    g = shim.gemm_view(r)
+    g["m"][gemm] = g["n"][gemm] = g["k"][gemm] = 4096
+    g["batch"][gemm], g["compute"][gemm], g["epilogue"][gemm] = 1, 68, 1
+    g["a_type"][gemm] = g["b_type"][gemm] = g["c_type"][gemm] = 14  # bf16
+    return r
+
+
+def test_engine_cpu_per_gemm_layer(tmp_path: Path) -> None:
+    """Library GEMMs inside runs of launches: engine CPU per layer of a GEMM and three
+    elementwise launches (predict, place, rows), in process."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nK\t2\tcublas_gemm_bf16_nn\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "gemm.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    ingest.model.create_stream(1, 0x5000, 1, 0, 0)
+    batches = [_layer_batch(200, i * 10**8, 0x5000) for i in range(30)]
+    index = 0
+    t0 = time.thread_time_ns()
+    for batch in batches:
+        ingest.ingest(state, index, batch)
+        ingest.write_later()
+        index += len(batch)
+    per_layer = (time.thread_time_ns() - t0) / (30 * 200)
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "gemm.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 30 * 200 * 4
+        gemms = con.execute(
+            "SELECT count(*), count(DISTINCT k.name) FROM kernel_features f "
+            "JOIN kernels k USING (kernel_id) WHERE f.gemm_m = 4096 AND f.dtype = 'bf16'"
+        ).fetchone()
+    assert gemms == (30 * 200, 1)  # every GEMM's launch carries its shape, no other kernel does
+    print(
+        f"\nengine CPU per layer of a cuBLAS GEMM and 3 launches (in process, 6,000 layers): "
+        f"{per_layer / 1e3:.1f} µs ({per_layer / 4e3:.2f} µs per kernel); {_load()}"
     )
