@@ -237,12 +237,15 @@ def shim_paths() -> tuple[Path, Path]:
 PYTHON_HOOKS = build.NATIVE / "pyhooks"
 
 
-def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
+def traced_env(
+    shim_path: Path, env: dict[str, str], defaults: dict[str, str] | None = None
+) -> dict[str, str]:
     """What a traced program's environment gets on top of `env`.
 
     The shim and the libraries that stand in for NVIDIA's driver and NVML by name are preloaded;
     Triton finds that driver (`TRITON_LIBCUDA_PATH`, the folder it links its launcher against);
-    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there).
+    Python processes run revati's `sitecustomize`, which turns PyTorch's cuDNN off (see there);
+    each of `defaults` is set unless `env` sets it.
     """
     preload = [str(shim_path), *map(str, build.facade_paths(shim_path))]
     if env.get("LD_PRELOAD"):
@@ -252,6 +255,7 @@ def traced_env(shim_path: Path, env: dict[str, str]) -> dict[str, str]:
         "LD_PRELOAD": ":".join(preload),
         "TRITON_LIBCUDA_PATH": str(shim_path.parent),
         "PYTHONPATH": ":".join(python_path),
+        **{k: v for k, v in (defaults or {}).items() if k not in env},
     }
 
 
@@ -482,7 +486,11 @@ def gemm_view(records: np.ndarray) -> np.ndarray:
 
 
 class NamesFile:
-    """Incremental reader of a process's names file (kernel, thread, unsupported-call names)."""
+    """Incremental reader of a process's names file (kernel, thread, unsupported-call names).
+
+    A forked child's file starts with an `I` line: names with ids below its limits were
+    registered before the fork (a library loaded by the parent) and are in the parent's file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -492,6 +500,26 @@ class NamesFile:
         self.threads: dict[int, tuple[int, str]] = {}
         self.unsupported: dict[int, tuple[str, str]] = {}
         self.process: tuple[int, list[str]] | None = None
+        self.parent: NamesFile | None = None
+        self._inherited = (0, 0)  # (kernel ids, unsupported ids) below which the parent names
+
+    def kernel(self, kernel_id: int) -> str | None:
+        """A kernel's registered name, this process's or, from before a fork, its parent's."""
+        name = self.kernels.get(kernel_id)
+        if name is None:
+            self.refresh()
+            name = self.kernels.get(kernel_id)
+        if name is None and self.parent is not None and kernel_id < self._inherited[0]:
+            name = self.parent.kernel(kernel_id)
+        return name
+
+    def unsupported_call(self, call_id: int) -> tuple[str, str] | None:
+        """(function, library) of an unsupported-call id, looked up like `kernel`."""
+        found = self.unsupported.get(call_id)
+        if found is None and self.parent is not None and call_id < self._inherited[1]:
+            self.parent.refresh()
+            found = self.parent.unsupported_call(call_id)
+        return found
 
     def refresh(self) -> None:
         try:
@@ -517,3 +545,6 @@ class NamesFile:
         elif tag == "P" and len(cols) >= 3:
             argv = [a for a in cols[2].split("\x1f") if a]
             self.process = (int(cols[1]), argv)
+        elif tag == "I" and len(cols) >= 5:
+            self.parent = NamesFile(self.path.with_name(f"names-{cols[1]}-{cols[2]}.txt"))
+            self._inherited = (int(cols[3]), int(cols[4]))

@@ -22,6 +22,14 @@ class HostCosts:
     other_ns: int = field(default=500, metadata={"help": "any other call"})
 
 
+# Settings of traced programs that a run on a GPU does not need, each set unless the program's
+# environment sets it (README, "vLLM under revati": the gaps). vLLM's V2 model runner keeps
+# request state on the device: a kernel counts each request's sampled tokens, and with kernels
+# writing nothing the count reads 0, no request advances and the engine idles forever; the V1
+# runner counts them on the host.
+PROGRAM_DEFAULTS = {"VLLM_USE_V2_MODEL_RUNNER": "0"}
+
+
 @dataclass(frozen=True)
 class RecordConfig:
     """How a program is recorded; every field has help text and lands in the trace."""
@@ -62,6 +70,14 @@ class RecordConfig:
         metadata={
             "help": "cuDNN in traced programs: 'off' = PyTorch's cuDNN switch is turned off "
             "when torch is imported (cuDNN's own static runtime cannot run under emulation)"
+        },
+    )
+
+    program_defaults: dict[str, str] = field(
+        default_factory=lambda: dict(PROGRAM_DEFAULTS),
+        metadata={
+            "help": "environment variables a traced program gets unless its environment sets "
+            "them: vLLM's V1 model runner (the V2 runner keeps request state on the device)"
         },
     )
 

@@ -231,7 +231,7 @@ class Coordinator:
 
     def child_env(self, shim_path: Path) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(shim.traced_env(shim_path, env))
+        env.update(shim.traced_env(shim_path, env, self.config.program_defaults))
         env["REVATI_RUN_DIR"] = str(self.run_dir)
         env.pop("REVATI_COUNTED_PID", None)
         return env

@@ -63,8 +63,7 @@ class DeviceOps:
     def kernel_name(self, p: ProcessState, kernel: int) -> str:
         name = p.kernel_names.get(kernel)
         if name is None:
-            p.names.refresh()
-            raw = p.names.kernels.get(kernel)
+            raw = p.names.kernel(kernel)
             if raw is None:
                 return f"kernel#{kernel}"
             name = p.kernel_names[kernel] = demangle(raw)

@@ -262,7 +262,7 @@ class Ingest(DeviceOps):
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
     ) -> None:
         p.names.refresh()
-        name, library = p.names.unsupported.get(int(r["a"]), (f"unsupported#{r['a']}", ""))
+        name, library = p.names.unsupported_call(int(r["a"])) or (f"unsupported#{r['a']}", "")
         call = self.api_call(p, r, name=name)
         self.sink.add(
             "unsupported_calls",

@@ -60,6 +60,7 @@ SHIM_SOURCES = (
     "driver_mem.c",
     "driver_vmm.c",
     "driver_module.c",
+    "driver_tensormap.c",  # TMA descriptors
     "cubin.c",
     "nvml.c",
     "stream_attr.c",

@@ -87,6 +87,16 @@ NVML nvmlSystemGetCudaDriverVersion(int *version) {
 }
 NVML nvmlSystemGetCudaDriverVersion_v2(int *version) { return nvmlSystemGetCudaDriverVersion(version); }
 
+/* Confidential computing is off, as on a node that has not enabled it: environment, feature and
+ * devtools mode are all 0 (unavailable, disabled, disabled). */
+struct nvml_cc_state { unsigned int environment, feature, devtools_mode; };
+NVML nvmlSystemGetConfComputeState(struct nvml_cc_state *state) {
+    if (!g_refs) return NVML_ERROR_UNINITIALIZED;
+    if (!state) return NVML_ERROR_INVALID_ARGUMENT;
+    *state = (struct nvml_cc_state){0, 0, 0};
+    return NVML_SUCCESS;
+}
+
 /* ---- finding devices ----------------------------------------------------------------------- */
 
 NVML nvmlDeviceGetCount_v2(unsigned int *count) {

@@ -23,6 +23,9 @@ static uint32_t g_next_thread = 1;
 static uint32_t g_next_kernel = 1;
 static uint32_t g_next_unsupported = 1;
 static __thread uint32_t t_index;
+/* A fork child's names below these ids are its parent's, written before the fork to the
+ * parent's names file: the child's file says so in its `I` line. */
+static struct { int pid; uint32_t serial, kernels, unsupported; } g_inherited;
 
 /* ---- files --------------------------------------------------------------------------------- */
 
@@ -78,12 +81,23 @@ int revati_ring_open(int inherited) {
     snprintf(path, sizeof path, "%s/names-%d-%u.txt", g_run_dir, (int)getpid(), g_serial);
     g_names_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     write_process_line();
+    if (g_inherited.pid) {
+        char line[96];
+        int n = snprintf(line, sizeof line, "I\t%d\t%u\t%u\t%u\n", g_inherited.pid, g_inherited.serial,
+                         g_inherited.kernels, g_inherited.unsupported);
+        revati_names_write(line, (size_t)n);
+        g_inherited.pid = 0;
+    }
     return 0;
 }
 
 void revati_ring_after_fork(void) {
     if (g_names_fd >= 0) close(g_names_fd);
     g_names_fd = -1;
+    g_inherited.pid = (int)getppid();
+    g_inherited.serial = g_serial;
+    g_inherited.kernels = __atomic_load_n(&g_next_kernel, __ATOMIC_ACQUIRE);
+    g_inherited.unsupported = __atomic_load_n(&g_next_unsupported, __ATOMIC_ACQUIRE);
     t_index = 0;
     g_next_thread = 1;
 }

@@ -110,6 +110,15 @@ int main(int argc, char **argv) {
     CK(cuStreamSynchronize(s));
     CK(cuMemcpyDtoH(back, d, sizeof back));
     printf("data %g %g %g %g\n", back[0], back[1], back[2], back[1023]);
+    /* a TMA descriptor of a 32x32 float tile: valid, then misaligned, then re-pointed */
+    CUtensorMap map;
+    cuuint64_t dims[2] = {32, 32}, strides[1] = {32 * sizeof(float)};
+    cuuint32_t box[2] = {16, 16}, unit[2] = {1, 1};
+#define ENCODE(addr) cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, (void *)(addr), dims, strides, \
+    box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE, \
+    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE)
+    int misaligned = ENCODE(d + 4), encoded = ENCODE(d);
+    printf("tensormap %d %d %d\n", encoded, misaligned, (int)cuTensorMapReplaceAddress(&map, (void *)(d + 64)));
     unsigned int count = 0;
     int init = nvmlInit_v2(), got = nvmlDeviceGetCount_v2(&count);
     printf("nvml %d %d %u\n", init, got, count);

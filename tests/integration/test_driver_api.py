@@ -33,6 +33,7 @@ def test_a_cubin_loads_and_launches_through_the_driver(
     assert out["missing"] == "500"  # CUDA_ERROR_NOT_FOUND: the cubin has no such kernel
     assert out["data"] == "0 1 1 1023"  # bytes moved; the 4-byte memset wrote 1.0f twice
     assert out["nvml"] == "0 0 1"
+    assert out["tensormap"] == "0 1 0"  # CUDA_ERROR_INVALID_VALUE for the misaligned address
     rows = q(trace, "SELECT name, grid_x, block_x, shared_mem, stream_id FROM kernels")
     assert [r[:4] for r in rows] == [("add_one", 4, 256, kernel.shared_bytes)]
     on_stream = q(trace, "SELECT count(*) FROM streams WHERE stream_id = "

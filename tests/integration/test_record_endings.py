@@ -110,6 +110,13 @@ def test_every_process_says_how_and_when_it_ended(tmp_path: Path, modes: Path) -
     assert f"pid {pids[1]} killed by SIGKILL" in proc.stderr
     assert f"pid {pids[2]} killed by SIGABRT" in proc.stderr
     assert "revati: program exited with code 0;" in proc.stderr
+    # a forked child's kernels were registered by its parent, before the fork: named all the same
+    in_children = q(
+        out,
+        f"""SELECT DISTINCT k.name FROM kernels k JOIN api_calls c USING (call_id)
+            JOIN threads t USING (thread_id) WHERE t.pid IN ({", ".join(map(str, children))})""",
+    )
+    assert in_children == [("busy(float*, int)",)], in_children
 
     info = run_cli("info", str(out))
     assert info.returncode == 0, info.stderr

@@ -39,6 +39,8 @@ except pynvml.NVMLError as e:
 print("p2p", pynvml.nvmlDeviceGetP2PStatus(a, b, pynvml.NVML_P2P_CAPS_INDEX_NVLINK))
 print("topology", pynvml.nvmlDeviceGetTopologyCommonAncestor(a, b))
 print("versions", pynvml.nvmlSystemGetCudaDriverVersion(), bool(pynvml.nvmlSystemGetDriverVersion()))
+cc = pynvml.nvmlSystemGetConfComputeState()
+print("cc_state", cc.environment, cc.ccFeature, cc.devToolsMode)
 pynvml.nvmlShutdown()
 """
 
@@ -94,6 +96,7 @@ def test_pynvml_answers_as_the_virtual_devices(nvml: TorchRun) -> None:
     assert nvml.value("p2p") == "0"  # NVML_P2P_STATUS_OK
     assert nvml.value("topology") == "40"  # NVML_TOPOLOGY_NODE
     assert nvml.value("versions") == "13000 True"
+    assert nvml.value("cc_state") == "0 0 0"  # confidential computing unavailable and off
     assert nvml.q("SELECT name FROM unsupported_calls") == []
 
 
