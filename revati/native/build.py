@@ -49,6 +49,7 @@ SHIM_SOURCES = (
     "io_wait.c",
     "host_fn.c",
     "proc_wait.c",
+    "sem_timed.c",  # timed waits on private semaphores
     "gemm.c",
     "cublas.c",
     "cublaslt.c",

@@ -143,8 +143,14 @@ REVATI_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, 
     return REAL(pthread_cond_clockwait)(c, m, clk, &r);
 }
 
+static int valid_timespec(const struct timespec *ts) { return ts->tv_nsec >= 0 && ts->tv_nsec < NS; }
+
 REVATI_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) {
     if (!g_page || !abs) return REAL(sem_timedwait)(s, abs);
+    if (valid_timespec(abs)) {
+        int rc = revati_sem_wait_until(s, revati_timespec_to_virtual(abs, CLOCK_REALTIME), FN_sem_timedwait);
+        if (rc != -2) return rc;
+    }
     struct timespec r;
     to_real(abs, CLOCK_REALTIME, &r);
     return REAL(sem_timedwait)(s, &r);
@@ -152,6 +158,10 @@ REVATI_EXPORT int sem_timedwait(sem_t *s, const struct timespec *abs) {
 
 REVATI_EXPORT int sem_clockwait(sem_t *s, clockid_t clk, const struct timespec *abs) {
     if (!warped(clk) || !abs) return REAL(sem_clockwait)(s, clk, abs);
+    if (valid_timespec(abs)) {
+        int rc = revati_sem_wait_until(s, revati_timespec_to_virtual(abs, clk), FN_sem_clockwait);
+        if (rc != -2) return rc;
+    }
     struct timespec r;
     to_real(abs, clk, &r);
     return REAL(sem_clockwait)(s, clk, &r);

@@ -197,7 +197,9 @@ REVATI_EXPORT int sem_wait(sem_t *sem) {
 
 REVATI_EXPORT int sem_post(sem_t *sem) {
     wake_waiters(sem, 1);
-    return REAL(sem_post)(sem);
+    int rc = REAL(sem_post)(sem);
+    if (rc == 0) revati_sem_posted(sem);
+    return rc;
 }
 
 REVATI_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {

@@ -138,6 +138,7 @@ REVATI_EXPORT pid_t fork(void) {
         __atomic_store_n(&g_active, 0, __ATOMIC_RELEASE);
         revati_threads_after_fork();
         revati_waits_after_fork();
+        revati_sem_after_fork();
         revati_block_after_fork();
         revati_ring_after_fork();
         if (g_reg_fd >= 0) close(g_reg_fd);

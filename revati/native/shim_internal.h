@@ -2,6 +2,7 @@
 #ifndef REVATI_SHIM_INTERNAL_H
 #define REVATI_SHIM_INTERNAL_H
 
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -102,6 +103,12 @@ void revati_clock_detach(void);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */
+/* sem_timed.c: timed waits on private semaphores in virtual time (-2: not handled, wait in
+ * real time), the post that wakes them, and the per-thread and after-fork resets. */
+int revati_sem_wait_until(sem_t *sem, int64_t deadline, uint16_t fn);
+void revati_sem_posted(const sem_t *sem);
+void revati_sem_thread_exit(void);
+void revati_sem_after_fork(void);
 void revati_pause_begin(void);
 void revati_pause_end(void);
 #define REVATI_PAUSE_MIN_BYTES (64u << 10)

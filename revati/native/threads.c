@@ -42,6 +42,7 @@ static void thread_ends(void) {
 
 static void thread_exit(void *arg) {
     revati_block_thread_exit();
+    revati_sem_thread_exit();
     if (arg == EXIT_STARTED) thread_ends();
 }
 
