@@ -61,3 +61,19 @@ def record_python(
     )  # fmt: skip
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-4000:]}"
     return TorchRun(proc, trace)
+
+
+def launch_costs(trace: Path, names: tuple[str, ...]) -> dict[str, set[int]]:
+    """The distinct virtual durations of each named launching call, beside the run's modelled
+    launch host cost (`host_costs.launch_ns`)."""
+    placeholders = ", ".join(f"'{n}'" for n in names)
+    rows = q(
+        trace,
+        f"""SELECT name, list(DISTINCT exit_ns - enter_ns) FROM api_calls
+            WHERE name IN ({placeholders}) GROUP BY name""",
+    )
+    return {name: set(costs) for name, costs in rows}
+
+
+def modelled_launch_cost(trace: Path) -> int:
+    return int(q(trace, "SELECT config->'host_costs'->>'launch_ns' FROM run")[0][0])
