@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.integration.record_helpers import q, run_cli
 from tests.integration.test_record import assert_time_invariants, values
 
@@ -69,4 +71,35 @@ def test_a_python_wait_with_a_timeout_is_virtual_and_a_post_wakes_it(tmp_path: P
     assert any(d > 90_000_000_000 and r < 2_100_000_000 for _, d, r in waits)  # by the post
     jumps = q(out, "SELECT to_ns - from_ns FROM jumps WHERE cause_kind = 'poll'")
     assert any(j > 29_000_000_000 for (j,) in jumps)
+    assert_time_invariants(out)
+
+
+RAYON_PROGRAM = """
+import time
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+tokenizer = Tokenizer(models.WordLevel({"a": 0, "b": 1, "?": 2}, unk_token="?"))
+tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+assert len(tokenizer.encode_batch(["a b a"] * 2000)) == 2000  # starts rayon's worker pool
+t0 = time.monotonic()
+time.sleep(20)  # the idle workers sleep in futex waits made through syscall(): not running
+print(f"slept_s={time.monotonic() - t0:.6f}")
+"""
+
+
+def test_threads_parked_in_raw_futex_waits_do_not_keep_the_clock_running(tmp_path: Path) -> None:
+    """Rust's std parks threads with futex calls through libc's syscall(); Hugging Face
+    tokenizers leaves a rayon pool parked so after its first batch."""
+    pytest.importorskip("tokenizers", reason="tokenizers comes with the serve extra (dev)")
+    script = tmp_path / "rayon.py"
+    script.write_text(RAYON_PROGRAM)
+    out = tmp_path / "t.duckdb"
+    started = time.monotonic()
+    proc = run_cli("record", "-o", str(out), "--quiet", "--", sys.executable, str(script))
+    wall = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert 20.0 <= float(values(proc.stdout)["slept_s"]) < 20.05
+    assert wall < 18  # the 20 s sleep was a jump, not 20 s of real time
+    jumps = q(out, "SELECT to_ns - from_ns FROM jumps WHERE cause_kind = 'sleep'")
+    assert any(j > 19_000_000_000 for (j,) in jumps)
     assert_time_invariants(out)
