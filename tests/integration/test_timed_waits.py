@@ -46,15 +46,20 @@ child.join()
 """
 
 
-def test_a_python_wait_with_a_timeout_is_virtual_and_a_post_wakes_it(tmp_path: Path) -> None:
-    script = tmp_path / "waits.py"
-    script.write_text(PROGRAM)
+def record_python(tmp_path: Path, program: str) -> tuple[dict[str, str], Path, float]:
+    """Record `python program`: (its printed values, the trace, the run's wall seconds)."""
+    script = tmp_path / "program.py"
+    script.write_text(program)
     out = tmp_path / "t.duckdb"
     started = time.monotonic()
     proc = run_cli("record", "-o", str(out), "--quiet", "--", sys.executable, str(script))
     wall = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
-    v = values(proc.stdout)
+    return values(proc.stdout), out, wall
+
+
+def test_a_python_wait_with_a_timeout_is_virtual_and_a_post_wakes_it(tmp_path: Path) -> None:
+    v, out, wall = record_python(tmp_path, PROGRAM)
     assert 30.0 <= float(v["timeout_s"]) < 30.05
     assert 2.0 <= float(v["slept_s"]) < 2.05
     assert float(v["woken_after_s"]) < 0.05  # the post, not the 100 s deadline
@@ -91,14 +96,8 @@ def test_threads_parked_in_raw_futex_waits_do_not_keep_the_clock_running(tmp_pat
     """Rust's std parks threads with futex calls through libc's syscall(); Hugging Face
     tokenizers leaves a rayon pool parked so after its first batch."""
     pytest.importorskip("tokenizers", reason="tokenizers comes with the serve extra (dev)")
-    script = tmp_path / "rayon.py"
-    script.write_text(RAYON_PROGRAM)
-    out = tmp_path / "t.duckdb"
-    started = time.monotonic()
-    proc = run_cli("record", "-o", str(out), "--quiet", "--", sys.executable, str(script))
-    wall = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr
-    assert 20.0 <= float(values(proc.stdout)["slept_s"]) < 20.05
+    v, out, wall = record_python(tmp_path, RAYON_PROGRAM)
+    assert 20.0 <= float(v["slept_s"]) < 20.05
     assert wall < 18  # the 20 s sleep was a jump, not 20 s of real time
     jumps = q(out, "SELECT to_ns - from_ns FROM jumps WHERE cause_kind = 'sleep'")
     assert any(j > 19_000_000_000 for (j,) in jumps)
