@@ -6,7 +6,8 @@ Prints, for the whole run and for the load (first arrival to last end): virtual 
 duration and their ratio (the speed-up), and the emulator's share of wall time: the CPU time of
 the revati process (coordinator, engine, trace writer) over the run's wall time. The wall time
 of a virtual instant is read from the jumps table (each jump records its wall time; between
-jumps the clock runs at real speed). Asserts only that every request was served.
+jumps the clock runs at real speed). Also how much of the load's virtual time the
+kernels took and how much the clock jumped. Asserts only that every request was served.
 """
 
 from __future__ import annotations
@@ -79,11 +80,23 @@ def test_transformers_serve_llama_3_8b(tmp_path: Path) -> None:
     ((first, last),) = q(trace, "SELECT min(arrival_ns), max(end_ns) FROM requests")
     load_wall = wall_at(trace, last) - wall_at(trace, first)
     ((kernels,),) = q(trace, "SELECT count(*) FROM kernels")
+    ((jumped,),) = q(
+        trace,
+        f"SELECT coalesce(sum(least(to_ns, {last}) - greatest(from_ns, {first})), 0) FROM jumps "
+        f"WHERE to_ns > {first} AND from_ns < {last}",
+    )
+    ((device,),) = q(
+        trace,
+        f"SELECT coalesce(sum(least(end_ns, {last}) - greatest(start_ns, {first})), 0) "
+        f"FROM kernels WHERE end_ns > {first} AND start_ns < {last}",
+    )
     print(f"\n{shape}, {prompts} requests of 128 + 128 tokens, {kernels:,} kernel rows")
     print(f"run:  virtual {virtual_ns / 1e9:.1f} s, wall {run_wall_ns / 1e9:.1f} s "
           f"(revati invoked to exit: {wall:.1f} s), speed-up {virtual_ns / run_wall_ns:.2f}x")  # fmt: skip
     print(f"load: virtual {(last - first) / 1e9:.2f} s, wall {load_wall:.1f} s, "
           f"speed-up {(last - first) / 1e9 / load_wall:.2f}x")  # fmt: skip
+    print(f"load: kernels ran {device / 1e9:.2f} s of device time; the clock jumped "
+          f"{jumped / 1e9:.2f} s (frozen, no wall time), the rest ran at real speed")  # fmt: skip
     print(f"emulator (revati process) CPU {cpu:.1f} s = {cpu / wall:.0%} of wall; "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
