@@ -122,7 +122,7 @@ def _api_calls(reader: TraceReader, pid_of: dict[int, int]) -> Iterator[dict[str
                FROM api_calls a LEFT JOIN threads t USING (thread_id)
                LEFT JOIN (SELECT call_id FROM kernels UNION SELECT call_id FROM copies
                           UNION SELECT call_id FROM memsets) l ON l.call_id = a.call_id
-               ORDER BY a.enter_ns"""
+               ORDER BY a.enter_ns, a.call_id"""
     for call_id, name, enter, exit_, result, args, pid, tid, launches in _rows(reader, query):
         p = pid_of.get(pid, pid or 0)
         yield {
@@ -159,7 +159,7 @@ def _device_ops(reader: TraceReader, pid_of: dict[int, int]) -> Iterator[dict[st
         query = f"""SELECT o.{id_col}, {name_sql}, o.start_ns, o.end_ns, o.stream_id, s.pid,
                            o.call_id, o.model, o.duration_source
                     FROM {table} o LEFT JOIN streams s USING (stream_id)
-                    WHERE o.start_ns IS NOT NULL ORDER BY o.start_ns"""
+                    WHERE o.start_ns IS NOT NULL ORDER BY o.start_ns, o.{id_col}"""
         for op_id, name, start, end, stream, pid, call_id, model, source in _rows(reader, query):
             p, tid = pid_of.get(pid, pid or 0), STREAM_TID_BASE + (stream or 0)
             yield {

@@ -10,6 +10,7 @@ the filter selects many groups, a scan over growing windows of the group array.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -45,7 +46,20 @@ class GroupFilter:
 class EventIndex:
     """Numpy arrays of the global order of one trace."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, order_table: str, groups_table: str) -> None:
+    @classmethod
+    def load(
+        cls, con: duckdb.DuckDBPyConnection, order_table: str, groups_table: str
+    ) -> EventIndex:
+        """The index of a stored order (`order_table` in seq order)."""
+        cols = con.execute(
+            f"SELECT grp, kind_code, ref_id, start_ns, end_ns FROM {order_table}"
+        ).fetchnumpy()
+        return cls(con, groups_table, cols)
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, groups_table: str, cols: Mapping[str, np.ndarray]
+    ) -> None:
+        """`cols`: grp, kind_code, ref_id, start_ns, end_ns of every event (in seq order)."""
         g = con.execute(
             f"SELECT grp, kind, track_id, pid, rank, name FROM {groups_table} ORDER BY grp"
         ).fetchall()
@@ -57,9 +71,6 @@ class EventIndex:
         self._rank_codes = np.array(
             [NO_RANK if r is None else r for r in self.group_rank], dtype=np.int64
         )
-        cols = con.execute(
-            f"SELECT grp, kind_code, ref_id, start_ns, end_ns FROM {order_table}"
-        ).fetchnumpy()
         self.grp = np.asarray(cols["grp"], dtype=np.int32)
         self.ref_id = np.asarray(cols["ref_id"], dtype=np.int64)
         self.start_ns = np.asarray(cols["start_ns"], dtype=np.int64)

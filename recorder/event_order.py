@@ -14,6 +14,7 @@ read-only connection, so the file itself is never modified.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 from revati.recorder import schema
 
 # Tie-break order for events that start at the same virtual time: a jump moves the clock first,
@@ -53,16 +54,10 @@ def _union_sql() -> str:
     )
 
 
-def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
-    """Statements that create `order_table` and `groups_table` from the event tables.
-
-    Group keys never hold NULL (-1 stands for none) so the join is a plain hash join, and the
-    order table is written already sorted: `seq` is the row position (rowid)."""
-    create = "CREATE OR REPLACE TEMP TABLE" if temp else "CREATE OR REPLACE TABLE"
-    staging = f"{order_table}_staging"
-    kinds = ", ".join(f"({code}, '{kind}')" for kind, code in KIND_CODE.items())
-    return [
-        f"""CREATE OR REPLACE TEMP TABLE {staging} AS
+def _source_sql(view: str) -> str:
+    """A TEMP view of every event with its group key columns (never NULL: -1 stands for none,
+    so the join to the groups is a plain hash join)."""
+    return f"""CREATE OR REPLACE TEMP VIEW {view} AS
         SELECT kind_code, ref_id, coalesce(track_kind, -1)::TINYINT AS track_kind,
                coalesce(track_ref, -1)::BIGINT AS track_ref, coalesce(pid, -1)::BIGINT AS pid,
                coalesce(start_ns, end_ns) AS start_ns,
@@ -70,10 +65,14 @@ def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
                coalesce(name, '') AS name
         FROM ({_union_sql()})
              AS u(kind_code, ref_id, track_kind, track_ref, pid, start_ns, end_ns, name)
-        WHERE coalesce(start_ns, end_ns) IS NOT NULL""",
-        f"""{create} {groups_table} AS
+        WHERE coalesce(start_ns, end_ns) IS NOT NULL"""
+
+
+def _groups_sql(source: str, groups_table: str, create: str) -> str:
+    kinds = ", ".join(f"({code}, '{kind}')" for kind, code in KIND_CODE.items())
+    return f"""{create} {groups_table} AS
         WITH g AS (SELECT kind_code, track_kind, track_ref, pid, name, count(*) AS events
-                   FROM {staging} GROUP BY ALL),
+                   FROM {source} GROUP BY ALL),
              k(kind_code, kind) AS (VALUES {kinds})
         SELECT (row_number() OVER (ORDER BY g.kind_code, g.track_kind, g.track_ref, g.pid,
                                    g.name) - 1)::INTEGER AS grp,
@@ -88,15 +87,57 @@ def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
         LEFT JOIN streams s ON g.track_kind = 1 AND s.stream_id = g.track_ref
         LEFT JOIN processes p
           ON p.pid = coalesce(CASE g.track_kind WHEN 0 THEN t.pid WHEN 1 THEN s.pid END,
-                              nullif(g.pid, -1))""",
-        f"""{create} {order_table} AS
-        SELECT g.grp, s.kind_code, s.ref_id, s.start_ns, s.end_ns
-        FROM {staging} s JOIN {groups_table} g
+                              nullif(g.pid, -1))"""
+
+
+def _grouped_sql(source: str, groups_table: str) -> str:
+    """Every event as (grp, kind_code, ref_id, start_ns, end_ns), unordered."""
+    return f"""SELECT g.grp, s.kind_code, s.ref_id, s.start_ns, s.end_ns
+        FROM {source} s JOIN {groups_table} g
           ON g.kind_code = s.kind_code AND g.track_kind = s.track_kind
-         AND g.track_ref = s.track_ref AND g.key_pid = s.pid AND g.name = s.name
+         AND g.track_ref = s.track_ref AND g.key_pid = s.pid AND g.name = s.name"""
+
+
+def build_sql(order_table: str, groups_table: str, *, temp: bool) -> list[str]:
+    """Statements that create `order_table` and `groups_table` from the event tables; the
+    order table is written already sorted: `seq` is the row position (rowid)."""
+    create = "CREATE OR REPLACE TEMP TABLE" if temp else "CREATE OR REPLACE TABLE"
+    source = f"{order_table}_source"
+    return [
+        _source_sql(source),
+        _groups_sql(source, groups_table, create),
+        f"""{create} {order_table} AS {_grouped_sql(source, groups_table)}
         ORDER BY s.start_ns, s.kind_code, s.ref_id""",
-        f"DROP TABLE {staging}",
+        f"DROP VIEW {source}",
     ]
+
+
+def extent(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    """(events, first start, last end) of the order without building it; (0, 0, 0) if empty."""
+    con.execute(_source_sql("event_extent_source"))
+    [(count, first, last)] = con.execute(
+        "SELECT count(*), min(start_ns), max(end_ns) FROM event_extent_source"
+    ).fetchall()
+    return (int(count), int(first), int(last)) if count else (0, 0, 0)
+
+
+def build_in_memory(
+    con: duckdb.DuckDBPyConnection, groups_table: str, events_view: str
+) -> dict[str, np.ndarray]:
+    """The order computed here rather than stored (a trace closed without it): a TEMP table of
+    the groups, the events' columns sorted in numpy (about 3x cheaper than DuckDB writing the
+    sorted table), and a TEMP view `events_view` that numbers the events for SQL users."""
+    source = f"{groups_table}_source"
+    con.execute(_source_sql(source))
+    con.execute(_groups_sql(source, groups_table, "CREATE OR REPLACE TEMP TABLE"))
+    cols = con.execute(_grouped_sql(source, groups_table)).fetchnumpy()
+    out = {k: np.asarray(v) for k, v in cols.items()}
+    order = np.lexsort((out["ref_id"], out["kind_code"], out["start_ns"]))
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {events_view} AS
+        SELECT (row_number() OVER (ORDER BY o.start_ns, o.kind_code, o.ref_id) - 1) AS seq,
+               g.kind, o.ref_id, g.track_id, g.pid, g.rank, o.start_ns, o.end_ns, g.name, o.grp
+        FROM ({_grouped_sql(source, groups_table)}) o JOIN {groups_table} g USING (grp)""")
+    return {k: v[order] for k, v in out.items()}
 
 
 def view_sql(order_table: str, groups_table: str, view: str, *, temp: bool) -> str:

@@ -145,16 +145,22 @@ class TraceReader:
             self.con.close()
             raise RevatiTraceError(f"{self.path}: a DuckDB file but not a revati trace")
         version = rows.get("schema_version")
-        if version != str(schema.SCHEMA_VERSION):
+        if version not in {str(v) for v in schema.READABLE_VERSIONS}:
             self.con.close()
+            readable = " and ".join(str(v) for v in schema.READABLE_VERSIONS)
             raise RevatiTraceError(
-                f"{self.path}: trace schema version {version}, this revati reads version "
-                f"{schema.SCHEMA_VERSION}; use the revati release that wrote it or re-record"
+                f"{self.path}: trace schema version {version}, this revati reads versions "
+                f"{readable}; use the revati release that wrote it or re-record"
             )
+        self.schema_version = int(version)
         missing = set(t.name for t in schema.TABLES) - set(self._tables())
-        for name in missing & set(schema.ADDED_IN_VERSION):
+        # Tables added within a version, and the graph tables a v2 trace predates: empty.
+        empty = set(schema.ADDED_IN_VERSION) | (
+            set(schema.GRAPH_TABLES) if self.schema_version == 2 else set()
+        )
+        for name in missing & empty:
             self.con.execute(schema.TABLE_BY_NAME[name].ddl().replace("TABLE", "TEMP TABLE", 1))
-        missing -= set(schema.ADDED_IN_VERSION)
+        missing -= empty
         if missing:
             self.con.close()
             raise RevatiTraceError(
@@ -162,7 +168,11 @@ class TraceReader:
             )
 
     def _tables(self) -> list[str]:
-        rows = self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        """Tables and views of the file (`kernels` is a view since schema version 3)."""
+        rows = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
         return [r[0] for r in rows]
 
     def _error(self, e: duckdb.Error) -> RevatiTraceError:
@@ -262,17 +272,14 @@ class TraceReader:
         try:
             if event_order.has_event_order(self.con):
                 try:
-                    ix = EventIndex(self.con, "event_order", "event_groups")
+                    ix = EventIndex.load(self.con, "event_order", "event_groups")
                     if ix.count == event_order.stored_rows(self.con):
                         return ix
                 except duckdb.Error:
-                    pass  # derived tables of an older build: rebuild them below, in TEMP
-            for stmt in event_order.build_sql("temp_event_order", "temp_event_groups", temp=True):
-                self.con.execute(stmt)
-            self.con.execute(
-                event_order.view_sql("temp_event_order", "temp_event_groups", "events", temp=True)
-            )
-            return EventIndex(self.con, "temp_event_order", "temp_event_groups")
+                    pass  # derived tables of an older build: build the order here instead
+            # not stored (a recording leaves it to its readers): computed in this connection
+            cols = event_order.build_in_memory(self.con, "temp_event_groups", "events")
+            return EventIndex(self.con, "temp_event_groups", cols)
         except duckdb.Error as e:
             raise RevatiTraceError(
                 f"{self.path}: cannot build the event order ({_first_line(e)}); the event tables "
@@ -287,11 +294,24 @@ class TraceReader:
         return load_overview(self.con)
 
     def event_count(self) -> int:
-        return self.index.count
+        """Events in the global order (counted in SQL if the order is neither stored nor built
+        yet: a summary of a recording need not sort it)."""
+        return self._extent()[0]
 
     def time_range(self) -> tuple[int, int]:
         """(first event start, last event end) in virtual ns; (0, 0) for an empty trace."""
-        return self.index.time_range()
+        return self._extent()[1:]
+
+    def _extent(self) -> tuple[int, int, int]:
+        if self._index is not None or event_order.has_event_order(self.con):
+            return (self.index.count, *self.index.time_range())
+        try:
+            return event_order.extent(self.con)
+        except duckdb.Error as e:
+            raise RevatiTraceError(
+                f"{self.path}: cannot read the events ({_first_line(e)}); the event tables do "
+                "not match this revati's schema: re-create the trace with this revati"
+            ) from e
 
     def event(self, seq: int) -> Event:
         """The event at position `seq` of the global order."""

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Versions a reader of this build still opens: a v2 trace stores every kernel as a row of the
+# table `kernels` (v3 stores graph replays as one row each, `kernels` is a view); see
+# docs/trace-format.md, "Versioning".
+READABLE_VERSIONS = (2, 3)
 TRACE_FORMAT = "revati-trace"
 META_TABLE = "revati_meta"
 
@@ -72,6 +76,18 @@ _DEVICE_OP = (
     _c("end_ns", "BIGINT", "virtual time it ended on the device"),
     _c("duration_source", "VARCHAR", "'predicted' or 'measured'"),
     _c("model", "VARCHAR", "predictor model that produced the duration, or 'measured'"),
+)
+
+# A kernel's name and launch geometry (kernels, and the kernel nodes of graph templates).
+_KERNEL_LAUNCH = (
+    _c("name", "VARCHAR", "kernel name (demangled where possible)"),
+    _c("grid_x", "INTEGER", "grid dimension x"),
+    _c("grid_y", "INTEGER", "grid dimension y"),
+    _c("grid_z", "INTEGER", "grid dimension z"),
+    _c("block_x", "INTEGER", "block dimension x"),
+    _c("block_y", "INTEGER", "block dimension y"),
+    _c("block_z", "INTEGER", "block dimension z"),
+    _c("shared_mem", "INTEGER", "dynamic shared memory bytes"),
 )
 
 # Columns of `kernel_features`. They live apart from `kernels` because a recorded trace leaves
@@ -216,14 +232,7 @@ TABLES: tuple[Table, ...] = (
         (
             _c("kernel_id", "BIGINT", "id within the trace"),
             *_DEVICE_OP,
-            _c("name", "VARCHAR", "kernel name (demangled where possible)"),
-            _c("grid_x", "INTEGER", "grid dimension x"),
-            _c("grid_y", "INTEGER", "grid dimension y"),
-            _c("grid_z", "INTEGER", "grid dimension z"),
-            _c("block_x", "INTEGER", "block dimension x"),
-            _c("block_y", "INTEGER", "block dimension y"),
-            _c("block_z", "INTEGER", "block dimension z"),
-            _c("shared_mem", "INTEGER", "dynamic shared memory bytes"),
+            *_KERNEL_LAUNCH,
             _c("graph_id", "BIGINT", "CUDA graph launch this kernel belongs to, NULL if none"),
         ),
     ),
@@ -412,6 +421,53 @@ TABLES: tuple[Table, ...] = (
             _c("at_ns", "BIGINT", "virtual time the client received it"),
         ),
     ),
+    Table(
+        "graph_replays",
+        "Every launch of a CUDA graph that replayed a graph template: one row stands for the "
+        "template's kernels (the view `kernels` expands it).",
+        (
+            _c("replay_id", "BIGINT", "id within the trace: the graph_id of its kernels"),
+            _c("template_id", "BIGINT", "graph_kernels.template_id"),
+            _c("first_kernel_id", "BIGINT", "kernel_id of template node 0 (node i: + i)"),
+            _c("device_id", "INTEGER", "devices.device_id"),
+            _c("stream_id", "BIGINT", "streams.stream_id of the launch stream (lane 0)"),
+            _c("launch_ns", "BIGINT", "virtual time the host launched the graph"),
+            _c("root_ns", "BIGINT", "virtual time the graph's nodes are placed from"),
+        ),
+    ),
+    Table(
+        "graph_kernels",
+        "The kernels of a graph template (an instantiated graph as its first launch placed "
+        "it), one row per kernel node, times relative to a replay's root_ns.",
+        (
+            _c("template_id", "BIGINT", "id of the template within the trace"),
+            _c("node", "INTEGER", "kernel node index (0..kernels-1, topological order)"),
+            _c("lane", "INTEGER", "branch: 0 the launch stream, k >= 1 graph_lanes.lane"),
+            _c("start_ns", "BIGINT", "start relative to the replay's root_ns"),
+            _c("end_ns", "BIGINT", "end relative to the replay's root_ns"),
+            _c("duration_source", "VARCHAR", "'predicted' or 'measured'"),
+            _c("model", "VARCHAR", "predictor model that produced the duration"),
+            *_KERNEL_LAUNCH,
+        ),
+    ),
+    Table(
+        "graph_kernel_features",
+        "kernel_features of template nodes that have any (library GEMM nodes).",
+        (
+            _c("template_id", "BIGINT", "graph_kernels.template_id"),
+            _c("node", "INTEGER", "graph_kernels.node"),
+            *KERNEL_FEATURES,
+        ),
+    ),
+    Table(
+        "graph_lanes",
+        "The stream that runs branch `lane` (>= 1) of graphs launched on a stream.",
+        (
+            _c("stream_id", "BIGINT", "the launch stream (graph_replays.stream_id)"),
+            _c("lane", "INTEGER", "graph_kernels.lane"),
+            _c("lane_stream_id", "BIGINT", "streams.stream_id of the branch's stream"),
+        ),
+    ),
 )
 
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
@@ -420,77 +476,89 @@ TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 # written before them sees them empty (TEMP tables), so older traces of the version still open.
 ADDED_IN_VERSION: tuple[str, ...] = ("requests", "request_tokens")
 
-# Derived tables: built from the tables above by `recorder/event_order.py` when a writer closes
-# (or as TEMP tables by a reader when a trace lacks them). Never appended to directly.
-DERIVED_TABLES: tuple[Table, ...] = (
-    Table(
-        "event_groups",
-        "Events that share kind, track, process and name; one row per group.",
-        (
-            _c("grp", "INTEGER", "group id (0..groups-1)"),
-            _c(
-                "kind",
-                "VARCHAR",
-                "'api_call', 'kernel', 'copy', 'memset', 'sync', 'jump', "
-                "'barrier', 'nvtx' or 'marker'",
-            ),
-            _c("kind_code", "TINYINT", "position of kind in the tie-break order"),
-            _c("track_id", "VARCHAR", "'thread:<thread_id>' or 'stream:<stream_id>', NULL if none"),
-            _c("pid", "BIGINT", "process of the track (or of the marker), NULL if run-global"),
-            _c("rank", "INTEGER", "rank of that process, NULL if none"),
-            _c("name", "VARCHAR", "display name of the events"),
-            _c("events", "BIGINT", "number of events in the group"),
-            _c("track_kind", "TINYINT", "0 thread, 1 stream, -1 none (join key)"),
-            _c("track_ref", "BIGINT", "thread_id or stream_id, -1 if none (join key)"),
-            _c("key_pid", "BIGINT", "pid named by the row itself (markers), -1 otherwise"),
-        ),
-    ),
-    Table(
-        "event_order",
-        "Every event in the one global order; row position (rowid) = seq.",
-        (
-            _c("grp", "INTEGER", "event_groups.grp"),
-            _c("kind_code", "TINYINT", "event_groups.kind_code"),
-            _c("ref_id", "BIGINT", "id in the event's own table (call_id, kernel_id, ...)"),
-            _c("start_ns", "BIGINT", "virtual start"),
-            _c("end_ns", "BIGINT", "virtual end (= start_ns for instants)"),
-        ),
-    ),
-    Table(
-        "timeline_overview",
-        "Coarse timeline (recorder/overview.py): per track, layer and bucket of the run "
-        "(meta 'timeline_overview' = '<buckets> <t_min> <t_max>'), the group of the longest "
-        "event there.",
-        (
-            _c("track_id", "VARCHAR", "event_groups.track_id"),
-            _c("layer", "VARCHAR", "'call', 'sync', 'nvtx', 'marker' or 'device'"),
-            _c("bucket", "SMALLINT", "bucket index (0..buckets-1)"),
-            _c("grp", "INTEGER", "event_groups.grp of the longest event touching the bucket"),
-        ),
-    ),
+# Tables a v2 trace lacks (a reader of a v2 file sees them empty).
+GRAPH_TABLES: tuple[str, ...] = (
+    "graph_replays",
+    "graph_kernels",
+    "graph_kernel_features",
+    "graph_lanes",
 )
 
-# Tables whose rows are events on a track with a time; the reader's global order uses these.
-EVENT_TABLES = (
-    "api_calls",
-    "kernels",
-    "copies",
-    "memsets",
-    "syncs",
-    "jumps",
-    "barriers",
-    "nvtx_ranges",
-    "markers",
-)
+# Tables that are views since v3: appends go to the stored table, readers query the view, which
+# adds the kernels of every graph replay. A v2 trace has them as plain tables.
+STORED_AS: dict[str, str] = {"kernels": "kernel_rows", "kernel_features": "kernel_feature_rows"}
+
+# A stored table whose batches may carry kernel_features columns: where the rows that have any
+# go, and the key columns that join them back.
+FEATURES_OF: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kernel_rows": ("kernel_feature_rows", ("kernel_id",)),
+    "graph_kernels": ("graph_kernel_features", ("template_id", "node")),
+}
+
+
+# What a graph replay's row expands to, in the columns of `kernels` / `kernel_features`.
+_REPLAYED = """FROM graph_replays r JOIN {template} t USING (template_id)"""
+_LANE_STREAM = """CASE WHEN t.lane = 0 THEN r.stream_id ELSE (SELECT l.lane_stream_id
+    FROM graph_lanes l WHERE l.stream_id = r.stream_id AND l.lane = t.lane) END"""
+
+
+def replayed_sql(view: str) -> str:
+    """A SELECT of the rows graph replays add to `view` ('kernels' or 'kernel_features'), in
+    its columns: template rows shifted to each replay's root, numbered from its
+    first_kernel_id."""
+    if view == "kernels":
+        names = TABLE_BY_NAME["kernels"].column_names
+        template = "graph_kernels"
+        exprs = {
+            "kernel_id": "r.first_kernel_id + t.node",
+            "call_id": "NULL::BIGINT",
+            "device_id": "r.device_id",
+            "stream_id": _LANE_STREAM,
+            "launch_ns": "r.launch_ns",
+            "start_ns": "r.root_ns + t.start_ns",
+            "end_ns": "r.root_ns + t.end_ns",
+            "graph_id": "r.replay_id",
+            **{
+                c: f"t.{c}" for c in ("duration_source", "model", *(k.name for k in _KERNEL_LAUNCH))
+            },
+        }
+    else:
+        names = ("kernel_id", *KERNEL_FEATURE_NAMES)
+        template = "graph_kernel_features"
+        exprs = {"kernel_id": "r.first_kernel_id + t.node"} | {
+            c: f"t.{c}" for c in KERNEL_FEATURE_NAMES
+        }
+    columns = ", ".join(f"{exprs[c]} AS {c}" for c in names)
+    return f"SELECT {columns} " + _REPLAYED.format(template=template)
+
+
+def view_ddl() -> list[str]:
+    """The views `kernels` and `kernel_features`: stored rows plus every graph replay's."""
+    out = []
+    for view, stored in STORED_AS.items():
+        names = TABLE_BY_NAME[view].column_names
+        out.append(
+            f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(names)} FROM {stored} "
+            f"UNION ALL {replayed_sql(view)}"
+        )
+    return out
+
+
+def stored_table(table: str) -> str:
+    """The table that holds `table`'s rows in a trace of this version."""
+    return STORED_AS.get(table, table)
 
 
 def appendable_columns(table: str) -> tuple[str, ...]:
-    """Columns a batch appended to `table` may carry: its own, and for `kernels` its features
-    too (the writer moves those to `kernel_features`)."""
+    """Columns a batch appended to `table` may carry: its own, and for kernels (eager or of a
+    graph template) their features too (the writer moves those to the features table)."""
     own = TABLE_BY_NAME[table].column_names
-    return own + KERNEL_FEATURE_NAMES if table == "kernels" else own
+    return own + KERNEL_FEATURE_NAMES if stored_table(table) in FEATURES_OF else own
 
 
 def create_all_ddl() -> list[str]:
-    """DDL statements that create every table of the current schema."""
-    return [t.ddl() for t in TABLES]
+    """DDL statements that create every table and view of the current schema."""
+    tables = [
+        t.ddl().replace(f"EXISTS {t.name} (", f"EXISTS {stored_table(t.name)} (", 1) for t in TABLES
+    ]
+    return [*tables, *view_ddl()]

@@ -14,8 +14,11 @@ values)`: integer codes into a small list of strings. They go into DuckDB as the
 decoded there from the list (far cheaper than building a Python string per row); on disk the
 column stays VARCHAR.
 
-The optional kernel columns (`schema.KERNEL_FEATURES`) may come with a `kernels` batch; the writer
-stores the rows that have any in `kernel_features`, keeping the hot table free of empty columns.
+The optional kernel columns (`schema.KERNEL_FEATURES`) may come with a `kernels` (or
+`graph_kernels`) batch; the writer stores the rows that have any in the features table, keeping
+the hot table free of empty columns. `kernels` and `kernel_features` are views since schema
+version 3: their batches go to the stored tables `kernel_rows` and `kernel_feature_rows`
+(`schema.STORED_AS`).
 """
 
 from __future__ import annotations
@@ -201,7 +204,8 @@ class TraceWriter:
         """Buffer a batch of rows for `table`; columns missing from the batch become NULL.
 
         A `kernels` batch may carry the `kernel_features` columns too: the rows that have any go
-        to that table (with their kernel_id), the rest of each row to `kernels`."""
+        to that table (with their kernel_id), the rest of each row to `kernels` (both stored
+        under their `schema.STORED_AS` names)."""
         self._check_open()
         spec = schema.TABLE_BY_NAME.get(table)
         if spec is None or table in (schema.META_TABLE, "run"):
@@ -214,8 +218,9 @@ class TraceWriter:
             raise ValueError(f"{table}: columns of unequal length {sorted(lengths)}")
         if not lengths or lengths.pop() == 0:
             return
-        if table == "kernels":
-            columns = self._split_kernel_features(columns)
+        table = schema.stored_table(table)
+        if table in schema.FEATURES_OF:
+            columns = self._split_kernel_features(table, columns)
         self._buffer(table, columns)
         if (
             self.flush_interval_s is not None
@@ -230,8 +235,11 @@ class TraceWriter:
         if self._buffered_rows[table] >= self.flush_rows:
             self._flush_table(table)
 
-    def _split_kernel_features(self, columns: Mapping[str, ColumnData]) -> dict[str, ColumnData]:
-        """Buffer the feature columns of the rows that have any; return the `kernels` columns."""
+    def _split_kernel_features(
+        self, table: str, columns: Mapping[str, ColumnData]
+    ) -> dict[str, ColumnData]:
+        """Buffer the feature columns of the rows that have any, with the keys that join them
+        back (`schema.FEATURES_OF`); return the rest, the columns of `table`."""
         kernel = {k: v for k, v in columns.items() if k not in schema.KERNEL_FEATURE_NAMES}
         features = {k: v for k, v in columns.items() if k in schema.KERNEL_FEATURE_NAMES}
         if not features:
@@ -239,11 +247,12 @@ class TraceWriter:
         known = np.logical_or.reduce([_present(v) for v in features.values()])
         if not known.any():
             return kernel
-        if "kernel_id" not in kernel:
-            raise ValueError("kernels: rows with features need their kernel_id")
+        features_table, keys = schema.FEATURES_OF[table]
+        if any(k not in kernel for k in keys):
+            raise ValueError(f"{table}: rows with features need their {', '.join(keys)}")
         rows = np.flatnonzero(known)
         picked = {k: _take(v, rows) for k, v in features.items()}
-        self._buffer("kernel_features", {"kernel_id": _take(kernel["kernel_id"], rows), **picked})
+        self._buffer(features_table, {**{k: _take(kernel[k], rows) for k in keys}, **picked})
         return kernel
 
     def append_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 from revati.recorder import schema
 from revati.recorder.event_order import META_KEY, write_event_order
+from revati.recorder.graph_rows import expand_graph_replays, stored_table
 from revati.recorder.overview import META_KEY as OVERVIEW_KEY
 from revati.recorder.overview import write_overview
 from revati.replay.reader import OP_TABLES, ReplayInput
@@ -88,6 +89,7 @@ def write_replay(
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("BEGIN")
+        expand_graph_replays(con)  # each kernel moves on its own
         _device_ops(con, inp, res, models)
         _syncs_and_calls(con, inp, res)
         _barriers(con, inp, res)
@@ -118,7 +120,8 @@ def _device_ops(
 ) -> None:
     o = inp.ops
     dlaunch = res.host_shift.at(o.thread, o.launch)
-    for i, (table, key) in enumerate(OP_TABLES):
+    for i, (logical, key) in enumerate(OP_TABLES):
+        table = stored_table(con, logical)
         m = inp.op_table == i
         if not m.any():
             continue

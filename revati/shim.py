@@ -12,6 +12,7 @@ import mmap
 import os
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -96,6 +97,10 @@ def _dtypes() -> tuple[np.dtype, np.dtype, np.dtype]:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _TABLE_MAKERS:
+        if name not in _TABLES:
+            _TABLES[name] = _TABLE_MAKERS[name]()
+        return _TABLES[name]
     if name == "RECORD_DTYPE":
         return _dtypes()[0]
     if name == "LAUNCH_DTYPE":
@@ -200,10 +205,6 @@ class Message:
         return cls(*MSG.unpack(data))
 
 
-# record.fn -> function name: the fn column of entry_points.tsv, as the C enum is built from it
-FN_NAMES = fn_names()
-
-
 def _value_names(macro: str) -> dict[int, str]:
     """The `X(value, name)` pairs of a list macro of shim.h."""
     text = (build.NATIVE / "shim.h").read_text()
@@ -211,8 +212,14 @@ def _value_names(macro: str) -> dict[int, str]:
     return {int(v): name for v, name in re.findall(r"X\((\d+), (\w+)\)", block)}
 
 
-DATA_TYPES = _value_names("REVATI_DATA_TYPES")  # cudaDataType_t -> "bf16", "fp32", ...
-EPILOGUES = _value_names("REVATI_EPILOGUES")  # cublasLtEpilogue_t -> "bias", "gelu", ...
+# Tables read from the native sources on first use (`__getattr__`): a run's start needs none.
+_TABLES: dict[str, Any] = {}
+_TABLE_MAKERS: dict[str, Callable[[], Any]] = {
+    # record.fn -> function name: the fn column of entry_points.tsv, as the C enum is built from it
+    "FN_NAMES": fn_names,
+    "DATA_TYPES": lambda: _value_names("REVATI_DATA_TYPES"),  # cudaDataType_t -> "bf16", ...
+    "EPILOGUES": lambda: _value_names("REVATI_EPILOGUES"),  # cublasLtEpilogue_t -> "gelu", ...
+}
 
 
 def shim_paths() -> tuple[Path, Path]:

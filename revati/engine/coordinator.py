@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from revati import shim
 from revati.engine.config import RecordConfig
+from revati.engine.cpu_wait import CpuWait
 from revati.engine.lifetimes import Lifetimes
 from revati.engine.resolution import Resolution
 from revati.predict.catalog import DeviceSpec
-from revati.serving.request_log import request_tables
 
 if TYPE_CHECKING:  # imported by `attach`, once the program is started
     from revati.engine.device_model import DeviceModel
@@ -38,6 +38,15 @@ if TYPE_CHECKING:  # imported by `attach`, once the program is started
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
 IDLE_TIMEOUT_S = 0.02
+# While rings fill, look at them this often even without a message: a sync then finds most of
+# what was launched before it already placed, and waits only for the rest. Only with cores to
+# spare: on two cores that work would take CPU from the program's host phases, which count in
+# virtual time, while done at the sync it costs none (the clock is frozen then).
+BUSY_POLL_S = 0.002
+SPARE_CORES = (os.cpu_count() or 1) > 2
+# A wait shorter than this (a deadline the flowing clock reaches soon) is timed in µs, not in the
+# whole ms epoll rounds up to: a thread woken late resumes late in virtual time.
+PRECISE_WAIT_S = 0.005
 PREPARE_TIMEOUT_S = 2.0
 
 
@@ -140,7 +149,9 @@ class Coordinator:
         self.jumps = 0
         self.syncs = 0
         self.lifetimes = Lifetimes()
+        self.cpu_wait = CpuWait()  # sampled at each flush
         self._retry = False
+        self._busy = False  # the last drain found records
         self._last_flush = time.monotonic()
         self._retired_before_attach: list[Participant] = []  # images that exec'd early
 
@@ -228,11 +239,13 @@ class Coordinator:
     # ---- the loop --------------------------------------------------------------------------
 
     def step(self) -> None:
-        """One iteration: messages, draining, deadlines, wakes and jumps."""
+        """One iteration: messages, draining, deadlines, wakes and jumps; the rows of what was
+        drained are built after the wakes, while the woken threads run."""
         self.receive(self._timeout())
         self.drain()
         self._resolve()
         self._schedule()
+        self.ingest.write_later()
         self._reap()
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
@@ -241,6 +254,9 @@ class Coordinator:
         """Accept connections and take in messages (registrations, waits), waiting up to
         `timeout` s for the first. Alone (before `attach`), it lets processes register while
         the engine loads: their records wait in the rings, their waits in `waiters`."""
+        if 0 < timeout < PRECISE_WAIT_S:  # epoll counts whole ms: wait with select's µs timer
+            select.select([self.selector.fileno()], [], [], timeout)
+            timeout = 0
         for key, _ in self.selector.select(timeout):
             kind, obj = key.data
             if kind == "listener":
@@ -251,6 +267,7 @@ class Coordinator:
                 self._process_ended(obj)
 
     def _timeout(self) -> float:
+        idle = BUSY_POLL_S if self._busy else IDLE_TIMEOUT_S
         if self._retry or any(w.resolution is None for w in self.waiters.values()):
             self._retry = False
             return 0.0005
@@ -261,8 +278,8 @@ class Coordinator:
         ]
         if deadlines:
             left = (min(deadlines) - self.page.now()) * self.config.dilation / 1e9
-            return max(0.0, min(IDLE_TIMEOUT_S, left))
-        return IDLE_TIMEOUT_S
+            return max(0.0, min(idle, left))
+        return idle
 
     def _accept(self) -> None:
         while True:
@@ -330,18 +347,23 @@ class Coordinator:
     # ---- draining and resolving ------------------------------------------------------------
 
     def drain(self) -> None:
+        drained = 0
         for p in list(self.procs.values()):
             if not p.dead:
-                self._drain_one(p)
+                drained += self._drain_one(p)
+        self._busy = drained > 0 and SPARE_CORES
 
-    def _drain_one(self, p: Participant) -> None:
+    def _drain_one(self, p: Participant) -> int:
+        """Ingest what `p`'s ring holds; returns how many records."""
+        total = 0
         while True:
             first, records = p.ring.drain()
+            total += len(records)
             if not len(records):
-                return
+                return total
             self.ingest.ingest(p.state, first, records)
             if len(records) < (1 << 16):
-                return
+                return total
 
     def _resolve(self) -> None:
         for w in list(self.waiters.values()):
@@ -508,6 +530,8 @@ class Coordinator:
     # ---- the end ---------------------------------------------------------------------------
 
     def flush(self) -> None:
+        self.ingest.write_later()
+        self.cpu_wait.sample(p.pid for p in self.procs.values() if not p.dead)
         for s in self.model.new_streams:
             self.sink.add(
                 "streams",
@@ -564,6 +588,8 @@ class Coordinator:
                 core_dumped=cause.core_dumped if cause else None,
                 ended_wall_ns=life.ended_wall_ns if life else None,
             )
+        from revati.serving.request_log import request_tables  # numpy: not before the start
+
         for table, columns in request_tables(self.run_dir, self.epoch_monotonic_ns).items():
             self.sink.add_columns(table, columns)
         self.flush()
@@ -573,6 +599,7 @@ class Coordinator:
     def close(self) -> None:
         sink = getattr(self, "sink", None)  # None: closed before `attach`
         if sink is not None:
+            self.ingest.write_later()  # the rows of the last batch, if `finish` did not run
             sink.close()
         for key in list(self.selector.get_map().values()):
             if isinstance(key.fileobj, socket.socket):

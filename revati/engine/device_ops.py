@@ -8,6 +8,7 @@ after that (`graph_replay.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,9 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
-from revati.engine.gemm_shapes import GemmShape
-from revati.engine.graph_replay import GEOMETRY, GraphRun, place_replay
+from revati.engine.gemm_shapes import GemmShape, feature_columns
+from revati.engine.graph_replay import GEOMETRY, GraphRun, GraphTemplate, place_replay
+from revati.engine.launch_runs import RunIds
 from revati.engine.op_durations import OpDurations, distinct_values
 from revati.engine.process_state import ProcessState, demangle
 from revati.engine.resolution import Resolution
@@ -41,6 +43,9 @@ class DeviceOps:
         self.strings = StringCodes()  # kernel names and models, as codes for the writer
         self.op_durations = OpDurations(durations, self.strings)
         self.gemm_at: dict[int, GemmShape] = {}  # library GEMM shapes by launch ring index
+        self.lanes_stored: set[tuple[int, int]] = set()  # graph_lanes rows written
+        # Rows whose building waits until the threads blocked on this batch are answered
+        self.later: list[Callable[[], None]] = []
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -96,11 +101,25 @@ class DeviceOps:
     # ---- device work ---------------------------------------------------------------------
 
     def _launch_run(
-        self, p: ProcessState, recs: np.ndarray, lv: np.ndarray, dur: np.ndarray, models: np.ndarray
+        self,
+        p: ProcessState,
+        recs: np.ndarray,
+        lv: np.ndarray,
+        dur: np.ndarray,
+        models: np.ndarray,
+        shapes: dict[int, GemmShape],
     ) -> None:
         """A run of plain launches by one thread on one stream, placed in one vectorised step:
         end_i = max(floor, max_j<=i (enter_j + latency - S_j-1)) + S_i with S the prefix sums of
-        the durations, which is `start = max(enter + latency, previous end)` unrolled."""
+        the durations, which is `start = max(enter + latency, previous end)` unrolled. Its rows
+        are built later (`write_later`), once the waiting threads have their answers. `recs`
+        may hold GEMM shape records (`shapes`: the shapes of the launches at those positions)."""
+        features: dict[str, np.ndarray] = {}
+        if shapes:
+            is_launch = recs["type"] == shim.REC_LAUNCH
+            at = np.flatnonzero(is_launch).tolist()
+            features = feature_columns([shapes.get(pos) for pos in at])
+            recs, lv = recs[is_launch], lv[is_launch]
         n = len(recs)
         thread = int(recs["thread"][0])
         s = self.model.stream(p.pid, int(lv["stream"][0]), thread)
@@ -109,18 +128,42 @@ class DeviceOps:
         csum = np.cumsum(d)
         term = enter + self.model.launch_latency_ns - (csum - d)
         end = csum + np.maximum(np.maximum.accumulate(term), self.model.stream_floor_ns(s))
-        start = end - d
-        self.model.advance(s, int(end[-1]))
+        last_end = int(end[-1])
+        self.model.advance(s, last_end)
         tid = self.thread_id(p, thread, int(enter[0]))
         seq0 = p.thread_seq.get(thread, 0)
         p.thread_seq[thread] = seq0 + n
-        call_ids = self.sink.new_ids("call", n)
+        ids = RunIds(tid, seq0, self.sink.new_ids("call", n), self.sink.new_ids("kernel", n))
+        start = end - d
+        self.later.append(
+            lambda: self._launch_run_rows(p, recs, lv, models, s, ids, start, end, features)
+        )
+        self.kernels += n
+        p.last_op_end[thread] = last_end
+        self.virtual_end_ns = max(self.virtual_end_ns, last_end, int(recs["exit_ns"][-1]))
+
+    def _launch_run_rows(
+        self,
+        p: ProcessState,
+        recs: np.ndarray,
+        lv: np.ndarray,
+        models: np.ndarray,
+        s: StreamTimeline,
+        ids: RunIds,
+        start: np.ndarray,
+        end: np.ndarray,
+        features: dict[str, np.ndarray],
+    ) -> None:
+        """The `api_calls` and `kernels` rows of a run of launches placed by `_launch_run`
+        (`features`: the `kernel_features` columns of its library GEMMs, if any)."""
+        n = len(recs)
+        enter = recs["enter_ns"].astype(np.int64)
         self.sink.add_columns(
             "api_calls",
             {
-                "call_id": call_ids,
-                "thread_id": np.full(n, tid, dtype=np.int64),
-                "seq": np.arange(seq0, seq0 + n, dtype=np.int64),
+                "call_id": ids.calls,
+                "thread_id": np.full(n, ids.thread, dtype=np.int64),
+                "seq": np.arange(ids.seq, ids.seq + n, dtype=np.int64),
                 "name": Coded(np.minimum(recs["fn"], len(FN_NAMES) - 1), FN_NAMES),
                 "enter_ns": enter,
                 "exit_ns": recs["exit_ns"].astype(np.int64),
@@ -134,8 +177,8 @@ class DeviceOps:
         self.sink.add_columns(
             "kernels",
             {
-                "kernel_id": self.sink.new_ids("kernel", n),
-                "call_id": call_ids,
+                "kernel_id": ids.kernels,
+                "call_id": ids.calls,
                 "device_id": np.full(n, s.device, dtype=np.int32),
                 "stream_id": np.full(n, s.stream_id, dtype=np.int64),
                 "launch_ns": enter,
@@ -151,11 +194,15 @@ class DeviceOps:
                 "block_y": lv["block_y"].astype(np.int32),
                 "block_z": lv["block_z"].astype(np.int32),
                 "shared_mem": lv["shared_mem"].astype(np.int32),
+                **features,
             },
         )
-        self.kernels += n
-        p.last_op_end[thread] = int(end[-1])
-        self.virtual_end_ns = max(self.virtual_end_ns, int(end[-1]), int(recs["exit_ns"][-1]))
+
+    def write_later(self) -> None:
+        """Build the rows whose building was put off (`later`) and hand them to the sink."""
+        later, self.later = self.later, []
+        for build in later:
+            build()
 
     def _launch(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: tuple, dur: tuple[int, str]
@@ -292,6 +339,26 @@ class DeviceOps:
         if template is not None:
             p.graph_templates[g.exec_key] = template
 
+    def _store_template(self, t: GraphTemplate) -> None:
+        """The template's kernels, once, as rows of `graph_kernels` (its first replay)."""
+        t.template_id = self.sink.new_id("graph_template")
+        n, c = len(t), t.columns
+        self.sink.add_columns(
+            "graph_kernels",
+            {
+                "template_id": np.full(n, t.template_id, dtype=np.int64),
+                "node": np.arange(n, dtype=np.int32),
+                "lane": c["lane"].astype(np.int32),
+                "start_ns": c["start"],
+                "end_ns": c["end"],
+                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
+                "model": Coded(c["model"], self.strings.values),
+                "name": Coded(c["name"], self.strings.values),
+                **{g: c[g].astype(np.int32) for g in GEOMETRY},
+                **t.features,
+            },
+        )
+
     def _replay(
         self,
         p: ProcessState,
@@ -301,29 +368,30 @@ class DeviceOps:
         key: tuple[int, int],
         graph_id: int,
     ) -> None:
-        """A launch of a graph placed before: its kernels, in a few vectorised steps."""
+        """A launch of a graph placed before: placed from its template in a few vectorised
+        steps, and one `graph_replays` row that stands for its kernels."""
         t = p.graph_templates.get(key)
         if t is None:  # its nodes never arrived (the shim lost the coordinator meanwhile)
             return
         replay = place_replay(self.model, s, t, root_ns)
-        n, c = len(t), t.columns
-        launch = int(r["exit_ns"])
-        self.sink.add_columns(
-            "kernels",
-            {
-                "kernel_id": self.sink.new_ids("kernel", n),
-                "device_id": np.full(n, s.device, dtype=np.int32),
-                "stream_id": replay.stream_ids,
-                "launch_ns": np.full(n, launch, dtype=np.int64),
-                "start_ns": replay.root_ns + c["start"],
-                "end_ns": replay.root_ns + c["end"],
-                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
-                "model": Coded(c["model"], self.strings.values),
-                "name": Coded(c["name"], self.strings.values),
-                **{g: c[g].astype(np.int32) for g in GEOMETRY},
-                "graph_id": np.full(n, graph_id, dtype=np.int64),
-                **t.features,
-            },
+        if t.template_id < 0:
+            self._store_template(t)
+        for lane, stream_id in replay.lane_streams.items():
+            if lane and (s.stream_id, lane) not in self.lanes_stored:
+                self.lanes_stored.add((s.stream_id, lane))
+                self.sink.add(
+                    "graph_lanes", stream_id=s.stream_id, lane=lane, lane_stream_id=stream_id
+                )
+        n = len(t)
+        self.sink.add(
+            "graph_replays",
+            replay_id=graph_id,
+            template_id=t.template_id,
+            first_kernel_id=self.sink.reserve_ids("kernel", n),
+            device_id=s.device,
+            stream_id=s.stream_id,
+            launch_ns=int(r["exit_ns"]),
+            root_ns=replay.root_ns,
         )
         self.kernels += n
         p.last_op_end[r["thread"]] = replay.root_ns + t.last_end
@@ -368,29 +436,3 @@ class DeviceOps:
 
 FN_NAMES = [*shim.FN_NAMES, "unknown"]  # a code past the table (another shim version): unknown
 _PREDICTED = [schema.DURATION_PREDICTED]
-MIN_RUN = 16
-
-
-def launch_runs(
-    records: np.ndarray, launches: np.ndarray, gemms: dict[int, GemmShape] | None = None
-) -> list[tuple[int, int]]:
-    """[start, end) of runs of >= MIN_RUN plain launches by one thread on one stream (a library
-    GEMM's launch, which carries a shape, is not plain)."""
-    plain = (records["type"] == shim.REC_LAUNCH) & (launches["graph_flag"] == 0)
-    if gemms:
-        plain[np.fromiter(gemms, dtype=np.int64, count=len(gemms))] = False
-    if plain.sum() < MIN_RUN:
-        return []
-    same = (
-        plain[1:]
-        & plain[:-1]
-        & (launches["stream"][1:] == launches["stream"][:-1])
-        & (records["thread"][1:] == records["thread"][:-1])
-    )
-    breaks = np.flatnonzero(~same) + 1
-    bounds = np.concatenate([[0], breaks, [len(records)]])
-    return [
-        (int(a), int(b))
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-        if b - a >= MIN_RUN and plain[a]
-    ]

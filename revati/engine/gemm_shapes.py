@@ -148,8 +148,12 @@ def gemm_columns(shapes: dict[int, GemmShape], positions: np.ndarray) -> dict[st
 def feature_columns(shapes: list[GemmShape | None]) -> dict[str, np.ndarray]:
     """`kernel_features` columns for kernel rows whose shapes are `shapes` (None: not a GEMM);
     empty if none is a GEMM."""
-    if not any(shape is not None for shape in shapes):
+    known = [(i, shape) for i, shape in enumerate(shapes) if shape is not None]
+    if not known:
         return {}
-    rows = [shape.columns() if shape is not None else {} for shape in shapes]
     names = ("gemm_m", "gemm_n", "gemm_k", "batch", "dtype", "features")
-    return {name: np.array([row.get(name) for row in rows], dtype=object) for name in names}
+    columns = {name: np.full(len(shapes), None, dtype=object) for name in names}
+    for i, shape in known:  # only the GEMMs: the other rows stay None
+        for name, value in shape.columns().items():
+            columns[name][i] = value
+    return columns

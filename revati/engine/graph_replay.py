@@ -7,7 +7,8 @@ found is kept as a `GraphTemplate`: each node's lane (branch) and its start and 
 the graph's root, which hold for every later launch of that version, because a launch starts no
 earlier than the end of everything before it on its stream, lanes included. The shim then sends
 later launches as one record (`shim.REC_GRAPH_REPLAY`) and the engine places them with a few
-vectorised operations, whatever the number of nodes.
+vectorised operations, whatever the number of nodes, and the trace stores the template once
+(`graph_kernels`) and each replay as one row (`graph_replays`), expanded on read.
 """
 
 from __future__ import annotations
@@ -85,14 +86,15 @@ class GraphTemplate:
     columns: dict[str, np.ndarray]
     last_end: int  # the last node's end relative to the root (what a copy sync waits for)
     features: dict[str, np.ndarray] = field(default_factory=dict)  # kernel_features columns
-    lanes: np.ndarray = field(init=False)
-    lane_ends: np.ndarray = field(init=False)
+    template_id: int = -1  # graph_kernels.template_id once its rows are in the trace
+    lanes: list[int] = field(init=False)  # plain lists: a replay reads them, a few per replay
+    lane_ends: list[int] = field(init=False)
     span: int = field(init=False)
 
     def __post_init__(self) -> None:
         lane, end = self.columns["lane"], self.columns["end"]
-        self.lanes = np.unique(lane)
-        self.lane_ends = np.array([end[lane == k].max() for k in self.lanes], dtype=np.int64)
+        self.lanes = np.unique(lane).tolist()
+        self.lane_ends = [int(end[lane == k].max()) for k in self.lanes]
         self.span = int(end.max()) if len(end) else 0
 
     def __len__(self) -> int:
@@ -101,24 +103,23 @@ class GraphTemplate:
 
 @dataclass(frozen=True)
 class Replay:
-    """Where one replay of a template landed: its root, and each node's stream."""
+    """Where one replay of a template landed: its root, and the stream of each lane (lane 0 is
+    the launch stream)."""
 
     root_ns: int
-    stream_ids: np.ndarray
+    lane_streams: dict[int, int]
 
 
 def place_replay(model: DeviceModel, s: StreamTimeline, t: GraphTemplate, root_ns: int) -> Replay:
     """Advance the launch stream and the lane streams as the node-by-node placement would."""
-    lane_streams = [s if k == 0 else model.graph_lane(s, int(k)) for k in t.lanes]
+    lane_streams = [s if k == 0 else model.graph_lane(s, k) for k in t.lanes]
     # Lanes end before the launch stream's floor (each node's end advanced it), so the root is
     # never earlier than a lane's tail; the max keeps that true whatever happened meanwhile.
     root = max([root_ns, *(ls.tail_ns for ls in lane_streams if ls is not s)])
-    for ls, end in zip(lane_streams, t.lane_ends.tolist(), strict=True):
+    for ls, end in zip(lane_streams, t.lane_ends, strict=True):
         if ls is not s:
             ls.tail_ns = max(ls.tail_ns, root + end)
-    if len(t):
+    if t.lanes:
         model.advance(s, root + t.span)
-    ids = np.zeros(int(t.lanes.max()) + 1 if len(t.lanes) else 1, dtype=np.int64)
-    for k, ls in zip(t.lanes.tolist(), lane_streams, strict=True):
-        ids[k] = ls.stream_id
-    return Replay(root, ids[t.columns["lane"]])
+    lanes = {k: ls.stream_id for k, ls in zip(t.lanes, lane_streams, strict=True)}
+    return Replay(root, lanes)

@@ -9,6 +9,7 @@ waits exactly for the work submitted before it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,11 @@ from revati import shim
 from revati.engine.api_args import api_args
 from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement
-from revati.engine.device_ops import FN_NAMES, DeviceOps, launch_runs
+from revati.engine.device_ops import FN_NAMES, DeviceOps
 from revati.engine.durations import DurationModel
 from revati.engine.gemm_shapes import pair_gemms
-from revati.engine.op_durations import op_mask
+from revati.engine.launch_runs import MIN_RUN, launch_runs
+from revati.engine.op_durations import OP_TYPES, SMALL_BATCH, op_mask
 from revati.engine.process_state import ProcessState
 from revati.engine.resolution import INFINITE, Resolution
 from revati.engine.trace_sink import TraceSink
@@ -42,6 +44,12 @@ class Ingest(DeviceOps):
     def ingest(self, p: ProcessState, first_index: int, records: np.ndarray) -> None:
         if not len(records):
             return
+        if len(records) <= SMALL_BATCH:  # what a sync drains, usually
+            rows = records.tolist()
+            types = [r[1] for r in rows]
+            if types.count(shim.REC_LAUNCH) < MIN_RUN:
+                self._ingest_few(p, first_index, records, rows, types)
+                return
         launches = shim.launch_view(records)
         is_op = op_mask(records)
         all_ops = bool(is_op.all())  # a batch of launches only: no copies, no index arrays
@@ -55,46 +63,72 @@ class Ingest(DeviceOps):
             lambda kernel: self.kernel_name(p, kernel),
             shape_ids,
         )
-        op_index = np.arange(len(records)) if all_ops else np.cumsum(is_op) - 1
+        ops_before = np.cumsum(is_op)  # operations up to and including each record
         names: tuple[str, ...] = records.dtype.names or ()
-        i: int = 0
-        n = len(records)
-        for start, end in launch_runs(records, launches, shapes):
-            self._records(
-                p, first_index, records, launches, names, i, start, op_index, durations, models
-            )
-            ops = slice(start, end) if all_ops else op_index[start:end]
+
+        def ops_in(lo: int, hi: int) -> slice:  # the operations among records [lo, hi)
+            return slice(int(ops_before[lo - 1]) if lo else 0, int(ops_before[hi - 1]))
+
+        def walk(lo: int, hi: int) -> None:  # records [lo, hi) one by one
+            if lo >= hi:
+                return
+            ops = ops_in(lo, hi)
+            durs = zip(durations[ops].tolist(), models[ops].tolist(), strict=True)
+            rows, lrows = records[lo:hi].tolist(), launches[lo:hi].tolist()
+            self._walk(p, first_index + lo, rows, lrows, names, durs)
+
+        i = 0
+        for start, end in launch_runs(records, launches):
+            walk(i, start)
+            ops = ops_in(start, end)
+            run_shapes = {pos - start: shape for pos, shape in shapes.items() if start <= pos < end}
             self._launch_run(
-                p, records[start:end], launches[start:end], durations[ops], models[ops]
+                p, records[start:end], launches[start:end], durations[ops], models[ops], run_shapes
             )
             i = end
-        self._records(p, first_index, records, launches, names, i, n, op_index, durations, models)
+        walk(i, len(records))
 
-    def _records(
+    def _ingest_few(
+        self, p: ProcessState, first_index: int, records: np.ndarray, rows: list, types: list
+    ) -> None:
+        """A small batch with few launches: record by record, without array passes (`rows`:
+        the records as tuples, `types` their types)."""
+        shapes = (
+            pair_gemms(records, p.pending_gemm) if p.pending_gemm or shim.REC_GEMM in types else {}
+        )
+        self.gemm_at = {first_index + pos: shape for pos, shape in shapes.items()}
+        ops = [k for k, t in enumerate(types) if t in OP_TYPES]
+        sids = [self.op_durations.shape_id(shapes[k]) if k in shapes else 0 for k in ops]
+        predicted = self.op_durations.predict_rows(
+            [rows[k] for k in ops],
+            sids,
+            lambda chosen: records[[ops[i] for i in chosen]],
+            lambda kernel: self.kernel_name(p, kernel),
+        )
+        lrows = shim.launch_view(records).tolist() if shim.REC_LAUNCH in types else rows
+        names: tuple[str, ...] = records.dtype.names or ()
+        self._walk(p, first_index, rows, lrows, names, iter(predicted))
+
+    def _walk(
         self,
         p: ProcessState,
-        first_index: int,
-        records: np.ndarray,
-        launches: np.ndarray,
+        index: int,
+        rows: list[tuple],
+        lrows: list[tuple],
         names: tuple[str, ...],
-        lo: int,
-        hi: int,
-        op_index: np.ndarray,
-        durations: np.ndarray,
-        models: np.ndarray,
+        durations: Iterator[tuple[int, int]],
     ) -> None:
-        """Records [lo, hi) one by one."""
-        if lo >= hi:
-            return
-        rows = records[lo:hi].tolist()
-        lrows = launches[lo:hi].tolist()
+        """Records one by one (`rows` and their launch views `lrows`, from ring index `index`);
+        `durations` yields (duration, model code) for each operation record among them."""
+        models = self.strings.values
         for k, values in enumerate(rows):
+            t = values[1]
+            dur = (0, "")
+            if t in OP_TYPES:
+                d, m = next(durations)
+                dur = (int(d), models[m])
             r = dict(zip(names, values, strict=True))
-            t = r["type"]
-            has_op = t in (shim.REC_LAUNCH, shim.REC_COPY, shim.REC_MEMSET)
-            op = op_index[lo + k]
-            dur = (int(durations[op]), self.strings.values[models[op]]) if has_op else (0, "")
-            self._one(p, first_index + lo + k, r, lrows[k] if t == shim.REC_LAUNCH else None, dur)
+            self._one(p, index + k, r, lrows[k] if t == shim.REC_LAUNCH else None, dur)
 
     def _one(
         self,

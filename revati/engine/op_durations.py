@@ -93,12 +93,16 @@ class OpDurations:
         shape id (0 for the others), the same id for the same shape all run long."""
         ids = np.zeros(n, dtype=np.uint64)
         for pos, shape in shapes.items():
-            sid = self._shape_ids.get(shape)
-            if sid is None:
-                sid = self._shape_ids[shape] = len(self._shapes)
-                self._shapes.append(shape)
-            ids[pos] = sid
+            ids[pos] = self.shape_id(shape)
         return ids
+
+    def shape_id(self, shape: GemmShape) -> int:
+        """The id of a GEMM shape (the same for the same shape all run long)."""
+        sid = self._shape_ids.get(shape)
+        if sid is None:
+            sid = self._shape_ids[shape] = len(self._shapes)
+            self._shapes.append(shape)
+        return sid
 
     def predict(
         self, ops: np.ndarray, name_of: Callable[[int], str], shape_ids: np.ndarray | None = None
@@ -127,19 +131,31 @@ class OpDurations:
     def _predict_few(
         self, ops: np.ndarray, name_of: Callable[[int], str], shape_ids: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`predict` for a handful of records (a sync's batch): plain Python, no array passes."""
+        """`predict` for a handful of records: plain Python, no array passes."""
         sids = [0] * len(ops) if shape_ids is None else shape_ids.tolist()
-        keys = [_key(r, sid) for r, sid in zip(ops.tolist(), sids, strict=True)]
-        missing = [i for i, k in enumerate(keys) if k not in self._cache]
-        if missing:
-            unique = list(dict.fromkeys(keys[i] for i in missing))
-            first = [keys.index(k) for k in unique]
-            self._predict_missing(ops[first], unique, name_of)
-        values = [self._cache[k] for k in keys]
+        values = self.predict_rows(ops.tolist(), sids, lambda rows: ops[rows], name_of)
         return (
             np.array([d for d, _ in values], dtype=np.int64),
             np.array([m for _, m in values], dtype=np.int32),
         )
+
+    def predict_rows(
+        self,
+        rows: list[tuple],
+        shape_ids: list[int],
+        select: Callable[[list[int]], np.ndarray],
+        name_of: Callable[[int], str],
+    ) -> list[tuple[int, int]]:
+        """(duration, model code) of each operation record in `rows` (tuples of RECORD_DTYPE's
+        fields, with their GEMM shape ids); `select(positions)` gives those records as an array,
+        which only a prediction not cached yet needs."""
+        keys = [_key(r, sid) for r, sid in zip(rows, shape_ids, strict=True)]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            unique = list(dict.fromkeys(keys[i] for i in missing))
+            first = [keys.index(k) for k in unique]
+            self._predict_missing(select(first), unique, name_of)
+        return [self._cache[k] for k in keys]
 
     def _predict_missing(
         self, ops: np.ndarray, keys: list[tuple[int, ...]], name_of: Callable[[int], str]
@@ -150,9 +166,16 @@ class OpDurations:
             self._cache[key] = (int(d), self.strings.code(str(m)))
 
 
+_TYPE_AND_KIND = np.uint64(0xFFFF << 32)  # their bits in a record's first 64-bit word
+
+
 def _all_like_first(ops: np.ndarray) -> bool:
-    """Whether every record agrees with the first on every field a key is made of."""
-    return all(bool((ops[f] == ops[f][0]).all()) for f in ("type", "kind", "a", "b", "c"))
+    """Whether every record agrees with the first on every field a key is made of (type and kind
+    in word 0, a, b and c in words 4-6 of the record's eight 64-bit words)."""
+    words = ops.view(np.uint64).reshape(len(ops), 8)
+    if ((words[:, 0] ^ words[0, 0]) & _TYPE_AND_KIND).any():
+        return False
+    return bool((words[:, 4:7] == words[0, 4:7]).all())
 
 
 def _key(r: tuple, shape_id: int = 0) -> tuple[int, ...]:

@@ -44,6 +44,12 @@ class TraceSink:
         self._ids[kind] = i + 1
         return i
 
+    def reserve_ids(self, kind: str, n: int) -> int:
+        """Reserve `n` consecutive ids; the first."""
+        start = self._ids[kind]
+        self._ids[kind] = start + n
+        return start
+
     def new_ids(self, kind: str, n: int) -> np.ndarray:
         start = self._ids[kind]
         self._ids[kind] = start + n

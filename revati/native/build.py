@@ -126,14 +126,30 @@ class BuildError(RuntimeError):
     """The C compiler failed; the message holds its output."""
 
 
+def _digested_files() -> list[tuple[Path, bytes]]:
+    """The files the build depends on, each with what its bytes are prefixed with in the hash."""
+    sources = sorted({*SHIM_SOURCES, *HELPER_SOURCES, *HEADERS})
+    extras = (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py", NATIVE / "entry_table.py")
+    return [(NATIVE / name, name.encode() + b"\0") for name in sources] + [
+        (extra, b"") for extra in extras if extra.exists()
+    ]
+
+
+_DIGESTS: dict[tuple[tuple[str, int, int], ...], str] = {}  # by (file, mtime, size): one hash
+
+
 def source_digest() -> str:
-    h = hashlib.sha256()
-    for name in sorted({*SHIM_SOURCES, *HELPER_SOURCES, *HEADERS}):
-        h.update(name.encode() + b"\0" + (NATIVE / name).read_bytes())
-    for extra in (TABLE, NATIVE / "stubgen.py", NATIVE / "build.py", NATIVE / "entry_table.py"):
-        if extra.exists():
-            h.update(extra.read_bytes())
-    return h.hexdigest()[:16]
+    """A hash of the native sources; computed once per process while no file changes (a run
+    asks several times, and hashing every source costs tens of ms)."""
+    files = _digested_files()
+    stamp = tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f, _ in files)
+    digest = _DIGESTS.get(stamp)
+    if digest is None:
+        h = hashlib.sha256()
+        for f, prefix in files:
+            h.update(prefix + f.read_bytes())
+        digest = _DIGESTS[stamp] = h.hexdigest()[:16]
+    return digest
 
 
 def compiler() -> str:

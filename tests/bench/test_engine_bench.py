@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from revati.recorder.reader import open_trace
 from revati.recorder.writer import RunInfo, TraceWriter
 
 from revati import shim
@@ -32,6 +33,7 @@ from revati.engine.durations import DurationModel
 from revati.engine.ingest import Ingest, ProcessState
 from revati.engine.trace_sink import TraceSink
 from tests.conftest import REPO
+from tests.engine_records import engine, graph_launch, launch_batch
 from tests.integration.record_helpers import build_cuda
 
 SOURCE = REPO / "tests" / "cuda" / "engine_load.cu"
@@ -174,46 +176,220 @@ def test_start_and_close(tmp_path: Path, engine_load: Path, empty_run: Run) -> N
     )
 
 
-def _launch_batch(n: int, first_enter_ns: int) -> np.ndarray:
-    """n ring records: launches of kernel 1 on stream 0 by thread 0, 2 µs apart."""
-    r = np.zeros(n, dtype=shim.RECORD_DTYPE)
-    r["type"] = shim.REC_LAUNCH
-    r["enter_ns"] = first_enter_ns + 2000 * np.arange(n)
-    r["exit_ns"] = r["enter_ns"] + 50
-    lv = shim.launch_view(r)
-    lv["kernel"], lv["grid_x"], lv["block_x"] = 1, 16, 256
-    return r
-
-
-def test_engine_cpu_per_record(tmp_path: Path) -> None:
-    """The engine in this process, without the program or the scheduler: CPU time of ingesting
-    ring batches of 65,536 launches (predict, device model, rows) and of writing them."""
-    names = tmp_path / "names.txt"
-    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
-    writer = TraceWriter(tmp_path / "cpu.duckdb", RunInfo())
+def _in_process(tmp_path: Path, name: str, batches: list[np.ndarray]) -> tuple[Path, list[float]]:
+    """Feed `batches` to an engine in this process, writing a trace as `revati record` does
+    (event order left to the reader); CPU seconds of ingest, of the writer's inserts, of the
+    close, and of a reader building the event order."""
+    path = tmp_path / f"{name}.duckdb"
+    writer = TraceWriter(path, RunInfo(), build_event_order=False)
     sink = TraceSink(writer)
-    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
-    state = ProcessState(1, (1, 0), shim.NamesFile(names))
-    batches = [_launch_batch(65_536, i * 65_536 * 2000) for i in range(16)]
+    ingest, state = engine(sink, tmp_path)
     t0 = time.process_time()
-    for i, batch in enumerate(batches):
-        ingest.ingest(state, i * 65_536, batch)
+    first = 0
+    for batch in batches:
+        ingest.ingest(state, first, batch)
+        first += len(batch)
+    ingest.write_later()  # the rows of the runs, built once the syncs would have been answered
     t1 = time.process_time()
     sink.close()
     t2 = time.process_time()
     writer.close()
     t3 = time.process_time()
+    with open_trace(path) as reader:
+        assert reader.index.count == reader.event_count()  # the order, sorted
+    t4 = time.process_time()
+    return path, [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+
+
+def test_engine_cpu_per_record(tmp_path: Path) -> None:
+    """The engine in this process, without the program or the scheduler: CPU time of ingesting
+    ring batches of 65,536 launches (predict, device model, rows) and of writing them."""
     n = 16 * 65_536
-    assert ingest.kernels == n
-    with duckdb.connect(str(tmp_path / "cpu.duckdb"), read_only=True) as con:
+    batches = [launch_batch(65_536, i * 65_536 * 2000) for i in range(16)]
+    path, (ingest, insert, close, index) = _in_process(tmp_path, "eager", batches)
+    with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT start_ns) FROM kernels").fetchone() == (
             n,
             n,
         )
     print(
         f"\nengine CPU per launch record (in process, {n:,} records): ingest (predict, device "
-        f"model, row columns) {(t1 - t0) / n * 1e9:.0f} ns = {n / (t1 - t0) / 1e6:.2f} M/s; "
-        f"DuckDB insert of its kernel and api_call rows {(t2 - t1) / n * 1e9:.0f} ns; "
-        f"close (event order, overview, checkpoint) {(t3 - t2) / n * 1e9:.0f} ns; "
-        f"together {n / (t3 - t0) / 1e6:.2f} M/s"
+        f"model, row columns) {ingest / n * 1e9:.0f} ns = {n / ingest / 1e6:.2f} M/s; "
+        f"DuckDB insert of its kernel and api_call rows {insert / n * 1e9:.0f} ns; "
+        f"close {close / n * 1e9:.0f} ns; together {n / (ingest + insert + close) / 1e6:.2f} M/s; "
+        f"trace {path.stat().st_size / n:.1f} bytes per kernel; a reader's event order "
+        f"{index / n * 1e9:.0f} ns per kernel (2 events each)"
+    )
+
+
+CHAIN_500 = [((i - 1,) if i else (), 16) for i in range(500)]
+
+
+def test_engine_cpu_per_graph_replay(tmp_path: Path) -> None:
+    """The same for 2,000 launches of a captured graph of 500 kernels: the first sent node by
+    node, the others one replay record each (what the shim sends)."""
+    replays = 2000
+    launches = [graph_launch(i * 2_000_000, CHAIN_500, replay=i > 0) for i in range(replays)]
+    batches = [np.concatenate(launches[i : i + 500]) for i in range(0, replays, 500)]
+    path, (ingest, insert, close, index) = _in_process(tmp_path, "graph", batches)
+    n = replays * len(CHAIN_500)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT graph_id) FROM kernels").fetchone() == (
+            n,
+            replays,
+        )
+        assert con.execute("SELECT count(*) FROM graph_replays").fetchone() == (replays - 1,)
+    print(
+        f"\nengine CPU per graph replay of 500 kernels (in process, {replays:,} launches): "
+        f"ingest {ingest / replays * 1e6:.1f} µs; insert {insert / replays * 1e6:.1f} µs; close "
+        f"{close / replays * 1e6:.1f} µs; {n / (ingest + insert + close) / 1e6:.1f} M kernel "
+        f"records per CPU second; trace {path.stat().st_size / n:.2f} bytes per kernel; a "
+        f"reader's event order {index / n * 1e9:.0f} ns per kernel"
+    )
+
+
+def _median_step_ns(run: Run) -> float:
+    steps = [v for k, v in run.values.items() if k.startswith("step_ns_")]
+    return float(np.median(steps))
+
+
+def _cpu_wait_ns(trace: Path) -> tuple[int, int]:
+    with duckdb.connect(str(trace), read_only=True) as con:
+        wait, cpus = con.execute(
+            "SELECT config->>'cpu_wait_ns', config->>'host_cpus' FROM run"
+        ).fetchone()
+    return int(wait), int(cpus)
+
+
+@pytest.mark.parametrize(
+    ("procs", "threads", "steps"), [(1, 1, 100), (1, 4, 50), (2, 2, 50)], ids=str
+)
+def test_virtual_time_under_load(
+    tmp_path: Path, engine_load: Path, procs: int, threads: int, steps: int
+) -> None:
+    """The same decode-like steps (a fixed host phase, 20 launches, a sync) recorded as the
+    machine is and with a process spinning on another core: how far the virtual step moves."""
+    args = ("steps", str(procs), str(threads), str(steps))
+    quiet = record(tmp_path / "quiet", engine_load, *args)
+    spinner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        busy = record(tmp_path / "busy", engine_load, *args)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    workers = procs * threads
+    for run in (quiet, busy):
+        assert sum(k.startswith("step_ns_") for k in run.values) == workers
+        assert _sync_count(run.trace) == workers * (steps + 1)
+        assert _cpu_wait_ns(run.trace)[1] == os.cpu_count()
+    a, b = _median_step_ns(quiet), _median_step_ns(busy)
+    print(
+        f"\n{procs} process(es) x {threads} thread(s), {steps} steps: median virtual step "
+        f"{a / 1e3:.0f} µs as is, {b / 1e3:.0f} µs with another core busy ({(b - a) / a:+.1%}; "
+        f"goal within 1%); participants waited for a CPU {_cpu_wait_ns(quiet.trace)[0] / 1e6:.0f}"
+        f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; {_load()}"
+    )
+
+
+def _sync_batch(n: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """n launches on `stream` (as `launch_batch`) followed by a stream sync on it."""
+    r = np.concatenate([launch_batch(n, first_enter_ns), np.zeros(1, dtype=shim.RECORD_DTYPE)])
+    shim.launch_view(r)["stream"][:n] = stream
+    r["fn"][:n] = shim.FN_NAMES.index("cudaLaunchKernel")
+    sync = r[n:]
+    sync["type"], sync["kind"], sync["a"], sync["d"] = shim.REC_SYNC, shim.SYNC_STREAM, stream, 2
+    sync["fn"] = shim.FN_NAMES.index("cudaStreamSynchronize")
+    sync["enter_ns"] = sync["exit_ns"] = first_enter_ns + 2000 * n
+    return r
+
+
+def test_engine_cpu_on_a_sync_path(tmp_path: Path) -> None:
+    """The engine in this process: CPU time from a sync's batch (N launches and the sync) to its
+    deadline, and of the rows built after the answer (what a coordinator step does between a
+    WAIT and its WAKE, without sockets or the scheduler)."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "sync.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    stream, index, enter = 0x5000, 0, 0
+    ingest.model.create_stream(1, stream, 1, 0, 0)
+    print("\nengine CPU on a sync's path (in process; median of 200 batches):")
+    for n in (1, 10, 100, 1000):
+        to_answer, rows = [], []
+        for _ in range(200):
+            batch = _sync_batch(n, enter, stream)
+            t0 = time.thread_time_ns()
+            ingest.ingest(state, index, batch)
+            answer = ingest.resolutions.pop((1, 0, index + n))
+            t1 = time.thread_time_ns()
+            ingest.write_later()
+            rows.append(time.thread_time_ns() - t1)
+            to_answer.append(t1 - t0)
+            assert answer.deadline_ns == state.last_op_end[0]  # waits for its last kernel
+            index, enter = index + n + 1, int(batch["enter_ns"][-1]) + 2000
+        sink.flush()
+        goal = 50_000 + n * 500
+        print(
+            f"  N = {n:>4}: {np.median(to_answer) / 1e3:7.1f} µs to the answer (a sync's whole "
+            f"wall goal: {goal / 1e3:.1f} µs), then {np.median(rows) / 1e3:7.1f} µs of rows; "
+            f"{_load()}"
+        )
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "sync.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 200 * 1111
+
+
+def _layer_batch(layers: int, first_enter_ns: int, stream: int) -> np.ndarray:
+    """Per layer, as cuBLAS and PyTorch write them: a GEMM's shape record (REC_GEMM), its
+    kernel's launch (kernel 2), then three elementwise launches (kernel 1); one thread."""
+    kinds = np.tile([shim.REC_GEMM, *[shim.REC_LAUNCH] * 4], layers)
+    r = np.zeros(len(kinds), dtype=shim.RECORD_DTYPE)
+    r["type"] = kinds
+    r["enter_ns"] = first_enter_ns + 2000 * np.arange(len(r))
+    r["exit_ns"] = r["enter_ns"] + 50
+    launch, gemm = kinds == shim.REC_LAUNCH, kinds == shim.REC_GEMM
+    r["enter_ns"][gemm] = r["exit_ns"][gemm] = 0  # a shape record has strides there, no times
+    lv = shim.launch_view(r)
+    lv["kernel"][launch] = np.tile([2, 1, 1, 1], layers)
+    lv["grid_x"][launch], lv["block_x"][launch], lv["stream"][launch] = 16, 256, stream
+    g = shim.gemm_view(r)
+    g["m"][gemm] = g["n"][gemm] = g["k"][gemm] = 4096
+    g["batch"][gemm], g["compute"][gemm], g["epilogue"][gemm] = 1, 68, 1
+    g["a_type"][gemm] = g["b_type"][gemm] = g["c_type"][gemm] = 14  # bf16
+    return r
+
+
+def test_engine_cpu_per_gemm_layer(tmp_path: Path) -> None:
+    """Library GEMMs inside runs of launches: engine CPU per layer of a GEMM and three
+    elementwise launches (predict, place, rows), in process."""
+    names = tmp_path / "names.txt"
+    names.write_text("K\t1\t_Z4tinyPfi\nK\t2\tcublas_gemm_bf16_nn\nT\t0\t1\tmain\n")
+    writer = TraceWriter(tmp_path / "gemm.duckdb", RunInfo())
+    sink = TraceSink(writer)
+    ingest = Ingest(sink, DeviceModel(2500), DurationModel("h100-sxm", None), "h100")
+    state = ProcessState(1, (1, 0), shim.NamesFile(names))
+    ingest.model.create_stream(1, 0x5000, 1, 0, 0)
+    batches = [_layer_batch(200, i * 10**8, 0x5000) for i in range(30)]
+    index = 0
+    t0 = time.thread_time_ns()
+    for batch in batches:
+        ingest.ingest(state, index, batch)
+        ingest.write_later()
+        index += len(batch)
+    per_layer = (time.thread_time_ns() - t0) / (30 * 200)
+    sink.close()
+    writer.close()
+    with duckdb.connect(str(tmp_path / "gemm.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM kernels").fetchone()[0] == 30 * 200 * 4
+        gemms = con.execute(
+            "SELECT count(*), count(DISTINCT k.name) FROM kernel_features f "
+            "JOIN kernels k USING (kernel_id) WHERE f.gemm_m = 4096 AND f.dtype = 'bf16'"
+        ).fetchone()
+    assert gemms == (30 * 200, 1)  # every GEMM's launch carries its shape, no other kernel does
+    print(
+        f"\nengine CPU per layer of a cuBLAS GEMM and 3 launches (in process, 6,000 layers): "
+        f"{per_layer / 1e3:.1f} µs ({per_layer / 4e3:.2f} µs per kernel); {_load()}"
     )

@@ -9,6 +9,10 @@
 //                               second stream; join) replayed R times with a sync after each,
 //                               updated with cudaGraphExecUpdate (larger kernels) half-way
 //   engine_load empty           no CUDA call at all (start and close cost of a run)
+//   engine_load steps P T S     decode-like steps: P processes (fork) of T threads, each doing S
+//                               steps of a fixed host phase (a loop of arithmetic, the same work
+//                               whatever the load), 20 launches and a stream sync; prints
+//                               `step_ns_<i>` (the median virtual step time of worker i)
 // Timed loops start after one cudaDeviceSynchronize (the engine is up; `revati record` loads it
 // while the program starts). Prints `key=value` lines: the counts; `host_wall_ns` (unwarped wall
 // time of the loop, read with a raw syscall, which the shim does not see) and `sync_wall_ns`
@@ -19,7 +23,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <algorithm>
+#include <pthread.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <vector>
 #include <unistd.h>
 #include <cuda_runtime.h>
 
@@ -135,16 +143,82 @@ static int forkgraph(long replays) {
     return 0;
 }
 
+// A host phase: the same arithmetic every time (~0.3 ms of CPU on a 2-core VM), never a clock.
+static volatile double g_sink;
+static void host_phase() {
+    double x = 1.0;
+    for (int i = 0; i < 100000; i++) x = x * 1.0000001 + 1e-9;
+    g_sink = x;
+}
+
+// CLOCK_MONOTONIC through libc: virtual time under revati.
+static long long clock_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long median_step_ns(long steps) {
+    cudaStream_t s;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    float *x;
+    CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
+    CHECK(cudaStreamSynchronize(s));
+    std::vector<long long> times;
+    for (long i = 0; i < steps; i++) {
+        long long t0 = clock_ns();
+        host_phase();
+        for (int k = 0; k < 20; k++) tiny<<<16, 256, 0, s>>>(x, 4096);
+        CHECK(cudaStreamSynchronize(s));
+        times.push_back(clock_ns() - t0);
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
+struct step_worker { long steps; long long median; };
+
+static void *step_thread(void *p) {
+    step_worker *w = (step_worker *)p;
+    w->median = median_step_ns(w->steps);
+    return nullptr;
+}
+
+static void threaded_steps(int process, int threads, long steps) {
+    std::vector<pthread_t> t(threads);
+    std::vector<step_worker> w(threads, step_worker{steps, 0});
+    for (int i = 0; i < threads; i++) pthread_create(&t[i], nullptr, step_thread, &w[i]);
+    for (int i = 0; i < threads; i++) pthread_join(t[i], nullptr);
+    for (int i = 0; i < threads; i++) printf("step_ns_%d=%lld\n", process * threads + i, w[i].median);
+    fflush(stdout);
+}
+
+static int steps(int procs, int threads, long steps) {
+    for (int p = 1; p < procs; p++) {
+        if (fork() == 0) {
+            threaded_steps(p, threads, steps);
+            _exit(0);
+        }
+    }
+    threaded_steps(0, threads, steps);
+    while (wait(nullptr) > 0) {
+    }
+    printf("kernels=%ld\n", (long)procs * threads * steps * 20);
+    return 0;
+}
+
 static int run(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "eager") && argc == 4) return eager(atol(argv[2]), atol(argv[3]));
     if (!strcmp(mode, "graph") && argc == 4) return graph(atol(argv[2]), atol(argv[3]));
     if (!strcmp(mode, "forkgraph") && argc == 3) return forkgraph(atol(argv[2]));
+    if (!strcmp(mode, "steps") && argc == 5) return steps(atoi(argv[2]), atoi(argv[3]), atol(argv[4]));
     if (!strcmp(mode, "empty")) {
         printf("kernels=0\n");
         return 0;
     }
-    fprintf(stderr, "usage: engine_load eager N EVERY | graph REPLAYS NODES | forkgraph REPLAYS | empty\n");
+    fprintf(stderr, "usage: engine_load eager N EVERY | graph REPLAYS NODES | forkgraph REPLAYS | "
+                    "steps PROCS THREADS STEPS | empty\n");
     return 2;
 }
 

@@ -98,7 +98,7 @@ def test_a_decode_step_is_its_predicted_device_work_plus_host_time(run) -> None:
     other slack: the step ends when its token copy does."""
     from revati.predict.catalog import get_device
 
-    mode, out, trace = run
+    _, out, trace = run
     (device,) = q(trace, "SELECT device FROM run")[0]
     latency = get_device(device).launch_latency_ns
     steps = decode_steps(trace)
@@ -122,8 +122,6 @@ def test_a_decode_step_is_its_predicted_device_work_plus_host_time(run) -> None:
         else:  # the sync returns when the token copy lands
             assert end == device_free
         assert end - start == device_work + host_wait
-        if mode == "graph":  # a replayed step is device-bound: one launch for the whole forward
-            assert device_work > host_wait
     # and the program's own clock saw these same steps
     trace_ms = sorted((end - start) / 1e6 for start, end, _, _ in steps)[STEPS // 2]
     assert out["decode_ms_median"] == pytest.approx(trace_ms, rel=0.05, abs=0.1)

@@ -91,7 +91,7 @@ def _bad_inputs(tmp_path: Path, good: Path) -> dict[str, tuple[Path, str]]:
     gutted = tmp_path / "gutted.duckdb"
     gutted.write_bytes(data)
     con = duckdb.connect(str(gutted))
-    con.execute("DROP TABLE kernels")
+    con.execute("DROP VIEW kernels")
     con.close()
     return {
         "missing": (tmp_path / "nope.duckdb", "no such file"),

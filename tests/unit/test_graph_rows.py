@@ -1,0 +1,103 @@
+"""Graph replays stored as one row each (schema version 3): the views `kernels` and `events` of
+a trace whose graph launches were replayed hold exactly the rows of the same launches placed
+node by node, the engine fed the same ring records in this process (no clock, no scheduler)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from revati.recorder.chrome_export import export_chrome
+from revati.recorder.graph_rows import expand_graph_replays
+from revati.recorder.reader import open_trace
+from revati.replay.alignment import load_device_ops
+from revati.replay.session import replay_trace
+
+from tests.engine_records import FORK_JOIN, fork_join_trace
+from tests.replay_checks import differing_tables
+
+# Kernels relative to their launch are the same, so every column of every row can be compared.
+EVERY_KERNEL = "SELECT * FROM kernels ORDER BY kernel_id"
+EVERY_EVENT = "SELECT seq, kind, ref_id, track_id, start_ns, end_ns, name FROM events ORDER BY seq"
+
+
+def _rows(path: Path, query: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(query).fetchall()
+
+
+def test_replays_are_one_row_each_and_expand_to_the_node_by_node_kernels(tmp_path: Path) -> None:
+    sent = fork_join_trace(tmp_path, "sent", 20, replay=False)
+    replayed = fork_join_trace(tmp_path, "replayed", 20, replay=True)
+    kernels = _rows(replayed, EVERY_KERNEL)
+    assert len(kernels) == 20 * (len(FORK_JOIN) + 3)
+    assert kernels == _rows(sent, EVERY_KERNEL)
+    assert _rows(replayed, EVERY_EVENT) == _rows(sent, EVERY_EVENT)
+    # stored: the first launch's kernels and the eager ones as rows, then one row per replay
+    assert _rows(replayed, "SELECT count(*) FROM kernel_rows") == [(len(FORK_JOIN) + 20 * 3,)]
+    assert _rows(replayed, "SELECT count(*) FROM graph_replays") == [(19,)]
+    assert _rows(replayed, "SELECT count(*) FROM graph_kernels") == [(len(FORK_JOIN),)]
+    assert _rows(sent, "SELECT count(*) FROM graph_replays") == [(0,)]
+    # the branch ran on a stream of its own, named in graph_lanes
+    assert _rows(replayed, "SELECT count(DISTINCT stream_id) FROM kernels") == [(2,)]
+    assert _rows(replayed, "SELECT lane FROM graph_lanes") == [(1,)]
+    with open_trace(replayed) as a, open_trace(sent) as b:
+        assert a.counts()["kernels"] == b.counts()["kernels"] == len(kernels)
+        assert a.kernel_stats() == b.kernel_stats()
+        assert a.event_count() == b.event_count()
+        seq = a.event_for("kernel", kernels[-1][0]).seq
+        assert a.details(a.event(seq)) == b.details(b.event(seq))
+
+
+def test_expanding_replays_into_rows_keeps_every_kernel(tmp_path: Path) -> None:
+    replayed = fork_join_trace(tmp_path, "replayed", 5, replay=True)
+    before = _rows(replayed, EVERY_KERNEL)
+    with duckdb.connect(str(replayed)) as con:
+        assert expand_graph_replays(con) == 4 * len(FORK_JOIN)
+        assert con.execute("SELECT count(*) FROM graph_replays").fetchall() == [(0,)]
+    assert _rows(replayed, EVERY_KERNEL) == before
+
+
+def _device_ops(path: Path) -> list[tuple]:
+    with open_trace(path) as r:
+        return [
+            (o.stream_id, o.names, o.start_ns.tolist(), o.duration_ns.tolist())
+            for o in load_device_ops(r)
+        ]
+
+
+def test_export_alignment_and_replay_see_the_same_kernels(tmp_path: Path) -> None:
+    sent = fork_join_trace(tmp_path, "sent", 8, replay=False)
+    replayed = fork_join_trace(tmp_path, "replayed", 8, replay=True)
+    exported = []
+    for path in (sent, replayed):
+        with open_trace(path) as r:
+            export_chrome(r, path.with_suffix(".json"))
+        exported.append(path.with_suffix(".json").read_text())
+    assert exported[0] == exported[1] and exported[0].count('"cat":"kernel"') == 8 * 8
+    assert _device_ops(replayed) == _device_ops(sent)
+    # a replay with the trace's own durations reproduces every kernel, stored as rows
+    out = tmp_path / "again.duckdb"
+    replay_trace(replayed, out)
+    assert differing_tables(replayed, out) == {}
+    assert _rows(out, "SELECT count(*) FROM graph_replays") == [(0,)]
+    assert _rows(out, EVERY_KERNEL) == _rows(replayed, EVERY_KERNEL)
+
+
+def test_a_version_2_trace_still_reads(tmp_path: Path, test_data: Path) -> None:
+    """tests/data/revati-v2/forkgraph.duckdb: `engine_load forkgraph 6` recorded by the last
+    revati that wrote schema version 2 (every kernel a row of the table `kernels`)."""
+    v2 = test_data / "revati-v2" / "forkgraph.duckdb"
+    with open_trace(v2) as r:
+        assert r.schema_version == 2
+        counts = r.counts()
+        assert counts["kernels"] == 30 and counts["graph_replays"] == 0
+        assert r.event_count() == 67
+        assert sum(k.count for k in r.kernel_stats()) == 30
+        kernel = r.event(r.next_event(-1, kinds=["kernel"]).seq)
+        assert r.details(kernel)["graph_id"] is not None
+        assert sum(len(o) for o in load_device_ops(r)) == 30
+        assert export_chrome(r, tmp_path / "v2.json") > 30
+    out = tmp_path / "v2-again.duckdb"
+    replay_trace(v2, out)
+    assert differing_tables(v2, out) == {}
