@@ -75,3 +75,11 @@ def nvcc_path() -> str | None:
         or (os.path.exists("/usr/local/cuda/bin/nvcc") and "/usr/local/cuda/bin/nvcc")
         or None
     )
+
+
+@pytest.fixture(scope="session")
+def transformers_serve_run(tmp_path_factory: pytest.TempPathFactory):
+    """One `revati bench -- transformers serve` run, read by the serving and TUI tiers."""
+    from tests.serving.hf_serve import record_transformers_serve
+
+    return record_transformers_serve(tmp_path_factory.mktemp("hf-serve"))

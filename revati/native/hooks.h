@@ -51,6 +51,7 @@
     X(sem_post, NULL, int, (sem_t *))                                                              \
     X(sem_timedwait, NULL, int, (sem_t *, const struct timespec *))                                \
     X(sem_clockwait, NULL, int, (sem_t *, clockid_t, const struct timespec *))                     \
+    X(syscall, NULL, long, (long, ...))                                                            \
     X(waitpid, NULL, pid_t, (pid_t, int *, int))                                                   \
     X(wait, NULL, pid_t, (int *))                                                                  \
     X(wait4, NULL, pid_t, (pid_t, int *, int, struct rusage *))                                    \

@@ -13,13 +13,20 @@
  *   resuming. A semaphore shared between processes (sem_open, pshared) is waited for on the
  *   coordinator instead (revati_block_ready): a post from another process hands nothing over,
  *   but once the value is up every jump is vetoed until the waiter took it.
+ * - futex waits made through libc's syscall() (Rust's std Mutex, Condvar and thread parking;
+ *   the rayon worker pool of Hugging Face tokenizers sleeps there), untimed: the same, keyed by
+ *   the futex word, FUTEX_WAKE handing the shares over. Futex calls made with the syscall
+ *   instruction itself (glibc's own) cannot be seen.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,4 +251,31 @@ REVATI_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
     wake_waiters(c, -1);
     revati_timed_wake(c, -1);
     return REAL(pthread_cond_broadcast)(c);
+}
+
+/* An untimed FUTEX_WAIT(_BITSET) leaves `running` like pthread_cond_wait; FUTEX_WAKE counts the
+ * waiters it wakes first. Timed waits and every other call go straight through. */
+static long futex_call(const long a[6]) {
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    const void *word = (const void *)a[0];
+    if ((cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && a[3] == 0) {
+        struct handoff *s = waiter_enter(word);
+        long rc = REAL(syscall)(SYS_futex, a[0], a[1], a[2], a[3], a[4], a[5]);
+        int saved = errno;
+        waiter_leave(s);
+        errno = saved;
+        return rc;
+    }
+    if (cmd == FUTEX_WAKE) wake_waiters(word, a[2] > INT_MAX ? INT_MAX : (int)a[2]);
+    return REAL(syscall)(SYS_futex, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+REVATI_EXPORT long syscall(long number, ...) {
+    long a[6];
+    va_list ap;
+    va_start(ap, number);
+    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_futex && virtual_waits()) return futex_call(a);
+    return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -17,14 +17,14 @@ COMPLETIONS_ENDPOINT = "/v1/completions"
 ENDPOINTS = (COMPLETIONS_ENDPOINT, CHAT_ENDPOINT)
 
 
-def request_body(endpoint: str, model: str | None, req: PlannedRequest) -> dict[str, Any]:
-    """The JSON body: the output length forced (max_tokens, ignore_eos), streamed."""
-    body: dict[str, Any] = {
-        "max_tokens": req.output_tokens,
-        "ignore_eos": True,
-        "stream": True,
-        "temperature": 0.0,
-    }
+def request_body(
+    endpoint: str, model: str | None, req: PlannedRequest, ignore_eos: bool = True
+) -> dict[str, Any]:
+    """The JSON body, streamed: the output length forced with max_tokens, and with ignore_eos
+    where the server takes it (a server that rejects unknown fields may not)."""
+    body: dict[str, Any] = {"max_tokens": req.output_tokens, "stream": True, "temperature": 0.0}
+    if ignore_eos:
+        body["ignore_eos"] = True
     if model:
         body["model"] = model
     if endpoint == CHAT_ENDPOINT:

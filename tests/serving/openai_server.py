@@ -1,10 +1,12 @@
 """A tiny OpenAI-compatible streaming server with fixed delays, for `revati bench` tests.
 
-    python openai_server.py PORT PREFILL_MS DECODE_MS [--never-ready]
+    python openai_server.py PORT PREFILL_MS DECODE_MS [--never-ready] [--strict] [--fail]
 
 Every completion sleeps PREFILL_MS before its first token and DECODE_MS before each next one,
 streaming max_tokens tokens as server-sent events. Under revati the sleeps are virtual time, so
-the client's TTFT and TPOT equal these delays. --never-ready answers GET /v1/models with 503.
+the client's TTFT and TPOT equal these delays. --never-ready answers GET /v1/models with 503;
+--strict rejects a request with an `ignore_eos` field (HTTP 422, as `transformers serve` does);
+--fail answers every completion with HTTP 400.
 """
 
 import contextlib
@@ -15,25 +17,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, PREFILL_S, DECODE_S = int(sys.argv[1]), float(sys.argv[2]) / 1e3, float(sys.argv[3]) / 1e3
 NEVER_READY = "--never-ready" in sys.argv
+STRICT, FAIL = "--strict" in sys.argv, "--fail" in sys.argv
 
 
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_GET(self):
-        if NEVER_READY or self.path != "/v1/models":
-            self.send_error(503 if NEVER_READY else 404)
-            return
-        body = json.dumps({"data": [{"id": "test-model"}]}).encode()
-        self.send_response(200)
+    def send_json(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self):
+        if NEVER_READY or self.path != "/v1/models":
+            self.send_error(503 if NEVER_READY else 404)
+            return
+        self.send_json(200, {"data": [{"id": "test-model"}]})
+
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if FAIL or (STRICT and "ignore_eos" in request):
+            detail = "no such model" if FAIL else "Unexpected fields in the request: {'ignore_eos'}"
+            self.send_json(400 if FAIL else 422, {"detail": detail})
+            return
         chat = self.path == "/v1/chat/completions"
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

@@ -116,6 +116,28 @@ def test_a_server_that_never_becomes_healthy(tmp_path):
     assert out.exists()
 
 
+def test_a_server_that_rejects_ignore_eos_gets_requests_without_it(tmp_path):
+    out, port = tmp_path / "run.duckdb", free_port()
+    server = (sys.executable, str(SERVER), str(port), "1", "1", "--strict")
+    load = ("--num-prompts", "3", "--output-len", "4", "--json")
+    proc = run_cli(*bench_args(out, port, *load, server=server), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert (figures["completed"], figures["total_output_tokens"]) == (3, 12)
+
+
+def test_a_server_that_fails_the_test_request(tmp_path):
+    out, port = tmp_path / "run.duckdb", free_port()
+    server = (sys.executable, str(SERVER), str(port), "1", "1", "--fail")
+    proc = run_cli(*bench_args(out, port, server=server), timeout=300)
+    assert proc.returncode != 0
+    line = _one_error_line(proc.stderr)
+    assert "failed the test request" in line and "HTTP 400" in line and "no such model" in line
+    assert out.exists()  # the trace is kept
+    with duckdb.connect(str(out), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM requests").fetchone() == (0,)
+
+
 def test_a_malformed_dataset_fails_before_anything_starts(tmp_path):
     out = tmp_path / "run.duckdb"
     out.write_bytes(b"an earlier trace")
