@@ -120,14 +120,15 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
     """The run's configuration from the options `add_run_options` added."""
     if args.dilation <= 0:
         raise RevatiUsageError("--dilation must be positive")
-    if args.devices < 1 or args.nodes < 1:
+    devices = args.devices if args.devices is not None else default_devices(argv)
+    if devices < 1 or args.nodes < 1:
         raise RevatiUsageError("--devices and --nodes must be at least 1")
     return RecordConfig(
         argv=argv,
         output=args.output,
         device=args.device,
         profile=args.profile,
-        device_count=args.devices if args.devices is not None else default_devices(argv),
+        device_count=devices,
         nodes=args.nodes,
         dilation=args.dilation,
         backed_max=args.backed_max,
