@@ -5,7 +5,8 @@ all zeros. Each check is one query over the trace's own tables, so any trace (re
 or imported) can be checked, and a failing count points at the rows to look at:
 
 - `time_goes_back`: a thread read a virtual time smaller than one it read before.
-- `woke_early`: a thread woken by its deadline resumed before it.
+- `woke_early`: a thread woken by its deadline resumed before it (a wait on fds or on another
+  thread's post, kind `poll`, may end earlier: when it is ready).
 - `jump_passed_deadline`: a jump moved the clock past the deadline of a thread blocked across it
   (barrier waits have no deadline of their own: see `jump_passed_collective`).
 - `stream_overlap`: two kernels of one stream overlap (NCCL operations of one group run as one
@@ -28,8 +29,8 @@ CHECKS: dict[str, str] = {
         SELECT count(*) FROM (SELECT enter_ns, lag(enter_ns) OVER (PARTITION BY thread_id
             ORDER BY seq) AS prev FROM api_calls) WHERE enter_ns < prev""",
     "woke_early": """
-        SELECT count(*) FROM syncs WHERE deadline_ns IS NOT NULL AND kind <> 'barrier'
-            AND resumed_ns < deadline_ns""",
+        SELECT count(*) FROM syncs WHERE deadline_ns IS NOT NULL
+            AND kind NOT IN ('barrier', 'poll') AND resumed_ns < deadline_ns""",
     "jump_passed_deadline": """
         SELECT count(*) FROM jumps j JOIN syncs s ON s.blocked_ns <= j.from_ns
             AND s.resumed_ns >= j.to_ns AND s.deadline_ns IS NOT NULL AND s.kind <> 'barrier'

@@ -230,8 +230,11 @@ REVATI_EXPORT int sem_wait(sem_t *sem) {
 
 REVATI_EXPORT int sem_post(sem_t *sem) {
     wake_waiters(sem, 1);
-    revati_timed_wake(sem, 1);
-    return REAL(sem_post)(sem);
+    int rc = REAL(sem_post)(sem);
+    /* after the post: a timed waiter woken before it would find nothing to take, wait again
+     * and sleep through this post until its deadline */
+    if (rc == 0) revati_timed_wake(sem, 1);
+    return rc;
 }
 
 REVATI_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
