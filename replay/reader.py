@@ -86,7 +86,7 @@ class ReplayInput:
 
 def _i64(values: np.ndarray, fill: int = -1) -> np.ndarray:
     if np.ma.isMaskedArray(values):
-        values = values.filled(fill)
+        values = np.ma.filled(values, fill)
     return np.asarray(values, dtype=np.int64)
 
 

@@ -133,9 +133,10 @@ def _device_ops(
         }
         if models is not None:
             keep = o.barrier[m] >= 0  # collectives keep their recorded duration and model
-            frame["model"] = np.asarray(np.where(keep, None, models[m]), dtype=object)
-            frame["duration_source"] = np.asarray(
-                np.where(keep, None, schema.DURATION_PREDICTED), dtype=object
+            nothing = np.full(len(keep), None, dtype=object)  # NULL: keep the recorded value
+            frame["model"] = np.where(keep, nothing, np.asarray(models[m], dtype=object))
+            frame["duration_source"] = np.where(
+                keep, nothing, np.full(len(keep), schema.DURATION_PREDICTED, dtype=object)
             )
             sets = f"model = coalesce(f.model, {table}.model), duration_source = "
             sets += f"coalesce(f.duration_source, {table}.duration_source)"
