@@ -17,6 +17,7 @@ READY_PATHS = ("/v1/models", "/health")
 POLL_S = 0.5  # virtual seconds between readiness checks
 STOP_STEPS = ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0))
 LAST_LINES = 8
+JOIN_TIMEOUT_S = 60.0  # a server command that never joins the run (a static binary) is not held
 
 
 class Server:
@@ -32,6 +33,25 @@ class Server:
                 )
             except OSError as e:
                 raise RevatiRunError(f"{argv[0]}: cannot start the server: {e.strerror}") from e
+        self._await_join()
+
+    def _await_join(self) -> None:
+        """Stay running until the server's process has joined the run (its ring is in the run
+        directory) or ended. A child that Popen starts with vfork does not count as running
+        before its new image joins; were the load generator to wait for it in virtual time
+        meanwhile, the clock could jump through the server's start-up."""
+        run_dir = os.environ.get("REVATI_RUN_DIR")
+        if not run_dir:
+            return
+        ring = f"ring-{self.proc.pid}-"
+        deadline = time.monotonic() + JOIN_TIMEOUT_S  # the clock runs while this thread does
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if any(name.startswith(ring) for name in os.listdir(run_dir)):
+                    return
+            except OSError:
+                return
+            os.sched_yield()
 
     def last_output(self) -> str:
         try:
