@@ -1,6 +1,7 @@
 """A torchrun worker script: all-reduces in a loop; rank 1 is killed (SIGKILL) by its own helper
 thread while the others are inside the fourth all-reduce, waiting for it. Survivors print the
-error the all-reduce raised and exit 3."""
+error the all-reduce raised and exit 3 (or torch's NCCL watchdog thread, which sees the same
+error, takes the process down with SIGABRT first)."""
 
 import os
 import signal
@@ -25,7 +26,8 @@ for step in range(8):
         dist.all_reduce(x)
         torch.cuda.synchronize()
     except Exception as e:  # what NCCL's failure looks like to the program
-        print(f"rank {rank} step {step}: {type(e).__name__}: {e}".splitlines()[0], flush=True)
+        line = f"rank {rank} step {step}: {type(e).__name__}: {e}".splitlines()[0]
+        os.write(1, (line + "\n").encode())  # one write: ranks share torchrun's stdout
         sys.exit(3)
-print(f"rank {rank} finished", flush=True)
+os.write(1, f"rank {rank} finished\n".encode())
 dist.destroy_process_group()
