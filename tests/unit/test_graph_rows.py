@@ -83,6 +83,8 @@ def test_replays_of_copies_and_memsets_expand_to_the_node_by_node_rows(tmp_path:
             seq = a.event_for(kind, last).seq
             assert a.details(a.event(seq)) == b.details(b.event(seq))
     assert _device_ops(replayed) == _device_ops(sent)
+    exported = _exported(sent)
+    assert _exported(replayed) == exported and exported.count('"cat":"copy"') == 12 * 5
     out = tmp_path / "again.duckdb"
     replay_trace(replayed, out)
     assert differing_tables(replayed, out) == {}
@@ -98,6 +100,13 @@ def test_expanding_replays_into_rows_keeps_every_kernel(tmp_path: Path) -> None:
     assert _rows(replayed, EVERY_KERNEL) == before
 
 
+def _exported(path: Path) -> str:
+    """The trace as Chrome trace JSON (what `revati export` writes)."""
+    with open_trace(path) as r:
+        export_chrome(r, path.with_suffix(".json"))
+    return path.with_suffix(".json").read_text()
+
+
 def _device_ops(path: Path) -> list[tuple]:
     with open_trace(path) as r:
         return [
@@ -109,12 +118,8 @@ def _device_ops(path: Path) -> list[tuple]:
 def test_export_alignment_and_replay_see_the_same_kernels(tmp_path: Path) -> None:
     sent = fork_join_trace(tmp_path, "sent", 8, replay=False)
     replayed = fork_join_trace(tmp_path, "replayed", 8, replay=True)
-    exported = []
-    for path in (sent, replayed):
-        with open_trace(path) as r:
-            export_chrome(r, path.with_suffix(".json"))
-        exported.append(path.with_suffix(".json").read_text())
-    assert exported[0] == exported[1] and exported[0].count('"cat":"kernel"') == 8 * 8
+    exported = _exported(sent)
+    assert _exported(replayed) == exported and exported.count('"cat":"kernel"') == 8 * 8
     assert _device_ops(replayed) == _device_ops(sent)
     # a replay with the trace's own durations reproduces every kernel, stored as rows
     out = tmp_path / "again.duckdb"
