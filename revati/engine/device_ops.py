@@ -17,13 +17,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
-from revati.engine.graph_replay import (
-    COPIES,
-    GEOMETRY,
-    KERNELS,
-    MEMSETS,
-    GraphRun,
-)
+from revati.engine.graph_replay import COPIES, GEOMETRY, KERNELS, MEMSETS, GraphRun
 from revati.engine.launch_runs import RunIds
 from revati.engine.launch_shapes import LaunchShape, feature_columns
 from revati.engine.op_durations import OpDurations, distinct_values
