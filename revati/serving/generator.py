@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from revati.errors import RevatiRunError
-from revati.serving.client import request_body, send
+from revati.serving.client import EXTENSIONS, request_body, send
 from revati.serving.config import LoadConfig
 from revati.serving.load import PlannedRequest
 from revati.serving.request_log import STATUS_OK, RequestLog, RequestRecord
@@ -25,17 +25,21 @@ NO_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=60)
 
 async def _test_request(
     session: aiohttp.ClientSession, url: str, endpoint: str, model: str | None, req: PlannedRequest
-) -> bool:
+) -> tuple[str, ...]:
     """Send the first request once before the load, as vLLM's benchmark does, so that a wrong
-    URL, endpoint or model fails at once; it is not part of the results. Returns whether the
-    server takes `ignore_eos` (one that rejects unknown fields gets the request without it)."""
-    for ignore_eos in (True, False):
+    URL, endpoint or model fails at once; it is not part of the results. Returns the request
+    extensions the server takes: one the server's error names is dropped and the request sent
+    again (a server that rejects unknown fields gets a plain OpenAI request)."""
+    extensions: tuple[str, ...] = EXTENSIONS
+    while True:
         record = RequestRecord(0, 0, req.prompt_tokens)
-        await send(session, url, request_body(endpoint, model, req, ignore_eos), record)
+        await send(session, url, request_body(endpoint, model, req, extensions), record)
         if record.status == STATUS_OK:
-            return ignore_eos
-        if "ignore_eos" not in (record.error or ""):
+            return extensions
+        kept = tuple(e for e in extensions if e not in (record.error or ""))
+        if kept == extensions:
             break
+        extensions = kept
     raise RevatiRunError(
         f"the server failed the test request sent before the load ({url}: {record.error}); "
         "check --url, --endpoint and --model"
@@ -53,24 +57,26 @@ async def _paced(
     url = config.url.rstrip("/") + config.endpoint
     connector = aiohttp.TCPConnector(limit=0)
 
-    async def one(session: aiohttp.ClientSession, req: PlannedRequest, ignore_eos: bool) -> None:
+    async def one(
+        session: aiohttp.ClientSession, req: PlannedRequest, extensions: tuple[str, ...]
+    ) -> None:
         async with limit:
             record = RequestRecord(0, 0, req.prompt_tokens)
             try:
-                body = request_body(config.endpoint, model, req, ignore_eos)
+                body = request_body(config.endpoint, model, req, extensions)
                 await send(session, url, body, record)
             finally:
                 on_done(record)
 
     async with aiohttp.ClientSession(timeout=NO_TIMEOUT, connector=connector) as session:
-        ignore_eos = bool(planned) and await _test_request(
-            session, url, config.endpoint, model, planned[0]
+        extensions = (
+            await _test_request(session, url, config.endpoint, model, planned[0]) if planned else ()
         )
         tasks = []
         for req, gap in zip(planned, gaps, strict=True):
             if gap > 0:
                 await asyncio.sleep(gap)
-            tasks.append(asyncio.create_task(one(session, req, ignore_eos)))
+            tasks.append(asyncio.create_task(one(session, req, extensions)))
         await asyncio.gather(*tasks)
 
 

@@ -2,7 +2,7 @@
 
 Definitions (all from the client's times): TTFT = first token - arrival; TPOT = (end - first
 token) / (output tokens - 1), over requests with more than one token; ITL = every gap between
-consecutive tokens of a request; E2EL = end - arrival; duration = last end - first arrival.
+consecutive tokens of a request (0 between tokens that came in one chunk); E2EL = end - arrival; duration = last end - first arrival.
 Percentiles interpolate linearly (numpy's default, as vLLM). Goodput counts the successful
 requests within every given SLO (milliseconds).
 """

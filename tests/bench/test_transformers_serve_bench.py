@@ -2,48 +2,23 @@
 `pytest tests/bench/test_transformers_serve_bench.py -s`; REVATI_BENCH_PROMPTS=N for another
 number of requests, 200 by default; REVATI_BENCH_SHAPE=tiny for the small model).
 
-Prints, for the whole run and for the load (first arrival to last end): virtual duration, wall
-duration and their ratio (the speed-up), and the emulator's share of wall time: the CPU time of
-the revati process (coordinator, engine, trace writer) over the run's wall time. The wall time
-of a virtual instant is read from the jumps table (each jump records its wall time; between
-jumps the clock runs at real speed). Also how much of the load's virtual time the
-kernels took and how much the clock jumped. Asserts only that every request was served.
+Prints the figures of tests/bench/serve_bench.py. Asserts only that every request was served.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from revati.examples.llama_shapes import PRESETS
 from revati.serving.model_dir import write_model_dir
-from tests.integration.record_helpers import q
+from tests.bench.serve_bench import bench, print_measures
 from tests.serving.hf_serve import transformers_cli
 from tests.serving.test_bench import free_port
 
 pytestmark = pytest.mark.bench
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process itself (not its children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def wall_at(trace: Path, virtual_ns: int) -> float:
-    """Seconds of wall time since the start when the run's clock read virtual_ns."""
-    rows = q(trace, f"SELECT to_ns, wall_ns FROM jumps WHERE to_ns <= {virtual_ns} ORDER BY to_ns")
-    to_ns, wall_ns = rows[-1] if rows else (0, 0)
-    return (wall_ns + virtual_ns - to_ns) / 1e9
 
 
 def test_transformers_serve_llama_3_8b(tmp_path: Path) -> None:
@@ -55,48 +30,13 @@ def test_transformers_serve_llama_3_8b(tmp_path: Path) -> None:
     (tmp_path / "hf-home").mkdir()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
     trace, port = tmp_path / "bench.duckdb", free_port()
-    argv = [
-        sys.executable, "-m", "revati.cli", "bench", "-o", str(trace), "--quiet", "--json",
+    args = [
+        "-o", str(trace), "--quiet",
         "--num-prompts", str(prompts), "--input-len", "128", "--output-len", "128",
         "--url", f"http://127.0.0.1:{port}", "--model", str(model),
         "--", server, "serve", str(model), "--continuous-batching", "--cb-use-cuda-graph",
         "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    cpu = 0.0
-    while proc.poll() is None:
-        with contextlib.suppress(OSError, IndexError):  # it may end between poll and read
-            cpu = cpu_seconds(proc.pid)
-        time.sleep(0.5)
-    wall = time.monotonic() - started
-    stdout, stderr = proc.communicate()
-    assert proc.returncode == 0, stderr
-    figures = json.loads(stdout)
+    figures, wall, cpu = bench(args, env)
     assert (figures["completed"], figures["failed"]) == (prompts, 0)
-    ((virtual_ns, run_wall_ns),) = q(trace, "SELECT virtual_end_ns, wall_ns FROM run")
-    ((first, last),) = q(trace, "SELECT min(arrival_ns), max(end_ns) FROM requests")
-    load_wall = wall_at(trace, last) - wall_at(trace, first)
-    ((kernels,),) = q(trace, "SELECT count(*) FROM kernels")
-    ((jumped,),) = q(
-        trace,
-        f"SELECT coalesce(sum(least(to_ns, {last}) - greatest(from_ns, {first})), 0) FROM jumps "
-        f"WHERE to_ns > {first} AND from_ns < {last}",
-    )
-    ((device,),) = q(
-        trace,
-        f"SELECT coalesce(sum(least(end_ns, {last}) - greatest(start_ns, {first})), 0) "
-        f"FROM kernels WHERE end_ns > {first} AND start_ns < {last}",
-    )
-    print(f"\n{shape}, {prompts} requests of 128 + 128 tokens, {kernels:,} kernel rows")
-    print(f"run:  virtual {virtual_ns / 1e9:.1f} s, wall {run_wall_ns / 1e9:.1f} s "
-          f"(revati invoked to exit: {wall:.1f} s), speed-up {virtual_ns / run_wall_ns:.2f}x")  # fmt: skip
-    print(f"load: virtual {(last - first) / 1e9:.2f} s, wall {load_wall:.1f} s, "
-          f"speed-up {(last - first) / 1e9 / load_wall:.2f}x")  # fmt: skip
-    print(f"load: kernels ran {device / 1e9:.2f} s of device time; the clock jumped "
-          f"{jumped / 1e9:.2f} s (frozen, no wall time), the rest ran at real speed")  # fmt: skip
-    print(f"emulator (revati process) CPU {cpu:.1f} s = {cpu / wall:.0%} of wall; "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
+    print_measures(trace, f"{shape}, {prompts} requests of 128 + 128 tokens", figures, wall, cpu)

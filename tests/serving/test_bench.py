@@ -116,7 +116,7 @@ def test_a_server_that_never_becomes_healthy(tmp_path):
     assert out.exists()
 
 
-def test_a_server_that_rejects_ignore_eos_gets_requests_without_it(tmp_path):
+def test_a_server_that_rejects_extensions_gets_plain_openai_requests(tmp_path):
     out, port = tmp_path / "run.duckdb", free_port()
     server = (sys.executable, str(SERVER), str(port), "1", "1", "--strict")
     load = ("--num-prompts", "3", "--output-len", "4", "--json")
@@ -124,6 +124,48 @@ def test_a_server_that_rejects_ignore_eos_gets_requests_without_it(tmp_path):
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
     assert (figures["completed"], figures["total_output_tokens"]) == (3, 12)
+
+
+def _token_times(trace: Path) -> list[list[int]]:
+    with duckdb.connect(str(trace), read_only=True) as con:
+        rows = con.execute(
+            "SELECT list(at_ns ORDER BY token_index) FROM request_tokens "
+            "GROUP BY request_id ORDER BY request_id"
+        ).fetchall()
+    return [times for (times,) in rows]
+
+
+def test_tokens_without_text_or_sent_together_count_from_the_usage_figures(tmp_path):
+    out, port = tmp_path / "run.duckdb", free_port()
+    server = (sys.executable, str(SERVER), str(port), str(PREFILL_MS), str(DECODE_MS), "--terse")
+    load = ("--num-prompts", "3", "--output-len", "5", "--json")
+    proc = run_cli(*bench_args(out, port, *load, server=server), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert (figures["completed"], figures["total_output_tokens"]) == (3, 15)
+    assert figures["mean_ttft_ms"] == pytest.approx(PREFILL_MS, abs=EXACT_MS)
+    # TPOT spans the whole decode; ITL counts each token, the last two received together
+    assert figures["mean_tpot_ms"] == pytest.approx(DECODE_MS, abs=EXACT_MS)
+    assert figures["mean_itl_ms"] == pytest.approx(DECODE_MS, abs=EXACT_MS)
+    for times in _token_times(out):
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert gaps[:2] == pytest.approx([DECODE_MS * 1e6] * 2, abs=1e3)
+        assert gaps[2:] == pytest.approx([2 * DECODE_MS * 1e6, 0], abs=1e3)
+    report = run_cli("report", str(out), "--json", check=True)
+    assert json.loads(report.stdout) == figures
+
+
+def test_a_server_without_running_usage_figures_adds_the_rest_with_its_last_count(tmp_path):
+    out, port = tmp_path / "run.duckdb", free_port()
+    server = (sys.executable, str(SERVER), str(port), "1", "1", "--strict", "--terse")
+    load = ("--num-prompts", "2", "--output-len", "5", "--json")
+    proc = run_cli(*bench_args(out, port, *load, server=server), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    assert (figures["completed"], figures["total_output_tokens"]) == (2, 10)
+    # chunks of tokens 0, 2 and 3-4 had text (one token each); 1 and 4 came with the last count
+    for times in _token_times(out):
+        assert times[0] < times[1] < times[2] <= times[3] == times[4]
 
 
 def test_a_server_that_fails_the_test_request(tmp_path):

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from revati.errors import RevatiUsageError
+from revati.serving.client import CHAT_ENDPOINT, COMPLETIONS_ENDPOINT, chunk_tokens, request_body
 from revati.serving.config import LoadConfig
 from revati.serving.load import (
     LengthRange,
+    PlannedRequest,
     arrival_gaps,
     load_dataset,
     plan_requests,
@@ -86,3 +88,30 @@ def test_malformed_dataset_is_one_clear_error(tmp_path, text, where):
     with pytest.raises(RevatiUsageError, match=where) as e:
         load_dataset(path, 3, np.random.default_rng(0))
     assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_chunk_brings_the_tokens_up_to_its_usage_count_else_one_if_it_has_text():
+    def chunk(text=None, content=None, completion_tokens=None):
+        choice = {"text": text} if content is None else {"delta": {"content": content}}
+        usage = {"usage": {"completion_tokens": completion_tokens}} if completion_tokens else {}
+        return {"choices": [choice] if text is not None or content is not None else [], **usage}
+
+    assert chunk_tokens(chunk(text=" a"), 3) == 1
+    assert chunk_tokens(chunk(text=""), 3) == 0
+    assert chunk_tokens(chunk(content=" a"), 0) == 1
+    assert chunk_tokens(chunk(content=""), 0) == 0
+    assert chunk_tokens(chunk(text="", completion_tokens=4), 3) == 1  # a token without text
+    assert chunk_tokens(chunk(text=" a", completion_tokens=6), 3) == 3  # sent together
+    assert chunk_tokens(chunk(completion_tokens=6), 6) == 0  # the last usage chunk agrees
+    assert chunk_tokens(chunk(completion_tokens=6), 4) == 2  # ... or adds what had no text
+    assert chunk_tokens({"choices": [{"delta": {"role": "assistant"}}], "usage": None}, 0) == 0
+
+
+def test_requests_ask_for_usage_and_carry_only_the_extensions_kept():
+    req = PlannedRequest(prompt="the of", prompt_tokens=2, output_tokens=7)
+    full = request_body(COMPLETIONS_ENDPOINT, "m", req)
+    assert full["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    assert full["ignore_eos"] is True and full["max_tokens"] == 7
+    plain = request_body(CHAT_ENDPOINT, None, req, extensions=())
+    assert plain["stream_options"] == {"include_usage": True} and "ignore_eos" not in plain
+    assert plain["max_completion_tokens"] == 7 and "model" not in plain
