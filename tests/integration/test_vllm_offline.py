@@ -7,6 +7,8 @@ Needs `pip install -e '.[dev,vllm]'`; skips, saying so, where vLLM is not instal
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.integration.torch_helpers import TorchRun, record_python
@@ -64,7 +66,7 @@ def test_the_kv_cache_is_sized_from_an_h100s_memory(run: tuple[str, TorchRun]) -
 
 
 def test_gemms_and_attention_carry_shapes(run: tuple[str, TorchRun]) -> None:
-    _, run_ = run
+    mode, run_ = run
     gemms = run_.q(
         """SELECT f.gemm_m, f.gemm_n, f.gemm_k FROM kernels k JOIN kernel_features f
            USING (kernel_id) WHERE f.gemm_m IS NOT NULL"""
@@ -72,9 +74,36 @@ def test_gemms_and_attention_carry_shapes(run: tuple[str, TorchRun]) -> None:
     assert gemms and all(m and n and k for m, n, k in gemms)
     # Llama-3-8B's qkv projection: 4096 inputs, 4096 + 2 * 8 * 128 outputs
     assert any(6144 in (m, n) and k == 4096 for m, n, k in gemms), sorted(set(gemms))[:10]
-    attention = run_.q(
-        """SELECT name, grid_x * grid_y * grid_z, block_x * block_y * block_z FROM kernels
-           WHERE name ILIKE '%flash%fwd%' OR name ILIKE '%flash%attn%'"""
+    attention_carries_its_shape(run_, eager=mode == "eager")
+
+
+def attention_carries_its_shape(run_: TorchRun, *, eager: bool) -> None:
+    """Every FlashAttention 3 launch and KV-cache write carries Llama-3-8B's attention shape
+    (32 query heads, 8 KV heads, head dim 128, bf16, causal), decoded from its arguments."""
+    rows = run_.q(
+        """SELECT k.name, k.grid_x, k.graph_id, f.dtype, f.features FROM kernels k
+           LEFT JOIN kernel_features f USING (kernel_id)
+           WHERE k.name LIKE '%FlashAttnFwdSm90%' OR k.name LIKE '%reshape_and_cache_flash%'
+           ORDER BY k.kernel_id"""
     )
-    assert attention, run_.q("SELECT DISTINCT name FROM kernels LIMIT 50")
-    assert all(grid > 0 and block > 0 for _, grid, block in attention)
+    fa3 = [(json.loads(f), dtype) for name, _, _, dtype, f in rows if "FlashAttnFwdSm90" in name]
+    assert fa3 and all(f is not None for _, _, _, _, f in rows), rows[:4]
+    longest = PROMPTS - 1 + 16 + OUTPUT_TOKENS  # the longest prompt and its outputs
+    for f, dtype in fa3:
+        assert f["layout"] == "vllm_fa3_fwd" and dtype == "bf16" and f["attn_causal"] is True
+        assert (f["attn_heads"], f["attn_kv_heads"], f["attn_head_dim"]) == (32, 8, 128), f
+        assert 1 <= f["attn_batch"] <= PROMPTS and 1 <= f["attn_q_len"] <= f["attn_total_q"]
+        assert f["attn_q_len"] <= f["attn_kv_len"] <= f["attn_max_kv_len"] <= longest, f
+    # in eager steps each layer writes its new tokens to the cache, then attends with exactly
+    # those queries: the write's thread blocks (one per token) equal the attention's total
+    if eager:
+        pairs = [(a, b) for a, b in zip(rows, rows[1:], strict=False) if "FlashAttnFwdSm90" in b[0]]
+        assert pairs and all(
+            "reshape_and_cache" in a[0] and a[1] == json.loads(b[4])["attn_total_q"]
+            for a, b in pairs
+        ), pairs[:2]
+        # the queries sum over the run to the prompts' tokens past the cached shared block
+        # (16 tokens, all four prompts start alike) and one per later output token
+        layers = json.loads((MODEL_DIR / "config.json").read_text())["num_hidden_layers"]
+        total = sum(f["attn_total_q"] for f, _ in fa3) // layers
+        assert total == 16 + sum(range(1, PROMPTS)) + PROMPTS * (OUTPUT_TOKENS - 1), total
