@@ -162,8 +162,8 @@ static struct varlen_summary varlen_summary(const struct args_slice *s, const ch
         if (q < 0 || k < 0) return (struct varlen_summary){0};
         v.total_q += (uint32_t)q;
         v.total_k += (uint32_t)k;
-        v.sum_qk += (uint64_t)(q * k);
-        v.sum_qq += (uint64_t)(q * q);
+        v.sum_qk += (uint64_t)q * (uint64_t)k;
+        v.sum_qq += (uint64_t)q * (uint64_t)q;
     }
     v.sequences = (uint32_t)batch;
     return v;
