@@ -301,6 +301,28 @@ def decode_kv_cache_write(layout: ArgLayout, v: dict, name: str) -> ArgsShape | 
     return ArgsShape(types[0][1], nbytes, features=features)
 
 
+def decode_vllm_rowwise(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
+    """vLLM's one-block-per-token kernels: elements moved per token (reads and writes) and per
+    launch (a weight read once), from the sizes in their arguments."""
+    tokens = int(v["blocks"])
+    if layout.name == "vllm_act_and_mul":
+        per_token, once = 3 * int(v["d"]), 0  # reads x and y, writes act(x) * y
+    elif layout.name == "vllm_rotary_embedding":  # rotates queries and keys in place
+        heads = int(v["num_heads"]) + int(v["num_kv_heads"])
+        per_token, once = 2 * heads * int(v["head_size"]) + int(v["rot_dim"]), 0
+    else:  # rms norm: reads and writes a row (with the residual: two), reads the weight once
+        hidden = int(v["hidden_size"])
+        per_token, once = (4 if "fused_add" in layout.name else 2) * hidden, hidden
+    types = scalar_types(name.split("_kernel<", 1)[-1])  # its first template argument
+    if min(tokens, per_token) <= 0 or not types:
+        return None
+    size, dtype = types[0]
+    elements = tokens * per_token + once
+    return ArgsShape(
+        dtype, elements * size, features=_json(layout, elements=elements, tokens=tokens)
+    )
+
+
 def decode_mem_efficient(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     heads, stride_h, stride_b = int(v["num_heads"]), int(v["k_stride_h"]), int(v["k_stride_b"])
     # keys laid out (batch, kv heads, keys, dim) or (batch, keys, kv heads, dim): the batch
@@ -389,6 +411,7 @@ DECODERS: dict[str, Callable[[ArgLayout, dict, str], ArgsShape | None]] = {
     "fa3": decode_fa3,
     "flash_varlen": decode_flash_varlen,
     "kv_cache_write": decode_kv_cache_write,
+    "vllm_rowwise": decode_vllm_rowwise,
     "distribution": decode_distribution,
     "cat": decode_cat,
     "gather": decode_gather,

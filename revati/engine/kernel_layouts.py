@@ -80,6 +80,7 @@ VLLM_CACHE = (
     "key_stride, value_stride, int num_heads (argument 10), int head_size, int block_size, "
     "const float* k_scale, v_scale, int kv_scale_stride): one thread block per token"
 )
+VLLM_ROWWISE = "vLLM 0.33.0 (csrc/): one thread block per token; "
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,60 @@ LAYOUTS: tuple[ArgLayout, ...] = (
         VLLM_FA2,
         varlen=(0, 176, 224, 248, 232),
     ),  # fmt: skip
+    *(
+        ArgLayout(
+            id,
+            name,
+            pattern,
+            tuple((arg, 0, 4) for arg in args),
+            f"<{len(args)}i",
+            names,
+            "vllm_rowwise",
+            VLLM_ROWWISE + signature,
+        )  # fmt: skip
+        for id, name, pattern, args, names, signature in (
+            (
+                22,
+                "vllm_act_and_mul",
+                "4vllm18act_and_mul_kernelI",
+                (2,),
+                ("d",),
+                "activation_kernels.cu act_and_mul_kernel<scalar_t, ...>(scalar_t* out, const "
+                "scalar_t* input [tokens, 2, d], const int d, ...)",
+            ),
+            (
+                23,
+                "vllm_rms_norm",
+                "4vllm15rms_norm_kernelI",
+                (11,),
+                ("hidden_size",),
+                "layernorm_kernels.cu rms_norm_kernel<scalar_t, ...>(scalar_t* out, const scalar_t* "
+                "input, int64_t x5 strides, const scalar_t* weight, int64_t, float epsilon, int "
+                "num_tokens, int hidden_size (argument 11))",
+            ),
+            (
+                24,
+                "vllm_fused_add_rms_norm",
+                "4vllm25fused_add_rms_norm_kernelI",
+                (6,),
+                ("hidden_size",),
+                "layernorm_kernels.cu fused_add_rms_norm_kernel<scalar_t, ...>(scalar_t* input, "
+                "int64_t input_stride, scalar_t* residual, const scalar_t* weight, float epsilon, "
+                "int num_tokens, int hidden_size (argument 6), int64_t)",
+            ),
+            (
+                25,
+                "vllm_rotary_embedding",
+                "4vllm23rotary_embedding_kernelI",
+                (4, 8, 9, 10),
+                ("rot_dim", "num_heads", "num_kv_heads", "head_size"),
+                "pos_encoding_kernels.cu rotary_embedding_kernel<scalar_t, ...>(const int64_t* "
+                "positions, scalar_t* query, scalar_t* key, const scalar_t* cos_sin_cache, int "
+                "rot_dim (argument 4), int64_t query_stride, key_stride, head_stride, int num_heads "
+                "(argument 8), int num_kv_heads, int head_size, ...)",
+            ),
+        )
+    ),
     ArgLayout(
         18,
         "vllm_reshape_and_cache_flash",

@@ -111,3 +111,29 @@ def attention_carries_its_shape(run_: TorchRun, *, eager: bool) -> None:
         layers = json.loads((MODEL_DIR / "config.json").read_text())["num_hidden_layers"]
         total = sum(f["attn_total_q"] for f, _ in fa3) // layers
         assert total == 16 + sum(range(1, PROMPTS)) + PROMPTS * (OUTPUT_TOKENS - 1), total
+
+
+# Llama-3-8B's rows: what vLLM's one-block-per-token kernels move per token, and once
+ROW_ELEMENTS = {
+    "act_and_mul_kernel": (3 * 14336, 0),  # the MLP's gate and up halves, the product
+    "fused_add_rms_norm_kernel": (4 * 4096, 4096),  # the hidden row and its residual, the weight
+    "rms_norm_kernel": (2 * 4096, 4096),
+    "rotary_embedding_kernel": (2 * (32 + 8) * 128 + 128, 0),  # q and k heads, cos/sin
+}
+
+
+def test_vllm_row_kernels_carry_their_sizes(run: tuple[str, TorchRun]) -> None:
+    mode, run_ = run
+    rows = run_.q(
+        """SELECT k.name, k.grid_x, f.features FROM kernels k
+           LEFT JOIN kernel_features f USING (kernel_id)
+           WHERE k.name LIKE '%vllm::%' AND (k.name LIKE '%norm_kernel%'
+                 OR k.name LIKE '%act_and_mul_kernel%' OR k.name LIKE '%rotary_embedding%')"""
+    )
+    # eager, vLLM runs its own kernels; compiled, Inductor may fuse some into Triton kernels
+    found = {next(k for k in ROW_ELEMENTS if f"::{k}<" in name) for name, _, _ in rows}
+    assert found == set(ROW_ELEMENTS) or (mode == "graph" and found <= set(ROW_ELEMENTS))
+    for name, tokens, features in rows:
+        per_token, once = next(v for k, v in ROW_ELEMENTS.items() if f"::{k}<" in name)
+        assert features is not None, name
+        assert json.loads(features)["elements"] == tokens * per_token + once, (name, features)

@@ -247,3 +247,34 @@ def test_vllm_fa2_decodes_its_flash_params_and_summary() -> None:
     # h, h_k, b, max seqlen_q, max seqlen_k, d; 2 decoding sequences with 40 and 20 keys
     shape = decode(lay.id, varlen_kept(lay, (32, 8, 2, 1, 40, 128), (2, 2, 60, 60, 2)), name)
     assert shape is not None and shape.attention == (2, 1, 30, 32, 8, 128)
+
+
+VLLM_ROWWISE = {
+    "vllm_act_and_mul": "void vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, &(c10::"
+    "BFloat16 vllm::silu_kernel<c10::BFloat16>(c10::BFloat16 const&, float)), ...>(c10::"
+    "BFloat16*, c10::BFloat16 const*, int, float, float, float)",
+    "vllm_rms_norm": "void vllm::rms_norm_kernel<c10::BFloat16, 8, 2, true>(c10::BFloat16*, "
+    "c10::BFloat16 const*, long, long, long, long, long, c10::BFloat16 const*, long, float, int, "
+    "int)",
+    "vllm_fused_add_rms_norm": "std::enable_if<(((8)>(0)))&&vllm::_typeConvert<c10::BFloat16>::"
+    "exists, void>::type vllm::fused_add_rms_norm_kernel<c10::BFloat16, 8, true>(c10::BFloat16*, "
+    "long, c10::BFloat16*, c10::BFloat16 const*, float, int, int, long)",
+    "vllm_rotary_embedding": "void vllm::rotary_embedding_kernel<c10::BFloat16, c10::BFloat16, "
+    "true>(long const*, c10::BFloat16*, c10::BFloat16*, c10::BFloat16 const*, int, long, long, "
+    "long, int, int, int, long, bool)",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "elements"),
+    [
+        ("vllm_act_and_mul", (14336,), 22 * 3 * 14336),  # Llama-3-8B's MLP, 22 tokens
+        ("vllm_rms_norm", (4096,), 22 * 2 * 4096 + 4096),
+        ("vllm_fused_add_rms_norm", (4096,), 22 * 4 * 4096 + 4096),
+        ("vllm_rotary_embedding", (128, 32, 8, 128), 22 * (2 * 40 * 128 + 128)),
+    ],
+)
+def test_vllm_one_block_per_token_kernels_move_their_rows(name, values, elements) -> None:
+    shape = decode(layout(name).id, kept(name, *values), VLLM_ROWWISE[name], 22)
+    assert shape is not None and shape.dtype == "bf16" and shape.bytes == 2 * elements
+    assert features(shape) == {"layout": name, "elements": elements, "tokens": 22}
