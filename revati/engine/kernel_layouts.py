@@ -80,7 +80,10 @@ VLLM_CACHE = (
     "key_stride, value_stride, int num_heads (argument 10), int head_size, int block_size, "
     "const float* k_scale, v_scale, int kv_scale_stride): one thread block per token"
 )
-VLLM_ROWWISE = "vLLM 0.33.0 (csrc/): one thread block per token; "
+VLLM_ROWWISE = (
+    "vLLM 0.33.0 (csrc/; the argument positions the demangled signatures give, checked on a "
+    "recorded run): one thread block per token; "
+)
 
 
 @dataclass(frozen=True)
