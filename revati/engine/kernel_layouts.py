@@ -52,9 +52,9 @@ PYTORCH_MEM_EFFICIENT = (
     "v_strideH; int64 ..., k_strideB (at 168), ...; int32 num_batches, num_heads (at 192); ...}"
 )
 VLLM_FA3 = (
-    "vLLM 0.33.0's FlashAttention 3 (vllm-project/flash-attention hopper/ as at 2b84100f, the "
-    "first with the mainloop's OnlyQv template argument as vLLM's kernel names have it; kernel "
-    "parameter 2,688 bytes): "
+    "vLLM 0.33.0's FlashAttention 3 (vllm-project/flash-attention hopper/ as at 2b84100f, whose "
+    "mainloop has the OnlyQv template argument that vLLM's kernel names show; kernel parameter "
+    "2,688 bytes): "
     "FlashAttnFwdSm90<Mainloop, Epilogue, Scheduler>::Params {Mainloop::Params mainloop (at 0); "
     "...}, Mainloop::Params (2,048 bytes) {Element const* ptr_Q; Shape<int32 x4> shape_Q (at 8: "
     "seqlen_q, or total_q when varlen; d; h; batch, 1 when varlen); Stride stride_Q; "
