@@ -8,48 +8,27 @@ attention kernels, which the predictor's bandwidth and attention models read.
 Bytes are estimates from the types in the name: an elementwise kernel over N elements with
 operands of sizes s_i moves N·Σ s_i; a reduction of O outputs over I inputs each moves
 O·I·s_in + O·s_out. Casting copies name their compute type, not their memory types, so their
-bytes are the compute type's.
+bytes are the compute type's. vLLM's kernels have their decoders in `vllm_args.py`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from revati.engine.kernel_layouts import BY_ID, ArgLayout
-from revati.predict.batch import ATTENTION_COLUMNS
-
-# scalar type spellings in demangled names -> (bytes, predictor dtype)
-SCALARS: dict[str, tuple[int, str]] = {
-    "c10::complex<double>": (16, "fp64"),
-    "c10::complex<float>": (8, "fp32"),
-    "c10::complex<c10::Half>": (4, "fp16"),
-    "c10::BFloat16": (2, "bf16"),
-    "c10::Half": (2, "fp16"),
-    "c10::Float8_e4m3fn": (1, "fp8"),
-    "c10::Float8_e5m2": (1, "fp8"),
-    "cutlass::bfloat16_t": (2, "bf16"),
-    "cutlass::half_t": (2, "fp16"),
-    "double": (8, "fp64"),
-    "float": (4, "fp32"),
-    "unsigned long": (8, "int64"),
-    "unsigned int": (4, "int32"),
-    "unsigned short": (2, "int16"),
-    "unsigned char": (1, "int8"),
-    "signed char": (1, "int8"),
-    "long": (8, "int64"),
-    "int": (4, "int32"),
-    "short": (2, "int16"),
-    "bool": (1, "bool"),
-}
-_SCALAR = re.compile(
-    r"(?<![\w:])("
-    + "|".join(re.escape(s) for s in sorted(SCALARS, key=len, reverse=True))
-    + r")(?![\w<])"
+from revati.engine.arg_shapes import (
+    ATTENTION_COLUMNS,
+    ArgsShape,
+    attention_shape,
+    layout_json,
+    scalar_types,
+    template_bools,
 )
-_OPAQUE = re.compile(r"OpaqueType<(\d+)u?>")
+from revati.engine.kernel_layouts import BY_ID, ArgLayout
+from revati.engine.vllm_args import VLLM_DECODERS
+
+__all__ = ["ATTENTION_COLUMNS", "DECODERS", "ArgsShape", "decode", "operand_sizes", "scalar_types"]
+
 _ARRAY = re.compile(r"std::array<char\*, (\d+)ul>")
 _LAMBDA_ARGS = re.compile(r"\{lambda\(([^()]+)\)#\d+\}")
 _BINARY = re.compile(r"BinaryFunctor<([^<>]+(?:<[^<>]*>)?), ([^<>,]+), ([^<>,]+),")
@@ -60,47 +39,6 @@ _ARITY = (
     (re.compile(r"FillFunctor"), 1),
     (re.compile(r"AUnaryFunctor|BUnaryFunctor|OnSelf|UnaryFunctor|copy_kernel"), 2),
 )
-
-
-@dataclass(frozen=True)
-class ArgsShape:
-    """A launch's shape decoded from its argument bytes."""
-
-    dtype: str = ""
-    bytes: int = 0
-    batch: int = 0
-    attention: tuple[int, ...] = (0, 0, 0, 0, 0, 0)  # batch, q len, kv len, heads, kv heads, dim
-    causal: int = 0  # attention: 1 causal, -1 not causal, 0 unknown (OpBatch.attn_causal)
-    features: str = field(default="{}", compare=True)
-
-    def columns(self) -> dict[str, object]:
-        """The `kernel_features` columns of the kernel's row."""
-        return dict(
-            batch=self.batch or None,
-            dtype=self.dtype or None,
-            bytes=self.bytes or None,
-            features=self.features,
-        )
-
-    def predictor_columns(self) -> dict[str, object]:
-        """Predictor columns (OpBatch names)."""
-        out: dict[str, object] = {"dtype": self.dtype, "bytes": self.bytes, "batch": self.batch}
-        if any(self.attention):
-            out.update(zip(ATTENTION_COLUMNS, self.attention, strict=True))
-            out["attn_causal"] = self.causal
-        return out
-
-
-def scalar_types(text: str) -> list[tuple[int, str]]:
-    """(bytes, dtype) of each scalar type named in `text`, in order (OpaqueType<n>: n bytes,
-    no dtype)."""
-    out = []
-    for m in re.finditer(_SCALAR.pattern + r"|" + _OPAQUE.pattern, text):
-        if m.group(1):
-            out.append(SCALARS[m.group(1)])
-        else:
-            out.append((int(m.group(2)), ""))  # raw bytes moved: no element type
-    return out
 
 
 def _functor(name: str) -> str:
@@ -140,10 +78,6 @@ def operand_sizes(name: str) -> tuple[list[int], str]:
     return [size] * arity, dtype
 
 
-def _json(layout: ArgLayout, **values: object) -> str:
-    return json.dumps({"layout": layout.name, **values}, separators=(",", ":"))
-
-
 def decode_elementwise(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     n = int(v["elements"])
     if n <= 0:
@@ -152,7 +86,7 @@ def decode_elementwise(layout: ArgLayout, v: dict, name: str) -> ArgsShape | Non
     if layout.name == "index_elementwise":
         sizes.append(8)  # each element also reads its int64 index
     nbytes = n * sum(sizes)
-    return ArgsShape(dtype, nbytes, features=_json(layout, elements=n, operands=len(sizes)))
+    return ArgsShape(dtype, nbytes, features=layout_json(layout, elements=n, operands=len(sizes)))
 
 
 def reduce_config(words: list[int]) -> tuple[int, int, int] | None:
@@ -177,35 +111,16 @@ def decode_reduce(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     in_size, dtype = types[0] if types else (size, "")
     out_size = types[-1][0] if types else size
     nbytes = outputs * inputs * in_size + outputs * out_size
-    features = _json(
+    features = layout_json(
         layout, elements=inputs * outputs, reduce_inputs=inputs, reduce_outputs=outputs
     )
     return ArgsShape(dtype, nbytes, features=features)
 
 
-def attention_shape(
-    layout: ArgLayout, name: str, dims: tuple[int, ...], causal: bool
-) -> ArgsShape | None:
-    """An attention kernel's shape: dims = (batch, q len, kv len, heads, kv heads, head dim)."""
-    if min(dims) <= 0:
-        return None
-    types = scalar_types(name)
-    dtype = types[0][1] if types else ""
-    values = dict(zip(ATTENTION_COLUMNS, dims, strict=True))
-    return ArgsShape(dtype, batch=dims[0], attention=dims[:6], causal=1 if causal else -1,
-                     features=_json(layout, **values, attn_causal=causal))  # fmt: skip
-
-
-def _template_bools(name: str) -> list[bool]:
-    """The bool template arguments that follow a flash kernel's traits, in order."""
-    args = name.split(">(", 1)[0].rsplit("> >, ", 1)[-1]
-    return [word.strip() == "true" for word in args.split(",") if word.strip() in ("true", "false")]
-
-
 def decode_flash(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     # flash_fwd_kernel<traits, Is_dropout, Is_causal, ...>;
     # flash_fwd_splitkv_kernel<traits, Is_causal, ...>
-    bools = _template_bools(name)
+    bools = template_bools(name)
     at = 1 if "flash_fwd_kernel<" in name else 0
     causal = len(bools) > at and bools[at]
     seqlen_k = int(v["seqlen_k"]) + int(v["seqlen_knew"])
@@ -234,7 +149,7 @@ def decode_distribution(layout: ArgLayout, v: dict, name: str) -> ArgsShape | No
     types = scalar_types(text[1]) if len(text) > 1 else []
     size, dtype = types[0] if types else (4, "")
     return (
-        ArgsShape(dtype, n * size, features=_json(layout, elements=n, operands=1))
+        ArgsShape(dtype, n * size, features=layout_json(layout, elements=n, operands=1))
         if n > 0
         else None
     )
@@ -247,7 +162,7 @@ def _copy_shape(layout: ArgLayout, name: str, elements: int, index_bytes: int) -
     if elements <= 0:
         return None
     nbytes = 2 * elements * size + index_bytes
-    return ArgsShape(dtype, nbytes, features=_json(layout, elements=elements))
+    return ArgsShape(dtype, nbytes, features=layout_json(layout, elements=elements))
 
 
 def decode_cat(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
@@ -269,7 +184,7 @@ def decode_gather(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     if indices <= 0 or slice_bytes <= 0:
         return None
     nbytes = 2 * indices * slice_bytes + indices * 8
-    return ArgsShape("", nbytes, features=_json(layout, elements=indices * slice_bytes))
+    return ArgsShape("", nbytes, features=layout_json(layout, elements=indices * slice_bytes))
 
 
 def decode_index_select(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
@@ -289,7 +204,7 @@ def decode_softmax(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
     # softmax_warp_forward<input_t, output_t, acc_t, ...>
     out = types[1] if "softmax_warp" in name else types[2] if len(types) > 2 else types[0]
     nbytes = rows * classes * (types[0][0] + out[0])
-    features = _json(layout, elements=rows * classes, rows=rows, classes=classes)
+    features = layout_json(layout, elements=rows * classes, rows=rows, classes=classes)
     return ArgsShape(types[0][1], nbytes, features=features)
 
 
@@ -298,6 +213,7 @@ DECODERS: dict[str, Callable[[ArgLayout, dict, str], ArgsShape | None]] = {
     "reduce": decode_reduce,
     "flash": decode_flash,
     "mem_efficient": decode_mem_efficient,
+    **VLLM_DECODERS,
     "distribution": decode_distribution,
     "cat": decode_cat,
     "gather": decode_gather,

@@ -9,11 +9,15 @@ registered). The engine unpacks the kept bytes with `fields` (a `struct` format 
 concatenation) and `decode` turns the values and the demangled kernel name into shape features
 (`revati/engine/kernel_args.py`).
 
-Offsets come from the declarations cited in `source` (PyTorch 2.14, CUDA 13 build, x86-64
-layout: 8-byte pointers and int64, 4-byte int and float) and were checked against real launches
-of known sizes recorded under `revati record` (tests/integration/test_kernel_args.py). A layout
-is only right for the library version it names: a kernel whose layout is not here keeps no
-bytes and is predicted without a shape (and says so in its model label).
+Offsets come from the declarations cited in `source` (PyTorch 2.14 and vLLM 0.33.0, CUDA 13 builds,
+x86-64 layout: 8-byte pointers and int64, 4-byte int and float) and were checked against real
+launches of known sizes recorded under `revati record` (tests/integration/test_kernel_args.py,
+tests/integration/test_vllm_offline.py). A layout is only right for the library version it names: a
+kernel whose layout is not here keeps no bytes and is predicted without a shape (and says so in its
+model label).
+
+A layout may also keep a varlen summary (`revati/engine/arg_layout.py`). vLLM's layouts are in
+`revati/engine/vllm_layouts.py`.
 
 The table is sent to the shim as `config.txt` lines (`config_lines`).
 """
@@ -21,9 +25,18 @@ The table is sent to the shim as `config.txt` lines (`config_lines`).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
-from revati import shim
+from revati.engine.arg_layout import VARLEN_SUMMARY, VARLEN_SUMMARY_BYTES, ArgLayout, flash2_kernels
+from revati.engine.vllm_layouts import VLLM_LAYOUTS
+
+__all__ = [
+    "BY_ID",
+    "LAYOUTS",
+    "VARLEN_SUMMARY",
+    "VARLEN_SUMMARY_BYTES",
+    "ArgLayout",
+    "config_lines",
+]
 
 PYTORCH = "PyTorch 2.14 (aten/src/ATen/native/cuda)"
 PYTORCH_FLASH = (
@@ -41,36 +54,6 @@ PYTORCH_MEM_EFFICIENT = (
     "q_strideM, k_strideM, v_strideM, bias_strideM, o_strideM, q_strideH, k_strideH (at 144), "
     "v_strideH; int64 ..., k_strideB (at 168), ...; int32 num_batches, num_heads (at 192); ...}"
 )
-
-
-@dataclass(frozen=True)
-class ArgLayout:
-    """Where the problem size sits in the arguments of the kernels named by `pattern`."""
-
-    id: int
-    name: str  # short name, recorded in kernel_features.features["layout"]
-    pattern: str  # parts of the mangled kernel name, in order, separated by '*'
-    slices: tuple[tuple[int, int, int], ...]  # (argument index, byte offset, length), kept in order
-    fields: str  # struct format (little-endian) of the kept bytes
-    names: tuple[str, ...]  # one name per value `fields` unpacks
-    decode: str  # the decoder in kernel_args.DECODERS
-    source: str  # the declaration the offsets come from, with its library and version
-
-    def __post_init__(self) -> None:
-        kept = sum(length for _arg, _offset, length in self.slices)
-        assert kept <= shim.ARGS_BYTES, f"{self.name}: keeps {kept} bytes"
-        assert struct.calcsize(self.fields) <= kept, f"{self.name}: fields past the kept bytes"
-        assert len(struct.unpack(self.fields, bytes(struct.calcsize(self.fields)))) == len(
-            self.names
-        ), f"{self.name}: one name per field"
-
-    def unpack(self, kept: bytes) -> dict[str, int | float]:
-        values = struct.unpack_from(self.fields, kept)
-        return dict(zip(self.names, values, strict=True))
-
-    def config_line(self) -> str:
-        slices = ",".join(f"{a}:{o}:{n}" for a, o, n in self.slices)
-        return f"{self.id};{self.pattern};{slices}"
 
 
 def _elementwise(
@@ -152,22 +135,16 @@ LAYOUTS: tuple[ArgLayout, ...] = (
         "element_size_bytes, num_inputs, num_outputs, step_input, step_output, ctas_per_output; "
         "...}: the config follows ops and ident, at an offset their types decide",
     ),  # fmt: skip
-    *(
-        ArgLayout(
-            id,
-            name,
-            pattern,
-            ((0, 96, 8), (0, 176, 20)),
-            "<7i",
-            ("h", "h_k", "b", "seqlen_q", "seqlen_k", "seqlen_knew", "d"),
-            "flash",
-            PYTORCH_FLASH,
-        )  # fmt: skip
-        for id, name, pattern in (
-            (9, "pytorch_flash_fwd", "_ZN13pytorch_flash16flash_fwd_kernelI"),
-            (10, "pytorch_flash_fwd_splitkv", "_ZN13pytorch_flash24flash_fwd_splitkv_kernelI"),
-        )
-    ),
+    *flash2_kernels(
+        9,
+        "pytorch_flash_fwd",
+        "13pytorch_flash",
+        ((0, 96, 8), (0, 176, 20)),
+        "<7i",
+        ("h", "h_k", "b", "seqlen_q", "seqlen_k", "seqlen_knew", "d"),
+        "flash",
+        PYTORCH_FLASH,
+    ),  # fmt: skip
     ArgLayout(
         11,
         "pytorch_mem_efficient",
@@ -249,6 +226,7 @@ LAYOUTS: tuple[ArgLayout, ...] = (
         "log2_elements, is_log_softmax, is_masked>(output_t *dst, const input_t *src, int "
         "batch_size, int stride, int element_count, const bool *mask, int head_chunk_size, bool)",
     ),
+    *VLLM_LAYOUTS,
 )
 
 BY_ID = {layout.id: layout for layout in LAYOUTS}

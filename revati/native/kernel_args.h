@@ -8,14 +8,17 @@
 
 struct revati_args_layout;
 
-/* config.txt `kernel_args=<id>;<name pattern>;<arg>:<offset>:<length>,...`: one layout. */
+/* config.txt `kernel_args=<id>;<name pattern>;<arg>:<offset>:<length>,...`: one layout (a slice
+ * `v<arg>:<batch>:<cu_q>:<used_k>:<cu_k>` keeps a varlen summary; kernel_args.c). */
 void revati_kernel_args_add(const char *spec);
 /* The first layout whose pattern matches the mangled kernel name (the pattern's parts between
  * '*'s occur in it in order), or NULL. */
 const struct revati_args_layout *revati_args_layout_for(const char *mangled_name);
 /* The layout's slices of `args` (the launch's argument pointers) into a REC_KERNEL_ARGS record
- * (everything but `commit` and `thread`). */
-void revati_args_fill(const struct revati_args_layout *l, void *const *args, struct revati_args_record *out);
+ * (everything but `commit` and `thread`); read_memory = 0 (a captured graph node): varlen
+ * summaries stay zeros. */
+void revati_args_fill(const struct revati_args_layout *l, void *const *args, int read_memory,
+                      struct revati_args_record *out);
 /* Append that record for this thread, before the launch's own record. */
 void revati_args_emit(const struct revati_args_layout *l, void *const *args);
 

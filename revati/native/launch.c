@@ -189,7 +189,7 @@ static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati
                                                                    const struct kernel_rec *k, dim3 g,
                                                                    dim3 b, size_t smem, void **args) {
     struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
-    if (k->args_layout && args) revati_args_fill(k->args_layout, args, &n.args);
+    if (k->args_layout && args) revati_args_fill(k->args_layout, args, 0, &n.args);
     return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
 }
 
@@ -315,7 +315,7 @@ uint32_t revati_kernel_id(const void *f) {
 
 void revati_kernel_args_fill(const void *f, void **args, struct revati_args_record *out) {
     const struct kernel_rec *k = func(f);
-    if (k && k->args_layout && args) revati_args_fill(k->args_layout, args, out);
+    if (k && k->args_layout && args) revati_args_fill(k->args_layout, args, 0, out);
 }
 
 API cudaFuncGetAttributes(struct cudaFuncAttributes *a, const void *f) {

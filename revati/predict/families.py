@@ -16,6 +16,8 @@ FAMILIES = ("gemm", "attention", "collective", "memcpy", "memset", "elementwise"
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("collective", re.compile(r"nccl", re.I)),
+    # vLLM's KV-cache writes name flash attention's cache layout but copy memory
+    ("elementwise", re.compile(r"reshape_and_cache", re.I)),
     ("attention", re.compile(r"flash|fmha|attention|paged_attention", re.I)),
     ("gemm", re.compile(r"gemm|gemv|xmma|cutlass|nvjet|sm90_|ampere_.*gemm|cublas", re.I)),
     ("memcpy", re.compile(r"memcpy", re.I)),

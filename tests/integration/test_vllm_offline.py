@@ -7,10 +7,13 @@ Needs `pip install -e '.[dev,vllm]'`; skips, saying so, where vLLM is not instal
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.integration.torch_helpers import TorchRun, record_python
 from tests.integration.vllm_helpers import (
+    MAX_MODEL_LEN,
     MODEL_DIR,
     OUTPUT_TOKENS,
     PROMPTS,
@@ -64,7 +67,7 @@ def test_the_kv_cache_is_sized_from_an_h100s_memory(run: tuple[str, TorchRun]) -
 
 
 def test_gemms_and_attention_carry_shapes(run: tuple[str, TorchRun]) -> None:
-    _, run_ = run
+    mode, run_ = run
     gemms = run_.q(
         """SELECT f.gemm_m, f.gemm_n, f.gemm_k FROM kernels k JOIN kernel_features f
            USING (kernel_id) WHERE f.gemm_m IS NOT NULL"""
@@ -72,9 +75,65 @@ def test_gemms_and_attention_carry_shapes(run: tuple[str, TorchRun]) -> None:
     assert gemms and all(m and n and k for m, n, k in gemms)
     # Llama-3-8B's qkv projection: 4096 inputs, 4096 + 2 * 8 * 128 outputs
     assert any(6144 in (m, n) and k == 4096 for m, n, k in gemms), sorted(set(gemms))[:10]
-    attention = run_.q(
-        """SELECT name, grid_x * grid_y * grid_z, block_x * block_y * block_z FROM kernels
-           WHERE name ILIKE '%flash%fwd%' OR name ILIKE '%flash%attn%'"""
+    attention_carries_its_shape(run_, eager=mode == "eager")
+
+
+def attention_carries_its_shape(run_: TorchRun, *, eager: bool) -> None:
+    """Every FlashAttention 3 launch and KV-cache write carries Llama-3-8B's attention shape
+    (32 query heads, 8 KV heads, head dim 128, bf16, causal), decoded from its arguments."""
+    rows = run_.q(
+        """SELECT k.name, k.grid_x, k.graph_id, f.dtype, f.features FROM kernels k
+           LEFT JOIN kernel_features f USING (kernel_id)
+           WHERE k.name LIKE '%FlashAttnFwdSm90%' OR k.name LIKE '%reshape_and_cache_flash%'
+           ORDER BY k.kernel_id"""
     )
-    assert attention, run_.q("SELECT DISTINCT name FROM kernels LIMIT 50")
-    assert all(grid > 0 and block > 0 for _, grid, block in attention)
+    fa3 = [(json.loads(f), dtype) for name, _, _, dtype, f in rows if "FlashAttnFwdSm90" in name]
+    assert fa3 and all(f is not None for _, _, _, _, f in rows), rows[:4]
+    # eager, every launch is a step of the requests (the longest: its prompt and outputs); with
+    # graphs, vLLM also runs dummy batches of its longest length before capturing, and a graph
+    # replays the arguments of its capture
+    longest = PROMPTS - 1 + 16 + OUTPUT_TOKENS if eager else MAX_MODEL_LEN
+    for f, dtype in fa3:
+        assert f["layout"] == "vllm_fa3_fwd" and dtype == "bf16" and f["attn_causal"] is True
+        assert (f["attn_heads"], f["attn_kv_heads"], f["attn_head_dim"]) == (32, 8, 128), f
+        assert 1 <= f["attn_batch"] <= PROMPTS and 1 <= f["attn_q_len"] <= f["attn_total_q"]
+        assert f["attn_q_len"] <= f["attn_kv_len"] <= f["attn_max_kv_len"] <= longest, f
+    # in eager steps each layer writes its new tokens to the cache, then attends with exactly
+    # those queries: the write's thread blocks (one per token) equal the attention's total
+    if eager:
+        pairs = [(a, b) for a, b in zip(rows, rows[1:], strict=False) if "FlashAttnFwdSm90" in b[0]]
+        assert pairs and all(
+            "reshape_and_cache" in a[0] and a[1] == json.loads(b[4])["attn_total_q"]
+            for a, b in pairs
+        ), pairs[:2]
+        # the queries sum over the run to the prompts' tokens past the cached shared block
+        # (16 tokens, all four prompts start alike) and one per later output token
+        layers = json.loads((MODEL_DIR / "config.json").read_text())["num_hidden_layers"]
+        total = sum(f["attn_total_q"] for f, _ in fa3) // layers
+        assert total == 16 + sum(range(1, PROMPTS)) + PROMPTS * (OUTPUT_TOKENS - 1), total
+
+
+# Llama-3-8B's rows: what vLLM's one-block-per-token kernels move per token, and once
+ROW_ELEMENTS = {
+    "act_and_mul_kernel": (3 * 14336, 0),  # the MLP's gate and up halves, the product
+    "fused_add_rms_norm_kernel": (4 * 4096, 4096),  # the hidden row and its residual, the weight
+    "rms_norm_kernel": (2 * 4096, 4096),
+    "rotary_embedding_kernel": (2 * (32 + 8) * 128 + 128, 0),  # q and k heads, cos/sin
+}
+
+
+def test_vllm_row_kernels_carry_their_sizes(run: tuple[str, TorchRun]) -> None:
+    mode, run_ = run
+    rows = run_.q(
+        """SELECT k.name, k.grid_x, f.features FROM kernels k
+           LEFT JOIN kernel_features f USING (kernel_id)
+           WHERE k.name LIKE '%vllm::%' AND (k.name LIKE '%norm_kernel%'
+                 OR k.name LIKE '%act_and_mul_kernel%' OR k.name LIKE '%rotary_embedding%')"""
+    )
+    # eager, vLLM runs its own kernels; compiled, Inductor may fuse some into Triton kernels
+    found = {next(k for k in ROW_ELEMENTS if f"::{k}<" in name) for name, _, _ in rows}
+    assert found == set(ROW_ELEMENTS) or (mode == "graph" and found <= set(ROW_ELEMENTS))
+    for name, tokens, features in rows:
+        per_token, once = next(v for k, v in ROW_ELEMENTS.items() if f"::{k}<" in name)
+        assert features is not None, name
+        assert json.loads(features)["elements"] == tokens * per_token + once, (name, features)

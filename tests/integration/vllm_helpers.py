@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "traces" / "models" / "llama-3-8b-2l"
 PROMPTS = 4
 OUTPUT_TOKENS = 4
+MAX_MODEL_LEN = 512
 CAPTURE_SIZES = (1, 2, 4)  # decode batch sizes captured as CUDA graphs: few, for speed
 
 
@@ -46,7 +47,7 @@ def offline_program(model: Path, *, eager: bool) -> str:
         from vllm.inputs import TokensPrompt
 
         llm = LLM(model={str(model)!r}, load_format="dummy", enforce_eager={eager}, seed=0,
-                  max_model_len=512, max_num_seqs=8, {graphs})
+                  max_model_len={MAX_MODEL_LEN}, max_num_seqs=8, {graphs})
         params = SamplingParams(max_tokens={OUTPUT_TOKENS}, ignore_eos=True, temperature=0)
         prompts = [TokensPrompt(prompt_token_ids=list(range(10, 26 + i))) for i in range({PROMPTS})]
         for out in llm.generate(prompts, params, use_tqdm=False):

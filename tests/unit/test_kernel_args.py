@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,11 +79,11 @@ def test_every_layout_keeps_what_its_fields_read_and_names_its_source() -> None:
     lines = kernel_layouts.config_lines().splitlines()
     assert len(lines) == len(LAYOUTS) == len(BY_ID)
     for lay, line in zip(LAYOUTS, lines, strict=True):
-        assert line == f"kernel_args={lay.id};{lay.pattern};" + ",".join(
-            f"{a}:{o}:{n}" for a, o, n in lay.slices
-        )
+        slices = [f"{a}:{o}:{n}" for a, o, n in lay.slices]
+        slices += ["v" + ":".join(map(str, lay.varlen))] if lay.varlen else []
+        assert line == f"kernel_args={lay.id};{lay.pattern};" + ",".join(slices)
         assert ";" not in lay.pattern and len(line) < 500  # the shim's config line limit
-        assert "PyTorch 2.14" in lay.source
+        assert "PyTorch 2.14" in lay.source or "vLLM 0.33.0" in lay.source
 
 
 def test_an_elementwise_kernel_moves_n_times_its_operand_sizes() -> None:
@@ -178,3 +179,102 @@ def test_shape_records_do_not_break_a_run_of_launches() -> None:
     launches["stream"][21] = 9  # another stream from the 11th launch on: two runs
     launches["stream"][23::2] = 9
     assert launch_runs(records, launches) == [(1, 20), (21, 40)]
+
+
+def vllm_launches() -> list[dict]:
+    """Kept argument bytes of vLLM 0.33's KV-cache writes and FlashAttention 3 launches, as the
+    shim kept them in a real run (tests/data/README.md, "Made here")."""
+    path = Path(__file__).parents[1] / "data" / "vllm-kernel-args" / "fa3-eager-2l.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def decode_row(row: dict):
+    return decode(layout(row["layout"]).id, bytes.fromhex(row["kept"]), row["name"], row["blocks"])
+
+
+def test_vllm_fa3_launches_decode_into_llama_3_8b_attention() -> None:
+    # the run: 4 prompts of 16-19 tokens sharing their first 16 (a cached block), 4 tokens each
+    fa3 = [decode_row(row) for row in vllm_launches() if row["layout"] == "vllm_fa3_fwd"]
+    assert all(s is not None and s.dtype == "bf16" and s.causal == 1 for s in fa3)
+    dims = [s.attention for s in fa3 if s is not None]
+    assert {d[3:] for d in dims} == {(32, 8, 128)}  # q heads, kv heads, head dim
+    # prompt 0 alone (16 tokens); then its first output beside prompts 1-3 past the cached
+    # block (1 + 1 + 2 + 3 queries, up to 19 keys); then decode steps
+    assert dims[:3] == [(1, 16, 16, 32, 8, 128), (4, 2, 19, 32, 8, 128), (4, 1, 20, 32, 8, 128)]
+    mixed = features(fa3[1])  # type: ignore[arg-type]
+    assert (mixed["attn_total_q"], mixed["attn_sum_qq"], mixed["attn_max_kv_len"]) == (7, 15, 19)
+    # vLLM computes its KV lengths on the device: under emulation the array holds stale bytes,
+    # which the decoder refuses, keeping the maximum
+    assert "attn_total_kv" not in mixed
+
+
+def test_vllm_kv_cache_writes_move_keys_and_values_per_token() -> None:
+    rows = [row for row in vllm_launches() if row["layout"] == "vllm_reshape_and_cache_flash"]
+    for row in rows:
+        shape = decode_row(row)
+        tokens = row["blocks"]
+        assert shape is not None and shape.dtype == "bf16"
+        # keys and values of 8 heads x 128, bf16, read and written; an int64 slot per token
+        assert shape.bytes == 2 * tokens * 8 * 128 * (2 + 2) + 8 * tokens
+        assert features(shape)["block_size"] == 16
+
+
+def varlen_kept(lay: kernel_layouts.ArgLayout, values: tuple, summary: tuple) -> bytes:
+    plain = struct.pack(lay.fields, *values)
+    return (plain + struct.pack(kernel_layouts.VARLEN_SUMMARY[0], *summary)).ljust(
+        shim.ARGS_BYTES, b"\0"
+    )
+
+
+def test_a_varlen_summary_that_agrees_with_the_launch_gives_mean_lengths() -> None:
+    lay = layout("vllm_fa3_fwd")
+    name = next(row["name"] for row in vllm_launches() if row["layout"] == lay.name)
+    # 3 sequences: queries 100, 1, 1 (total 102), keys 100, 50, 30 (max 100)
+    values = (102, 128, 32, 8, 100, 3)
+    summary = (3, 102, 180, 100 * 100 + 50 + 30, 100 * 100 + 2)
+    shape = decode(lay.id, varlen_kept(lay, values, summary), name, 132)
+    assert shape is not None and shape.attention == (3, 34, 60, 32, 8, 128)
+    assert features(shape)["attn_sum_qk"] == 10080 and features(shape)["attn_total_kv"] == 180
+    # a summary of other sequences (another batch, or zeros: memory not backed) is ignored
+    for other in ((2, 102, 180, 0, 0), (0, 0, 0, 0, 0)):
+        shape = decode(lay.id, varlen_kept(lay, values, other), name, 132)
+        assert shape is not None and shape.attention == (3, 34, 100, 32, 8, 128)
+
+
+def test_vllm_fa2_decodes_its_flash_params_and_summary() -> None:
+    lay = layout("vllm_fa2_fwd_splitkv")
+    name = SPLITKV.replace("pytorch_flash::", "flash::")
+    # h, h_k, b, max seqlen_q, max seqlen_k, d; 2 decoding sequences with 40 and 20 keys
+    shape = decode(lay.id, varlen_kept(lay, (32, 8, 2, 1, 40, 128), (2, 2, 60, 60, 2)), name)
+    assert shape is not None and shape.attention == (2, 1, 30, 32, 8, 128)
+
+
+VLLM_ROWWISE = {
+    "vllm_act_and_mul": "void vllm::act_and_mul_kernel<c10::BFloat16, __nv_bfloat162, &(c10::"
+    "BFloat16 vllm::silu_kernel<c10::BFloat16>(c10::BFloat16 const&, float)), ...>(c10::"
+    "BFloat16*, c10::BFloat16 const*, int, float, float, float)",
+    "vllm_rms_norm": "void vllm::rms_norm_kernel<c10::BFloat16, 8, 2, true>(c10::BFloat16*, "
+    "c10::BFloat16 const*, long, long, long, long, long, c10::BFloat16 const*, long, float, int, "
+    "int)",
+    "vllm_fused_add_rms_norm": "std::enable_if<(((8)>(0)))&&vllm::_typeConvert<c10::BFloat16>::"
+    "exists, void>::type vllm::fused_add_rms_norm_kernel<c10::BFloat16, 8, true>(c10::BFloat16*, "
+    "long, c10::BFloat16*, c10::BFloat16 const*, float, int, int, long)",
+    "vllm_rotary_embedding": "void vllm::rotary_embedding_kernel<c10::BFloat16, c10::BFloat16, "
+    "true>(long const*, c10::BFloat16*, c10::BFloat16*, c10::BFloat16 const*, int, long, long, "
+    "long, int, int, int, long, bool)",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "elements"),
+    [
+        ("vllm_act_and_mul", (14336,), 22 * 3 * 14336),  # Llama-3-8B's MLP, 22 tokens
+        ("vllm_rms_norm", (4096,), 22 * 2 * 4096 + 4096),
+        ("vllm_fused_add_rms_norm", (4096,), 22 * 4 * 4096 + 4096),
+        ("vllm_rotary_embedding", (128, 32, 8, 128), 22 * (2 * 40 * 128 + 128)),
+    ],
+)
+def test_vllm_one_block_per_token_kernels_move_their_rows(name, values, elements) -> None:
+    shape = decode(layout(name).id, kept(name, *values), VLLM_ROWWISE[name], 22)
+    assert shape is not None and shape.dtype == "bf16" and shape.bytes == 2 * elements
+    assert features(shape) == {"layout": name, "elements": elements, "tokens": 22}

@@ -107,6 +107,8 @@ def test_families():
     assert kernel_family("nvjet_tst_128x256_64x4_1x2_h_bz_coopA_NNT") == "gemm"
     assert kernel_family("void at::native::vectorized_elementwise_kernel<4>") == "elementwise"
     assert kernel_family("Memcpy HtoD (Pageable -> Device)") == "memcpy"
+    # vLLM's KV-cache write names flash attention's cache layout but is a copy
+    assert kernel_family("void vllm::reshape_and_cache_flash_kernel<int>") == "elementwise"
 
 
 def test_unknown_device_and_bad_profiles_are_config_errors(tmp_path):
