@@ -40,6 +40,7 @@ import numpy as np
 from revati.recorder import schema
 from revati.recorder.event_order import write_event_order
 from revati.recorder.overview import write_overview
+from revati.recorder.trace_template import copy_empty_trace, meta_rows
 
 from revati import __version__
 from revati.errors import RevatiTraceError
@@ -145,6 +146,8 @@ class TraceWriter:
         self._buffered_rows: dict[str, int] = {}
         self._next_ids: dict[str, int] = {}
         self._closed = False
+        # A trace whose blocks are the default size starts as a copy of the empty template.
+        templated = block_size is None and copy_empty_trace(self.path)
         try:
             config: dict[str, str | bool | int | float | list[str]] = (
                 {"default_block_size": str(block_size)} if block_size else {}
@@ -158,19 +161,18 @@ class TraceWriter:
         except duckdb.Error as e:
             raise RevatiTraceError(f"{self.shown}: cannot create trace: {e}") from e
         self._con.execute("SET enable_progress_bar = false")
-        self._create(run)
+        self._create(run, tables=not templated)
 
     # ---- setup -------------------------------------------------------------------------------
 
-    def _create(self, run: RunInfo) -> None:
+    def _create(self, run: RunInfo, tables: bool) -> None:
+        """The run row, after the tables, views and meta rows when `tables`."""
         con = self._con
         con.execute("BEGIN")
-        for ddl in schema.create_all_ddl():
-            con.execute(ddl)
-        con.executemany(
-            f"INSERT INTO {schema.META_TABLE} VALUES (?, ?)",
-            [("format", schema.TRACE_FORMAT), ("schema_version", str(schema.SCHEMA_VERSION))],
-        )
+        if tables:
+            for ddl in schema.create_all_ddl():
+                con.execute(ddl)
+            con.executemany(f"INSERT INTO {schema.META_TABLE} VALUES (?, ?)", meta_rows())
         con.execute(
             "INSERT INTO run (source, argv, cwd, started_at, device, predictor, profile, dilation,"
             " revati_version, host, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,7 +9,9 @@ exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from revati import __version__
@@ -76,12 +78,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command `argv` names (sys.argv[1:] when None) and return its exit status.
+
+    Invoked as a program (argv None), a command that sets `exit_at_once` (its outputs are all
+    closed when its handler returns) ends the process here without the interpreter's teardown:
+    freeing numpy's, DuckDB's and the engine's modules costs a run ~80 ms after its trace is
+    already complete."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    status = _handle(args)
+    if as_program and getattr(args, "exit_at_once", False):
+        _exit_now(status)
+    return status
+
+
+def _handle(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or 0)
     except RevatiError as e:
@@ -92,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _exit_now(status: int) -> None:
+    """End the process with `status` once stdout and stderr are flushed, skipping teardown."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing to say
+            stream.flush()
+    os._exit(status & 0xFF)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "`--tp N`, `--pp 2`, or both with tp × pp = N)",
     )
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the program to run")
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, exit_at_once=True)  # the trace is closed when `run` returns
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,8 @@ replays, under `revati record`. Figures printed, per pattern:
   both wait for the engine), and kernels / the coordinator's CPU seconds beyond an empty run
   (CPU time is what a shared machine does not blur);
 - wall time per sync against the kernels queued before it;
-- start (revati invoked -> the program's main) and close (main returns -> revati exits) of a run;
+- start (revati invoked -> the program's main) and close (main returns -> revati exits) of a run,
+  of an empty program and of one launching 100 kernels and syncing, with revati's CPU time;
 - trace bytes per kernel.
 They assert that every kernel and sync reached the trace, never a speed. The load average at the
 time is printed with them: wall figures on a busy 2-core machine move with it.
@@ -163,17 +164,23 @@ def test_sync_cost_against_queued_kernels(
 
 
 def test_start_and_close(tmp_path: Path, engine_load: Path, empty_run: Run) -> None:
-    runs = [empty_run, *(record(tmp_path / str(i), engine_load, "empty") for i in range(2))]
-    for run in runs:
+    empty = [empty_run, *(record(tmp_path / str(i), engine_load, "empty") for i in range(2))]
+    tiny = [record(tmp_path / f"tiny{i}", engine_load, "eager", "100", "0") for i in range(3)]
+    for run in [*empty, *tiny]:
         assert run.start_ns > 0 and run.close_ns > 0
-    starts = sorted(r.start_ns for r in runs)
-    closes = sorted(r.close_ns for r in runs)
-    print(
-        f"\nstart of a run (revati invoked -> program's main): {starts[1] / 1e6:.0f} ms median "
-        f"of 3 ({starts[0] / 1e6:.0f}-{starts[-1] / 1e6:.0f}); close (main returns -> revati "
-        f"exits): {closes[1] / 1e6:.0f} ms ({closes[0] / 1e6:.0f}-{closes[-1] / 1e6:.0f}); "
-        f"revati CPU for an empty run {empty_run.revati_cpu_ns / 1e6:.0f} ms; {_load()}"
-    )
+    assert all(_kernel_count(run.trace) == 100 for run in tiny)
+    print()
+    for label, runs in (("an empty program", empty), ("100 kernels and a sync", tiny)):
+        starts = sorted(r.start_ns for r in runs)
+        closes = sorted(r.close_ns for r in runs)
+        cpus = sorted(r.revati_cpu_ns for r in runs)
+        print(
+            f"{label}: start of a run (revati invoked -> program's main) {starts[1] / 1e6:.0f} ms "
+            f"median of 3 ({starts[0] / 1e6:.0f}-{starts[-1] / 1e6:.0f}); close (main returns "
+            f"-> revati exits) {closes[1] / 1e6:.0f} ms ({closes[0] / 1e6:.0f}-"
+            f"{closes[-1] / 1e6:.0f}); revati CPU {cpus[1] / 1e6:.0f} ms ({cpus[0] / 1e6:.0f}-"
+            f"{cpus[-1] / 1e6:.0f}); {_load()}"
+        )
 
 
 def _in_process(tmp_path: Path, name: str, batches: list[np.ndarray]) -> tuple[Path, list[float]]:
