@@ -3,6 +3,8 @@
  * librevati_clock.so, which the coordinator loads with ctypes so both sides use real atomics.
  */
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
@@ -12,7 +14,7 @@
 static void page_lock(struct revati_clock_page *p) {
     int spins = 0;
     while (__atomic_exchange_n(&p->lock, 1u, __ATOMIC_ACQUIRE)) {
-        if (++spins > 64) sched_yield();
+        if (++spins > 64) syscall(SYS_sched_yield); /* not the shim's own sched_yield */
     }
 }
 
@@ -108,6 +110,7 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
     } else if (before <= 0 && after > 0 && p->frozen) {
         p->base_real = now;
         p->frozen = 0;
+        p->unfreezes++;
         unfroze = 1;
     }
     p->running = after;

@@ -59,7 +59,8 @@ struct revati_clock_page {
     int64_t mem_capacity[REVATI_MAX_DEVICES];
     int64_t mem_used[REVATI_MAX_DEVICES]; /* atomic: capacity accounting across processes */
     int64_t flowed_ns;         /* virtual ns the clock flowed (unfrozen) up to the last freeze */
-    uint8_t reserved[248];
+    uint64_t unfreezes;        /* times `running` left 0: someone ran (spin waits watch it) */
+    uint8_t reserved[240];
 };
 
 /* ---- ring: one per participant process, multi-producer, single consumer ----------------- */

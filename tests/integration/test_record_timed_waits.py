@@ -126,3 +126,30 @@ def test_an_idle_openmp_worker_does_not_keep_the_clock_running(tmp_path: Path) -
     assert wall_ns < 15e9 and jumps >= 1  # the 20 s sleep was a jump
     jumped = q(trace, "SELECT max(to_ns - from_ns) FROM jumps WHERE cause_kind = 'sleep'")[0][0]
     assert jumped > 19.9e9
+
+
+SPIN_SOURCE = REPO / "tests" / "cuda" / "spin_yield.c"
+
+
+def test_a_lone_sched_yield_spinner_lets_the_clock_jump_and_sees_the_store_at_once(
+    tmp_path: Path,
+) -> None:
+    """A spin of sched_yield calls (vLLM's shared-memory queue readers spin so) waits out of
+    `running` while no other thread runs: the setter's 3 s sleep is a jump, the spinner sees its
+    store within microseconds, and a lone 2 s busy-loop window passes in a few hundred jumps."""
+    program = tmp_path / "spin_yield"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", str(SPIN_SOURCE), "-o", str(program), "-lpthread"], check=True
+    )
+    v, trace = record(tmp_path, str(program))
+    assert 3.0 <= float(v["flag_s"]) < 3.01
+    assert 0 <= float(v["late_us"]) < 5000  # the store vetoed the next jump (no 10 ms quantum)
+    assert 2.0 <= float(v["window_s"]) < 2.02  # quanta of at most 10 ms
+    assert int(v["spins"]) < 5000
+    wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
+    assert wall_ns < 15e9 and 10 < jumps < 5000
+    (waits,) = q(
+        trace,
+        "SELECT count(*) FROM syncs JOIN api_calls USING (call_id) WHERE name = 'sched_yield'",
+    )[0]
+    assert waits > 10
