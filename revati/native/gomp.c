@@ -18,7 +18,8 @@
 
 #include "shim_internal.h"
 
-static __thread int t_omp_worker; /* this thread is a libgomp worker, out of `running` */
+static __thread int t_omp_worker;  /* this thread is a libgomp worker */
+static __thread int t_omp_counted; /* ... inside a region's body, counted as running */
 
 int revati_gomp_start_routine(void *(*fn)(void *)) {
     Dl_info info;
@@ -39,13 +40,15 @@ struct region {
 
 static void region_body(void *p) {
     const struct region *r = p;
-    if (!t_omp_worker) {
+    if (!t_omp_worker || t_omp_counted) { /* the starting thread, or a nested region */
         r->fn(r->data);
         return;
     }
+    t_omp_counted = 1;
     revati_adjust_running(+1);
     r->fn(r->data);
     revati_adjust_running(-1);
+    t_omp_counted = 0;
 }
 
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
