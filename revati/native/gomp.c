@@ -53,14 +53,26 @@ static void region_body(void *p) {
 
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 
+/* libgomp's own GOMP_parallel: the next definition in the global scope, or, for a libgomp
+ * loaded only into a local scope (a dependency of a library opened with RTLD_LOCAL), the
+ * loaded library's. */
+static gomp_parallel_fn real_gomp_parallel(void) {
+    void *f = revati_hooks_late("GOMP_parallel");
+    if (!f) {
+        void *gomp = dlopen("libgomp.so.1", RTLD_LAZY | RTLD_NOLOAD);
+        if (gomp) f = dlsym(gomp, "GOMP_parallel");
+    }
+    return (gomp_parallel_fn)f;
+}
+
 REVATI_EXPORT void GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags) {
     static gomp_parallel_fn real;
     gomp_parallel_fn next = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
     if (!next) {
-        next = (gomp_parallel_fn)dlsym(RTLD_NEXT, "GOMP_parallel");
+        next = real_gomp_parallel();
         __atomic_store_n(&real, next, __ATOMIC_RELEASE);
     }
-    if (!next) { /* no libgomp after us: run the body on this thread alone */
+    if (!next) { /* no libgomp found: run the body on this thread alone (a team of one) */
         fn(data);
         return;
     }
