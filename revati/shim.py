@@ -25,7 +25,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16

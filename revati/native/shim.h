@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 8
+#define REVATI_PROTOCOL_VERSION 9
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
