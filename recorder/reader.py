@@ -65,6 +65,7 @@ _PROCESS_ENDING = (
     "exit_signal",
     "core_dumped",
     "ended_wall_ns",
+    "running_wall_ns",
 )
 
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file

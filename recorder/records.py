@@ -55,6 +55,7 @@ class ProcessInfo:
     exit_signal: int | None = None
     core_dumped: bool | None = None
     ended_wall_ns: int | None = None
+    running_wall_ns: int | None = None  # wall ns it kept the clock flowing (a thread ran)
 
     @property
     def ending(self) -> str:

@@ -195,6 +195,12 @@ TABLES: tuple[Table, ...] = (
             _c("exit_signal", "INTEGER", "signal that killed it (NULL if it exited or unknown)"),
             _c("core_dumped", "BOOLEAN", "the killing signal dumped core (NULL if unknown)"),
             _c("ended_wall_ns", "BIGINT", "wall-clock ns from the start of the run to its end"),
+            _c(
+                "running_wall_ns",
+                "BIGINT",
+                "wall-clock ns it had a thread counted running, keeping the clock flowing "
+                "(NULL: not recorded)",
+            ),
         ),
     ),
     Table(

@@ -25,7 +25,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -271,6 +271,7 @@ class PageSnapshotC(ctypes.Structure):
         ("generation", ctypes.c_uint64),
         ("waits_announced", ctypes.c_uint64),
         ("now_ns", ctypes.c_int64),
+        ("flowed_ns", ctypes.c_int64),
     ]
 
 
@@ -302,6 +303,8 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
     lib.revati_real_monotonic_ns.restype = ctypes.c_int64
+    lib.revati_ring_running_real.argtypes = [vp]
+    lib.revati_ring_running_real.restype = ctypes.c_int64
     lib.revati_relay_signal.argtypes = [ctypes.c_int, ctypes.c_int]
     return lib
 
@@ -328,11 +331,13 @@ PAGE_OFF_COORDINATOR_PID = PAGE_STRUCT.size - 8  # then device_count
 PAGE_OFF_EPOCH_MONO = PAGE_STRUCT.size
 PAGE_OFF_STALLED = PAGE_OFF_EPOCH_MONO + 8
 PAGE_OFF_MEM_CAPACITY = PAGE_OFF_STALLED + 8
+PAGE_OFF_FLOWED = PAGE_OFF_MEM_CAPACITY + 2 * 8 * MAX_DEVICES  # after mem_capacity, mem_used
 PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
+RING_OFF_RUNNING_REAL = 56
 
 
 def coordinator_pid(page: Path) -> int | None:
@@ -381,6 +386,16 @@ class ClockPage:
 
     def now(self) -> int:
         return int(self._lib.revati_page_now(self.address))
+
+    def flowed_ns(self) -> int:
+        """Virtual ns the clock has flowed at wall speed (unfrozen: some thread ran)."""
+        s = PageSnapshotC()
+        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        return int(s.flowed_ns)
+
+    def running_real_ns(self, ring: Ring) -> int:
+        """Real ns `ring`'s process has held a share of `running` (kept the clock flowing)."""
+        return int(self._lib.revati_ring_running_real(ring.header_address))
 
     def adjust(self, ring: Ring | None, delta: int) -> None:
         """Change `running` by delta on behalf of a thread of `ring`'s process."""

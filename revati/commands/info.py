@@ -81,10 +81,43 @@ def trace_info(reader: TraceReader, top: int = 10) -> dict[str, Any]:
         "virtual_start_ns": first,
         "virtual_end_ns": int(end) if end is not None else last,
         "virtual_duration_ns": (int(end) if end is not None else last) - min(first, 0),
+        "clock": clock_summary(reader, run),
         "top_kernels": [k.__dict__ for k in reader.kernel_stats(limit=top)],
         "requests": request_summary(reader),
         "model_shares": reader.model_shares(),
     }
+
+
+def clock_summary(reader: TraceReader, run: dict[str, Any]) -> dict[str, Any] | None:
+    """How the virtual clock moved: the program's wall time (from its start to its end), the
+    jumps, and the wall time the clock ran unfrozen (flowing at wall speed because a participant
+    thread counted as running). None for traces without the run's wall time."""
+    wall = run.get("wall_ns")
+    if not wall:
+        return None
+    config = run.get("config") or {}
+    jumps, jumped = reader.sql("SELECT count(*), coalesce(sum(to_ns - from_ns), 0) FROM jumps")[0]
+    return {
+        "wall_ns": int(config.get("program_wall_ns") or wall),
+        "jumps": int(jumps),
+        "jumped_ns": int(jumped),
+        "unfrozen_wall_ns": config.get("unfrozen_wall_ns"),
+    }
+
+
+def format_clock(clock: dict[str, Any]) -> str:
+    text = (
+        f"{clock['wall_ns'] / 1e9:,.1f} s wall, {clock['jumps']:,} jumps ({_s(clock['jumped_ns'])})"
+    )
+    unfrozen = clock["unfrozen_wall_ns"]
+    if unfrozen is None:
+        return text
+    share = unfrozen / clock["wall_ns"] * 100
+    return f"{text}, unfrozen {_s(unfrozen)} of wall ({share:.0f}%)"
+
+
+def _s(ns: int) -> str:
+    return f"{ns / 1e9:,.3f} s"
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -145,6 +178,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"recorded  {run['started_at']} on {run['host'] or '-'} by revati {run['revati_version']}",
         f"virtual   {_ms(info['virtual_duration_ns'])} ms of virtual time, "
         f"{info['events']:,} events",
+        *([f"clock     {format_clock(info['clock'])}"] if info["clock"] else []),
         f"ended     {run['ending']}",
         "ranks     "
         + (
@@ -207,7 +241,9 @@ def _process_line(p: dict[str, Any]) -> str:
         if p["ended_ns"] is not None
         else ""
     )
-    return f"{rank}pid {p['pid']} {p['ending']}{when}  {_short(' '.join(p['argv']), 60)}"
+    held = p.get("running_wall_ns")
+    running = f", ran {_ms(held)} ms wall" if held else ""
+    return f"{rank}pid {p['pid']} {p['ending']}{when}{running}  {_short(' '.join(p['argv']), 60)}"
 
 
 def _ms(ns: int) -> str:

@@ -564,6 +564,14 @@ class Coordinator:
         self.sink.flush()
         self._last_flush = time.monotonic()
 
+    def running_wall_by_pid(self) -> dict[int, int]:
+        """Wall ns each process held a share of `running` (kept the clock flowing), summed over
+        its images (rings)."""
+        out: dict[int, int] = {}
+        for p in self.procs.values():
+            out[p.pid] = out.get(p.pid, 0) + max(0, self.page.running_real_ns(p.ring))
+        return out
+
     def finish(self) -> int:
         """Drain what is left, write the processes and return the virtual end time."""
         self._notice_ended()
@@ -572,6 +580,7 @@ class Coordinator:
         end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         seen: set[int] = set()
         barriers = self.ingest.barriers
+        running_wall = self.running_wall_by_pid()
         for p in self.procs.values():
             self.ingest.flush_allocations(p.state)
             if p.pid in seen:
@@ -597,6 +606,7 @@ class Coordinator:
                 exit_signal=cause.signal if cause else None,
                 core_dumped=cause.core_dumped if cause else None,
                 ended_wall_ns=life.ended_wall_ns if life else None,
+                running_wall_ns=running_wall.get(p.pid),
             )
         from revati.serving.request_log import request_tables  # numpy: not before the start
 

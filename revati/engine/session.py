@@ -212,6 +212,7 @@ def _run(
                 )
             )
     wall = time.monotonic_ns() - wall0
+    program_wall = time.monotonic_ns() - coord.wall_start  # from before the program started
     coord.lifetimes.reaped_by_us(child.pid, child.returncode)
     virtual_end = coord.finish()
     waited = coord.cpu_wait.warning(wall)
@@ -231,6 +232,8 @@ def _run(
         config={
             **_run_config(config),
             "cpu_wait_ns": coord.cpu_wait.total_ns,
+            "unfrozen_wall_ns": round(coord.page.flowed_ns() * config.dilation),
+            "program_wall_ns": program_wall,
             "host_cpus": os.cpu_count(),
         },
     )

@@ -153,3 +153,8 @@ int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n)
 int revati_block_ready(uint16_t fn, int64_t deadline, int (*ready)(void *), void *arg) {
     return block_until(fn, deadline, NULL, 0, ready, arg);
 }
+
+int revati_block_io_ready(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t n,
+                          int (*ready)(void *), void *arg) {
+    return block_until(fn, deadline, fds, n, ready, arg);
+}

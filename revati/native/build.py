@@ -39,6 +39,8 @@ SHIM_SOURCES = (
     "clock_page.c",  # the clock page (shared with the coordinator's helper)
     "ring.c",  # records: ring, names file, thread numbering
     "threads.c",  # pthread_create/join and `running`
+    "gomp.c",  # OpenMP workers count as running inside parallel regions only
+    "spin_wait.c",  # sched_yield spin loops wait out of `running` when alone
     "block.c",  # blocking calls and fd waits on the coordinator
     "memory.c",
     "cudart.c",

@@ -3,6 +3,8 @@
  * librevati_clock.so, which the coordinator loads with ctypes so both sides use real atomics.
  */
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
@@ -12,7 +14,7 @@
 static void page_lock(struct revati_clock_page *p) {
     int spins = 0;
     while (__atomic_exchange_n(&p->lock, 1u, __ATOMIC_ACQUIRE)) {
-        if (++spins > 64) sched_yield();
+        if (++spins > 64) syscall(SYS_sched_yield); /* not the shim's own sched_yield */
     }
 }
 
@@ -67,10 +69,27 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
         out->frozen = p->frozen;
         out->generation = p->generation;
         out->waits_announced = p->waits_announced;
-        out->now_ns = raw_virtual(p, revati_real_monotonic_ns());
+        int64_t now = revati_real_monotonic_ns();
+        out->now_ns = raw_virtual(p, now);
+        out->flowed_ns = p->flowed_ns + (p->frozen ? 0 : flowed(p, now));
         s2 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     } while ((s1 & 1u) || s1 != s2);
     out->now_ns += __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
+}
+
+/* The process's share of `running` changes (under the page lock): close or open its interval
+ * of holding a share. */
+static void ring_adjust(struct revati_ring_header *r, int32_t delta, int64_t now) {
+    int32_t before = __atomic_fetch_add(&r->proc_running, delta, __ATOMIC_ACQ_REL);
+    int32_t after = before + delta;
+    if (before <= 0 && after > 0) __atomic_sub_fetch(&r->running_real_ns, now, __ATOMIC_ACQ_REL);
+    if (before > 0 && after <= 0) __atomic_add_fetch(&r->running_real_ns, now, __ATOMIC_ACQ_REL);
+}
+
+int64_t revati_ring_running_real(const struct revati_ring_header *r) {
+    int64_t sum = __atomic_load_n(&r->running_real_ns, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&r->proc_running, __ATOMIC_ACQUIRE) > 0) sum += revati_real_monotonic_ns();
+    return sum;
 }
 
 /* Change `running` by delta (and the process's share); freeze at 0, unfreeze leaving 0.
@@ -83,18 +102,21 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
     int unfroze = 0;
     write_begin(p);
     if (before > 0 && after <= 0 && !p->frozen) {
-        p->base_virtual += flowed(p, now);
+        int64_t f = flowed(p, now);
+        p->base_virtual += f;
+        p->flowed_ns += f;
         p->base_real = now;
         p->frozen = 1;
     } else if (before <= 0 && after > 0 && p->frozen) {
         p->base_real = now;
         p->frozen = 0;
+        p->unfreezes++;
         unfroze = 1;
     }
     p->running = after;
     if (announce) p->waits_announced++;
     write_end(p);
-    if (r) __atomic_add_fetch(&r->proc_running, delta, __ATOMIC_ACQ_REL);
+    if (r) ring_adjust(r, delta, now);
     return unfroze;
 }
 

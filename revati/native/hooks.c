@@ -23,3 +23,7 @@ void revati_hooks_resolve(void) {
 #undef REVATI_HOOK_RESOLVE
     __atomic_store_n(&revati_hooks_ready, 1, __ATOMIC_RELEASE);
 }
+
+/* A function of a library the program may load after the table was filled (libgomp, which
+ * PyTorch brings with it): looked up when first needed; the caller keeps the pointer. */
+void *revati_hooks_late(const char *name) { return dlsym(RTLD_NEXT, name); }

@@ -60,7 +60,8 @@
     X(recvfrom, NULL, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))         \
     X(recvmsg, NULL, ssize_t, (int, struct msghdr *, int))                                         \
     X(accept, NULL, int, (int, struct sockaddr *, socklen_t *))                                    \
-    X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))
+    X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))                              \
+    X(sched_yield, NULL, int, (void))
 
 #define REVATI_HOOK_FIELD(name, version, ret, params) ret(*name) params;
 struct revati_hooks {
@@ -73,6 +74,8 @@ extern int revati_hooks_ready; /* 1 once the table is filled (acquire/release) *
 
 /* Fill the table if it is not yet (safe from constructors and from several threads at once). */
 void revati_hooks_resolve(void);
+/* The next definition of `name` in a library loaded after the table was filled (or NULL). */
+void *revati_hooks_late(const char *name);
 
 static inline __attribute__((always_inline)) struct revati_hooks *revati_hooks(void) {
     if (__builtin_expect(!__atomic_load_n(&revati_hooks_ready, __ATOMIC_ACQUIRE), 0))

@@ -256,8 +256,30 @@ REVATI_EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
     return REAL(pthread_cond_broadcast)(c);
 }
 
+/* A timed FUTEX_WAIT (relative timeout) or FUTEX_WAIT_BITSET (absolute, on CLOCK_MONOTONIC or,
+ * with FUTEX_CLOCK_REALTIME, CLOCK_REALTIME, as the caller read them: virtual) waits in virtual
+ * time (timed_wait.c). Without a coordinator, the virtual deadline is converted to real time. */
+static long futex_timed_wait(const long a[6]) {
+    const struct timespec *ts = (const struct timespec *)a[3];
+    int cmd = (int)a[1] & FUTEX_CMD_MASK;
+    clockid_t clk = (int)a[1] & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC;
+    int64_t t = (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+    int64_t deadline = cmd == FUTEX_WAIT ? revati_now() + t : revati_timespec_to_virtual(ts, clk);
+    int rc = revati_futex_wait_virtual((const uint32_t *)a[0], (uint32_t)a[2], deadline, FN_syscall);
+    if (rc > 0) {
+        errno = rc;
+        return -1;
+    }
+    if (rc == 0) return 0;
+    int64_t left = deadline - revati_now();
+    struct timespec rel = {left > 0 ? left / 1000000000LL : 0, left > 0 ? left % 1000000000LL : 0};
+    int op = ((int)a[1] & ~(FUTEX_CMD_MASK | FUTEX_CLOCK_REALTIME)) | FUTEX_WAIT; /* relative */
+    return REAL(syscall)(SYS_futex, a[0], (long)op, a[2], (long)&rel, 0L, 0L);
+}
+
 /* An untimed FUTEX_WAIT(_BITSET) leaves `running` like pthread_cond_wait; FUTEX_WAKE counts the
- * waiters it wakes first. Timed waits and every other call go straight through. */
+ * waiters it wakes first. Timed waits wait in virtual time; every other call goes straight
+ * through. */
 static long futex_call(const long a[6]) {
     int cmd = (int)a[1] & FUTEX_CMD_MASK;
     const void *word = (const void *)a[0];
@@ -269,7 +291,12 @@ static long futex_call(const long a[6]) {
         errno = saved;
         return rc;
     }
-    if (cmd == FUTEX_WAKE) wake_waiters(word, a[2] > INT_MAX ? INT_MAX : (int)a[2]);
+    if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) return futex_timed_wait(a);
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
+        int n = a[2] > INT_MAX ? INT_MAX : (int)a[2];
+        wake_waiters(word, n);
+        revati_timed_wake(word, n);
+    }
     return REAL(syscall)(SYS_futex, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 

@@ -74,6 +74,7 @@ int revati_ring_open(int inherited) {
     ring->pid = (int32_t)getpid();
     ring->parent_pid = (int32_t)getppid();
     ring->proc_running = inherited ? 1 : 0;
+    ring->running_real_ns = inherited ? -revati_real_monotonic_ns() : 0;
     ring->version = REVATI_PROTOCOL_VERSION;
     __atomic_store_n(&ring->magic, REVATI_RING_MAGIC, __ATOMIC_RELEASE);
     g_records = (struct revati_record *)(ring + 1);

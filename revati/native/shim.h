@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 8
+#define REVATI_PROTOCOL_VERSION 9
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -58,7 +58,9 @@ struct revati_clock_page {
     uint32_t pad0;
     int64_t mem_capacity[REVATI_MAX_DEVICES];
     int64_t mem_used[REVATI_MAX_DEVICES]; /* atomic: capacity accounting across processes */
-    uint8_t reserved[256];
+    int64_t flowed_ns;         /* virtual ns the clock flowed (unfrozen) up to the last freeze */
+    uint64_t unfreezes;        /* times `running` left 0: someone ran (spin waits watch it) */
+    uint8_t reserved[240];
 };
 
 /* ---- ring: one per participant process, multi-producer, single consumer ----------------- */
@@ -74,7 +76,10 @@ struct revati_ring_header {
     int32_t pid;
     int32_t parent_pid;
     uint32_t flags;           /* REVATI_RING_EXECED once the process exec'd another image */
-    uint8_t pad[64 - 56];
+    /* CLOCK_MONOTONIC ns this process held a share of `running` (it kept the clock flowing):
+     * the closed intervals' sum, less the start of the open one while proc_running > 0 (add
+     * now to read it then). Changed with proc_running, under the page lock. */
+    int64_t running_real_ns;
 };
 #define REVATI_RING_EXECED 1u
 

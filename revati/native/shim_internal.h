@@ -90,6 +90,9 @@ struct pollfd;
 int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n);
 /* The same wait on a condition no fd signals, checked every millisecond of real time. */
 int revati_block_ready(uint16_t fn, int64_t deadline, int (*ready)(void *), void *arg);
+/* Both: ready when an fd is or when `ready` says so. */
+int revati_block_io_ready(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n,
+                          int (*ready)(void *), void *arg);
 
 /* Real libc functions: the hooks table (hooks.h). These names are kept for older callers. */
 #define real_clock_gettime REAL(clock_gettime)
@@ -107,12 +110,19 @@ void revati_clock_detach(void);
 /* Add to this process's share of `running` (no-op without a coordinator). */
 void revati_adjust_running(int32_t delta);
 void revati_waits_after_fork(void); /* proc_wait.c: only this thread exists in the child */
+/* gomp.c: libgomp's workers count as running only inside a parallel region's body. */
+int revati_gomp_start_routine(void *(*fn)(void *)); /* fn lies in libgomp */
+void revati_gomp_worker_starts(void);               /* on the new worker: leave `running` */
+int revati_gomp_worker(void);                       /* this thread is such a worker */
 /* timed_wait.c: timed waits on a condition variable or semaphore of this process in virtual
  * time. The waits return 0, ETIMEDOUT (or EINTR: semaphores), or -1: wait in real time instead. */
 int revati_cond_wait_virtual(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline, uint16_t fn);
 int revati_sem_wait_virtual(sem_t *s, int64_t deadline, uint16_t fn);
 clockid_t revati_cond_clock(const pthread_cond_t *c); /* the clock of its absolute deadlines */
 void revati_timed_wake(const void *obj, int n);       /* signal/post: wake n (< 0: all) */
+/* A timed FUTEX_WAIT on `word` until virtual `deadline`: 0 (woken, or the word changed),
+ * ETIMEDOUT, EAGAIN (the word did not hold val), EINTR, or -1: wait in real time instead. */
+int revati_futex_wait_virtual(const uint32_t *word, uint32_t val, int64_t deadline, uint16_t fn);
 void revati_timed_after_fork(void);
 void revati_timed_thread_exit(void);
 void revati_pause_begin(void);

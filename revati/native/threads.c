@@ -3,6 +3,7 @@
  * counts from its creation until it ends. When a joiner waits for it in pthread_join, the joiner
  * leaves `running`; the ending thread hands its own share over to the joiner instead of
  * dropping it, so `running` never touches 0 between the end of one and the wake of the other.
+ * OpenMP workers count only inside a parallel region's body (gomp.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -18,7 +19,7 @@ struct thread_start {
     void *(*fn)(void *);
     void *arg;
     pthread_t handle;
-    int joining, exited, handed;
+    int joining, exited, handed, omp_worker;
     struct thread_start *next;
 };
 
@@ -31,7 +32,9 @@ static void thread_ends(void) {
     struct thread_start *s = t_start;
     if (!revati_recording()) return;
     pthread_mutex_lock(&g_join_lock);
-    if (s && s->joining) {
+    if (revati_gomp_worker()) { /* out of `running` outside a region's body (gomp.c) */
+        if (s) s->exited = 1;
+    } else if (s && s->joining) {
         s->handed = 1;
     } else {
         if (s) s->exited = 1;
@@ -62,6 +65,7 @@ static void *thread_trampoline(void *p) {
     struct thread_start *s = p;
     t_start = s;
     pthread_setspecific(g_thread_key, EXIT_STARTED);
+    if (s->omp_worker) revati_gomp_worker_starts();
     return s->fn(s->arg);
 }
 
@@ -72,6 +76,7 @@ REVATI_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void 
     if (!s) return REAL(pthread_create)(t, attr, fn, arg);
     s->fn = fn;
     s->arg = arg;
+    s->omp_worker = revati_gomp_start_routine(fn);
     revati_page_adjust(g_page, g_ring, +1);
     pthread_mutex_lock(&g_join_lock);
     int rc = REAL(pthread_create)(&s->handle, attr, thread_trampoline, s);

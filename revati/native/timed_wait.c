@@ -145,3 +145,31 @@ int revati_sem_wait_virtual(sem_t *s, int64_t deadline, uint16_t fn) {
         if (r == 0) return sem_trywait(s) == 0 ? 0 : ETIMEDOUT;
     }
 }
+
+/* A timed futex wait made through syscall() (libstdc++'s std::future and std::latch waits,
+ * Rust's timed parking): woken by a FUTEX_WAKE through syscall() of this process (its eventfd),
+ * or by the word leaving `val`, checked every millisecond of real time and at every PREPARE,
+ * which covers wakers the shim cannot see (glibc's own futex calls, other processes). */
+struct futex_watch {
+    const uint32_t *word;
+    uint32_t val;
+};
+
+static int futex_word_changed(void *arg) {
+    const struct futex_watch *w = arg;
+    return __atomic_load_n(w->word, __ATOMIC_ACQUIRE) != w->val;
+}
+
+int revati_futex_wait_virtual(const uint32_t *word, uint32_t val, int64_t deadline, uint16_t fn) {
+    if (!revati_recording()) return -1;
+    struct futex_watch watch = {.word = word, .val = val};
+    if (futex_word_changed(&watch)) return EAGAIN;
+    if (deadline <= revati_now()) return ETIMEDOUT;
+    int slot = waiter_add(word);
+    if (slot < 0) return -1;
+    struct pollfd p = {.fd = t_efd, .events = POLLIN};
+    int r = futex_word_changed(&watch) ? 1 : revati_block_io_ready(fn, deadline, &p, 1, futex_word_changed, &watch);
+    waiter_remove(slot, word);
+    if (r == 2) return EINTR;
+    return r == 0 ? ETIMEDOUT : 0; /* woken, the word changed, or detached: a wake-up */
+}

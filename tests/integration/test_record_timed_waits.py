@@ -68,3 +68,88 @@ def test_a_python_thread_waiting_with_a_timeout_lets_the_clock_jump(tmp_path: Pa
     assert int(v["ticks"]) in (59, 60) and 30.0 <= float(v["elapsed"]) < 30.1
     wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
     assert wall_ns < 20e9 and jumps >= 60
+
+
+FUTEX_SOURCE = REPO / "tests" / "cuda" / "futex_waits.c"
+
+
+def test_timed_futex_waits_through_syscall_take_virtual_time_and_wake_on_their_event(
+    tmp_path: Path,
+) -> None:
+    """libstdc++'s std::future and Rust's timed parking wait in futex calls made through
+    syscall(): they leave `running` with their virtual deadline, and end at a FUTEX_WAKE, or at
+    the word changing when the wake is one the shim cannot see."""
+    program = tmp_path / "futex_waits"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", str(FUTEX_SOURCE), "-o", str(program), "-lpthread"], check=True
+    )
+    v, trace = record(tmp_path, str(program))
+    assert v["timeout"] == "ETIMEDOUT" and 30.0 <= float(v["timeout_s"]) < 30.05
+    assert 2.0 <= float(v["woken_s"]) < 2.05  # the FUTEX_WAKE, not the 100 s deadline
+    assert 2.0 <= float(v["unseen_s"]) < 2.1  # the changed word, checked every real ms
+    assert v["again"] == "EAGAIN"
+    wall_ns, virtual_ns, jumps = q(
+        trace, "SELECT wall_ns, virtual_end_ns, (SELECT count(*) FROM jumps) FROM run"
+    )[0]
+    assert virtual_ns >= 34e9 and wall_ns < 10e9 and jumps >= 3
+    waits = q(
+        trace,
+        "SELECT s.deadline_ns - s.blocked_ns, s.resumed_ns - s.blocked_ns FROM syncs s "
+        "JOIN api_calls a USING (call_id) WHERE a.name = 'syscall' ORDER BY s.blocked_ns",
+    )
+    assert waits[0][0] == waits[0][1] and 29.99e9 < waits[0][0] <= 30e9  # its deadline, exactly
+    assert [d > 99e9 and r < 2.1e9 for d, r in waits[1:]] == [True, True]
+    # the clock flowed only while the program ran: well under the 34 virtual seconds
+    unfrozen, held = q(
+        trace,
+        "SELECT json_extract(config, '$.unfrozen_wall_ns')::BIGINT, "
+        "(SELECT sum(running_wall_ns) FROM processes) FROM run",
+    )[0]
+    assert 0 < unfrozen < 5e9 and 0 < held < 5e9
+
+
+OMP_SOURCE = REPO / "tests" / "cuda" / "omp_idle.c"
+
+
+def test_an_idle_openmp_worker_does_not_keep_the_clock_running(tmp_path: Path) -> None:
+    """libgomp's workers wait between parallel regions in futex calls the shim cannot see; they
+    count as running only inside a region's body, so after one region the clock still jumps."""
+    program = tmp_path / "omp_idle"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", "-fopenmp", str(OMP_SOURCE), "-o", str(program)], check=True
+    )
+    v, trace = record(tmp_path, str(program))
+    assert v["team"] == "2"
+    assert float(v["region_s"]) >= 0.3  # the workers' CPU time counted: both ran 0.3 s
+    assert 20.0 <= float(v["sleep_s"]) < 20.05
+    wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
+    assert wall_ns < 15e9 and jumps >= 1  # the 20 s sleep was a jump
+    jumped = q(trace, "SELECT max(to_ns - from_ns) FROM jumps WHERE cause_kind = 'sleep'")[0][0]
+    assert jumped > 19.9e9
+
+
+SPIN_SOURCE = REPO / "tests" / "cuda" / "spin_yield.c"
+
+
+def test_a_lone_sched_yield_spinner_lets_the_clock_jump_and_sees_the_store_at_once(
+    tmp_path: Path,
+) -> None:
+    """A spin of sched_yield calls (vLLM's shared-memory queue readers spin so) waits out of
+    `running` while no other thread runs: the setter's 3 s sleep is a jump, the spinner sees its
+    store within microseconds, and a lone 2 s busy-loop window passes in a few hundred jumps."""
+    program = tmp_path / "spin_yield"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", str(SPIN_SOURCE), "-o", str(program), "-lpthread"], check=True
+    )
+    v, trace = record(tmp_path, str(program))
+    assert 3.0 <= float(v["flag_s"]) < 3.01
+    assert 0 <= float(v["late_us"]) < 5000  # the store vetoed the next jump (no 10 ms quantum)
+    assert 2.0 <= float(v["window_s"]) < 2.02  # quanta of at most 10 ms
+    assert int(v["spins"]) < 5000
+    wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
+    assert wall_ns < 15e9 and 10 < jumps < 5000
+    (waits,) = q(
+        trace,
+        "SELECT count(*) FROM syncs JOIN api_calls USING (call_id) WHERE name = 'sched_yield'",
+    )[0]
+    assert waits > 10

@@ -22,6 +22,8 @@ from tests.integration.vllm_helpers import (
     vllm_env,
 )
 
+IDLE_S = 5  # the program sleeps this long after generating, while the engine core idles
+
 
 @pytest.fixture(scope="module", params=["eager", "graph"])
 def run(
@@ -29,7 +31,7 @@ def run(
 ) -> tuple[str, TorchRun]:
     require_vllm()
     mode = request.param
-    program = offline_program(MODEL_DIR, eager=mode == "eager")
+    program = offline_program(MODEL_DIR, eager=mode == "eager", idle_s=IDLE_S)
     return mode, record_python(tmp_path_factory.mktemp(mode), program, env=vllm_env(), timeout=1800)
 
 
@@ -137,3 +139,24 @@ def test_vllm_row_kernels_carry_their_sizes(run: tuple[str, TorchRun]) -> None:
         per_token, once = next(v for k, v in ROW_ELEMENTS.items() if f"::{k}<" in name)
         assert features is not None, name
         assert json.loads(features)["elements"] == tokens * per_token + once, (name, features)
+
+
+def test_the_idle_engine_lets_the_clock_jump(run: tuple[str, TorchRun]) -> None:
+    """While the program sleeps and the engine core idles, no participant thread counts as
+    running: every idle wait of vLLM and PyTorch (ZMQ's and Gloo's epoll loops, the NCCL
+    watchdog's timed waits, the OpenMP pool's barrier, timed futex waits) is seen, so the idle
+    time passes in jumps, none of it flowing at wall speed."""
+    _, run_ = run
+    sleeps = run_.q(
+        f"SELECT blocked_ns, resumed_ns FROM syncs WHERE kind = 'sleep' "
+        f"AND deadline_ns - blocked_ns BETWEEN {IDLE_S * 1e9 - 1e6} AND {IDLE_S * 1e9}"
+    )
+    assert len(sleeps) == 1, sleeps
+    start, end = sleeps[0]
+    (jumped,) = run_.q(
+        f"SELECT coalesce(sum(to_ns - from_ns), 0) FROM jumps WHERE from_ns >= {start} "
+        f"AND to_ns <= {end}"
+    )[0]
+    assert jumped > 0.9 * (end - start), (jumped, end - start)
+    (held,) = run_.q("SELECT count(*) FROM processes WHERE running_wall_ns > 0")[0]
+    assert held >= 2  # the program's and the engine core's processes, at least

@@ -31,9 +31,10 @@ def vllm_env() -> dict[str, str]:
     }
 
 
-def offline_program(model: Path, *, eager: bool) -> str:
+def offline_program(model: Path, *, eager: bool, idle_s: float = 0) -> str:
     """`LLM.generate` on PROMPTS prompts of distinct lengths, OUTPUT_TOKENS tokens each (ignore
-    EOS): prints `request ID PROMPT_TOKENS OUTPUT_TOKENS` per request and the KV cache size."""
+    EOS): prints `request ID PROMPT_TOKENS OUTPUT_TOKENS` per request and the KV cache size.
+    With `idle_s`, the program then sleeps that long (the engine core idles meanwhile)."""
     # graphs: vLLM's defaults (torch.compile, piecewise and full CUDA graphs) with few capture
     # sizes and no ahead-of-time Triton warm-up (minutes of compiling on two cores)
     graphs = (
@@ -54,4 +55,7 @@ def offline_program(model: Path, *, eager: bool) -> str:
             print("request", out.request_id, len(out.prompt_token_ids), len(out.outputs[0].token_ids))
         cache = llm.llm_engine.vllm_config.cache_config
         print("kv_blocks", cache.num_gpu_blocks, cache.block_size)
+        if {idle_s}:
+            import time
+            time.sleep({idle_s})
     """

@@ -79,6 +79,7 @@ def python_side() -> dict[str, int]:
     out[f"offsetof({PAGE}, epoch_monotonic_ns)"] = shim.PAGE_OFF_EPOCH_MONO
     out[f"offsetof({PAGE}, stalled)"] = shim.PAGE_OFF_STALLED
     out[f"offsetof({PAGE}, mem_capacity)"] = shim.PAGE_OFF_MEM_CAPACITY
+    out[f"offsetof({PAGE}, flowed_ns)"] = shim.PAGE_OFF_FLOWED
     for name, offset in _struct_offsets(
         shim.RING_HEADER_START, ("magic", "version", "capacity", "record_size")
     ).items():
@@ -87,6 +88,7 @@ def python_side() -> dict[str, int]:
     out[f"offsetof({RING}, tail)"] = shim.RING_OFF_TAIL
     out[f"offsetof({RING}, dropped)"] = shim.RING_OFF_DROPPED
     out[f"offsetof({RING}, proc_running)"] = shim.RING_OFF_PROC_RUNNING
+    out[f"offsetof({RING}, running_real_ns)"] = shim.RING_OFF_RUNNING_REAL
     for name, _ctype in shim.PageSnapshotC._fields_:
         out[f"offsetof({SNAPSHOT}, {name})"] = getattr(shim.PageSnapshotC, name).offset
     for c_name in c_constants():
