@@ -50,8 +50,10 @@ def eager(vllm_offline_run) -> TorchRun:
     return vllm_offline_run("eager")
 
 
-def test_one_forward_per_scheduler_step(eager: TorchRun) -> None:
-    steps = sampling_steps(eager.trace)
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_one_forward_per_scheduler_step(vllm_offline_run, mode: str) -> None:
+    run = vllm_offline_run(mode)
+    steps = sampling_steps(run.trace)
     # Every request's every token is sampled once, in some step's lm_head GEMM.
     assert sum(s.sampled for s in steps) == PROMPTS * OUTPUT_TOKENS, steps
     # The first step prefills (at least one prompt) and samples its first token; each later step
@@ -64,8 +66,8 @@ def test_one_forward_per_scheduler_step(eager: TorchRun) -> None:
         assert s.sync_id is not None, s
     # Steps run one after another: the host returns from a step's sync before the next
     # step's first kernel starts.
-    resumed = dict(eager.q("SELECT sync_id, resumed_ns FROM syncs"))
-    starts = dict(eager.q("SELECT kernel_id, start_ns FROM kernels"))
+    resumed = dict(run.q("SELECT sync_id, resumed_ns FROM syncs"))
+    starts = dict(run.q("SELECT kernel_id, start_ns FROM kernels"))
     for s, following in zip(steps, steps[1:], strict=False):
         assert resumed[s.sync_id] <= min(starts[k] for k in following.kernel_ids), (s, following)
 
