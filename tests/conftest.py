@@ -83,3 +83,29 @@ def transformers_serve_run(tmp_path_factory: pytest.TempPathFactory):
     from tests.serving.hf_serve import record_transformers_serve
 
     return record_transformers_serve(tmp_path_factory.mktemp("hf-serve"))
+
+
+@pytest.fixture(scope="session")
+def vllm_offline_run(tmp_path_factory: pytest.TempPathFactory):
+    """Record vLLM's offline generation (eager or graph-captured) once per session: the vLLM
+    tests and the TUI tier read the same runs (each costs minutes)."""
+    from tests.integration.torch_helpers import record_python
+    from tests.integration.vllm_helpers import (
+        IDLE_S,
+        MODEL_DIR,
+        offline_program,
+        require_vllm,
+        vllm_env,
+    )
+
+    runs = {}
+
+    def run(mode: str):
+        require_vllm()
+        if mode not in runs:
+            program = offline_program(MODEL_DIR, eager=mode == "eager", idle_s=IDLE_S)
+            tmp = tmp_path_factory.mktemp(f"vllm-{mode}")
+            runs[mode] = record_python(tmp, program, env=vllm_env(), timeout=1800)
+        return runs[mode]
+
+    return run

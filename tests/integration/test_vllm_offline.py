@@ -11,28 +11,19 @@ import json
 
 import pytest
 
-from tests.integration.torch_helpers import TorchRun, record_python
+from tests.integration.torch_helpers import TorchRun
 from tests.integration.vllm_helpers import (
+    IDLE_S,
     MAX_MODEL_LEN,
     MODEL_DIR,
     OUTPUT_TOKENS,
     PROMPTS,
-    offline_program,
-    require_vllm,
-    vllm_env,
 )
-
-IDLE_S = 5  # the program sleeps this long after generating, while the engine core idles
 
 
 @pytest.fixture(scope="module", params=["eager", "graph"])
-def run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, TorchRun]:
-    require_vllm()
-    mode = request.param
-    program = offline_program(MODEL_DIR, eager=mode == "eager", idle_s=IDLE_S)
-    return mode, record_python(tmp_path_factory.mktemp(mode), program, env=vllm_env(), timeout=1800)
+def run(request: pytest.FixtureRequest, vllm_offline_run) -> tuple[str, TorchRun]:
+    return request.param, vllm_offline_run(request.param)
 
 
 def test_every_request_produces_its_tokens(run: tuple[str, TorchRun]) -> None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
+from revati.recorder.schema import KERNELS_WITH_FEATURES
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "traces" / "models" / "llama-3-8b-2l"
 PROMPTS = 4
 OUTPUT_TOKENS = 4
 MAX_MODEL_LEN = 512
+IDLE_S = 5  # the offline program sleeps this long after generating, while the engine core idles
 CAPTURE_SIZES = (1, 2, 4)  # decode batch sizes captured as CUDA graphs: few, for speed
 
 
@@ -59,3 +63,74 @@ def offline_program(model: Path, *, eager: bool, idle_s: float = 0) -> str:
             import time
             time.sleep({idle_s})
     """
+
+
+VOCAB = 128256  # Llama-3's vocabulary: the n (or m) of the lm_head GEMM
+HIDDEN = 4096
+LAYERS = 2  # the model directory's num_hidden_layers
+QKV_OUT = 4096 + 2 * 8 * 128  # the qkv projection's outputs: 32 query heads, 8 kv heads
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scheduler step of the engine core as the device ran it: its forward's kernels (those
+    started since the host last returned from a blocking sync), the DtoH copy of its sampled
+    tokens and the first event sync after that copy (the host waiting for the tokens)."""
+
+    kernel_ids: tuple[int, ...]
+    tokens: int  # rows through the model: the n of the qkv projection
+    sampled: int  # rows through the lm_head GEMM: one sampled token per running request
+    qkv_gemms: int  # one per layer per forward
+    head_gemms: int  # one per forward
+    copy_id: int
+    sync_id: int | None
+
+
+def sampling_steps(trace: Path) -> list[Step]:
+    """The steps of LLM.generate: each one ends in the DtoH copy of its sampled token ids on
+    vLLM's output stream (not the default stream; the warm-up runs before generate copy none)."""
+    with duckdb.connect(str(trace), read_only=True) as con:
+        copies = con.execute(
+            """SELECT c.copy_id, c.start_ns FROM copies c JOIN streams s USING (stream_id)
+               WHERE c.kind = 'DtoH' AND NOT s.is_default ORDER BY c.start_ns"""
+        ).fetchall()
+        kernels = con.execute(
+            f"""SELECT kernel_id, start_ns, gemm_m, gemm_n, gemm_k FROM {KERNELS_WITH_FEATURES}
+                ORDER BY start_ns"""
+        ).fetchall()
+        syncs = con.execute(
+            """SELECT sync_id, kind, blocked_ns, resumed_ns FROM syncs WHERE kind <> 'poll'
+               ORDER BY blocked_ns"""
+        ).fetchall()
+    steps = []
+    for copy_id, start in copies:
+        since = max((r for _, _, _, r in syncs if r < start), default=0)
+        mine = [k for k in kernels if since <= k[1] < start]
+        steps.append(
+            Step(
+                kernel_ids=tuple(k[0] for k in mine),
+                tokens=_rows(mine, QKV_OUT),
+                sampled=_rows(mine, VOCAB),
+                qkv_gemms=len(_gemms(mine, QKV_OUT)),
+                head_gemms=len(_gemms(mine, VOCAB)),
+                copy_id=copy_id,
+                sync_id=next(
+                    (i for i, kind, b, _ in syncs if kind == "event" and b >= start), None
+                ),
+            )
+        )
+    return steps
+
+
+def _gemms(kernels: list[tuple], outputs: int) -> list[tuple[int, int]]:
+    """(m, n) of the GEMMs of HIDDEN inputs and `outputs` outputs."""
+    return [(m, n) for _, _, m, n, k in kernels if k == HIDDEN and outputs in (m, n)]
+
+
+def _rows(kernels: list[tuple], outputs: int) -> int:
+    """The rows of the last GEMM of HIDDEN inputs and `outputs` outputs (0 if none)."""
+    shapes = _gemms(kernels, outputs)
+    if not shapes:
+        return 0
+    m, n = shapes[-1]
+    return n if m == outputs else m

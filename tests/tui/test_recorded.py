@@ -10,20 +10,16 @@ pid fixed and times re-based so the first kernel starts at 1 ms.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from revati.recorder.reader import open_trace
-from revati.recorder.writer import RunInfo, TraceWriter
 from revati.tui.app import RevatiApp
 from revati.tui.session import TraceSession
 
 from tests.integration.record_helpers import build_modes, run_cli
 from tests.tui.conftest import SIZE, settle, sync
-
-PID = 4242
-BASE_NS = 1_000_000
+from tests.tui.device_views import BASE_NS, KERNEL_COLUMNS, device_tables, rows, write_view
 
 
 @pytest.fixture(scope="module")
@@ -41,45 +37,17 @@ def device_view(recorded, tmp_path_factory) -> Path:
     with open_trace(recorded) as r:
         (k0,) = r.sql("SELECT min(start_ns) FROM kernels")[0]
         shift = BASE_NS - int(k0)
-        dev_cols = "device_id, ordinal, name, model, memory_bytes"
-        devices = [
-            dict(zip(dev_cols.split(", "), row, strict=True))
-            for row in r.sql(f"SELECT {dev_cols} FROM devices")
-        ]
-        streams = [
-            {
-                "stream_id": sid,
-                "pid": PID,
-                "device_id": dev,
-                "handle": 0,
-                "is_default": dflt,
-                "name": name,
-            }
-            for sid, dev, dflt, name in r.sql(
-                "SELECT stream_id, device_id, is_default, name FROM streams"
-            )
-        ]
-        cols = "kernel_id, device_id, stream_id, duration_source, model, name, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem"
-        kernels = []
-        for row in r.sql(f"SELECT {cols}, start_ns, end_ns FROM kernels ORDER BY kernel_id"):
-            k = dict(zip(cols.split(", "), row[:-2], strict=True))
-            k["start_ns"], k["end_ns"] = row[-2] + shift, row[-1] + shift
-            k["launch_ns"] = k["start_ns"]
-            kernels.append(k)
-    run = RunInfo(
-        argv=["vector_add"],
-        cwd="/work",
-        started_at=datetime(2025, 1, 1, tzinfo=UTC),
-        device="h100-sxm",
-        predictor="revati-predict 1 device=h100-sxm",
-        host="testhost",
-    )
-    with TraceWriter(out, run, overwrite=True) as w:
-        w.append_rows("processes", [{"pid": PID, "argv": ["vector_add"], "host": "testhost"}])
-        w.append_rows("devices", devices)
-        w.append_rows("streams", streams)
-        w.append_rows("kernels", kernels)
-    return out
+        tables = device_tables(r)
+        kernels = rows(
+            r,
+            f"SELECT {KERNEL_COLUMNS}, start_ns, end_ns FROM kernels ORDER BY kernel_id",
+            f"{KERNEL_COLUMNS}, start_ns, end_ns",
+        )
+    for k in kernels:
+        k["start_ns"] += shift
+        k["end_ns"] += shift
+        k["launch_ns"] = k["start_ns"]
+    return write_view(out, ["vector_add"], {**tables, "kernels": kernels})
 
 
 def test_recorded_device_timeline(snap_compare, device_view):
