@@ -1,7 +1,7 @@
 /*
  * Joining a run: the shim's init (once per process, from its constructor or the first call),
- * mapping the clock page, registering with the coordinator, and fork, whose child joins with a
- * ring of its own. Without REVATI_RUN_DIR, or when anything fails, the program runs in real time.
+ * mapping the clock page, registering with the coordinator, and fork (and vfork), whose child
+ * joins with a ring of its own. Without REVATI_RUN_DIR, or when anything fails, the program runs in real time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -149,3 +149,12 @@ REVATI_EXPORT pid_t fork(void) {
     }
     return pid;
 }
+
+/* vfork is fork here. A vfork child is not counted (only fork's bookkeeping counts a child before
+ * it exists), so from its exec until the shim in its new image joins, neither it nor its
+ * suspended-then-released parent need be running: a parent that then waits with a timeout (a
+ * poll for the child's first message) lets the clock jump through the child's whole start-up.
+ * Python starts every subprocess and multiprocessing "spawn" child this way. fork gives the
+ * child what vfork promises (it may only exec or _exit) at the cost of copying page tables; a
+ * wrapper cannot return into a vfork child anyway (it would return on the parent's stack). */
+REVATI_EXPORT pid_t vfork(void) { return fork(); }
