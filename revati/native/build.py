@@ -74,6 +74,7 @@ SHIM_SOURCES = (
     "ipc.c",
     "nccl.c",  # NCCL at its API: communicators, collectives as barriers
     "nccl_data.c",  # NCCL: real bytes on backed buffers
+    "dl_redirect.c",  # dlopen of NVIDIA's libraries by path: revati's of the same name
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"

@@ -60,7 +60,8 @@
     X(recvfrom, NULL, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))         \
     X(recvmsg, NULL, ssize_t, (int, struct msghdr *, int))                                         \
     X(accept, NULL, int, (int, struct sockaddr *, socklen_t *))                                    \
-    X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))
+    X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))                              \
+    X(dlopen, NULL, void *, (const char *, int))
 
 #define REVATI_HOOK_FIELD(name, version, ret, params) ret(*name) params;
 struct revati_hooks {
