@@ -154,10 +154,10 @@ class TraceReader:
             )
         self.schema_version = int(version)
         missing = set(t.name for t in schema.TABLES) - set(self._tables())
-        # Tables added within a version, and the graph tables a v2 trace predates: empty.
-        empty = set(schema.ADDED_IN_VERSION) | (
-            set(schema.GRAPH_TABLES) if self.schema_version == 2 else set()
-        )
+        # Tables added within a version, and the graph tables an older trace predates: empty.
+        empty = set(schema.ADDED_IN_VERSION) | {
+            t for t, since in schema.GRAPH_TABLE_SINCE.items() if since > self.schema_version
+        }
         for name in missing & empty:
             self.con.execute(schema.TABLE_BY_NAME[name].ddl().replace("TABLE", "TEMP TABLE", 1))
         missing -= empty
@@ -168,7 +168,8 @@ class TraceReader:
             )
 
     def _tables(self) -> list[str]:
-        """Tables and views of the file (`kernels` is a view since schema version 3)."""
+        """Tables and views of the file (`kernels` is a view since schema version 3, `copies` and
+        `memsets` since version 4)."""
         rows = self.con.execute(
             "SELECT table_name FROM duckdb_tables() UNION ALL "
             "SELECT view_name FROM duckdb_views() WHERE NOT internal"

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Versions a reader of this build still opens: a v2 trace stores every kernel as a row of the
-# table `kernels` (v3 stores graph replays as one row each, `kernels` is a view); see
+# table `kernels` (v3 stores graph replays as one row each, `kernels` is a view; v4 stores a
+# replay's copies and memsets in it too, `copies` and `memsets` are views); see
 # docs/trace-format.md, "Versioning".
-READABLE_VERSIONS = (2, 3)
+READABLE_VERSIONS = (2, 3, 4)
 TRACE_FORMAT = "revati-trace"
 META_TABLE = "revati_meta"
 
@@ -88,6 +89,29 @@ _KERNEL_LAUNCH = (
     _c("block_y", "INTEGER", "block dimension y"),
     _c("block_z", "INTEGER", "block dimension z"),
     _c("shared_mem", "INTEGER", "dynamic shared memory bytes"),
+)
+
+# A copy's and a memset's own columns (copies and memsets, and the nodes of graph templates).
+_COPY = (
+    _c("kind", "VARCHAR", "'HtoD', 'DtoH', 'DtoD', 'HtoH' or 'PtoP'"),
+    _c("bytes", "BIGINT", "bytes copied"),
+    _c("src", "UBIGINT", "source address"),
+    _c("dst", "UBIGINT", "destination address"),
+)
+_MEMSET = (
+    _c("bytes", "BIGINT", "bytes set"),
+    _c("value", "INTEGER", "byte value"),
+    _c("dst", "UBIGINT", "destination address"),
+)
+
+# Columns every node of a graph template has (graph_kernels, graph_copies, graph_memsets).
+_TEMPLATE_NODE = (
+    _c("template_id", "BIGINT", "graph_kernels.template_id"),
+    _c("node", "INTEGER", "index among the template's nodes of this table (topological order)"),
+    _c("lane", "INTEGER", "branch: 0 the launch stream, k >= 1 graph_lanes.lane"),
+    _c("start_ns", "BIGINT", "start relative to the replay's root_ns"),
+    _c("end_ns", "BIGINT", "end relative to the replay's root_ns"),
+    *_DEVICE_OP[-2:],  # duration_source, model
 )
 
 # Columns of `kernel_features`. They live apart from `kernels` because a recorded trace leaves
@@ -252,10 +276,7 @@ TABLES: tuple[Table, ...] = (
         (
             _c("copy_id", "BIGINT", "id within the trace"),
             *_DEVICE_OP,
-            _c("kind", "VARCHAR", "'HtoD', 'DtoH', 'DtoD', 'HtoH' or 'PtoP'"),
-            _c("bytes", "BIGINT", "bytes copied"),
-            _c("src", "UBIGINT", "source address"),
-            _c("dst", "UBIGINT", "destination address"),
+            *_COPY,
         ),
     ),
     Table(
@@ -264,9 +285,7 @@ TABLES: tuple[Table, ...] = (
         (
             _c("memset_id", "BIGINT", "id within the trace"),
             *_DEVICE_OP,
-            _c("bytes", "BIGINT", "bytes set"),
-            _c("value", "INTEGER", "byte value"),
-            _c("dst", "UBIGINT", "destination address"),
+            *_MEMSET,
         ),
     ),
     Table(
@@ -433,6 +452,8 @@ TABLES: tuple[Table, ...] = (
             _c("stream_id", "BIGINT", "streams.stream_id of the launch stream (lane 0)"),
             _c("launch_ns", "BIGINT", "virtual time the host launched the graph"),
             _c("root_ns", "BIGINT", "virtual time the graph's nodes are placed from"),
+            _c("first_copy_id", "BIGINT", "copy_id of graph_copies node 0 (NULL: no copies)"),
+            _c("first_memset_id", "BIGINT", "memset_id of graph_memsets node 0 (NULL: none)"),
         ),
     ),
     Table(
@@ -442,11 +463,7 @@ TABLES: tuple[Table, ...] = (
         (
             _c("template_id", "BIGINT", "id of the template within the trace"),
             _c("node", "INTEGER", "kernel node index (0..kernels-1, topological order)"),
-            _c("lane", "INTEGER", "branch: 0 the launch stream, k >= 1 graph_lanes.lane"),
-            _c("start_ns", "BIGINT", "start relative to the replay's root_ns"),
-            _c("end_ns", "BIGINT", "end relative to the replay's root_ns"),
-            _c("duration_source", "VARCHAR", "'predicted' or 'measured'"),
-            _c("model", "VARCHAR", "predictor model that produced the duration"),
+            *_TEMPLATE_NODE[2:],
             *_KERNEL_LAUNCH,
         ),
     ),
@@ -468,6 +485,24 @@ TABLES: tuple[Table, ...] = (
             _c("lane_stream_id", "BIGINT", "streams.stream_id of the branch's stream"),
         ),
     ),
+    Table(
+        "graph_copies",
+        "The copies of a graph template, one row per copy node, times relative to a replay's "
+        "root_ns.",
+        (
+            *_TEMPLATE_NODE,
+            *_COPY,
+        ),
+    ),
+    Table(
+        "graph_memsets",
+        "The memsets of a graph template, one row per memset node, times relative to a "
+        "replay's root_ns.",
+        (
+            *_TEMPLATE_NODE,
+            *_MEMSET,
+        ),
+    ),
 )
 
 TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
@@ -476,17 +511,27 @@ TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 # written before them sees them empty (TEMP tables), so older traces of the version still open.
 ADDED_IN_VERSION: tuple[str, ...] = ("requests", "request_tokens")
 
-# Tables a v2 trace lacks (a reader of a v2 file sees them empty).
-GRAPH_TABLES: tuple[str, ...] = (
-    "graph_replays",
-    "graph_kernels",
-    "graph_kernel_features",
-    "graph_lanes",
-)
+# Tables of the graph replays, and the schema version that added each: a reader of an older
+# trace sees the ones it lacks empty.
+GRAPH_TABLE_SINCE: dict[str, int] = {
+    "graph_replays": 3,
+    "graph_kernels": 3,
+    "graph_kernel_features": 3,
+    "graph_lanes": 3,
+    "graph_copies": 4,
+    "graph_memsets": 4,
+}
+GRAPH_TABLES: tuple[str, ...] = tuple(GRAPH_TABLE_SINCE)
 
-# Tables that are views since v3: appends go to the stored table, readers query the view, which
-# adds the kernels of every graph replay. A v2 trace has them as plain tables.
-STORED_AS: dict[str, str] = {"kernels": "kernel_rows", "kernel_features": "kernel_feature_rows"}
+# Tables that are views (kernels since v3, copies and memsets since v4): appends go to the stored
+# table, readers query the view, which adds the rows of every graph replay. Older traces have
+# them as plain tables.
+STORED_AS: dict[str, str] = {
+    "kernels": "kernel_rows",
+    "kernel_features": "kernel_feature_rows",
+    "copies": "copy_rows",
+    "memsets": "memset_rows",
+}
 
 # A stored table whose batches may carry kernel_features columns: where the rows that have any
 # go, and the key columns that join them back.
@@ -495,45 +540,42 @@ FEATURES_OF: dict[str, tuple[str, tuple[str, ...]]] = {
     "graph_kernels": ("graph_kernel_features", ("template_id", "node")),
 }
 
-
-# What a graph replay's row expands to, in the columns of `kernels` / `kernel_features`.
-_REPLAYED = """FROM graph_replays r JOIN {template} t USING (template_id)"""
+# What a graph replay adds to each view: the template table it expands, and the replay's column
+# that numbers the rows (template node `node` is that id + node).
+REPLAYED_FROM: dict[str, tuple[str, str]] = {
+    "kernels": ("graph_kernels", "first_kernel_id"),
+    "kernel_features": ("graph_kernel_features", "first_kernel_id"),
+    "copies": ("graph_copies", "first_copy_id"),
+    "memsets": ("graph_memsets", "first_memset_id"),
+}
 _LANE_STREAM = """CASE WHEN t.lane = 0 THEN r.stream_id ELSE (SELECT l.lane_stream_id
     FROM graph_lanes l WHERE l.stream_id = r.stream_id AND l.lane = t.lane) END"""
+# Columns of a device operation that come from the replay rather than its template.
+_FROM_REPLAY = {
+    "call_id": "NULL::BIGINT",
+    "device_id": "r.device_id",
+    "stream_id": _LANE_STREAM,
+    "launch_ns": "r.launch_ns",
+    "start_ns": "r.root_ns + t.start_ns",
+    "end_ns": "r.root_ns + t.end_ns",
+    "graph_id": "r.replay_id",
+}
 
 
 def replayed_sql(view: str) -> str:
-    """A SELECT of the rows graph replays add to `view` ('kernels' or 'kernel_features'), in
-    its columns: template rows shifted to each replay's root, numbered from its
-    first_kernel_id."""
-    if view == "kernels":
-        names = TABLE_BY_NAME["kernels"].column_names
-        template = "graph_kernels"
-        exprs = {
-            "kernel_id": "r.first_kernel_id + t.node",
-            "call_id": "NULL::BIGINT",
-            "device_id": "r.device_id",
-            "stream_id": _LANE_STREAM,
-            "launch_ns": "r.launch_ns",
-            "start_ns": "r.root_ns + t.start_ns",
-            "end_ns": "r.root_ns + t.end_ns",
-            "graph_id": "r.replay_id",
-            **{
-                c: f"t.{c}" for c in ("duration_source", "model", *(k.name for k in _KERNEL_LAUNCH))
-            },
-        }
-    else:
-        names = ("kernel_id", *KERNEL_FEATURE_NAMES)
-        template = "graph_kernel_features"
-        exprs = {"kernel_id": "r.first_kernel_id + t.node"} | {
-            c: f"t.{c}" for c in KERNEL_FEATURE_NAMES
-        }
-    columns = ", ".join(f"{exprs[c]} AS {c}" for c in names)
-    return f"SELECT {columns} " + _REPLAYED.format(template=template)
+    """A SELECT of the rows graph replays add to `view` (a key of `REPLAYED_FROM`), in its
+    columns: template rows shifted to each replay's root, numbered from the replay's first id
+    of that table."""
+    template, first = REPLAYED_FROM[view]
+    names = TABLE_BY_NAME[view].column_names
+    exprs = {**_FROM_REPLAY, names[0]: f"r.{first} + t.node"}
+    columns = ", ".join(f"{exprs.get(c, f't.{c}')} AS {c}" for c in names)
+    return f"SELECT {columns} FROM graph_replays r JOIN {template} t USING (template_id)"
 
 
 def view_ddl() -> list[str]:
-    """The views `kernels` and `kernel_features`: stored rows plus every graph replay's."""
+    """The views `kernels`, `kernel_features`, `copies` and `memsets`: stored rows plus every
+    graph replay's."""
     out = []
     for view, stored in STORED_AS.items():
         names = TABLE_BY_NAME[view].column_names

@@ -17,8 +17,8 @@ column stays VARCHAR.
 The optional kernel columns (`schema.KERNEL_FEATURES`) may come with a `kernels` (or
 `graph_kernels`) batch; the writer stores the rows that have any in the features table, keeping
 the hot table free of empty columns. `kernels` and `kernel_features` are views since schema
-version 3: their batches go to the stored tables `kernel_rows` and `kernel_feature_rows`
-(`schema.STORED_AS`).
+version 3, `copies` and `memsets` since version 4: their batches go to the stored tables
+`kernel_rows`, `kernel_feature_rows`, `copy_rows` and `memset_rows` (`schema.STORED_AS`).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -142,7 +142,8 @@ COLL_INIT, COLL_SEND, COLL_RECV = 1, 7, 8
 
 COPY_KIND_MASK, F_ASYNC, F_BACKED, F_GRAPH = 0x7, 0x10, 0x20, 0x40
 F_HOST_START = 0x80  # REC_HOST_FN: the worker starts running it
-REC_GRAPH_REPLAY = 0x1  # REC_GRAPH_LAUNCH.kind: a kernel-only graph sent before, no node records
+# REC_GRAPH_LAUNCH.kind: a graph of kernels, copies and memsets sent before, no node records
+REC_GRAPH_REPLAY = 0x1
 ALLOC_DEVICE, ALLOC_HOST, ALLOC_MANAGED, ALLOC_FAILED = 0, 1, 2, 0x80
 COPY_KINDS = ("HtoH", "HtoD", "DtoH", "DtoD", "DtoD")
 ALLOC_KINDS = {ALLOC_DEVICE: "device", ALLOC_HOST: "host", ALLOC_MANAGED: "managed"}

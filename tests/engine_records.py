@@ -16,7 +16,10 @@ from revati.engine.ingest import Ingest, ProcessState
 from revati.engine.trace_sink import TraceSink
 
 GRAPH_LAUNCH = shim.FN_NAMES.index("cudaGraphLaunch")
-Graph = Sequence[tuple[tuple[int, ...], int]]  # per node: (dependencies, grid_x)
+# A copy node (copy kind 1 HtoD, 2 DtoH or 3 DtoD; bytes) or a memset node (bytes, byte value).
+Copy = tuple[str, int, int]  # ("copy", kind, bytes)
+Memset = tuple[str, int, int]  # ("memset", bytes, value)
+Graph = Sequence[tuple[tuple[int, ...], int | Copy | Memset]]  # per node: (dependencies, what)
 
 
 def record(record_type: int, **fields: int) -> np.ndarray:
@@ -61,11 +64,26 @@ def graph_launch(at_ns: int, graph: Graph, *, replay: bool, exec_id: int = 7) ->
         )
         for field, dep in zip("bcd", deps, strict=False):
             node[field] = dep
-        launch = record(shim.REC_LAUNCH, fn=GRAPH_LAUNCH, enter_ns=at_ns + 40, exit_ns=at_ns + 40)
-        lv = shim.launch_view(launch)
-        lv["kernel"], lv["grid_x"], lv["block_x"], lv["graph_flag"] = 1, grid, 256, 1
-        parts += [node, launch]
+        parts += [node, _node_record(grid, at_ns + 40, i)]
     return np.concatenate(parts)
+
+
+def _node_record(what: int | Copy | Memset, at_ns: int, i: int) -> np.ndarray:
+    """The record of a graph node (a kernel <<<what, 256>>>, a copy or a memset) as a launch at
+    `at_ns` sends it (node `i`: its addresses)."""
+    if isinstance(what, int):
+        launch = record(shim.REC_LAUNCH, fn=GRAPH_LAUNCH, enter_ns=at_ns, exit_ns=at_ns)
+        lv = shim.launch_view(launch)
+        lv["kernel"], lv["grid_x"], lv["block_x"], lv["graph_flag"] = 1, what, 256, 1
+        return launch
+    op, x, y = what
+    flags = shim.F_ASYNC | shim.F_GRAPH
+    dst, src = 0x7F0000000000 + (i << 24), 0x7E0000000000 + (i << 24)
+    if op == "copy":
+        return record(shim.REC_COPY, kind=flags | x, fn=GRAPH_LAUNCH, enter_ns=at_ns,
+                      exit_ns=at_ns, a=dst, b=src, c=y, d=0)  # fmt: skip
+    return record(shim.REC_MEMSET, kind=flags, fn=GRAPH_LAUNCH, enter_ns=at_ns, exit_ns=at_ns,
+                  a=dst, b=x, c=y, d=0)  # fmt: skip
 
 
 def engine(sink: TraceSink, names_dir: Path) -> tuple[Ingest, ProcessState]:
@@ -80,8 +98,27 @@ def engine(sink: TraceSink, names_dir: Path) -> tuple[Ingest, ProcessState]:
 FORK_JOIN = [((), 64), ((0,), 4096), ((0,), 16384), ((1,), 4096), ((2, 3), 64)]
 
 
-def fork_join_trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -> Path:
-    """`launches` launches of FORK_JOIN, each followed by 3 eager launches (they interleave in
+# A decode step's shape: kernels, a small HtoD of its inputs, a DtoD per layer, a memset, a
+# branch with a large DtoD beside the layers, a DtoH of the outputs at the join.
+DECODE_STEP = [
+    ((), ("copy", 1, 256)),
+    ((0,), 64),
+    ((1,), ("memset", 4096, 0)),
+    ((0,), ("copy", 3, 8 << 20)),
+    ((2,), 4096),
+    ((4,), ("copy", 3, 1024)),
+    ((5,), 4096),
+    ((6,), ("copy", 3, 1024)),
+    ((3,), 16384),
+    ((7, 8), ("copy", 2, 256)),
+    ((9,), ("memset", 16 << 20, 1)),
+]
+
+
+def fork_join_trace(
+    tmp_path: Path, name: str, launches: int, *, replay: bool, graph: Graph = FORK_JOIN
+) -> Path:
+    """`launches` launches of `graph`, each followed by 3 eager launches (they interleave in
     the event order); all sent node by node, or every launch after the first as a replay."""
     path = tmp_path / f"{name}.duckdb"
     writer = TraceWriter(path, RunInfo())
@@ -92,7 +129,7 @@ def fork_join_trace(tmp_path: Path, name: str, launches: int, *, replay: bool) -
             part
             for i in range(launches)
             for part in (
-                graph_launch(i * 500_000, FORK_JOIN, replay=replay and i > 0),
+                graph_launch(i * 500_000, graph, replay=replay and i > 0),
                 launch_batch(3, i * 500_000 + 100, every_ns=100),
             )
         ]

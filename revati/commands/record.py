@@ -109,8 +109,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--graph-nodes-every-launch",
         action="store_true",
-        help="every CUDA-graph launch sends its nodes to the engine (default: a kernel-only "
-        "graph's nodes once, its later launches replay them; the trace is the same)",
+        help="every CUDA-graph launch sends its nodes to the engine (default: a graph of "
+        "kernels, copies and memsets sends its nodes once, its later launches replay them; the "
+        "trace is the same)",
     )
     p.add_argument("--force", action="store_true", help="overwrite the output trace if it exists")
     p.add_argument("--quiet", action="store_true", help="no live status line and no summary")

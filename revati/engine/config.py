@@ -56,8 +56,9 @@ class RecordConfig:
     graph_replay: bool = field(
         default=True,
         metadata={
-            "help": "a kernel-only CUDA graph's nodes are sent at its first launch and replayed "
-            "from there; off: every launch sends its nodes (slower, same trace)"
+            "help": "a CUDA graph of kernels, copies and memsets sends its nodes at its first "
+            "launch and is replayed from there; off: every launch sends its nodes (slower, same "
+            "trace)"
         },
     )
     overwrite: bool = field(default=False, metadata={"help": "replace an existing trace file"})

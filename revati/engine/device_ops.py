@@ -1,9 +1,10 @@
-"""Kernels, copies, memsets and graph launches: where they land, and their trace rows.
+"""Kernels, copies and memsets: where they land, and their trace rows.
 
 `DeviceOps` is the part of `Ingest` that places device work (`revati/engine/ingest.py` walks
 the records and handles the rest): runs of plain launches in one vectorised step, other
-operations one by one, graph launches node by node the first time and from their template
-after that (`graph_replay.py`).
+operations one by one, the nodes of a graph's first launch as nodes of its `GraphRun`, kept as
+its template (`graph_replay.py`); graph launches themselves, and replays placed from their
+template, are `GraphOps` (`graph_ops.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
-from revati.engine.graph_replay import GEOMETRY, GraphRun, GraphTemplate, place_replay
+from revati.engine.graph_replay import COPIES, GEOMETRY, KERNELS, MEMSETS, GraphRun
 from revati.engine.launch_runs import RunIds
 from revati.engine.launch_shapes import LaunchShape, feature_columns
 from revati.engine.op_durations import OpDurations, distinct_values
@@ -231,11 +232,9 @@ class DeviceOps:
             graph_id=graph_id,
             **(shape.columns() if shape is not None else {}),
         )
-        g = p.graph_runs.get(r["thread"]) if graph_flag else None
-        if g is not None and len(g.rows) < len(g.ends):  # placed as a node of g
-            codes = self.strings.code(name), self.strings.code(dur[1])
-            g.add_kernel(place.start_ns, place.end_ns, *codes, geometry, shape)
-            self._keep_template(p, g)
+        if graph_flag:
+            codes = self.strings.code(dur[1]), self.strings.code(name)
+            self._template_node(p, r, KERNELS, place, *codes, *geometry, shape=shape)
 
     def _copy(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: tuple[int, str]
@@ -251,6 +250,7 @@ class DeviceOps:
             p.pending_call[r["thread"]] = call  # written when the thread resumes (its SYNC)
         if place is None:
             return
+        copy_kind = shim.COPY_KINDS[kind & shim.COPY_KIND_MASK]
         self._add_device_op(
             "copies",
             "copy",
@@ -260,11 +260,14 @@ class DeviceOps:
             place,
             call["call_id"] if call else None,
             dur,
-            kind=shim.COPY_KINDS[kind & shim.COPY_KIND_MASK],
+            kind=copy_kind,
             bytes=int(r["c"]),
             src=int(r["b"]),
             dst=int(r["a"]),
         )
+        if graph:
+            codes = self.strings.code(dur[1]), self.strings.code(copy_kind)
+            self._template_node(p, r, COPIES, place, *codes, *(int(r[f]) for f in "cba"))
 
     def _memset(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: tuple[int, str]
@@ -288,6 +291,9 @@ class DeviceOps:
             value=int(r["c"]),
             dst=int(r["a"]),
         )
+        if graph:
+            model = self.strings.code(dur[1])
+            self._template_node(p, r, MEMSETS, place, model, *(int(r[f]) for f in "bca"))
 
     def _add_device_op(
         self,
@@ -318,93 +324,27 @@ class DeviceOps:
             **fields,
         )
 
-    def _graph_launch(
-        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
+    def _template_node(
+        self,
+        p: ProcessState,
+        r: dict[str, Any],
+        table: str,
+        place: Placement,
+        *values: int,
+        shape: LaunchShape | None = None,
     ) -> None:
-        self.api_call(p, r, args=f"graph_exec={r['a']} nodes={r['c']}")
-        graph_id = p.graph_of_thread[r["thread"]] = self.sink.new_id("graph_launch")
-        s = self.model.stream(p.pid, int(r["b"]), r["thread"])
-        root = max(int(r["exit_ns"]) + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
-        key = (int(r["a"]), int(r["d"]))
-        if r["kind"] & shim.REC_GRAPH_REPLAY:
-            p.graph_runs.pop(r["thread"], None)
-            self._replay(p, r, s, root, key, graph_id)
+        """A graph node just placed: a row of its launch's template (`values`: the columns of
+        `table`'s row after lane, start and end), if it was placed as a node of that launch."""
+        g = p.graph_runs.get(r["thread"])
+        if g is None or not g.takes_node():
             return
-        g = p.graph_runs[r["thread"]] = GraphRun(s, root, key, int(r["c"]))
-        self._keep_template(p, g)  # a graph without nodes is complete at once
+        g.add_node(table, place.start_ns, place.end_ns, *values, shape=shape)
+        self._keep_template(p, g)
 
     def _keep_template(self, p: ProcessState, g: GraphRun) -> None:
         template = g.template()
         if template is not None:
             p.graph_templates[g.exec_key] = template
-
-    def _store_template(self, t: GraphTemplate) -> None:
-        """The template's kernels, once, as rows of `graph_kernels` (its first replay)."""
-        t.template_id = self.sink.new_id("graph_template")
-        n, c = len(t), t.columns
-        self.sink.add_columns(
-            "graph_kernels",
-            {
-                "template_id": np.full(n, t.template_id, dtype=np.int64),
-                "node": np.arange(n, dtype=np.int32),
-                "lane": c["lane"].astype(np.int32),
-                "start_ns": c["start"],
-                "end_ns": c["end"],
-                "duration_source": Coded(np.zeros(n, np.int32), _PREDICTED),
-                "model": Coded(c["model"], self.strings.values),
-                "name": Coded(c["name"], self.strings.values),
-                **{g: c[g].astype(np.int32) for g in GEOMETRY},
-                **t.features,
-            },
-        )
-
-    def _replay(
-        self,
-        p: ProcessState,
-        r: dict[str, Any],
-        s: StreamTimeline,
-        root_ns: int,
-        key: tuple[int, int],
-        graph_id: int,
-    ) -> None:
-        """A launch of a graph placed before: placed from its template in a few vectorised
-        steps, and one `graph_replays` row that stands for its kernels."""
-        t = p.graph_templates.get(key)
-        if t is None:  # its nodes never arrived (the shim lost the coordinator meanwhile)
-            return
-        replay = place_replay(self.model, s, t, root_ns)
-        if t.template_id < 0:
-            self._store_template(t)
-        for lane, stream_id in replay.lane_streams.items():
-            if lane and (s.stream_id, lane) not in self.lanes_stored:
-                self.lanes_stored.add((s.stream_id, lane))
-                self.sink.add(
-                    "graph_lanes", stream_id=s.stream_id, lane=lane, lane_stream_id=stream_id
-                )
-        n = len(t)
-        self.sink.add(
-            "graph_replays",
-            replay_id=graph_id,
-            template_id=t.template_id,
-            first_kernel_id=self.sink.reserve_ids("kernel", n),
-            device_id=s.device,
-            stream_id=s.stream_id,
-            launch_ns=int(r["exit_ns"]),
-            root_ns=replay.root_ns,
-        )
-        self.kernels += n
-        p.last_op_end[r["thread"]] = replay.root_ns + t.last_end
-        self.virtual_end_ns = max(self.virtual_end_ns, replay.root_ns + t.span)
-
-    def _graph_node(
-        self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
-    ) -> None:
-        g = p.graph_runs.get(r["thread"])
-        if g is None:
-            return
-        if int(r["a"]) != g.node:
-            g.node, g.deps = int(r["a"]), []
-        g.deps.extend(int(x) for x in (r["b"], r["c"], r["d"])[: r["kind"]])
 
     def _place(
         self,

@@ -2,7 +2,8 @@
 
 Records of a drained batch are walked in ring order (the order the process made its calls);
 durations of the batch's kernels, copies and memsets are predicted first, once per distinct
-shape (`op_durations.py`); device work is placed by `DeviceOps` (`device_ops.py`). Blocking
+shape (`op_durations.py`); device work is placed by `DeviceOps` (`device_ops.py`), graph
+launches by `GraphOps` (`graph_ops.py`). Blocking
 records (REC_SYNC) get their deadline or answer here, at their place in the order, so a sync
 waits exactly for the work submitted before it.
 """
@@ -18,8 +19,9 @@ from revati import shim
 from revati.engine.api_args import api_args
 from revati.engine.barriers import BarrierBook
 from revati.engine.device_model import DeviceModel, Placement
-from revati.engine.device_ops import FN_NAMES, DeviceOps
+from revati.engine.device_ops import FN_NAMES
 from revati.engine.durations import DurationModel
+from revati.engine.graph_ops import GraphOps
 from revati.engine.launch_runs import MIN_RUN, launch_runs
 from revati.engine.launch_shapes import PREFIX_TYPES, pair_shapes
 from revati.engine.op_durations import OP_TYPES, SMALL_BATCH, op_mask
@@ -30,7 +32,7 @@ from revati.engine.trace_sink import TraceSink
 __all__ = ["Ingest", "ProcessState", "Resolution"]
 
 
-class Ingest(DeviceOps):
+class Ingest(GraphOps):
     """Turns drained records into device-model state, resolutions of blocking calls and rows."""
 
     def __init__(

@@ -1,7 +1,8 @@
 /*
  * CUDA graphs: built by capture (capture.c) or by hand, instantiated into a topological order
  * without empty nodes, launched as one REC_GRAPH_LAUNCH followed by a REC_GRAPH_NODE header and a
- * record per node (REC_F_GRAPH), cloned, destroyed.
+ * record per node (REC_F_GRAPH), or as that one record alone (REC_GRAPH_REPLAY) when an exec of
+ * kernels, copies and memsets was sent before; cloned, destroyed.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -122,8 +123,13 @@ static int exec_build(struct revati_graph_exec *e, const struct revati_graph *g)
         free(set);
     }
     dep_off[count] = ndeps;
-    e->kernels_only = 1;
-    for (uint32_t i = 0; i < count; i++) e->kernels_only &= nodes[i].type == REC_LAUNCH;
+    e->replayable = 1;
+    e->moves_data = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        int data = nodes[i].type == REC_COPY || nodes[i].type == REC_MEMSET;
+        e->replayable &= data || nodes[i].type == REC_LAUNCH;
+        e->moves_data |= data;
+    }
     free(e->nodes); free(e->dep_off); free(e->deps);
     e->nodes = nodes; e->dep_off = dep_off; e->deps = deps; e->count = count;
     nodes = NULL; dep_off = NULL; deps = NULL;
@@ -172,6 +178,16 @@ API cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, int *result_inf
     return cudaSuccess;
 }
 
+/* What a launch's copy and memset nodes do to backed memory, without their records. */
+static void replay_data(const struct revati_graph_exec *e) {
+    for (uint32_t i = 0; i < e->count; i++) {
+        const struct graph_node *n = &e->nodes[i];
+        int moved, kind;
+        if (n->type == REC_COPY) revati_copy_bytes(n->dst, n->src, n->bytes, &moved, &kind);
+        else if (n->type == REC_MEMSET) revati_fill(n->dst, (uint32_t)n->value, n->element_size, n->bytes, &moved);
+    }
+}
+
 static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_thread) {
     revati_ensure_init();
     struct revati_graph_exec *e = exec;
@@ -182,12 +198,16 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
     revati_hostfn_gate(ref, FN_cudaGraphLaunch);
     int64_t enter = revati_now();
     int64_t exit = revati_charge(COST_LAUNCH, enter);
-    /* A kernel-only exec whose nodes a launch already sent is one record: the coordinator keeps
-     * what it placed then (nodes, durations, critical path) and replays it. */
-    int replay = g_cfg.graph_replay && e->kernels_only && __atomic_load_n(&e->nodes_sent, __ATOMIC_ACQUIRE);
+    /* An exec of kernels, copies and memsets whose nodes a launch already sent is one record: the
+     * coordinator keeps what it placed then (nodes, durations, critical path) and replays it;
+     * the copies and memsets still move their bytes here, in node order. */
+    int replay = g_cfg.graph_replay && e->replayable && __atomic_load_n(&e->nodes_sent, __ATOMIC_ACQUIRE);
     revati_emit(REC_GRAPH_LAUNCH, replay ? REC_GRAPH_REPLAY : 0, FN_cudaGraphLaunch, 0, enter, exit, e->id,
                 (uint64_t)ref, e->count, e->version);
-    if (replay) return cudaSuccess;
+    if (replay) {
+        if (e->moves_data) replay_data(e);
+        return cudaSuccess;
+    }
     uint32_t thread = revati_thread_index();
     for (uint32_t i = 0; i < e->count; i++) {
         struct graph_node *n = &e->nodes[i];
@@ -231,7 +251,7 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             graph_node_launch(n, ref, exit); /* memory and event nodes */
         }
     }
-    if (e->kernels_only) __atomic_store_n(&e->nodes_sent, 1, __ATOMIC_RELEASE);
+    if (e->replayable) __atomic_store_n(&e->nodes_sent, 1, __ATOMIC_RELEASE);
     return cudaSuccess;
 }
 API cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) { return graph_launch(e, s, 0); }

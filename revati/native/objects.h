@@ -89,7 +89,9 @@ struct revati_graph_exec {
     uint32_t id;
     uint32_t count;
     uint32_t version;      /* bumped by cudaGraphExecUpdate */
-    int kernels_only;      /* every node is a kernel: replays can be sent as one record */
+    int replayable;        /* every node is a kernel, copy or memset: replays can be sent as one
+                              record */
+    int moves_data;        /* some node is a copy or memset: a replay moves its bytes */
     int nodes_sent;        /* a launch of this version sent its node records (atomic) */
     struct graph_node *nodes;
     uint32_t *dep_off;

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 7
+#define REVATI_PROTOCOL_VERSION 8
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -212,7 +212,8 @@ enum revati_coll_kind {
 /* REC_HOST_FN kind bits */
 #define REC_F_HOST_START 0x80u  /* the host-function worker starts running it (an instant) */
 /* REC_GRAPH_LAUNCH kind bits */
-#define REC_GRAPH_REPLAY 0x1u   /* a kernel-only exec whose nodes a launch sent: no node records */
+#define REC_GRAPH_REPLAY 0x1u   /* an exec of kernels, copies and memsets only whose nodes a launch
+                                   sent: no node records (the shim moved the copies' bytes) */
 /* REC_ALLOC kind values */
 enum { ALLOC_DEVICE = 0, ALLOC_HOST = 1, ALLOC_MANAGED = 2, ALLOC_FAILED = 0x80 };
 

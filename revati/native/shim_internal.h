@@ -39,7 +39,8 @@ struct revati_config {
     struct revati_device_props dev;
     int64_t backed_max;
     int64_t cost_ns[COST_N];
-    int graph_replay; /* kernel-only graphs: send the nodes at the first launch only */
+    int graph_replay; /* graphs of kernels, copies and memsets: send the nodes at the first
+                         launch only */
 };
 
 extern struct revati_config g_cfg;           /* config.c: filled once, in revati_ensure_init */

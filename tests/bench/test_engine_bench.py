@@ -248,6 +248,36 @@ def test_engine_cpu_per_graph_replay(tmp_path: Path) -> None:
     )
 
 
+# A decode step's shape: 500 nodes, a 290-byte DtoD copy after every 15 kernels (PyTorch's
+# captured step holds one per layer).
+CHAIN_WITH_COPIES = [
+    ((i - 1,) if i else (), ("copy", 3, 290) if i % 16 == 15 else 16) for i in range(500)
+]
+
+
+def test_engine_cpu_per_graph_replay_with_copies(tmp_path: Path) -> None:
+    """Launches of a 500-node graph with copies: 50 sent node by node (what such a graph cost
+    before copies joined templates), and 1,000 sent as one replay record after the first."""
+    copies = sum(1 for _, what in CHAIN_WITH_COPIES if not isinstance(what, int))
+    cpu = {}
+    for replay, launches in ((False, 50), (True, 1000)):
+        batch = [graph_launch(i * 2_000_000, CHAIN_WITH_COPIES, replay=replay and i > 0)
+                 for i in range(launches)]  # fmt: skip
+        batches = [np.concatenate(batch[i : i + 250]) for i in range(0, launches, 250)]
+        name = "replayed" if replay else "node-by-node"
+        path, (ingest, insert, close, _) = _in_process(tmp_path, name, batches)
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM copies").fetchone() == (launches * copies,)
+            replays = con.execute("SELECT count(*) FROM graph_replays").fetchone()
+            assert replays == ((launches - 1) if replay else 0,)
+        cpu[replay] = (ingest + insert + close) / launches
+    print(
+        f"\nengine CPU per launch of a 500-node graph with {copies} copies (in process: ingest, "
+        f"insert, close): node by node {cpu[False] * 1e3:.2f} ms (50 launches); replayed "
+        f"{cpu[True] * 1e6:.0f} µs (1,000 launches, the first sent node by node); {_load()}"
+    )
+
+
 def _median_step_ns(run: Run) -> float:
     steps = [v for k, v in run.values.items() if k.startswith("step_ns_")]
     return float(np.median(steps))
