@@ -170,6 +170,7 @@ QUERY_EVENT_ELAPSED, QUERY_EVENT, QUERY_STREAM = 1, 2, 3
 MSG_REGISTER, MSG_WAIT, MSG_WAKE, MSG_QUERY, MSG_ANSWER = 1, 2, 3, 4, 5
 MSG_PREPARE, MSG_VETO, MSG_ACCEPT, MSG_LEFT = 6, 7, 8, 9
 REG_INHERITED = 1
+REG_BEFORE_EXEC = 2  # a vfork child, a copy of its parent until it execs
 MSG = struct.Struct("<IiIIQqqqqiI")
 assert MSG.size == 64
 

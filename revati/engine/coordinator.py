@@ -66,6 +66,7 @@ class Participant:
     started_ns: int
     closed: bool = False
     dead: bool = False
+    before_exec: bool = False  # a vfork child: its parent's copy until it execs
 
 
 @dataclass
@@ -343,7 +344,8 @@ class Coordinator:
         from revati.engine.process_state import ProcessState
 
         state = ProcessState(pid, (pid, serial), names)
-        p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now)
+        p = Participant(pid, serial, ring, state, conn, parent, argv, _proc_environ(pid), now,
+                        before_exec=bool(msg.a & shim.REG_BEFORE_EXEC))  # fmt: skip
         for old in self.procs.values():
             if old.pid == pid and not old.dead:  # an exec: the old image's threads are gone
                 self._retire(old)
@@ -578,14 +580,18 @@ class Coordinator:
         self.drain()
         self.lifetimes.settle()
         end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
-        seen: set[int] = set()
         barriers = self.ingest.barriers
         running_wall = self.running_wall_by_pid()
+        # a pid's row describes its last image, started when its first image did; a vfork
+        # child's copy of its parent has none (its exec'd image has its own, if a participant)
+        newest: dict[int, Participant] = {}
+        started: dict[int, int] = {}
         for p in self.procs.values():
             self.ingest.flush_allocations(p.state)
-            if p.pid in seen:
-                continue
-            seen.add(p.pid)
+            started.setdefault(p.pid, p.started_ns)
+            if not p.before_exec:
+                newest[p.pid] = p
+        for p in newest.values():
             life = self.lifetimes.by_pid.get(p.pid)
             cause = life.cause if life else None
             self.sink.add(
@@ -599,7 +605,7 @@ class Coordinator:
                 local_rank=_int_or_none(p.env.get("LOCAL_RANK")),
                 world_size=_int_or_none(p.env.get("WORLD_SIZE")),
                 host=os.uname().nodename,
-                started_ns=p.started_ns,
+                started_ns=started[p.pid],
                 ended_ns=life.ended_ns if life else None,
                 exit_status=cause.status if cause else None,
                 exit_code=cause.code if cause else None,

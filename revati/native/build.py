@@ -5,12 +5,13 @@ Outputs, in the build folder (`revati/native/_build/` when the package is writab
 - `libcudart.so.13`: the preloaded shim (SONAME libcudart.so.13, so it also satisfies a plain
   `DT_NEEDED libcudart.so.13`), with a generated stub for every unemulated entry point listed
   in `entry_points.tsv` (`revati.native.stubgen.generate_stubs_c`), when that table exists;
-- `libcuda.so.1` (and the name `libcuda.so`, which Triton links against) and
-  `libnvidia-ml.so.1`: empty libraries with those SONAMEs whose one `DT_NEEDED` entry is the
-  shim, preloaded with it. The driver and NVML functions live in the shim itself (one device,
-  context, stream and memory model for runtime and driver); these names only satisfy a
-  `dlopen("libcuda.so.1")` (PyTorch, Triton, NVML bindings) or a link line, and `dlsym` on
-  their handles finds the shim's functions through that dependency;
+- `libcuda.so.1` (and the name `libcuda.so`, which Triton links against), `libnvidia-ml.so.1`
+  and `libnccl.so.2`: empty libraries with those SONAMEs whose one `DT_NEEDED` entry is the
+  shim, preloaded with it. The driver, NVML and NCCL functions live in the shim itself (one
+  device, context, stream and memory model for all of them); these names only satisfy a
+  `dlopen("libcuda.so.1")` (PyTorch, Triton, NVML bindings), a `dlopen("libnccl.so.2")` (vLLM's
+  own NCCL bindings), a `DT_NEEDED` entry or a link line, and `dlsym` on their handles finds the
+  shim's functions through that dependency;
 - `librevati_clock.so`: the coordinator's side of the clock page, loaded with ctypes.
 
 Run `python -m revati.native.build` to build by hand, `--update-table` to mark every entry
@@ -75,6 +76,7 @@ SHIM_SOURCES = (
     "ipc.c",
     "nccl.c",  # NCCL at its API: communicators, collectives as barriers
     "nccl_data.c",  # NCCL: real bytes on backed buffers
+    "dl_redirect.c",  # dlopen of NVIDIA's libraries by path: revati's of the same name
 )
 HELPER_SOURCES = ("clock_page.c", "clock_helper.c", "signal_relay.c")
 VERSION_SCRIPT = "shim.map"
@@ -100,7 +102,7 @@ HEADERS = (
 SHIM_NAME = "libcudart.so.13"
 HELPER_NAME = "librevati_clock.so"
 # Libraries that stand in for NVIDIA's by name only (see the module docstring).
-FACADE_NAMES = ("libcuda.so.1", "libnvidia-ml.so.1")
+FACADE_NAMES = ("libcuda.so.1", "libnvidia-ml.so.1", "libnccl.so.2")
 FACADE_LINKS = {"libcuda.so": "libcuda.so.1"}
 TABLE = NATIVE / "entry_points.tsv"
 FN_HEADER = "revati_fn.h"  # generated from TABLE into the build's work folder

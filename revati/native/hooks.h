@@ -61,7 +61,8 @@
     X(recvmsg, NULL, ssize_t, (int, struct msghdr *, int))                                         \
     X(accept, NULL, int, (int, struct sockaddr *, socklen_t *))                                    \
     X(accept4, NULL, int, (int, struct sockaddr *, socklen_t *, int))                              \
-    X(sched_yield, NULL, int, (void))
+    X(sched_yield, NULL, int, (void))                                                         \
+    X(dlopen, NULL, void *, (const char *, int))
 
 #define REVATI_HOOK_FIELD(name, version, ret, params) ret(*name) params;
 struct revati_hooks {

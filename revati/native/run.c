@@ -1,7 +1,7 @@
 /*
  * Joining a run: the shim's init (once per process, from its constructor or the first call),
- * mapping the clock page, registering with the coordinator, and fork, whose child joins with a
- * ring of its own. Without REVATI_RUN_DIR, or when anything fails, the program runs in real time.
+ * mapping the clock page, registering with the coordinator, and fork (and vfork), whose child
+ * joins with a ring of its own. Without REVATI_RUN_DIR, or when anything fails, the program runs in real time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -76,14 +76,14 @@ static struct revati_clock_page *map_page(const char *path) {
 
 /* Create this process's ring and names file and register; `inherited`: our main thread is
  * already counted in page->running (a fork child, or an exec of a participant). */
-static int join_run(int inherited) {
+static int join_run(int inherited, uint32_t flags) {
     g_serial = (uint32_t)revati_real_monotonic_ns();
     if (revati_ring_open(inherited) < 0) return -1;
     if (!inherited) revati_page_adjust(g_page, g_ring, +1);
     g_reg_fd = revati_connect_coordinator();
     if (g_reg_fd < 0) return -1;
     struct revati_msg m = {.type = MSG_REGISTER, .pid = (int32_t)getpid(), .serial = g_serial,
-                           .a = inherited ? REG_INHERITED : 0};
+                           .a = (inherited ? REG_INHERITED : 0) | flags};
     if (send(g_reg_fd, &m, sizeof m, MSG_NOSIGNAL) != sizeof m) return -1;
     if (REAL(recv)(g_reg_fd, &m, sizeof m, 0) != sizeof m || m.type != MSG_ANSWER) return -1;
     char pidbuf[32];
@@ -115,7 +115,7 @@ static void init_once(void) {
     __atomic_store_n(&g_page, page, __ATOMIC_RELEASE);
     const char *counted = getenv("REVATI_COUNTED_PID");
     int inherited = counted && atoi(counted) == (int)getpid();
-    if (join_run(inherited) < 0) {
+    if (join_run(inherited, 0) < 0) {
         revati_detach("cannot register with the revati coordinator");
         return;
     }
@@ -128,7 +128,8 @@ __attribute__((constructor(101))) static void shim_constructor(void) { revati_en
 
 /* ---- fork: the child is counted by its parent, then joins with its own ring ---------------- */
 
-REVATI_EXPORT pid_t fork(void) {
+/* fork, the child registering with `flags` (REG_BEFORE_EXEC for a vfork). */
+static pid_t fork_joining(uint32_t flags) {
     revati_ensure_init();
     int counted = revati_recording();
     if (counted) revati_page_adjust(g_page, NULL, +1);
@@ -142,10 +143,23 @@ REVATI_EXPORT pid_t fork(void) {
         revati_ring_after_fork();
         if (g_reg_fd >= 0) close(g_reg_fd);
         g_reg_fd = -1;
-        if (join_run(1) < 0)
+        if (join_run(1, flags) < 0)
             revati_detach("a forked child cannot register with the revati coordinator");
         else
             __atomic_store_n(&g_active, 1, __ATOMIC_RELEASE);
     }
     return pid;
 }
+
+/* vfork is fork here. A vfork child is not counted (only fork's bookkeeping counts a child before
+ * it exists), so from its exec until the shim in its new image joins, neither it nor its
+ * suspended-then-released parent need be running: a parent that then waits with a timeout (a
+ * poll for the child's first message) lets the clock jump through the child's whole start-up.
+ * Python starts every subprocess and multiprocessing "spawn" child this way. fork gives the
+ * child what vfork promises (it may only exec or _exit) at the cost of copying page tables; a
+ * wrapper cannot return into a vfork child anyway (it would return on the parent's stack). */
+REVATI_EXPORT pid_t fork(void) { return fork_joining(0); }
+
+/* The child registers as a copy of its parent until it execs: the trace describes the image it
+ * execs (a participant of its own), or nothing when that image is not one (a static binary). */
+REVATI_EXPORT pid_t vfork(void) { return fork_joining(REG_BEFORE_EXEC); }

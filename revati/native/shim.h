@@ -245,6 +245,7 @@ enum revati_msg_type {
     MSG_LEFT = 9,     /* thread woke by itself (fd ready): ring = its REC_SYNC index */
 };
 #define REG_INHERITED 1u /* this process's main thread is already counted in `running` */
+#define REG_BEFORE_EXEC 2u /* a vfork child: a copy of its parent until it execs (no trace row) */
 
 struct revati_msg {
     uint32_t type;

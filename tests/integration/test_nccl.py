@@ -209,6 +209,23 @@ def test_shim_definitions_win_over_the_real_nccl(tmp_path: Path, program: Path) 
     assert bound and all("revati/native" in line for line in bound), bound[:3]
 
 
+# After `import torch` (which loads the real libnccl.so.2 by its path), a program that opens NCCL
+# by name with ctypes, as vLLM's own NCCL bindings do, gets revati's functions.
+DLOPEN_BY_NAME = """
+import ctypes, torch
+by_name = ctypes.CDLL("libnccl.so.2").ncclCommInitRank
+anywhere = ctypes.CDLL(None).ncclCommInitRank
+print("same", ctypes.cast(by_name, ctypes.c_void_p).value == ctypes.cast(anywhere, ctypes.c_void_p).value)
+"""
+
+
+def test_a_dlopen_of_nccl_by_name_finds_the_shim(tmp_path: Path) -> None:
+    r = run_cli("record", "--quiet", "-o", str(tmp_path / "t.duckdb"), "--",
+                sys.executable, "-c", DLOPEN_BY_NAME, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["same", "True"], r.stdout
+
+
 def test_replay_with_own_durations_reproduces_the_barriers(tmp_path: Path, program: Path) -> None:
     trace, _ = record(tmp_path, program, "fork", "2", "2")
     assert_replay_reproduces(trace, tmp_path / "replayed.duckdb")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,10 +36,11 @@ def vllm_env() -> dict[str, str]:
     }
 
 
-def offline_program(model: Path, *, eager: bool, idle_s: float = 0) -> str:
+def offline_program(model: Path, *, eager: bool, idle_s: float = 0, llm_args: str = "") -> str:
     """`LLM.generate` on PROMPTS prompts of distinct lengths, OUTPUT_TOKENS tokens each (ignore
     EOS): prints `request ID PROMPT_TOKENS OUTPUT_TOKENS` per request and the KV cache size.
-    With `idle_s`, the program then sleeps that long (the engine core idles meanwhile)."""
+    With `idle_s`, the program then sleeps that long (the engine core idles meanwhile).
+    `llm_args`: more keyword arguments of `LLM`, as source text ending in a comma."""
     # graphs: vLLM's defaults (torch.compile, piecewise and full CUDA graphs) with few capture
     # sizes and no ahead-of-time Triton warm-up (minutes of compiling on two cores)
     graphs = (
@@ -52,7 +54,7 @@ def offline_program(model: Path, *, eager: bool, idle_s: float = 0) -> str:
         from vllm.inputs import TokensPrompt
 
         llm = LLM(model={str(model)!r}, load_format="dummy", enforce_eager={eager}, seed=0,
-                  max_model_len={MAX_MODEL_LEN}, max_num_seqs=8, {graphs})
+                  max_model_len={MAX_MODEL_LEN}, max_num_seqs=8, {llm_args} {graphs})
         params = SamplingParams(max_tokens={OUTPUT_TOKENS}, ignore_eos=True, temperature=0)
         prompts = [TokensPrompt(prompt_token_ids=list(range(10, 26 + i))) for i in range({PROMPTS})]
         for out in llm.generate(prompts, params, use_tqdm=False):
@@ -134,3 +136,15 @@ def _rows(kernels: list[tuple], outputs: int) -> int:
         return 0
     m, n = shapes[-1]
     return n if m == outputs else m
+
+
+def parallel_program(model: Path, *, tp: int, pp: int = 1, llm_args: str = "") -> str:
+    """The eager offline program with tensor and pipeline parallelism, as a script whose work
+    runs under `if __name__ == "__main__"`: with several ranks vLLM starts its engine core and
+    workers with multiprocessing's spawn (importing FlashInfer initialises CUDA in the parent),
+    which imports the main module again, as on a GPU node."""
+    args = f"tensor_parallel_size={tp}, pipeline_parallel_size={pp}, {llm_args}"
+    body = textwrap.dedent(offline_program(model, eager=True, llm_args=args))
+    return (
+        f"def main():\n{textwrap.indent(body, '    ')}\n\nif __name__ == '__main__':\n    main()\n"
+    )

@@ -1,0 +1,108 @@
+"""vLLM, unmodified, with tensor parallelism 2 under `revati record --devices 2`: the engine
+core and two worker processes (vLLM's MultiprocExecutor, shared-memory broadcast queues between
+them) on one virtual node, NCCL through vLLM's own bindings (PyNcclCommunicator). Eager, on the
+2-layer Llama-3-8B with dummy weights.
+
+vLLM's own all-reduce kernels are switched off, so that every all-reduce of a forward pass is an
+NCCL all-reduce and a barrier in the trace: its custom all-reduce (a kernel reading its peer's
+buffer over CUDA IPC) with `disable_custom_all_reduce=True`, and FlashInfer's with
+`VLLM_ALLREDUCE_USE_FLASHINFER=0` (its workspace needs cuda-python's statically linked CUDA
+runtime, which fails here with two unsupported `cuGetExportTable` calls per rank before vLLM
+falls back). With them on (vLLM's defaults) those all-reduces are kernels that do not order the
+ranks in time (README, "vLLM under revati").
+
+Needs `pip install -e '.[dev,vllm]'`; skips, saying so, where vLLM is not installed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.torch_helpers import TorchRun, record_python
+from tests.integration.vllm_helpers import (
+    MODEL_DIR,
+    OUTPUT_TOKENS,
+    PROMPTS,
+    parallel_program,
+    require_vllm,
+    vllm_env,
+)
+
+TP = 2
+LAYERS = 2
+HIDDEN, BF16 = 4096, 2
+# all-reduces per forward pass: the vocabulary-parallel embedding, then attention's output
+# projection and the MLP's down projection of every layer
+ALL_REDUCES_PER_FORWARD = 1 + 2 * LAYERS
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> TorchRun:
+    require_vllm()
+    program = parallel_program(MODEL_DIR, tp=TP, llm_args="disable_custom_all_reduce=True,")
+    return record_python(tmp_path_factory.mktemp("tp2"), program, "--devices", str(TP),
+                         env={**vllm_env(), "VLLM_ALLREDUCE_USE_FLASHINFER": "0"}, timeout=1800)  # fmt: skip
+
+
+def test_every_request_produces_its_tokens(run: TorchRun) -> None:
+    outputs = run.lines("request")
+    assert len(outputs) == PROMPTS, run.proc.stdout
+    for line in outputs:
+        _, prompt_len, produced = line.split()
+        assert int(produced) == OUTPUT_TOKENS and int(prompt_len) > 0, line
+
+
+def test_nothing_is_unsupported_and_no_nccl_call_fails(run: TorchRun) -> None:
+    assert run.q("SELECT DISTINCT name FROM unsupported_calls") == []
+    assert run.q("SELECT count(*) FROM api_calls WHERE name LIKE 'nccl%' AND result <> 0") == [(0,)]
+    assert run.q("SELECT count(*) FROM kernels WHERE name LIKE 'kernel#%'") == [(0,)]
+
+
+def test_each_worker_is_a_rank_driving_its_own_gpu(run: TorchRun) -> None:
+    devices = run.q(
+        "SELECT p.rank, list(DISTINCT k.device_id) FROM kernels k JOIN streams s USING "
+        "(stream_id) JOIN processes p ON p.pid = s.pid GROUP BY 1 ORDER BY 1"
+    )
+    assert devices == [(r, [r]) for r in range(TP)], devices
+
+
+def hidden_state_all_reduces(run: TorchRun) -> list[tuple[int, list[int], int]]:
+    """The all-reduces of hidden states (a whole number of tokens), in order:
+    (tokens, ranks that arrived, distinct processes that arrived)."""
+    token_bytes = HIDDEN * BF16
+    return run.q(
+        f"""SELECT any_value(b.bytes) // {token_bytes}, list(a.rank ORDER BY a.rank),
+                   count(DISTINCT a.pid)
+            FROM barriers b JOIN barrier_arrivals a USING (barrier_id)
+            WHERE b.collective = 'allreduce' AND b.bytes % {token_bytes} = 0
+            GROUP BY b.barrier_id ORDER BY b.barrier_id"""
+    )
+
+
+def test_every_forward_pass_all_reduces_across_both_ranks(run: TorchRun) -> None:
+    reduces = hidden_state_all_reduces(run)
+    assert all(ranks == list(range(TP)) and pids == TP for _, ranks, pids in reduces), reduces
+    # a forward pass of n tokens is ALL_REDUCES_PER_FORWARD all-reduces of n tokens in a row
+    # (vLLM's scheduler and prefix caching decide how the prompts split into passes)
+    runs: list[list[int]] = []
+    for tokens, _, _ in reduces:
+        if runs and runs[-1][0] == tokens:
+            runs[-1][1] += 1
+        else:
+            runs.append([tokens, 1])
+    assert all(n % ALL_REDUCES_PER_FORWARD == 0 for _, n in runs), runs
+    # a request gains at most one token per pass: OUTPUT_TOKENS passes at least; and once every
+    # prompt is in, the requests decode together (a pass of PROMPTS tokens)
+    passes = sum(n for _, n in runs) // ALL_REDUCES_PER_FORWARD
+    assert passes >= OUTPUT_TOKENS, runs
+    assert any(tokens == PROMPTS for tokens, _ in runs), runs
+
+
+def test_barriers_release_at_the_last_arrival(run: TorchRun) -> None:
+    rows = run.q(
+        """SELECT bool_and(a.wait_ns = b.release_ns - a.arrival_ns), bool_and(a.wait_ns >= 0),
+                  bool_and(b.end_ns >= b.release_ns), count(DISTINCT b.barrier_id)
+           FROM barriers b JOIN barrier_arrivals a USING (barrier_id)
+           WHERE b.collective <> 'init'"""
+    )
+    assert rows[0][:3] == (True, True, True) and rows[0][3] > 0, rows
