@@ -41,7 +41,7 @@ class RecordResult:
 
     exit_status: int
     virtual_ns: int
-    wall_ns: int
+    wall_ns: int  # from before the program's spawn to its exit
     kernels: int
     syncs: int
     jumps: int
@@ -191,9 +191,10 @@ def _run(
     live: LiveSnapshots,
     on_progress: Callable[[Progress], None] | None,
 ) -> RecordResult:
-    """Step the coordinator until the program exits, then close the trace. The run's wall time
-    counts from the engine's start: loading it is revati's time, even where the program's start
-    overlaps it."""
+    """Step the coordinator until the program exits, then close the trace. The trace's wall time
+    counts from the engine's start; the summary's, from before the program's spawn to its exit
+    (a program that ends before the engine has loaded ran in the time the engine took to load,
+    not in none)."""
     wall0 = time.monotonic_ns()
     last_report = 0.0
     while child.poll() is None:
@@ -245,7 +246,7 @@ def _run(
     return RecordResult(
         cause.status,
         virtual_end,
-        wall,
+        program_wall,
         coord.ingest.kernels,
         coord.syncs,
         coord.jumps,
