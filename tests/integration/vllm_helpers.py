@@ -76,7 +76,7 @@ QKV_OUT = 4096 + 2 * 8 * 128  # the qkv projection's outputs: 32 query heads, 8 
 @dataclass(frozen=True)
 class Step:
     """One scheduler step of the engine core as the device ran it: its forward's kernels (those
-    started since the host last returned from a blocking sync), the DtoH copy of its sampled
+    started since the step before it copied its tokens), the DtoH copy of its sampled
     tokens and the first event sync after that copy (the host waiting for the tokens)."""
 
     kernel_ids: tuple[int, ...]
@@ -90,7 +90,8 @@ class Step:
 
 def sampling_steps(trace: Path) -> list[Step]:
     """The steps of LLM.generate: each one ends in the DtoH copy of its sampled token ids on
-    vLLM's output stream (not the default stream; the warm-up runs before generate copy none)."""
+    vLLM's output stream (not the default stream; the warm-up runs before generate copy none),
+    and holds the kernels started since the step before it ended."""
     with duckdb.connect(str(trace), read_only=True) as con:
         copies = con.execute(
             """SELECT c.copy_id, c.start_ns FROM copies c JOIN streams s USING (stream_id)
@@ -105,8 +106,17 @@ def sampling_steps(trace: Path) -> list[Step]:
                ORDER BY blocked_ns"""
         ).fetchall()
     steps = []
+    previous = None
     for copy_id, start in copies:
-        since = max((r for _, _, _, r in syncs if r < start), default=0)
+        # a step's forward starts after the previous step's token copy; the first one's, after
+        # the host last came back from a blocking sync (the warm-up's kernels come before it).
+        # Not after any later sync: the host may wait for an earlier event amid a step.
+        since = (
+            previous
+            if previous is not None
+            else max((r for _, _, _, r in syncs if r < start), default=0)
+        )
+        previous = start
         mine = [k for k in kernels if since <= k[1] < start]
         steps.append(
             Step(
