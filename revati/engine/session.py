@@ -91,12 +91,26 @@ def _check_program(argv: tuple[str, ...]) -> list[str]:
     return [program, *(a for a in argv[1:] if os.path.isfile(a))]
 
 
+STALE_RUN_DIR_S = 60  # a dead run's folder is left this long for whoever looks into it
+
+
 def _sweep_stale_run_dirs(base: Path) -> None:
     """Remove the run folders of our earlier runs whose revati was killed (kill -9 leaves them
-    behind; a program still running from one of them no longer uses it)."""
+    behind; a program still running from one of them no longer uses it), once unchanged for
+    STALE_RUN_DIR_S: a folder whose revati just died may still be read (its rings, its pids)."""
+    now = time.time()
     for folder in base.glob("revati-run-*"):
         pid = shim.coordinator_pid(folder / "clock.page")
-        if pid and folder.stat().st_uid == os.getuid() and not _pid_exists(pid):
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            continue
+        if (
+            pid
+            and info.st_uid == os.getuid()
+            and now - info.st_mtime > STALE_RUN_DIR_S
+            and not _pid_exists(pid)
+        ):
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from revati.recorder.reader import open_trace
 
+from revati.engine.session import STALE_RUN_DIR_S
 from tests.integration.record_helpers import build_modes, run_cli
 
 
@@ -107,8 +108,10 @@ def test_a_launching_program_notices_the_death_of_the_engine(tmp_path: Path, mod
     assert "finished=1" in rest
     assert time.monotonic() - t0 < 10, rest
     assert err.count("lost the revati coordinator") == 1, err
-    # kill -9 left the run folder behind; the next recording removes it
+    # kill -9 left the run folder behind; a recording once it has aged removes it
     assert run_dir.is_dir()
+    aged = time.time() - STALE_RUN_DIR_S - 1
+    os.utime(run_dir, (aged, aged))
     assert (
         run_cli("record", "--quiet", "-o", str(tmp_path / "next.duckdb"), "--example").returncode
         == 0
