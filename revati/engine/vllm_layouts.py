@@ -152,5 +152,6 @@ VLLM_LAYOUTS: tuple[ArgLayout, ...] = (
         ("signal0", "rank", "packs"),
         "custom_allreduce",
         VLLM_CUSTOM_ALLREDUCE,
+        group_unit=16,
     ),
 )

@@ -204,3 +204,23 @@ API cudaIpcOpenEventHandle(cudaEvent_t *out, struct event_handle h) {
     if (h.pid == (int32_t)getpid()) return revati_ret(cudaErrorInvalidContext);
     return cudaEventCreateWithFlags(out, h.flags);
 }
+
+/* The id of the IPC-shared allocation that holds `ptr` (exported here or opened from a peer):
+ * a hash of its shared file's name, the same in every process that maps it. 0 and *id, or -1
+ * when ptr lies in no shared allocation of this process. */
+int revati_ipc_range_id(const void *ptr, uint64_t *id) {
+    struct revati_alloc a;
+    if (!revati_device_lookup(ptr, &a)) return -1;
+    int found = -1;
+    pthread_mutex_lock(&g_lock);
+    for (struct shared_range *r = g_ranges; r; r = r->next) {
+        if (r->addr != a.addr) continue;
+        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+        for (const char *c = r->name; *c && c < r->name + sizeof r->name; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+        *id = h | 1ULL << 63; /* apart from the NCCL communicators' ids (pid << 32 | ...) */
+        found = 0;
+        break;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}

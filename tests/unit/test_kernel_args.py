@@ -81,6 +81,7 @@ def test_every_layout_keeps_what_its_fields_read_and_names_its_source() -> None:
     for lay, line in zip(LAYOUTS, lines, strict=True):
         slices = [f"{a}:{o}:{n}" for a, o, n in lay.slices]
         slices += ["v" + ":".join(map(str, lay.varlen))] if lay.varlen else []
+        slices += [f"g{lay.group_unit}"] if lay.group_unit else []
         assert line == f"kernel_args={lay.id};{lay.pattern};" + ",".join(slices)
         assert ";" not in lay.pattern and len(line) < 500  # the shim's config line limit
         assert "PyTorch 2.14" in lay.source or "vLLM 0.33.0" in lay.source
