@@ -7,7 +7,7 @@
  * handle in another process maps the same file into that process's device address space: bytes
  * either side writes the other reads. The importer's mapping takes no device capacity (the
  * exporter's allocation holds it). A virtual (large) allocation has no bytes to share: the
- * importer gets a virtual range of its size. A handle cannot be opened by the process that made
+ * importer gets a virtual range of its size; its handle still names it (no file behind the name). A handle cannot be opened by the process that made
  * it (cudaErrorInvalidContext, as on a GPU).
  *
  * An opened event handle is a new event of the importing process: recording and waiting on it
@@ -88,19 +88,25 @@ static int share_allocation(const struct revati_alloc *a, char *name) {
     return ok ? 0 : -1;
 }
 
+/* A virtual allocation shares no bytes, but its handle still names it (no file behind the name),
+ * so that exporter and importers agree on which allocation they map (revati_ipc_range_id). */
+static int name_virtual(char *name) {
+    snprintf(name, 32, "virt-%d-%u", (int)getpid(), __atomic_fetch_add(&g_next_file, 1, __ATOMIC_ACQ_REL));
+    return 0;
+}
+
 static cudaError_t get_mem_handle(struct mem_handle *h, void *ptr) {
     struct revati_alloc a;
     if (!h || !revati_device_lookup(ptr, &a)) return cudaErrorInvalidValue;
     memset(h, 0, 64);
     *h = (struct mem_handle){MEM_MAGIC, (int32_t)getpid(), a.device, (uint32_t)a.backed, a.bytes,
                              (uint64_t)((uint8_t *)ptr - a.addr), {0}};
-    if (!a.backed) return cudaSuccess;
     pthread_mutex_lock(&g_lock);
     struct shared_range *r = range_locked(a.addr, 0);
     cudaError_t rc = cudaSuccess;
     if (!r) {
         r = calloc(1, sizeof *r);
-        if (!r || share_allocation(&a, r->name) != 0) {
+        if (!r || (a.backed ? share_allocation(&a, r->name) : name_virtual(r->name)) != 0) {
             free(r);
             r = NULL;
             rc = cudaErrorMemoryAllocation;
