@@ -35,6 +35,10 @@ class ArgLayout:
     # (argument, offsets of the int32 batch size and of the cu_q, used_k, cu_k pointers): a
     # VARLEN_SUMMARY kept after the slices
     varlen: tuple[int, int, int, int, int] | None = None
+    # a barrier of the processes sharing IPC buffers (revati/native/ipc_barrier.c): the slices
+    # are a pointer into the group's shared buffer, the int32 rank and the int32 message size in
+    # `group_unit` bytes; each launch is then an all-reduce arrival, not a kernel
+    group_unit: int = 0
 
     def __post_init__(self) -> None:
         plain = sum(length for _arg, _offset, length in self.slices)
@@ -57,6 +61,8 @@ class ArgLayout:
         slices = [f"{a}:{o}:{n}" for a, o, n in self.slices]
         if self.varlen:
             slices.append("v" + ":".join(str(x) for x in self.varlen))
+        if self.group_unit:
+            slices.append(f"g{self.group_unit}")
         return f"{self.id};{self.pattern};{','.join(slices)}"
 
 

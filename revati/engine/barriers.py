@@ -35,6 +35,9 @@ from revati.predict.models.collective import topology_of
 
 NCCL_REMOTE_ERROR = 6
 NO_PEER = 0xFFFF
+# communicator ids with this bit are groups of processes meeting in a kernel over IPC buffers
+# (revati/native/ipc_barrier.c), not NCCL's
+IPC_GROUP_BIT = 1 << 63
 # The collective model's names (revati.predict.models.collective) of each operation.
 _MODEL_NAMES = {"send": "sendrecv", "recv": "sendrecv"}
 _UNTIMED = ("init", "split")
@@ -308,7 +311,7 @@ class BarrierBook:
             end_ns=end,
             duration_source="predicted",
             model=model,
-            name=f"ncclDevKernel_{b.collective}",
+            name=f"{'ipc_group' if b.comm & IPC_GROUP_BIT else 'ncclDevKernel'}_{b.collective}",
             bytes=b.nbytes,
         )
         return kernel_id

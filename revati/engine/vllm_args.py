@@ -121,9 +121,27 @@ def decode_vllm_rowwise(layout: ArgLayout, v: dict, name: str) -> ArgsShape | No
     )
 
 
+def decode_custom_allreduce(layout: ArgLayout, v: dict, name: str) -> ArgsShape | None:
+    """vLLM's custom all-reduce kernel: the message's bytes (16-byte packs), the group's size
+    (its `ngpus` template argument), this rank, and the address of rank 0's signal buffer as
+    this process maps it (`signals[0]`: rank 0's own allocation, IPC-mapped in its peers), which
+    names the group once mapped back to its exporter."""
+    head = name.split(">(", 1)[0]
+    world = head.rsplit(", ", 1)[-1] if ", " in head else ""
+    packs, rank = int(v["packs"]), int(v["rank"])
+    types = scalar_types(head.split("stage<", 1)[-1])
+    if not world.isdigit() or packs <= 0 or not 0 <= rank < int(world) or not types:
+        return None
+    nbytes = 16 * packs
+    features = layout_json(layout, message_bytes=nbytes, world_size=int(world), rank=rank,
+                           stages=2 if "_2stage<" in name else 1, signal0=int(v["signal0"]))  # fmt: skip
+    return ArgsShape(types[0][1], nbytes, features=features)
+
+
 VLLM_DECODERS: dict[str, Callable[[ArgLayout, dict, str], ArgsShape | None]] = {
     "fa3": decode_fa3,
     "flash_varlen": decode_flash_varlen,
     "kv_cache_write": decode_kv_cache_write,
     "vllm_rowwise": decode_vllm_rowwise,
+    "custom_allreduce": decode_custom_allreduce,
 }

@@ -36,6 +36,13 @@ VLLM_CACHE = (
     "key_stride, value_stride, int num_heads (argument 10), int head_size, int block_size, "
     "const float* k_scale, v_scale, int kv_scale_stride): one thread block per token"
 )
+VLLM_CUSTOM_ALLREDUCE = (
+    "vLLM 0.33.0 (csrc/custom_all_reduce.cuh, the signature in its mangled name): "
+    "cross_device_reduce_1stage / _2stage<T, int ngpus>(RankData* _dp, RankSignals sg (by value: "
+    "Signal* signals[8], one per rank, its own and its peers' IPC-mapped flag buffers), Signal* "
+    "self_sg, T* result, int rank (argument 4), int size (argument 5): 16-byte packs of T, the "
+    "message's bytes / 16)"
+)
 VLLM_ROWWISE = (
     "vLLM 0.33.0 (csrc/; the argument positions the demangled signatures give, checked on a "
     "recorded run): one thread block per token; "
@@ -135,5 +142,16 @@ VLLM_LAYOUTS: tuple[ArgLayout, ...] = (
         ("num_heads", "head_size", "block_size"),
         "kv_cache_write",
         VLLM_CACHE,
+    ),
+    ArgLayout(
+        26,
+        "vllm_custom_allreduce",
+        "4vllm26cross_device_reduce_?stageI",
+        ((1, 0, 8), (4, 0, 4), (5, 0, 4)),
+        "<Q2i",
+        ("signal0", "rank", "packs"),
+        "custom_allreduce",
+        VLLM_CUSTOM_ALLREDUCE,
+        group_unit=16,
     ),
 )

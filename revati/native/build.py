@@ -74,6 +74,7 @@ SHIM_SOURCES = (
     "graph_nodes.c",
     "graph_cond.c",
     "ipc.c",
+    "ipc_barrier.c",  # kernels that are barriers of processes sharing IPC buffers
     "nccl.c",  # NCCL at its API: communicators, collectives as barriers
     "nccl_data.c",  # NCCL: real bytes on backed buffers
     "dl_redirect.c",  # dlopen of NVIDIA's libraries by path: revati's of the same name

@@ -7,7 +7,7 @@
  * handle in another process maps the same file into that process's device address space: bytes
  * either side writes the other reads. The importer's mapping takes no device capacity (the
  * exporter's allocation holds it). A virtual (large) allocation has no bytes to share: the
- * importer gets a virtual range of its size. A handle cannot be opened by the process that made
+ * importer gets a virtual range of its size; its handle still names it (no file behind the name). A handle cannot be opened by the process that made
  * it (cudaErrorInvalidContext, as on a GPU).
  *
  * An opened event handle is a new event of the importing process: recording and waiting on it
@@ -88,19 +88,25 @@ static int share_allocation(const struct revati_alloc *a, char *name) {
     return ok ? 0 : -1;
 }
 
+/* A virtual allocation shares no bytes, but its handle still names it (no file behind the name),
+ * so that exporter and importers agree on which allocation they map (revati_ipc_range_id). */
+static int name_virtual(char *name) {
+    snprintf(name, 32, "virt-%d-%u", (int)getpid(), __atomic_fetch_add(&g_next_file, 1, __ATOMIC_ACQ_REL));
+    return 0;
+}
+
 static cudaError_t get_mem_handle(struct mem_handle *h, void *ptr) {
     struct revati_alloc a;
     if (!h || !revati_device_lookup(ptr, &a)) return cudaErrorInvalidValue;
     memset(h, 0, 64);
     *h = (struct mem_handle){MEM_MAGIC, (int32_t)getpid(), a.device, (uint32_t)a.backed, a.bytes,
                              (uint64_t)((uint8_t *)ptr - a.addr), {0}};
-    if (!a.backed) return cudaSuccess;
     pthread_mutex_lock(&g_lock);
     struct shared_range *r = range_locked(a.addr, 0);
     cudaError_t rc = cudaSuccess;
     if (!r) {
         r = calloc(1, sizeof *r);
-        if (!r || share_allocation(&a, r->name) != 0) {
+        if (!r || (a.backed ? share_allocation(&a, r->name) : name_virtual(r->name)) != 0) {
             free(r);
             r = NULL;
             rc = cudaErrorMemoryAllocation;
@@ -203,4 +209,24 @@ API cudaIpcOpenEventHandle(cudaEvent_t *out, struct event_handle h) {
     if (!out || h.magic != EVENT_IPC_MAGIC) return revati_ret(cudaErrorInvalidValue);
     if (h.pid == (int32_t)getpid()) return revati_ret(cudaErrorInvalidContext);
     return cudaEventCreateWithFlags(out, h.flags);
+}
+
+/* The id of the IPC-shared allocation that holds `ptr` (exported here or opened from a peer):
+ * a hash of its shared file's name, the same in every process that maps it. 0 and *id, or -1
+ * when ptr lies in no shared allocation of this process. */
+int revati_ipc_range_id(const void *ptr, uint64_t *id) {
+    struct revati_alloc a;
+    if (!revati_device_lookup(ptr, &a)) return -1;
+    int found = -1;
+    pthread_mutex_lock(&g_lock);
+    for (struct shared_range *r = g_ranges; r; r = r->next) {
+        if (r->addr != a.addr) continue;
+        uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+        for (const char *c = r->name; *c && c < r->name + sizeof r->name; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+        *id = h | 1ULL << 63; /* apart from the NCCL communicators' ids (pid << 32 | ...) */
+        found = 0;
+        break;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return found;
 }

@@ -11,6 +11,10 @@
  * may be null). Where the arrays sit in backed device memory, a direct launch reads them and
  * keeps their totals (struct varlen_summary); otherwise, and in a captured graph node (whose
  * arrays change from replay to replay), the summary is zeros.
+ *
+ * A layout may end with `g<unit>`: its launches are a barrier of a group of processes that share
+ * IPC-mapped buffers (ipc_barrier.c): its first three slices hold a device pointer into the
+ * group's shared buffer, the int32 rank and the int32 message size in `unit` bytes.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -43,6 +47,7 @@ _Static_assert(sizeof(struct varlen_summary) == 28, "varlen summary is 28 bytes"
 struct revati_args_layout {
     uint8_t id;
     uint8_t nslices;
+    uint32_t group_unit; /* `g<unit>`: a group barrier's message unit in bytes; 0: none */
     struct args_slice slice[SLICES_MAX];
     char pattern[PATTERN_MAX];
 };
@@ -69,6 +74,13 @@ static int parse_slices(const char *s, struct revati_args_layout *l) {
     unsigned total = 0;
     while (*s && l->nslices < SLICES_MAX) {
         char *end;
+        if (*s == 'g') {
+            unsigned long unit = strtoul(s + 1, &end, 10);
+            if (unit == 0 || unit > 1u << 16 || *end) return -1;
+            l->group_unit = (uint32_t)unit;
+            s = end;
+            continue;
+        }
         if (*s == 'v') {
             struct args_slice *v = &l->slice[l->nslices];
             const char *after = parse_varlen(s + 1, v);
@@ -124,6 +136,8 @@ static int name_matches(const char *name, const char *pattern) {
     }
     return 1;
 }
+
+unsigned revati_args_group_unit(const struct revati_args_layout *l) { return l ? l->group_unit : 0; }
 
 const struct revati_args_layout *revati_args_layout_for(const char *mangled_name) {
     if (!mangled_name) return NULL;

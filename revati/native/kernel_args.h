@@ -14,6 +14,8 @@ void revati_kernel_args_add(const char *spec);
 /* The first layout whose pattern matches the mangled kernel name (the pattern's parts between
  * '*'s occur in it in order), or NULL. */
 const struct revati_args_layout *revati_args_layout_for(const char *mangled_name);
+/* A group barrier layout's message unit in bytes (`g<unit>`, kernel_args.c), else 0. */
+unsigned revati_args_group_unit(const struct revati_args_layout *l);
 /* The layout's slices of `args` (the launch's argument pointers) into a REC_KERNEL_ARGS record
  * (everything but `commit` and `thread`); read_memory = 0 (a captured graph node): varlen
  * summaries stay zeros. */
@@ -21,5 +23,13 @@ void revati_args_fill(const struct revati_args_layout *l, void *const *args, int
                       struct revati_args_record *out);
 /* Append that record for this thread, before the launch's own record. */
 void revati_args_emit(const struct revati_args_layout *l, void *const *args);
+
+/* The first integer template argument of a mangled kernel name (`Li<n>E`): a group barrier
+ * kernel's group size; 0 if none (ipc_barrier.c). */
+int revati_group_size_of(const char *mangled_name);
+/* A launch of a group barrier kernel (layout `g<unit>`) with group size `nranks`: its arrival and
+ * the thread's wait until the group met. 1 if done so, 0 if the launch is a plain kernel. */
+int revati_ipc_barrier_launch(const struct revati_args_layout *l, void *const *args, int nranks,
+                              int64_t stream_ref, uint16_t fn);
 
 #endif

@@ -23,6 +23,7 @@ struct kernel_rec {
     const void *host_fun;
     int max_dynamic_smem;
     const struct revati_args_layout *args_layout; /* argument bytes to keep, or NULL */
+    int group_size; /* a group barrier kernel's group size (ipc_barrier.c), else 0 */
 };
 
 struct symbol_rec {
@@ -58,6 +59,7 @@ static struct kernel_rec *kernel_add(const void *host_fun, const char *name) {
             k->id = revati_register_kernel_name(name ? name : "?");
             k->max_dynamic_smem = 48 * 1024;
             k->args_layout = revati_args_layout_for(name);
+            if (revati_args_group_unit(k->args_layout)) k->group_size = revati_group_size_of(name);
             size_t i = slot_of(host_fun);
             while (g_kernels[i]) i = (i + 1) & (TABLE_SLOTS - 1);
             __atomic_store_n(&g_kernels[i], k, __ATOMIC_RELEASE);
@@ -230,6 +232,7 @@ __attribute__((noinline, flatten)) void revati_launch_record(uint32_t kernel, di
  * record. Out of line, so that the common path keeps nothing live across a call. */
 static __attribute__((noinline, cold)) void launch_with_args(const struct kernel_rec *k, void **args, dim3 g,
                                                              dim3 b, uint32_t smem, int64_t ref, uint16_t fn) {
+    if (k->group_size && revati_ipc_barrier_launch(k->args_layout, args, k->group_size, ref, fn)) return;
     revati_args_emit(k->args_layout, args);
     revati_launch_record(k->id, g, b, smem, ref, fn);
 }

@@ -15,7 +15,8 @@ from revati.predict.batch import OpBatch
 FAMILIES = ("gemm", "attention", "collective", "memcpy", "memset", "elementwise")
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("collective", re.compile(r"nccl", re.I)),
+    # NCCL's kernels, and the barriers of kernels that meet over IPC buffers (ipc_group_<op>)
+    ("collective", re.compile(r"nccl|^ipc_group_", re.I)),
     # vLLM's KV-cache writes name flash attention's cache layout but copy memory
     ("elementwise", re.compile(r"reshape_and_cache", re.I)),
     ("attention", re.compile(r"flash|fmha|attention|paged_attention", re.I)),

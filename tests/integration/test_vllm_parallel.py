@@ -3,13 +3,13 @@ core and two worker processes (vLLM's MultiprocExecutor, shared-memory broadcast
 them) on one virtual node, NCCL through vLLM's own bindings (PyNcclCommunicator). Eager, on the
 2-layer Llama-3-8B with dummy weights.
 
-vLLM's own all-reduce kernels are switched off, so that every all-reduce of a forward pass is an
-NCCL all-reduce and a barrier in the trace: its custom all-reduce (a kernel reading its peer's
-buffer over CUDA IPC) with `disable_custom_all_reduce=True`, and FlashInfer's with
-`VLLM_ALLREDUCE_USE_FLASHINFER=0` (its workspace needs cuda-python's statically linked CUDA
+vLLM's custom all-reduce is on (its default): an all-reduce small enough for its IPC buffers is
+its kernel `cross_device_reduce_1stage`, which waits for its peer's flags in IPC-shared signal
+buffers; under revati each launch is a barrier of the two ranks (an `ipc_group_allreduce`), and the
+larger ones (the profiling pass) are NCCL all-reduces. FlashInfer's all-reduce is off
+(`VLLM_ALLREDUCE_USE_FLASHINFER=0`: its workspace needs cuda-python's statically linked CUDA
 runtime, which fails here with two unsupported `cuGetExportTable` calls per rank before vLLM
-falls back). With them on (vLLM's defaults) those all-reduces are kernels that do not order the
-ranks in time (README, "vLLM under revati").
+falls back; README, "vLLM under revati").
 
 Needs `pip install -e '.[dev,vllm]'`; skips, saying so, where vLLM is not installed.
 """
@@ -39,7 +39,7 @@ ALL_REDUCES_PER_FORWARD = 1 + 2 * LAYERS
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> TorchRun:
     require_vllm()
-    program = parallel_program(MODEL_DIR, tp=TP, llm_args="disable_custom_all_reduce=True,")
+    program = parallel_program(MODEL_DIR, tp=TP)
     return record_python(tmp_path_factory.mktemp("tp2"), program, "--devices", str(TP),
                          env={**vllm_env(), "VLLM_ALLREDUCE_USE_FLASHINFER": "0"}, timeout=1800)  # fmt: skip
 
@@ -96,6 +96,23 @@ def test_every_forward_pass_all_reduces_across_both_ranks(run: TorchRun) -> None
     passes = sum(n for _, n in runs) // ALL_REDUCES_PER_FORWARD
     assert passes >= OUTPUT_TOKENS, runs
     assert any(tokens == PROMPTS for tokens, _ in runs), runs
+
+
+def test_small_all_reduces_are_custom_all_reduce_barriers_and_large_ones_nccl(
+    run: TorchRun,
+) -> None:
+    rows = run.q(
+        """SELECT k.name, max(b.bytes), count(DISTINCT b.barrier_id), count(DISTINCT a.pid)
+           FROM barriers b JOIN barrier_arrivals a USING (barrier_id) JOIN kernels k USING (kernel_id)
+           WHERE b.collective = 'allreduce' GROUP BY 1 ORDER BY 1"""
+    )
+    by_name = {name: (largest, count, pids) for name, largest, count, pids in rows}
+    assert set(by_name) == {"ipc_group_allreduce", "ncclDevKernel_allreduce"}, rows
+    largest, count, pids = by_name["ipc_group_allreduce"]
+    # one per all-reduce of a pass of a few tokens (vLLM's IPC buffer: 8 MiB), across both ranks
+    assert count % ALL_REDUCES_PER_FORWARD == 0 and largest < 8 << 20 and pids == TP, rows
+    # no launch of the kernel stayed a kernel of its own
+    assert run.q("SELECT count(*) FROM kernels WHERE name LIKE '%cross_device_reduce%'") == [(0,)]
 
 
 def test_barriers_release_at_the_last_arrival(run: TorchRun) -> None:

@@ -81,6 +81,7 @@ def test_every_layout_keeps_what_its_fields_read_and_names_its_source() -> None:
     for lay, line in zip(LAYOUTS, lines, strict=True):
         slices = [f"{a}:{o}:{n}" for a, o, n in lay.slices]
         slices += ["v" + ":".join(map(str, lay.varlen))] if lay.varlen else []
+        slices += [f"g{lay.group_unit}"] if lay.group_unit else []
         assert line == f"kernel_args={lay.id};{lay.pattern};" + ",".join(slices)
         assert ";" not in lay.pattern and len(line) < 500  # the shim's config line limit
         assert "PyTorch 2.14" in lay.source or "vLLM 0.33.0" in lay.source
@@ -278,3 +279,26 @@ def test_vllm_one_block_per_token_kernels_move_their_rows(name, values, elements
     shape = decode(layout(name).id, kept(name, *values), VLLM_ROWWISE[name], 22)
     assert shape is not None and shape.dtype == "bf16" and shape.bytes == 2 * elements
     assert features(shape) == {"layout": name, "elements": elements, "tokens": 22}
+
+
+CUSTOM_ALLREDUCE = (
+    "void vllm::cross_device_reduce_{}stage<__nv_bfloat16, {}>(vllm::RankData*, vllm::RankSignals, "
+    "vllm::Signal*, __nv_bfloat16*, int, int)"
+)
+
+
+@pytest.mark.parametrize(("stages", "world"), [(1, 2), (2, 8)])
+def test_vllm_custom_allreduce_keeps_its_group_rank_and_message(stages, world) -> None:
+    lay = layout("vllm_custom_allreduce")
+    # 22 tokens of a 4096-wide bf16 hidden state: 22 * 4096 * 2 / 16 packs, on rank 1
+    packs = 22 * 4096 * 2 // 16
+    name = CUSTOM_ALLREDUCE.format(stages, world)
+    shape = decode(lay.id, kept(lay.name, 0x7F0012340000, 1, packs), name)
+    assert shape is not None and shape.dtype == "bf16" and shape.bytes == 22 * 4096 * 2
+    assert features(shape) == {
+        "layout": "vllm_custom_allreduce", "message_bytes": 22 * 4096 * 2, "world_size": world,
+        "rank": 1, "stages": stages, "signal0": 0x7F0012340000,
+    }  # fmt: skip
+    # a rank outside the group, or no packs: not this kernel's arguments
+    for bad in ((world, packs), (0, 0)):
+        assert decode(lay.id, kept(lay.name, 1, *bad), name) is None
