@@ -87,8 +87,11 @@ def transformers_serve_run(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def vllm_offline_run(tmp_path_factory: pytest.TempPathFactory):
-    """Record vLLM's offline generation (eager or graph-captured) once per session: the vLLM
-    tests and the TUI tier read the same runs (each costs minutes)."""
+    """Record vLLM's offline generation once per session: the vLLM tests and the TUI tier read
+    the same runs (each costs minutes). Modes: "eager" and "graph" (vLLM's defaults, the engine
+    core in its own process) and "eager-inproc" (the engine core in the program's process,
+    VLLM_ENABLE_V1_MULTIPROCESSING=0: every request is added before the first step, so the
+    steps, and every kernel's shape and predicted duration, are the same in every run)."""
     from tests.integration.torch_helpers import record_python
     from tests.integration.vllm_helpers import (
         IDLE_S,
@@ -103,9 +106,13 @@ def vllm_offline_run(tmp_path_factory: pytest.TempPathFactory):
     def run(mode: str):
         require_vllm()
         if mode not in runs:
-            program = offline_program(MODEL_DIR, eager=mode == "eager", idle_s=IDLE_S)
+            inproc = mode == "eager-inproc"
+            program = offline_program(
+                MODEL_DIR, eager=mode != "graph", idle_s=0 if inproc else IDLE_S
+            )
+            env = vllm_env() | ({"VLLM_ENABLE_V1_MULTIPROCESSING": "0"} if inproc else {})
             tmp = tmp_path_factory.mktemp(f"vllm-{mode}")
-            runs[mode] = record_python(tmp, program, env=vllm_env(), timeout=1800)
+            runs[mode] = record_python(tmp, program, env=env, timeout=1800)
         return runs[mode]
 
     return run

@@ -1,17 +1,20 @@
-"""The debugger on vLLM's offline generation under `revati record` (the eager run of
+"""The debugger on vLLM's offline generation under `revati record` (the runs of
 tests/integration/test_vllm_offline.py, recorded once per session): the engine core's scheduler
 steps, one forward each, run one after another on the device with the host's sync between them.
 
-The structure is asserted on the recorded trace itself. The snapshot follows
+The structure is asserted on the recorded traces themselves. The snapshot reads a run with the
+engine core in the program's process (VLLM_ENABLE_V1_MULTIPROCESSING=0), where every request is
+added before the first step: with the engine core in its own process, the requests reach it
+while it already steps, one or several at a time, and the KV lengths of the last decode steps
+(so the attention kernels' predicted durations) change from run to run. The snapshot follows
 tests/tui/test_recorded.py: it shows a view that keeps the recorded device tables (kernels with
 their names, launch shapes, predicted durations and GEMM shapes, the copy of each step's sampled
 tokens, the sync after it) with the pid fixed and no wall clock. What varies between recordings
 is host time: the gaps between kernels (the host launching at real speed) and the time between
 steps. So the view lays each step's device operations back to back, shows the host blocked in
 the step's sync from the step's first kernel to the end of its token copy (a host that queued
-its forward and waits), and puts a fixed HOST_NS of host time between steps. Which steps a run
-takes depends on when the requests reach the engine core (the first one alone, or all
-together), so the view holds the last two decode steps of the whole batch, which every run has.
+its forward and waits), and puts a fixed HOST_NS of host time between steps. It holds the last
+two decode steps of the whole batch.
 """
 
 from __future__ import annotations
@@ -46,11 +49,11 @@ HOST_NS = 200_000  # host time between two steps in the view
 
 
 @pytest.fixture(scope="module")
-def eager(vllm_offline_run) -> TorchRun:
-    return vllm_offline_run("eager")
+def inproc(vllm_offline_run) -> TorchRun:
+    return vllm_offline_run("eager-inproc")
 
 
-@pytest.mark.parametrize("mode", ["eager", "graph"])
+@pytest.mark.parametrize("mode", ["eager", "graph", "eager-inproc"])
 def test_one_forward_per_scheduler_step(vllm_offline_run, mode: str) -> None:
     run = vllm_offline_run(mode)
     steps = sampling_steps(run.trace)
@@ -60,6 +63,8 @@ def test_one_forward_per_scheduler_step(vllm_offline_run, mode: str) -> None:
     # samples one more token per running request: OUTPUT_TOKENS steps if every prompt came in
     # the first one, up to OUTPUT_TOKENS + PROMPTS - 1 if they came one per step.
     assert OUTPUT_TOKENS <= len(steps) <= OUTPUT_TOKENS + PROMPTS - 1, steps
+    if mode == "eager-inproc":  # every request added before the first step
+        assert len(steps) == OUTPUT_TOKENS and steps[0].sampled == PROMPTS, steps
     assert steps[0].tokens > steps[0].sampled
     for s in steps:  # one forward: every layer's qkv projection once, the lm_head once
         assert (s.qkv_gemms, s.head_gemms) == (LAYERS, 1), s
@@ -141,10 +146,10 @@ def _add_sync(reader: TraceReader, tables: dict[str, list[Row]], s: Step, t0: in
 
 
 @pytest.fixture(scope="module")
-def steps_view(eager: TorchRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    steps = _decode_steps(sampling_steps(eager.trace))
+def steps_view(inproc: TorchRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    steps = _decode_steps(sampling_steps(inproc.trace))
     out = tmp_path_factory.mktemp("vllm-view") / "vllm-steps.duckdb"
-    with open_trace(eager.trace) as r:
+    with open_trace(inproc.trace) as r:
         tables = _laid_out(r, steps)
         streams = {op["stream_id"] for op in tables["kernels"] + tables["copies"]}
         tables = {**device_tables(r, streams), **tables}
