@@ -20,20 +20,18 @@ import pytest
 
 from tests.integration.torch_helpers import TorchRun, record_python
 from tests.integration.vllm_helpers import (
+    ALL_REDUCES_PER_FORWARD,
     MODEL_DIR,
     OUTPUT_TOKENS,
     PROMPTS,
+    forward_passes,
+    hidden_state_all_reduces,
+    parallel_env,
     parallel_program,
     require_vllm,
-    vllm_env,
 )
 
 TP = 2
-LAYERS = 2
-HIDDEN, BF16 = 4096, 2
-# all-reduces per forward pass: the vocabulary-parallel embedding, then attention's output
-# projection and the MLP's down projection of every layer
-ALL_REDUCES_PER_FORWARD = 1 + 2 * LAYERS
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> TorchRun:
     require_vllm()
     program = parallel_program(MODEL_DIR, tp=TP)
     return record_python(tmp_path_factory.mktemp("tp2"), program, "--devices", str(TP),
-                         env={**vllm_env(), "VLLM_ALLREDUCE_USE_FLASHINFER": "0"}, timeout=1800)  # fmt: skip
+                         env=parallel_env(), timeout=1800)  # fmt: skip
 
 
 def test_every_request_produces_its_tokens(run: TorchRun) -> None:
@@ -66,30 +64,11 @@ def test_each_worker_is_a_rank_driving_its_own_gpu(run: TorchRun) -> None:
     assert devices == [(r, [r]) for r in range(TP)], devices
 
 
-def hidden_state_all_reduces(run: TorchRun) -> list[tuple[int, list[int], int]]:
-    """The all-reduces of hidden states (a whole number of tokens), in order:
-    (tokens, ranks that arrived, distinct processes that arrived)."""
-    token_bytes = HIDDEN * BF16
-    return run.q(
-        f"""SELECT any_value(b.bytes) // {token_bytes}, list(a.rank ORDER BY a.rank),
-                   count(DISTINCT a.pid)
-            FROM barriers b JOIN barrier_arrivals a USING (barrier_id)
-            WHERE b.collective = 'allreduce' AND b.bytes % {token_bytes} = 0
-            GROUP BY b.barrier_id ORDER BY b.barrier_id"""
-    )
-
-
 def test_every_forward_pass_all_reduces_across_both_ranks(run: TorchRun) -> None:
-    reduces = hidden_state_all_reduces(run)
+    reduces = hidden_state_all_reduces(run.trace)
     assert all(ranks == list(range(TP)) and pids == TP for _, ranks, pids in reduces), reduces
-    # a forward pass of n tokens is ALL_REDUCES_PER_FORWARD all-reduces of n tokens in a row
-    # (vLLM's scheduler and prefix caching decide how the prompts split into passes)
-    runs: list[list[int]] = []
-    for tokens, _, _ in reduces:
-        if runs and runs[-1][0] == tokens:
-            runs[-1][1] += 1
-        else:
-            runs.append([tokens, 1])
+    # vLLM's scheduler and prefix caching decide how the prompts split into passes
+    runs = forward_passes(reduces)
     assert all(n % ALL_REDUCES_PER_FORWARD == 0 for _, n in runs), runs
     # a request gains at most one token per pass: OUTPUT_TOKENS passes at least; and once every
     # prompt is in, the requests decode together (a pass of PROMPTS tokens)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,21 @@ def vllm_env() -> dict[str, str]:
         "VLLM_NO_USAGE_STATS": "1",
         "VLLM_USE_FLASHINFER_SAMPLER": "0",
     }
+
+
+def serve_command(model: Path, max_model_len: int, *options: str) -> list[str]:
+    """`vllm serve MODEL` as the tests run it: dummy weights, eager, seed 0, then OPTIONS."""
+    vllm = str(Path(sys.executable).with_name("vllm"))
+    return [vllm, "serve", str(model), "--load-format", "dummy", "--enforce-eager", "--seed", "0",
+            "--max-model-len", str(max_model_len), *options]  # fmt: skip
+
+
+def parallel_env() -> dict[str, str]:
+    """vllm_env() for tensor parallelism: FlashInfer's all-reduce off (its workspace needs
+    cuda-python's statically linked CUDA runtime, which fails here with two unsupported
+    `cuGetExportTable` calls per rank before vLLM falls back; README, "vLLM under revati"), so
+    vLLM's custom all-reduce and NCCL carry the all-reduces."""
+    return {**vllm_env(), "VLLM_ALLREDUCE_USE_FLASHINFER": "0"}
 
 
 def offline_program(model: Path, *, eager: bool, idle_s: float = 0, llm_args: str = "") -> str:
@@ -71,6 +87,39 @@ VOCAB = 128256  # Llama-3's vocabulary: the n (or m) of the lm_head GEMM
 HIDDEN = 4096
 LAYERS = 2  # the model directory's num_hidden_layers
 QKV_OUT = 4096 + 2 * 8 * 128  # the qkv projection's outputs: 32 query heads, 8 kv heads
+TOKEN_BYTES = HIDDEN * 2  # a hidden state in bf16
+# all-reduces per forward pass with tensor parallelism: the vocabulary-parallel embedding, then
+# attention's output projection and the MLP's down projection of every layer
+ALL_REDUCES_PER_FORWARD = 1 + 2 * LAYERS
+
+
+def hidden_state_all_reduces(
+    trace: Path, window: tuple[int, int] | None = None
+) -> list[tuple[int, list[int], int]]:
+    """The all-reduces of hidden states (a whole number of tokens) released within `window`
+    (virtual ns, first and last; default the whole run), in order: (tokens, ranks that arrived,
+    distinct processes that arrived)."""
+    within = f"AND b.release_ns BETWEEN {window[0]} AND {window[1]}" if window else ""
+    with duckdb.connect(str(trace), read_only=True) as con:
+        return con.execute(
+            f"""SELECT any_value(b.bytes) // {TOKEN_BYTES}, list(a.rank ORDER BY a.rank),
+                       count(DISTINCT a.pid)
+                FROM barriers b JOIN barrier_arrivals a USING (barrier_id)
+                WHERE b.collective = 'allreduce' AND b.bytes % {TOKEN_BYTES} = 0 {within}
+                GROUP BY b.barrier_id ORDER BY b.barrier_id"""
+        ).fetchall()
+
+
+def forward_passes(reduces: list[tuple[int, list[int], int]]) -> list[list[int]]:
+    """[tokens, all-reduces] of each run of consecutive all-reduces of the same token count: a
+    forward pass of n tokens is ALL_REDUCES_PER_FORWARD all-reduces of n tokens in a row."""
+    runs: list[list[int]] = []
+    for tokens, _, _ in reduces:
+        if runs and runs[-1][0] == tokens:
+            runs[-1][1] += 1
+        else:
+            runs.append([tokens, 1])
+    return runs
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,18 @@ class ServeRun:
 
 
 def record_bench(
-    work: Path, load: tuple[str, ...], server: list[str], env: dict[str, str], timeout: float
+    work: Path,
+    load: tuple[str, ...],
+    server: list[str],
+    env: dict[str, str],
+    timeout: float,
+    run_options: tuple[str, ...] = (),
 ) -> ServeRun:
-    """`revati bench --json LOAD -- SERVER --host 127.0.0.1 --port P` into work/serve.duckdb;
-    fails with the server's last output if the bench does."""
+    """`revati bench --json RUN_OPTIONS LOAD -- SERVER --host 127.0.0.1 --port P` into
+    work/serve.duckdb; fails with the server's last output if the bench does."""
     trace, port = work / "serve.duckdb", free_port()
     proc = run_cli(
-        "bench", "-o", str(trace), "--quiet", "--json", *load,
+        "bench", "-o", str(trace), "--quiet", "--json", *run_options, *load,
         "--url", f"http://127.0.0.1:{port}",
         "--", *server, "--host", "127.0.0.1", "--port", str(port),
         env=env, timeout=timeout,

@@ -9,13 +9,11 @@ Needs `pip install -e '.[dev,vllm]'`; skips, saying so, where vLLM is not instal
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.integration.vllm_helpers import MODEL_DIR, require_vllm, vllm_env
+from tests.integration.vllm_helpers import MODEL_DIR, require_vllm, serve_command, vllm_env
 from tests.serving.served import (
     ServeRun,
     check_every_request_served_with_its_forced_length,
@@ -29,9 +27,7 @@ LOAD = ("--num-prompts", "32", "--input-len", "32:64", "--output-len", "8:16")
 @pytest.fixture(scope="module")
 def vllm_serve_run(tmp_path_factory: pytest.TempPathFactory) -> ServeRun:
     require_vllm()
-    vllm = str(Path(sys.executable).with_name("vllm"))
-    serve = [vllm, "serve", str(MODEL_DIR), "--load-format", "dummy", "--enforce-eager",
-             "--max-model-len", "512", "--seed", "0"]  # fmt: skip
+    serve = serve_command(MODEL_DIR, 512)
     env = {**os.environ, **vllm_env()}
     return record_bench(tmp_path_factory.mktemp("vllm-serve"), LOAD, serve, env, timeout=1800)
 
