@@ -21,6 +21,13 @@ def record(tmp_path: Path, *cmd: str) -> tuple[dict[str, str], Path]:
     return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line), out
 
 
+# Virtual time holds the programs' host time at wall speed: on a loaded 2-core machine the few
+# host steps around a wait (thread switches, the waker's own work) took up to ~50 ms, so each
+# bound allows this much above the waits' virtual length; every deadline it is told apart from
+# is tens of seconds later.
+HOST_SLACK_S = 0.5
+
+
 def test_condition_and_semaphore_timeouts_take_virtual_time(tmp_path: Path) -> None:
     program = tmp_path / "timed_waits"
     subprocess.run(
@@ -29,8 +36,8 @@ def test_condition_and_semaphore_timeouts_take_virtual_time(tmp_path: Path) -> N
     v, trace = record(tmp_path, str(program))
     # each 10-second round: nine or ten 1-second timeouts, then the signal (never lost)
     assert int(v["realtime_timeouts"]) in (9, 10) and int(v["monotonic_timeouts"]) in (9, 10)
-    assert v["sem"] == "0" and 0.005 <= float(v["sem_s"]) < 0.01  # woken by the post
-    assert 20.005 <= float(v["total_s"]) < 20.05
+    assert v["sem"] == "0" and 0.005 <= float(v["sem_s"]) < 1.0  # woken by the post, not at 100 s
+    assert 20.005 <= float(v["total_s"]) < 20 + HOST_SLACK_S
     wall_ns, virtual_ns = q(trace, "SELECT wall_ns, virtual_end_ns FROM run")[0]
     assert virtual_ns >= 20e9 and wall_ns < 10e9  # the clock jumped over the waits
     waits = dict(
@@ -84,9 +91,9 @@ def test_timed_futex_waits_through_syscall_take_virtual_time_and_wake_on_their_e
         ["gcc", "-O1", "-Wall", str(FUTEX_SOURCE), "-o", str(program), "-lpthread"], check=True
     )
     v, trace = record(tmp_path, str(program))
-    assert v["timeout"] == "ETIMEDOUT" and 30.0 <= float(v["timeout_s"]) < 30.05
-    assert 2.0 <= float(v["woken_s"]) < 2.05  # the FUTEX_WAKE, not the 100 s deadline
-    assert 2.0 <= float(v["unseen_s"]) < 2.1  # the changed word, checked every real ms
+    assert v["timeout"] == "ETIMEDOUT" and 30.0 <= float(v["timeout_s"]) < 30 + HOST_SLACK_S
+    assert 2.0 <= float(v["woken_s"]) < 2 + HOST_SLACK_S  # the FUTEX_WAKE, not the 100 s deadline
+    assert 2.0 <= float(v["unseen_s"]) < 2 + HOST_SLACK_S  # the changed word, checked every real ms
     assert v["again"] == "EAGAIN"
     wall_ns, virtual_ns, jumps = q(
         trace, "SELECT wall_ns, virtual_end_ns, (SELECT count(*) FROM jumps) FROM run"
@@ -98,7 +105,7 @@ def test_timed_futex_waits_through_syscall_take_virtual_time_and_wake_on_their_e
         "JOIN api_calls a USING (call_id) WHERE a.name = 'syscall' ORDER BY s.blocked_ns",
     )
     assert waits[0][0] == waits[0][1] and 29.99e9 < waits[0][0] <= 30e9  # its deadline, exactly
-    assert [d > 99e9 and r < 2.1e9 for d, r in waits[1:]] == [True, True]
+    assert [d > 99e9 and r < (2 + HOST_SLACK_S) * 1e9 for d, r in waits[1:]] == [True, True]
     # the clock flowed only while the program ran: well under the 34 virtual seconds
     unfrozen, held = q(
         trace,
@@ -121,7 +128,7 @@ def test_an_idle_openmp_worker_does_not_keep_the_clock_running(tmp_path: Path) -
     v, trace = record(tmp_path, str(program))
     assert v["team"] == "2"
     assert float(v["region_s"]) >= 0.3  # the workers' CPU time counted: both ran 0.3 s
-    assert 20.0 <= float(v["sleep_s"]) < 20.05
+    assert 20.0 <= float(v["sleep_s"]) < 20 + HOST_SLACK_S
     wall_ns, jumps = q(trace, "SELECT wall_ns, (SELECT count(*) FROM jumps) FROM run")[0]
     assert wall_ns < 15e9 and jumps >= 1  # the 20 s sleep was a jump
     jumped = q(trace, "SELECT max(to_ns - from_ns) FROM jumps WHERE cause_kind = 'sleep'")[0][0]
