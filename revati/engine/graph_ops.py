@@ -1,7 +1,8 @@
 """Graph launches in the engine: the first launch of an instantiated graph opens a `GraphRun`
 whose nodes `DeviceOps` places one by one (and collects as the graph's template); a later launch
 sent as one replay record is placed from that template in O(1) and stored as one
-`graph_replays` row (`graph_replay.py`).
+`graph_replays` row (`graph_replay.py`); a group barrier node of a launch is an arrival at a
+barrier (`graph_barriers.py`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from typing import Any
 from revati import shim
 from revati.engine.device_model import StreamTimeline
 from revati.engine.device_ops import DeviceOps
+from revati.engine.graph_barriers import BarrierNode
 from revati.engine.graph_replay import GraphRun, place_replay
 from revati.engine.process_state import ProcessState
+
+FN_GRAPH_LAUNCH = shim.FN_NAMES.index("cudaGraphLaunch")
 
 
 class GraphOps(DeviceOps):
@@ -83,3 +87,20 @@ class GraphOps(DeviceOps):
         if int(r["a"]) != g.node:
             g.node, g.deps = int(r["a"]), []
         g.deps.extend(int(x) for x in (r["b"], r["c"], r["d"])[: r["kind"]])
+
+    def _barrier_node(self, p: ProcessState, r: dict[str, Any]) -> BarrierNode | None:
+        """The graph node a collective arrival is, if a node of the thread's graph launch made it
+        (a group barrier kernel node): where it arrives on its lane."""
+        if r["fn"] != FN_GRAPH_LAUNCH or r["kind"] == shim.COLL_INIT:
+            return None
+        g = p.graph_runs.get(r["thread"])
+        s = self.model.stream(p.pid, int(r["c"]), r["thread"])
+        if g is None or g.stream is not s or g.node in g.ends:
+            return None
+        start, lane_s = self._node_start(g, s)
+        if lane_s is not s:
+            start = max(start, lane_s.tail_ns)
+        g.placed += 1
+        g.barriers += 1
+        graph_id = p.graph_of_thread.get(r["thread"])
+        return BarrierNode(g, g.node, lane_s, start, graph_id, p.last_op_end, r["thread"])

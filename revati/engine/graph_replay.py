@@ -64,7 +64,8 @@ class GraphRun:
         default_factory=lambda: {table: [] for table in NODE_COLUMNS}
     )
     shapes: list[LaunchShape | None] = field(default_factory=list)  # kernel nodes' shapes
-    placed: int = 0  # nodes in `rows`
+    placed: int = 0  # nodes in `rows`, and group barrier nodes
+    barriers: int = 0  # group barrier nodes (graph_barriers.py): such a launch keeps no template
     last_end_ns: int = 0
 
     def takes_node(self) -> bool:
@@ -85,7 +86,7 @@ class GraphRun:
 
     def template(self) -> GraphTemplate | None:
         """The template, once every node was placed and every node is a kernel, copy or memset."""
-        if self.placed != self.count or len(self.ends) != self.count:
+        if self.barriers or self.placed != self.count or len(self.ends) != self.count:
             return None
         nodes = {table: _columns(table, rows) for table, rows in self.rows.items()}
         return GraphTemplate(nodes, self.last_end_ns - self.root_ns, feature_columns(self.shapes))

@@ -2,12 +2,15 @@
  * CUDA graphs: built by capture (capture.c) or by hand, instantiated into a topological order
  * without empty nodes, launched as one REC_GRAPH_LAUNCH followed by a REC_GRAPH_NODE header and a
  * record per node (REC_F_GRAPH), or as that one record alone (REC_GRAPH_REPLAY) when an exec of
- * kernels, copies and memsets was sent before; cloned, destroyed.
+ * kernels, copies and memsets was sent before; cloned, destroyed. A group barrier kernel node
+ * (ipc_barrier.c) is an arrival at every launch, where the launching thread waits for the
+ * group, so an exec holding one is sent node by node at every launch.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_args.h"
 #include "memory.h"
 #include "objects.h"
 
@@ -127,7 +130,7 @@ static int exec_build(struct revati_graph_exec *e, const struct revati_graph *g)
     e->moves_data = 0;
     for (uint32_t i = 0; i < count; i++) {
         int data = nodes[i].type == REC_COPY || nodes[i].type == REC_MEMSET;
-        e->replayable &= data || nodes[i].type == REC_LAUNCH;
+        e->replayable &= data || (nodes[i].type == REC_LAUNCH && !nodes[i].group_size);
         e->moves_data |= data;
     }
     free(e->nodes); free(e->dep_off); free(e->deps);
@@ -221,6 +224,9 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             revati_emit(REC_GRAPH_NODE, (uint8_t)c, FN_cudaGraphLaunch, 0, exit, exit, i, v[0], v[1], v[2]);
             k += c;
         } while (k < nd);
+        if (n->type == REC_LAUNCH && n->group_size &&
+            revati_ipc_barrier_arrive(&n->args, n->group_unit, n->group_size, ref, FN_cudaGraphLaunch, 0))
+            continue; /* a group barrier node: its arrival, and this thread waits for the group */
         if (n->type == REC_LAUNCH) {
             if (n->gemm.type) revati_prefix_emit(&n->gemm, thread); /* a GEMM's shape, argument bytes */
             uint64_t idx;
@@ -348,7 +354,7 @@ API cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t 
     if (!kernel) return cudaErrorInvalidDeviceFunction;
     struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = p->gridDim, .block = p->blockDim,
                            .shared_mem = p->sharedMemBytes};
-    revati_kernel_args_fill(p->func, p->kernelParams, &n.args);
+    revati_kernel_node_fill(p->func, p->kernelParams, &n);
     return graph_add_node(node, g, deps, ndeps, &n);
 }
 

@@ -3,9 +3,12 @@
 // and argument layout as vLLM 0.33.0's cross_device_reduce_1stage<T, ngpus> (csrc/
 // custom_all_reduce.cuh), whose body here is empty. Rank 0 is the parent, rank 1 a child it
 // starts; rank 1 sleeps before its second launch, so that launch's barrier waits for it.
-// Usage: ipc_allreduce small|large (rank 0; starts rank 1). The signal buffers are a small
+// Usage: ipc_allreduce small|large|graph (rank 0; starts rank 1). The signal buffers are a small
 // allocation (whose bytes are shared) or, as vLLM's (its signals and an 8 MiB staging buffer),
-// a large one (virtual: no bytes behind it).
+// a large one (virtual: no bytes behind it). `graph` captures the all-reduce between two plain
+// kernels into a CUDA graph, as vLLM's decode graphs hold it, and launches that graph REPLAYS
+// times (rank 1 sleeps before its third launch), then a graph of the two plain kernels alone
+// as often.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,10 +40,48 @@ template <typename T, int ngpus>
 __global__ void cross_device_reduce_1stage(RankData *, RankSignals, Signal *, T *, int, int) {}
 }  // namespace vllm
 
+__global__ void before_reduce(float *out) { out[threadIdx.x] += 1.0f; }
+__global__ void after_reduce(float *out) { out[threadIdx.x] *= 0.5f; }
+
 static const int PACKS[] = {1024, 2048, 4096};  // 16-byte packs per launch
 static const int SLEEP_US = 20000;               // rank 1, before its second launch
+static const int REPLAYS = 4;                    // launches of each graph (`graph`)
+static const int GRAPH_PACKS = 2048;
 
-static int run(int rank, int sock, bool large) {
+// The all-reduce captured between two plain kernels (with_reduce) or those two alone.
+static cudaGraphExec_t capture(cudaStream_t st, bool with_reduce, const vllm::RankSignals &sg,
+                               vllm::Signal *own, float *out, int rank) {
+    cudaGraph_t g;
+    CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    before_reduce<<<64, 128, 0, st>>>(out);
+    if (with_reduce)
+        vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
+    after_reduce<<<64, 128, 0, st>>>(out);
+    CHECK(cudaStreamEndCapture(st, &g));
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    CHECK(cudaGraphDestroy(g));
+    return exec;
+}
+
+static void replay_graphs(int rank, const vllm::RankSignals &sg, vllm::Signal *own, float *out) {
+    cudaStream_t st;
+    CHECK(cudaStreamCreate(&st));
+    cudaGraphExec_t reduce = capture(st, true, sg, own, out, rank);
+    cudaGraphExec_t plain = capture(st, false, sg, own, out, rank);
+    for (int i = 0; i < REPLAYS; i++) {
+        if (rank == 1 && i == 2) usleep(SLEEP_US);
+        CHECK(cudaGraphLaunch(reduce, st));
+        CHECK(cudaStreamSynchronize(st));
+    }
+    for (int i = 0; i < REPLAYS; i++) CHECK(cudaGraphLaunch(plain, st));
+    CHECK(cudaStreamSynchronize(st));
+    CHECK(cudaGraphExecDestroy(reduce));
+    CHECK(cudaGraphExecDestroy(plain));
+    CHECK(cudaStreamDestroy(st));
+}
+
+static int run(int rank, int sock, bool large, bool graph) {
     CHECK(cudaSetDevice(rank));
     vllm::Signal *own;
     CHECK(cudaMalloc(&own, sizeof(vllm::Signal) + (large ? 8 << 20 : 0)));
@@ -53,6 +94,12 @@ static int run(int rank, int sock, bool large) {
     CHECK(cudaIpcOpenMemHandle((void **)&sg.signals[1 - rank], peers, cudaIpcMemLazyEnablePeerAccess));
     float *out;
     CHECK(cudaMalloc(&out, 4096 * 16));
+    if (graph) {
+        replay_graphs(rank, sg, own, out);
+        printf("rank%d_done=1\n", rank);
+        fflush(stdout);
+        return 0;
+    }
     for (int i = 0; i < 3; i++) {
         if (rank == 1 && i == 1) usleep(SLEEP_US);
         vllm::cross_device_reduce_1stage<float, 2><<<1, 32>>>(nullptr, sg, own, out, rank, PACKS[i]);
@@ -66,8 +113,8 @@ static int run(int rank, int sock, bool large) {
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
-    bool large = strcmp(argv[1], "large") == 0;
-    if (argc == 4) return run(1, atoi(argv[3]), large);
+    bool large = strcmp(argv[1], "large") == 0, graph = strcmp(argv[1], "graph") == 0;
+    if (argc == 4) return run(1, atoi(argv[3]), large, graph);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 4;
     pid_t pid = fork();
@@ -79,7 +126,7 @@ int main(int argc, char **argv) {
         _exit(127);
     }
     close(sv[1]);
-    int rc = run(0, sv[0], large);
+    int rc = run(0, sv[0], large, graph);
     int status = 0;
     waitpid(pid, &status, 0);
     printf("rank1_status=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
