@@ -17,6 +17,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
+from revati.engine.graph_barriers import segmented_template
 from revati.engine.graph_replay import COPIES, GEOMETRY, KERNELS, MEMSETS, GraphRun
 from revati.engine.launch_runs import RunIds
 from revati.engine.launch_shapes import LaunchShape, feature_columns
@@ -342,7 +343,7 @@ class DeviceOps:
         self._keep_template(p, g)
 
     def _keep_template(self, p: ProcessState, g: GraphRun) -> None:
-        template = g.template()
+        template = segmented_template(g) if g.cuts else g.template()
         if template is not None:
             p.graph_templates[g.exec_key] = template
 

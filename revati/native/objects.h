@@ -91,13 +91,16 @@ struct revati_graph_exec {
     uint32_t id;
     uint32_t count;
     uint32_t version;      /* bumped by cudaGraphExecUpdate */
-    int replayable;        /* every node is a kernel, copy or memset, none a group barrier:
-                              replays can be sent as one record */
+    int replayable;        /* every node is a kernel, copy or memset, and every group barrier
+                              node cuts the graph: replays can be sent as one record (and the
+                              barriers' arrivals) */
     int moves_data;        /* some node is a copy or memset: a replay moves its bytes */
     int nodes_sent;        /* a launch of this version sent its node records (atomic) */
     struct graph_node *nodes;
     uint32_t *dep_off;
     uint32_t *deps;
+    uint32_t *barrier_at;  /* positions of the group barrier nodes, in order */
+    uint32_t nbarriers;
 };
 
 struct revati_stream {

@@ -6,9 +6,9 @@
 // Usage: ipc_allreduce small|large|graph (rank 0; starts rank 1). The signal buffers are a small
 // allocation (whose bytes are shared) or, as vLLM's (its signals and an 8 MiB staging buffer),
 // a large one (virtual: no bytes behind it). `graph` captures the all-reduce between two plain
-// kernels into a CUDA graph, as vLLM's decode graphs hold it, and launches that graph REPLAYS
-// times (rank 1 sleeps before its third launch), then a graph of the two plain kernels alone
-// as often.
+// kernels into CUDA graphs, as vLLM's decode graphs hold it (on one stream, and with a kernel on
+// a second stream beside it), and a graph of the two plain kernels alone, and launches each
+// REPLAYS times (rank 1 sleeps before the third launch of each all-reduce graph).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,43 +42,62 @@ __global__ void cross_device_reduce_1stage(RankData *, RankSignals, Signal *, T 
 
 __global__ void before_reduce(float *out) { out[threadIdx.x] += 1.0f; }
 __global__ void after_reduce(float *out) { out[threadIdx.x] *= 0.5f; }
+__global__ void beside_reduce(float *out) { out[threadIdx.x] -= 1.0f; }
 
 static const int PACKS[] = {1024, 2048, 4096};  // 16-byte packs per launch
 static const int SLEEP_US = 20000;               // rank 1, before its second launch
 static const int REPLAYS = 4;                    // launches of each graph (`graph`)
 static const int GRAPH_PACKS = 2048;
 
-// The all-reduce captured between two plain kernels (with_reduce) or those two alone.
-static cudaGraphExec_t capture(cudaStream_t st, bool with_reduce, const vllm::RankSignals &sg,
+enum GraphKind { CHAIN, FORKED, PLAIN };
+
+// CHAIN: the all-reduce captured between two plain kernels on one stream; FORKED: the same with
+// a kernel on a second stream beside the all-reduce (forked after the first kernel, joined
+// before the last); PLAIN: the two plain kernels alone.
+static cudaGraphExec_t capture(GraphKind kind, cudaStream_t st, cudaStream_t side, const vllm::RankSignals &sg,
                                vllm::Signal *own, float *out, int rank) {
+    cudaEvent_t fork, join;
+    CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
     cudaGraph_t g;
     CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
     before_reduce<<<64, 128, 0, st>>>(out);
-    if (with_reduce)
+    if (kind == FORKED) {
+        CHECK(cudaEventRecord(fork, st));
+        CHECK(cudaStreamWaitEvent(side, fork, 0));
+        beside_reduce<<<256, 256, 0, side>>>(out + 4096);
+        CHECK(cudaEventRecord(join, side));
+    }
+    if (kind != PLAIN)
         vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
+    if (kind == FORKED) CHECK(cudaStreamWaitEvent(st, join, 0));
     after_reduce<<<64, 128, 0, st>>>(out);
     CHECK(cudaStreamEndCapture(st, &g));
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, g, 0));
     CHECK(cudaGraphDestroy(g));
+    CHECK(cudaEventDestroy(fork));
+    CHECK(cudaEventDestroy(join));
     return exec;
 }
 
+// Each graph launched REPLAYS times, a sync after each; rank 1 sleeps before the third launch
+// of each graph that holds the all-reduce.
 static void replay_graphs(int rank, const vllm::RankSignals &sg, vllm::Signal *own, float *out) {
-    cudaStream_t st;
+    cudaStream_t st, side;
     CHECK(cudaStreamCreate(&st));
-    cudaGraphExec_t reduce = capture(st, true, sg, own, out, rank);
-    cudaGraphExec_t plain = capture(st, false, sg, own, out, rank);
-    for (int i = 0; i < REPLAYS; i++) {
-        if (rank == 1 && i == 2) usleep(SLEEP_US);
-        CHECK(cudaGraphLaunch(reduce, st));
-        CHECK(cudaStreamSynchronize(st));
+    CHECK(cudaStreamCreate(&side));
+    for (GraphKind kind : {CHAIN, FORKED, PLAIN}) {
+        cudaGraphExec_t exec = capture(kind, st, side, sg, own, out, rank);
+        for (int i = 0; i < REPLAYS; i++) {
+            if (rank == 1 && i == 2 && kind != PLAIN) usleep(SLEEP_US);
+            CHECK(cudaGraphLaunch(exec, st));
+            CHECK(cudaStreamSynchronize(st));
+        }
+        CHECK(cudaGraphExecDestroy(exec));
     }
-    for (int i = 0; i < REPLAYS; i++) CHECK(cudaGraphLaunch(plain, st));
-    CHECK(cudaStreamSynchronize(st));
-    CHECK(cudaGraphExecDestroy(reduce));
-    CHECK(cudaGraphExecDestroy(plain));
     CHECK(cudaStreamDestroy(st));
+    CHECK(cudaStreamDestroy(side));
 }
 
 static int run(int rank, int sock, bool large, bool graph) {

@@ -24,12 +24,12 @@ def trace(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return record(tmp_path_factory, request.param)
 
 
-def record(tmp_path_factory: pytest.TempPathFactory, mode: str) -> Path:
-    """A trace of both ranks of the program run in `mode`."""
+def record(tmp_path_factory: pytest.TempPathFactory, mode: str, *options: str) -> Path:
+    """A trace of both ranks of the program run in `mode` (`options`: revati record's)."""
     program = build_cuda(tmp_path_factory.getbasetemp(), SOURCE, "-cudart", "shared")
     out = tmp_path_factory.mktemp(f"ipc_allreduce_{mode}") / "t.duckdb"
-    proc = run_cli("record", "-o", str(out), "--devices", "2", "--", str(program), mode,
-                   timeout=120)  # fmt: skip
+    proc = run_cli("record", "-o", str(out), "--devices", "2", *options, "--", str(program),
+                   mode, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "rank0_done=1" in proc.stdout and "rank1_status=0" in proc.stdout, proc.stdout
     return out
@@ -67,13 +67,31 @@ def test_the_straggler_releases_the_barrier_on_both_streams(trace: Path) -> None
 
 REPLAYS = 4  # launches of each graph (tests/cuda/ipc_allreduce.cu, `graph`)
 GRAPH_BYTES = 16 * 2048
+BEFORE, AFTER, BESIDE = "before_reduce(float*)", "after_reduce(float*)", "beside_reduce(float*)"
+BARRIER = "ipc_group_allreduce"
 
 
-@pytest.fixture(scope="module")
-def graph_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Each rank launches a graph [before_reduce, all-reduce, after_reduce] REPLAYS times (rank 1
-    sleeps before its third launch), then a graph of the two plain kernels alone as often."""
-    return record(tmp_path_factory, "graph")
+@pytest.fixture(scope="module", params=["replayed", "sent"])
+def graph_trace(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each rank launches REPLAYS times a graph [before_reduce, all-reduce, after_reduce] on one
+    stream (chain), the same with beside_reduce on a second stream beside the all-reduce
+    (forked), each with rank 1 sleeping before the third launch, then the two plain kernels
+    alone (plain). Launches after a graph's first are replayed where they can be, or all sent
+    node by node (`--graph-nodes-every-launch`)."""
+    sent = request.param == "sent"
+    return record(tmp_path_factory, "graph", *(["--graph-nodes-every-launch"] if sent else []))
+
+
+def launches(trace: Path) -> list[tuple[list[str], list[int], list[int], list[int]]]:
+    """The launches of the graphs holding the all-reduce, in order: kernel names, starts, ends
+    and streams, by start."""
+    return q(
+        trace,
+        f"""SELECT list(name ORDER BY start_ns, name), list(start_ns ORDER BY start_ns, name),
+                   list(end_ns ORDER BY start_ns, name), list(stream_id ORDER BY start_ns, name)
+            FROM kernels WHERE graph_id IN (SELECT graph_id FROM kernels WHERE name = '{BARRIER}')
+            GROUP BY graph_id ORDER BY min(start_ns), graph_id""",
+    )
 
 
 def test_each_graph_launch_meets_at_its_captured_all_reduce(graph_trace: Path) -> None:
@@ -86,34 +104,31 @@ def test_each_graph_launch_meets_at_its_captured_all_reduce(graph_trace: Path) -
            GROUP BY b.barrier_id ORDER BY b.barrier_id""",
     )
     assert rows[0] == ("init", 0, [0, 1], [False, False])
-    assert rows[1:] == [("allreduce", GRAPH_BYTES, [0, 1], [True, True])] * REPLAYS
-    # per rank and launch: the barrier's kernel sits between the two plain nodes, which follow
-    # each other and it on the launch stream
-    launches = q(
-        graph_trace,
-        """SELECT graph_id, list(name ORDER BY start_ns), list(start_ns ORDER BY start_ns),
-                  list(end_ns ORDER BY start_ns)
-           FROM kernels WHERE graph_id IN (SELECT graph_id FROM kernels
-                                           WHERE name = 'ipc_group_allreduce')
-           GROUP BY graph_id""",
-    )
-    assert len(launches) == 2 * REPLAYS
-    for _graph, names, starts, ends in launches:
-        assert names == ["before_reduce(float*)", "ipc_group_allreduce", "after_reduce(float*)"]
+    assert rows[1:] == [("allreduce", GRAPH_BYTES, [0, 1], [True, True])] * 2 * REPLAYS
+    chain = [x for x in launches(graph_trace) if BESIDE not in x[0]]
+    forked = [x for x in launches(graph_trace) if BESIDE in x[0]]
+    assert len(chain) == len(forked) == 2 * REPLAYS
+    for names, starts, ends, _streams in chain:  # each node starts where the one before ends
+        assert names == [BEFORE, BARRIER, AFTER]
         assert starts[1] == ends[0] and starts[2] == ends[1]
+    for names, starts, ends, streams in forked:  # the branch beside the barrier overlaps it
+        assert names == [BEFORE, BESIDE, BARRIER, AFTER]  # the two in the middle start together
+        assert starts[1] == starts[2] == ends[0] and streams[1] != streams[2]
+        assert starts[3] == max(ends[1], ends[2])
 
 
-def test_the_straggler_of_a_replay_holds_the_other_rank_and_what_follows(
-    graph_trace: Path,
+@pytest.mark.parametrize("graph", [0, 1], ids=["chain", "forked"])
+def test_the_straggler_of_a_launch_holds_the_other_rank_and_what_follows(
+    graph_trace: Path, graph: int
 ) -> None:
     third = q(
         graph_trace,
-        """SELECT a.rank, a.wait_ns, b.straggler_rank, k.start_ns, k.end_ns, b.end_ns,
+        f"""SELECT a.rank, a.wait_ns, b.straggler_rank, k.start_ns, k.end_ns, b.end_ns,
                   (SELECT min(n.start_ns) FROM kernels n WHERE n.graph_id = k.graph_id
-                   AND n.name = 'after_reduce(float*)')
+                   AND n.name = '{AFTER}')
            FROM barriers b JOIN barrier_arrivals a USING (barrier_id) JOIN kernels k USING (kernel_id)
            WHERE b.collective = 'allreduce' ORDER BY b.barrier_id, a.rank""",
-    )[4:6]
+    )[2 * (graph * REPLAYS + 2) :][:2]
     (
         (rank0, wait0, straggler, start0, end0, bend, after0),
         (rank1, wait1, _, start1, end1, _, after1),
@@ -123,9 +138,14 @@ def test_the_straggler_of_a_replay_holds_the_other_rank_and_what_follows(
     assert end0 == end1 == bend == after0 == after1
 
 
-def test_a_graph_without_barriers_still_replays_as_one_row(graph_trace: Path) -> None:
-    # the plain graph: its first launch node by node, the later ones one graph_replays row each
-    assert q(graph_trace, "SELECT count(*) FROM graph_replays") == [(2 * (REPLAYS - 1),)]
+def test_a_launch_is_replayed_in_segments_where_its_barriers_cut_the_graph(
+    graph_trace: Path,
+) -> None:
+    # after each graph's first launch: a chain launch is two rows (the kernels before and after
+    # its barrier), a plain one one row; the forked graph is sent node by node at every launch
+    rows = q(graph_trace, "SELECT count(*), count(DISTINCT replay_id) FROM graph_replays")
+    [(replayed,)] = q(graph_trace, "SELECT config->>'graph_replay' = 'true' FROM run")
+    assert rows == ([(2 * (REPLAYS - 1) * 3, 2 * (REPLAYS - 1) * 2)] if replayed else [(0, 0)])
 
 
 def test_graph_barriers_keep_the_invariants_and_replay_exactly(
