@@ -7,8 +7,9 @@
 // allocation (whose bytes are shared) or, as vLLM's (its signals and an 8 MiB staging buffer),
 // a large one (virtual: no bytes behind it). `graph` captures the all-reduce between two plain
 // kernels into CUDA graphs, as vLLM's decode graphs hold it (on one stream, and with a kernel on
-// a second stream beside it), and a graph of the two plain kernels alone, and launches each
-// REPLAYS times (rank 1 sleeps before the third launch of each all-reduce graph).
+// a second stream beside it), two all-reduces alone into one, and the two plain kernels alone
+// into another, and launches each REPLAYS times (rank 1 sleeps before the third launch of the
+// first two).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,11 +50,11 @@ static const int SLEEP_US = 20000;               // rank 1, before its second la
 static const int REPLAYS = 4;                    // launches of each graph (`graph`)
 static const int GRAPH_PACKS = 2048;
 
-enum GraphKind { CHAIN, FORKED, PLAIN };
+enum GraphKind { CHAIN, FORKED, BARE, PLAIN };
 
 // CHAIN: the all-reduce captured between two plain kernels on one stream; FORKED: the same with
 // a kernel on a second stream beside the all-reduce (forked after the first kernel, joined
-// before the last); PLAIN: the two plain kernels alone.
+// before the last); BARE: two all-reduces alone; PLAIN: the two plain kernels alone.
 static cudaGraphExec_t capture(GraphKind kind, cudaStream_t st, cudaStream_t side, const vllm::RankSignals &sg,
                                vllm::Signal *own, float *out, int rank) {
     cudaEvent_t fork, join;
@@ -61,17 +62,20 @@ static cudaGraphExec_t capture(GraphKind kind, cudaStream_t st, cudaStream_t sid
     CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
     cudaGraph_t g;
     CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    before_reduce<<<64, 128, 0, st>>>(out);
+    if (kind == BARE)
+        for (int i = 0; i < 2; i++)
+            vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
+    if (kind != BARE) before_reduce<<<64, 128, 0, st>>>(out);
     if (kind == FORKED) {
         CHECK(cudaEventRecord(fork, st));
         CHECK(cudaStreamWaitEvent(side, fork, 0));
         beside_reduce<<<256, 256, 0, side>>>(out + 4096);
         CHECK(cudaEventRecord(join, side));
     }
-    if (kind != PLAIN)
+    if (kind == CHAIN || kind == FORKED)
         vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
     if (kind == FORKED) CHECK(cudaStreamWaitEvent(st, join, 0));
-    after_reduce<<<64, 128, 0, st>>>(out);
+    if (kind != BARE) after_reduce<<<64, 128, 0, st>>>(out);
     CHECK(cudaStreamEndCapture(st, &g));
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, g, 0));
@@ -82,15 +86,15 @@ static cudaGraphExec_t capture(GraphKind kind, cudaStream_t st, cudaStream_t sid
 }
 
 // Each graph launched REPLAYS times, a sync after each; rank 1 sleeps before the third launch
-// of each graph that holds the all-reduce.
+// of CHAIN and FORKED.
 static void replay_graphs(int rank, const vllm::RankSignals &sg, vllm::Signal *own, float *out) {
     cudaStream_t st, side;
     CHECK(cudaStreamCreate(&st));
     CHECK(cudaStreamCreate(&side));
-    for (GraphKind kind : {CHAIN, FORKED, PLAIN}) {
+    for (GraphKind kind : {CHAIN, FORKED, BARE, PLAIN}) {
         cudaGraphExec_t exec = capture(kind, st, side, sg, own, out, rank);
         for (int i = 0; i < REPLAYS; i++) {
-            if (rank == 1 && i == 2 && kind != PLAIN) usleep(SLEEP_US);
+            if (rank == 1 && i == 2 && (kind == CHAIN || kind == FORKED)) usleep(SLEEP_US);
             CHECK(cudaGraphLaunch(exec, st));
             CHECK(cudaStreamSynchronize(st));
         }

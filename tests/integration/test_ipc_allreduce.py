@@ -75,8 +75,8 @@ BARRIER = "ipc_group_allreduce"
 def graph_trace(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Each rank launches REPLAYS times a graph [before_reduce, all-reduce, after_reduce] on one
     stream (chain), the same with beside_reduce on a second stream beside the all-reduce
-    (forked), each with rank 1 sleeping before the third launch, then the two plain kernels
-    alone (plain). Launches after a graph's first are replayed where they can be, or all sent
+    (forked), each with rank 1 sleeping before the third launch, then two all-reduces alone
+    (bare), then the two plain kernels alone (plain). Launches after a graph's first are replayed where they can be, or all sent
     node by node (`--graph-nodes-every-launch`)."""
     sent = request.param == "sent"
     return record(tmp_path_factory, "graph", *(["--graph-nodes-every-launch"] if sent else []))
@@ -104,10 +104,11 @@ def test_each_graph_launch_meets_at_its_captured_all_reduce(graph_trace: Path) -
            GROUP BY b.barrier_id ORDER BY b.barrier_id""",
     )
     assert rows[0] == ("init", 0, [0, 1], [False, False])
-    assert rows[1:] == [("allreduce", GRAPH_BYTES, [0, 1], [True, True])] * 2 * REPLAYS
-    chain = [x for x in launches(graph_trace) if BESIDE not in x[0]]
+    assert rows[1:] == [("allreduce", GRAPH_BYTES, [0, 1], [True, True])] * 4 * REPLAYS
+    chain = [x for x in launches(graph_trace) if BEFORE in x[0] and BESIDE not in x[0]]
     forked = [x for x in launches(graph_trace) if BESIDE in x[0]]
-    assert len(chain) == len(forked) == 2 * REPLAYS
+    bare = [x for x in launches(graph_trace) if BEFORE not in x[0]]
+    assert len(chain) == len(forked) == len(bare) == 2 * REPLAYS
     for names, starts, ends, _streams in chain:  # each node starts where the one before ends
         assert names == [BEFORE, BARRIER, AFTER]
         assert starts[1] == ends[0] and starts[2] == ends[1]
@@ -115,6 +116,8 @@ def test_each_graph_launch_meets_at_its_captured_all_reduce(graph_trace: Path) -
         assert names == [BEFORE, BESIDE, BARRIER, AFTER]  # the two in the middle start together
         assert starts[1] == starts[2] == ends[0] and streams[1] != streams[2]
         assert starts[3] == max(ends[1], ends[2])
+    for names, starts, ends, _streams in bare:  # back to back, the second from the first's end
+        assert names == [BARRIER, BARRIER] and starts[1] == ends[0]
 
 
 @pytest.mark.parametrize("graph", [0, 1], ids=["chain", "forked"])
