@@ -10,7 +10,9 @@ released at the last arrival (the straggler's) and ends on every member's stream
 size. The thread that issued the operations waits (SYNC_BARRIER) with no deadline until then,
 and resumes once its operations' members have all called, so no later work of that thread is
 placed before the barrier is known. A member that dies fails every pending barrier of its
-communicators: the waits end with ncclRemoteError and the trace names the dead rank.
+communicators: the waits end with ncclRemoteError and the trace names the dead rank. A
+member that is a group barrier node of a graph launch arrives where the node's dependencies
+end, and its end lands on the launch (`graph_barriers.BarrierNode`).
 
 With several nodes (`--nodes M`, `--devices N` each), member rank r (RANK from its process's
 environment when it sets one, else its rank in the communicator) is on node r // N, and a

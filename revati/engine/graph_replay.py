@@ -11,7 +11,8 @@ and bytes, memset bytes). The shim then sends later launches as one record
 (`shim.REC_GRAPH_REPLAY`; it moves the bytes of backed copies and memsets itself) and the engine
 places them with a few vectorised operations, whatever the number of nodes, and the trace stores
 the template once (`graph_kernels`, `graph_copies`, `graph_memsets`) and each replay as one row
-(`graph_replays`), expanded on read.
+(`graph_replays`), expanded on read. Group barrier nodes cut a launch's template into segments
+(`GraphRun.cut`, `graph_barriers.py`).
 """
 
 from __future__ import annotations
