@@ -180,13 +180,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"{info['events']:,} events",
         *([f"clock     {format_clock(info['clock'])}"] if info["clock"] else []),
         f"ended     {run['ending']}",
-        "ranks     "
-        + (
-            ", ".join(
-                f"{'-' if r['rank'] is None else r['rank']} (pid {r['pid']})" for r in info["ranks"]
-            )
-            or "-"
-        ),
+        f"ranks     {_ranks_line(info['ranks'])}",
         "counts    " + ", ".join(f"{t} {n:,}" for t, n in info["counts"].items() if n),
     ]
     if info["requests"]:
@@ -216,6 +210,16 @@ def format_info(info: dict[str, Any]) -> str:
 
 RUN_ENDING = ("exit_code", "exit_signal", "core_dumped", "interrupted_by")
 UNMODELLED = ":unmodelled"  # how a fallback prediction names its model
+
+
+def _ranks_line(ranks: list[dict[str, Any]]) -> str:
+    """The ranks with their pids; processes without a rank (a launcher, the tools a program
+    runs) only counted, since a serving stack starts dozens of them."""
+    ranked = [f"{r['rank']} (pid {r['pid']})" for r in ranks if r["rank"] is not None]
+    others = len(ranks) - len(ranked)
+    if others:
+        ranked.append(f"{others:,} {'process' if others == 1 else 'processes'} without a rank")
+    return ", ".join(ranked) or "-"
 
 
 def run_ending(run: dict[str, Any]) -> str:

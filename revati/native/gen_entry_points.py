@@ -193,9 +193,11 @@ def docs_section(rows: list[EntryPoint]) -> str:
         mine = [row for row in rows if row.library == library]
         emulated = sum(row.status == "emulated" for row in mine)
         lines.append(f"| `{library}` | {emulated} | {len(mine) - emulated} |")
-    lines += ["", "Emulated:", ""]
+    lines += ["", "Emulated (by library, then name):", ""]
+    emulated_rows = sorted((row for row in rows if row.status == "emulated"),
+                           key=lambda row: (row.library, row.name))  # fmt: skip
     lines += [f"- `{row.name}` ({row.library})" + (f": {row.notes}" if row.notes else "")
-              for row in rows if row.status == "emulated"]  # fmt: skip
+              for row in emulated_rows]  # fmt: skip
     return "\n".join([*lines, "", DOCS_END])
 
 

@@ -194,6 +194,29 @@ API cudaIpcCloseMemHandle(void *ptr) {
     return cudaSuccess;
 }
 
+/* An allocation freed here stops being shared: its exported name is forgotten (a later
+ * allocation at the same address gets a name of its own) and its file unlinked (peers that
+ * opened it keep their mapping until they close it, as on a GPU). Called by every free. */
+void revati_ipc_forget(const void *base) {
+    pthread_mutex_lock(&g_lock);
+    struct shared_range *found = NULL;
+    for (struct shared_range **link = &g_ranges; *link; link = &(*link)->next) {
+        if ((*link)->addr == base && !(*link)->opened) {
+            found = *link;
+            *link = found->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (!found) return;
+    if (strncmp(found->name, "ipc-", 4) == 0) {
+        char path[600];
+        file_path(path, sizeof path, found->name);
+        unlink(path);
+    }
+    free(found);
+}
+
 /* ---- events ---------------------------------------------------------------------------------- */
 
 API cudaIpcGetEventHandle(struct event_handle *h, cudaEvent_t e) {

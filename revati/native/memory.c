@@ -160,6 +160,7 @@ int revati_device_free(void *ptr, struct revati_alloc *out) {
         mmap(out->addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     }
     if (!out->uncounted) revati_capacity_take(out->device, -(int64_t)out->bytes);
+    revati_ipc_forget(out->addr);
     return 0;
 }
 

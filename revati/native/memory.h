@@ -18,6 +18,7 @@ void *revati_device_alloc(size_t bytes, int device, int kind, int *backed);
 void *revati_device_alloc_shared(size_t bytes, int device, int fd, uint64_t offset, int counted,
                                  int *backed);
 int revati_device_free(void *ptr, struct revati_alloc *out);
+void revati_ipc_forget(const void *base); /* ipc.c: a freed allocation is no longer exported */
 /* Hold (commit = 1) or give back (0) the capacity and bytes of the allocation at ptr; its address
  * stays. Given back, it reads zeros. -1: no such allocation, or no capacity left to hold it. */
 int revati_device_commit(void *ptr, int commit);

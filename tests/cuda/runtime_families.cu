@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -342,6 +343,17 @@ static int legacy_child(int sock) {
     return write(sock, &done, 1) == 1 ? 0 : 5;
 }
 
+// Files in the run's folder that hold an exported allocation's bytes (-1: no folder).
+static int shared_files() {
+    const char *dir = getenv("REVATI_RUN_DIR");
+    DIR *d = dir ? opendir(dir) : nullptr;
+    if (!d) return -1;
+    int n = 0;
+    for (dirent *e; (e = readdir(d));) n += !strncmp(e->d_name, "ipc-", 4);
+    closedir(d);
+    return n;
+}
+
 static int legacy_ipc(const char *self) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 4;
@@ -375,7 +387,9 @@ static int legacy_ipc(const char *self) {
     int status = 0;
     waitpid(pid, &status, 0);
     printf("legacy_parent_read=%s\nlegacy_child_status=%d\n", text, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    printf("shared_files_before_free=%d\n", shared_files());
     CHECK(cudaFree(p));
+    printf("shared_files_after_free=%d\n", shared_files());
     CHECK(cudaEventDestroy(ev));
     return 0;
 }

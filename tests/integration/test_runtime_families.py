@@ -145,6 +145,8 @@ def test_legacy_ipc_handles_share_an_allocation_with_a_child(
     assert v["legacy_parent_read"] == "legacy answer"
     assert v["legacy_child_status"] == "0"
     assert v["open_own_handle"] == "201"  # cudaErrorInvalidContext: not in the exporting process
+    # the exported bytes live in a file of the run's folder until the allocation is freed
+    assert (v["shared_files_before_free"], v["shared_files_after_free"]) == ("1", "0")
     rows = q(
         out,
         """SELECT c.name, t.pid, c.result, c.args FROM api_calls c JOIN threads t USING (thread_id)
