@@ -3,13 +3,15 @@
 // and argument layout as vLLM 0.33.0's cross_device_reduce_1stage<T, ngpus> (csrc/
 // custom_all_reduce.cuh), whose body here is empty. Rank 0 is the parent, rank 1 a child it
 // starts; rank 1 sleeps before its second launch, so that launch's barrier waits for it.
-// Usage: ipc_allreduce small|large|graph (rank 0; starts rank 1). The signal buffers are a small
+// Usage: ipc_allreduce small|large|graph|bench (rank 0; starts rank 1). The signal buffers are a small
 // allocation (whose bytes are shared) or, as vLLM's (its signals and an 8 MiB staging buffer),
 // a large one (virtual: no bytes behind it). `graph` captures the all-reduce between two plain
 // kernels into CUDA graphs, as vLLM's decode graphs hold it (on one stream, and with a kernel on
 // a second stream beside it), two all-reduces alone into one, and the two plain kernels alone
 // into another, and launches each REPLAYS times (rank 1 sleeps before the third launch of the
-// first two).
+// first two). `bench` (a benchmark, tests/bench/test_graph_barrier_bench.py) captures a graph of
+// NODES kernels on one stream, every EVERY-th the all-reduce (none if 0), and launches it
+// LAUNCHES times, a sync after each (the three from the environment).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -104,7 +106,33 @@ static void replay_graphs(int rank, const vllm::RankSignals &sg, vllm::Signal *o
     CHECK(cudaStreamDestroy(side));
 }
 
-static int run(int rank, int sock, bool large, bool graph) {
+// `bench`: a graph of NODES kernels, every EVERY-th the all-reduce, launched LAUNCHES times.
+static void bench_graph(int rank, const vllm::RankSignals &sg, vllm::Signal *own, float *out) {
+    int nodes = atoi(getenv("NODES")), every = atoi(getenv("EVERY")), launches = atoi(getenv("LAUNCHES"));
+    cudaStream_t st;
+    CHECK(cudaStreamCreate(&st));
+    cudaGraph_t g;
+    CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    for (int i = 1; i <= nodes; i++) {
+        if (every && i % every == 0)
+            vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
+        else
+            before_reduce<<<64, 128, 0, st>>>(out);
+    }
+    CHECK(cudaStreamEndCapture(st, &g));
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, g, 0));
+    for (int i = 0; i < launches; i++) {
+        CHECK(cudaGraphLaunch(exec, st));
+        CHECK(cudaStreamSynchronize(st));
+    }
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaStreamDestroy(st));
+}
+
+static int run(int rank, int sock, const char *mode) {
+    bool large = strcmp(mode, "large") == 0;
     CHECK(cudaSetDevice(rank));
     vllm::Signal *own;
     CHECK(cudaMalloc(&own, sizeof(vllm::Signal) + (large ? 8 << 20 : 0)));
@@ -117,8 +145,8 @@ static int run(int rank, int sock, bool large, bool graph) {
     CHECK(cudaIpcOpenMemHandle((void **)&sg.signals[1 - rank], peers, cudaIpcMemLazyEnablePeerAccess));
     float *out;
     CHECK(cudaMalloc(&out, 4096 * 16));
-    if (graph) {
-        replay_graphs(rank, sg, own, out);
+    if (strcmp(mode, "graph") == 0 || strcmp(mode, "bench") == 0) {
+        (strcmp(mode, "graph") == 0 ? replay_graphs : bench_graph)(rank, sg, own, out);
         printf("rank%d_done=1\n", rank);
         fflush(stdout);
         return 0;
@@ -136,8 +164,7 @@ static int run(int rank, int sock, bool large, bool graph) {
 
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
-    bool large = strcmp(argv[1], "large") == 0, graph = strcmp(argv[1], "graph") == 0;
-    if (argc == 4) return run(1, atoi(argv[3]), large, graph);
+    if (argc == 4) return run(1, atoi(argv[3]), argv[1]);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 4;
     pid_t pid = fork();
@@ -149,7 +176,7 @@ int main(int argc, char **argv) {
         _exit(127);
     }
     close(sv[1]);
-    int rc = run(0, sv[0], large, graph);
+    int rc = run(0, sv[0], argv[1]);
     int status = 0;
     waitpid(pid, &status, 0);
     printf("rank1_status=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
