@@ -7,8 +7,8 @@
 // allocation (whose bytes are shared) or, as vLLM's (its signals and an 8 MiB staging buffer),
 // a large one (virtual: no bytes behind it). `graph` captures the all-reduce between two plain
 // kernels into CUDA graphs, as vLLM's decode graphs hold it (on one stream, and with a kernel on
-// a second stream beside it), two all-reduces alone into one, and the two plain kernels alone
-// into another, and launches each REPLAYS times (rank 1 sleeps before the third launch of the
+// a second stream beside it), builds one of two all-reduces alone by hand, captures the two
+// plain kernels alone into another, and launches each REPLAYS times (rank 1 sleeps before the third launch of the
 // first two). `bench` (a benchmark, tests/bench/test_graph_barrier_bench.py) captures a graph of
 // NODES kernels on one stream, every EVERY-th the all-reduce (none if 0), and launches it
 // LAUNCHES times, a sync after each (the three from the environment).
@@ -54,37 +54,49 @@ static const int GRAPH_PACKS = 2048;
 
 enum GraphKind { CHAIN, FORKED, BARE, PLAIN };
 
+// BARE: two all-reduces alone, built by hand (cudaGraphAddKernelNode), the second after the first.
+static cudaGraph_t build_bare(const vllm::RankSignals &sg, vllm::Signal *own, float *out, int rank) {
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    vllm::RankData *none = nullptr;
+    int packs = GRAPH_PACKS;
+    void *args[] = {&none, (void *)&sg, &own, &out, &rank, &packs};
+    cudaKernelNodeParams p = {};
+    p.func = (void *)vllm::cross_device_reduce_1stage<float, 2>;
+    p.gridDim = dim3(1);
+    p.blockDim = dim3(32);
+    p.kernelParams = args;
+    cudaGraphNode_t first, second;
+    CHECK(cudaGraphAddKernelNode(&first, g, nullptr, 0, &p));
+    CHECK(cudaGraphAddKernelNode(&second, g, &first, 1, &p));
+    return g;
+}
+
 // CHAIN: the all-reduce captured between two plain kernels on one stream; FORKED: the same with
 // a kernel on a second stream beside the all-reduce (forked after the first kernel, joined
-// before the last); BARE: two all-reduces alone; PLAIN: the two plain kernels alone.
-static cudaGraphExec_t capture(GraphKind kind, cudaStream_t st, cudaStream_t side, const vllm::RankSignals &sg,
-                               vllm::Signal *own, float *out, int rank) {
+// before the last); PLAIN: the two plain kernels alone.
+static cudaGraph_t capture(GraphKind kind, cudaStream_t st, cudaStream_t side, const vllm::RankSignals &sg,
+                           vllm::Signal *own, float *out, int rank) {
     cudaEvent_t fork, join;
     CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
     CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
     cudaGraph_t g;
     CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-    if (kind == BARE)
-        for (int i = 0; i < 2; i++)
-            vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
-    if (kind != BARE) before_reduce<<<64, 128, 0, st>>>(out);
+    before_reduce<<<64, 128, 0, st>>>(out);
     if (kind == FORKED) {
         CHECK(cudaEventRecord(fork, st));
         CHECK(cudaStreamWaitEvent(side, fork, 0));
         beside_reduce<<<256, 256, 0, side>>>(out + 4096);
         CHECK(cudaEventRecord(join, side));
     }
-    if (kind == CHAIN || kind == FORKED)
+    if (kind != PLAIN)
         vllm::cross_device_reduce_1stage<float, 2><<<1, 32, 0, st>>>(nullptr, sg, own, out, rank, GRAPH_PACKS);
     if (kind == FORKED) CHECK(cudaStreamWaitEvent(st, join, 0));
-    if (kind != BARE) after_reduce<<<64, 128, 0, st>>>(out);
+    after_reduce<<<64, 128, 0, st>>>(out);
     CHECK(cudaStreamEndCapture(st, &g));
-    cudaGraphExec_t exec;
-    CHECK(cudaGraphInstantiate(&exec, g, 0));
-    CHECK(cudaGraphDestroy(g));
     CHECK(cudaEventDestroy(fork));
     CHECK(cudaEventDestroy(join));
-    return exec;
+    return g;
 }
 
 // Each graph launched REPLAYS times, a sync after each; rank 1 sleeps before the third launch
@@ -94,7 +106,10 @@ static void replay_graphs(int rank, const vllm::RankSignals &sg, vllm::Signal *o
     CHECK(cudaStreamCreate(&st));
     CHECK(cudaStreamCreate(&side));
     for (GraphKind kind : {CHAIN, FORKED, BARE, PLAIN}) {
-        cudaGraphExec_t exec = capture(kind, st, side, sg, own, out, rank);
+        cudaGraph_t g = kind == BARE ? build_bare(sg, own, out, rank) : capture(kind, st, side, sg, own, out, rank);
+        cudaGraphExec_t exec;
+        CHECK(cudaGraphInstantiate(&exec, g, 0));
+        CHECK(cudaGraphDestroy(g));
         for (int i = 0; i < REPLAYS; i++) {
             if (rank == 1 && i == 2 && (kind == CHAIN || kind == FORKED)) usleep(SLEEP_US);
             CHECK(cudaGraphLaunch(exec, st));
