@@ -83,7 +83,8 @@ class GraphRun:
         self, table: str, start_ns: int, end_ns: int, *values: int, shape: LaunchShape | None = None
     ) -> None:
         """A node placed at [start_ns, end_ns): a row of the template table `table` (values:
-        its columns after lane, start and end), relative to the root."""
+        its columns after lane, start and end), relative to its segment's root (the launch's
+        root before any group barrier node)."""
         lane = self.lane_of.get(self.node, 0)
         root = self.segment_root
         self.rows[table].append((lane, start_ns - root, end_ns - root, *values))
