@@ -10,7 +10,9 @@ released at the last arrival (the straggler's) and ends on every member's stream
 size. The thread that issued the operations waits (SYNC_BARRIER) with no deadline until then,
 and resumes once its operations' members have all called, so no later work of that thread is
 placed before the barrier is known. A member that dies fails every pending barrier of its
-communicators: the waits end with ncclRemoteError and the trace names the dead rank.
+communicators: the waits end with ncclRemoteError and the trace names the dead rank. A
+member that is a group barrier node of a graph launch arrives where the node's dependencies
+end, and its end lands on the launch (`graph_barriers.BarrierNode`).
 
 With several nodes (`--nodes M`, `--devices N` each), member rank r (RANK from its process's
 environment when it sets one, else its rank in the communicator) is on node r // N, and a
@@ -29,6 +31,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, StreamTimeline
 from revati.engine.durations import DurationModel
+from revati.engine.graph_barriers import BarrierNode
 from revati.engine.trace_sink import TraceSink
 from revati.predict import OpBatch, Predictor
 from revati.predict.models.collective import topology_of
@@ -53,6 +56,7 @@ class Arrival:
     host_ns: int
     arrival_ns: int
     call_id: int
+    node: BarrierNode | None = None  # a group barrier node of a graph launch
 
 
 @dataclass
@@ -159,8 +163,15 @@ class BarrierBook:
 
     # ---- arrivals --------------------------------------------------------------------------
 
-    def arrive(self, pkey: tuple[int, int], pid: int, r: dict[str, Any], call_id: int) -> None:
-        """A REC_COLLECTIVE record: one member arrives."""
+    def arrive(
+        self,
+        pkey: tuple[int, int],
+        pid: int,
+        r: dict[str, Any],
+        call_id: int,
+        node: BarrierNode | None = None,
+    ) -> None:
+        """A REC_COLLECTIVE record: one member arrives (`node`: as a node of a graph launch)."""
         rank, nranks, peer, _dtype, _op = unpack_members(int(r["d"]))
         kind = shim.COLL_KINDS.get(int(r["kind"]), "collective")
         comm = self.comms.get(int(r["a"]))
@@ -174,7 +185,7 @@ class BarrierBook:
             nbytes = 0 if kind == "init" else int(r["b"])
             name = "sendrecv" if kind in ("send", "recv") else kind
             b = self.pending[key] = Barrier(comm.comm, name, nbytes, nranks, needed)
-        b.arrivals[rank] = self._arrival(comm, kind, rank, pid, r, call_id)
+        b.arrivals[rank] = self._arrival(comm, kind, rank, pid, r, call_id, node)
         self.open.setdefault((*pkey, int(r["thread"])), []).append(b)
         if comm.dead_rank is not None:
             self._fail(key, b, comm.dead_rank)
@@ -196,11 +207,20 @@ class BarrierBook:
         return (comm.comm, *base, seq), needed
 
     def _arrival(
-        self, comm: Communicator, kind: str, rank: int, pid: int, r: dict[str, Any], call_id: int
+        self,
+        comm: Communicator,
+        kind: str,
+        rank: int,
+        pid: int,
+        r: dict[str, Any],
+        call_id: int,
+        node: BarrierNode | None,
     ) -> Arrival:
         host = int(r["enter_ns"])
         if kind in _UNTIMED:
             return Arrival(rank, pid, None, host, host, call_id)
+        if node is not None:  # where its dependencies end in the graph launch
+            return Arrival(rank, pid, node.lane_stream, host, node.arrival_ns, call_id, node)
         # the stream as launches name it (launch records carry no device)
         s = self.model.stream(pid, int(r["c"]), int(r["thread"]))
         at = max(host + self.model.launch_latency_ns, self.model.stream_floor_ns(s))
@@ -298,7 +318,10 @@ class BarrierBook:
     def _kernel(self, b: Barrier, a: Arrival, end: int, model: str) -> int:
         s = a.stream
         assert s is not None
-        self.model.advance(s, end)
+        if a.node is not None:
+            a.node.land(self.model, end)
+        else:
+            self.model.advance(s, end)
         kernel_id = self.sink.new_id("kernel")
         self.sink.add(
             "kernels",
@@ -313,6 +336,7 @@ class BarrierBook:
             model=model,
             name=f"{'ipc_group' if b.comm & IPC_GROUP_BIT else 'ncclDevKernel'}_{b.collective}",
             bytes=b.nbytes,
+            graph_id=a.node.graph_id if a.node is not None else None,
         )
         return kernel_id
 

@@ -17,6 +17,7 @@ import numpy as np
 from revati import shim
 from revati.engine.device_model import DeviceModel, Placement, StreamTimeline
 from revati.engine.durations import DurationModel
+from revati.engine.graph_barriers import segmented_template
 from revati.engine.graph_replay import COPIES, GEOMETRY, KERNELS, MEMSETS, GraphRun
 from revati.engine.launch_runs import RunIds
 from revati.engine.launch_shapes import LaunchShape, feature_columns
@@ -342,7 +343,7 @@ class DeviceOps:
         self._keep_template(p, g)
 
     def _keep_template(self, p: ProcessState, g: GraphRun) -> None:
-        template = g.template()
+        template = segmented_template(g) if g.cuts else g.template()
         if template is not None:
             p.graph_templates[g.exec_key] = template
 
@@ -360,17 +361,24 @@ class DeviceOps:
         g = p.graph_runs.get(r["thread"]) if graph else None
         if g is None or g.stream is not s or g.node in g.ends:
             return self.model.submit(s, max(r["enter_ns"], not_before), duration)
+        start, lane_s = self._node_start(g, s, not_before)
+        place = self.model.place_at(s, lane_s, start, duration)
+        g.ends[g.node] = place.end_ns
+        return place
+
+    def _node_start(
+        self, g: GraphRun, s: StreamTimeline, not_before: int = 0
+    ) -> tuple[int, StreamTimeline]:
+        """Where the current node of graph launch `g` (on stream s) may start, and the stream of
+        its lane (which it now ends)."""
         start = max([g.root_ns, not_before, *(g.ends.get(d, g.root_ns) for d in g.deps)])
         lane = next(
             (g.lane_of[d] for d in g.deps if d in g.lane_of and g.lane_last.get(g.lane_of[d]) == d),
             len(g.lane_last),
         )
-        lane_s = s if lane == 0 else self.model.graph_lane(s, lane)
-        place = self.model.place_at(s, lane_s, start, duration)
-        g.ends[g.node] = place.end_ns
         g.lane_of[g.node] = lane
         g.lane_last[lane] = g.node
-        return place
+        return start, s if lane == 0 else self.model.graph_lane(s, lane)
 
 
 FN_NAMES = [*shim.FN_NAMES, "unknown"]  # a code past the table (another shim version): unknown

@@ -11,7 +11,8 @@ and bytes, memset bytes). The shim then sends later launches as one record
 (`shim.REC_GRAPH_REPLAY`; it moves the bytes of backed copies and memsets itself) and the engine
 places them with a few vectorised operations, whatever the number of nodes, and the trace stores
 the template once (`graph_kernels`, `graph_copies`, `graph_memsets`) and each replay as one row
-(`graph_replays`), expanded on read.
+(`graph_replays`), expanded on read. Group barrier nodes cut a launch's template into segments
+(`GraphRun.cut`, `graph_barriers.py`).
 """
 
 from __future__ import annotations
@@ -64,8 +65,15 @@ class GraphRun:
         default_factory=lambda: {table: [] for table in NODE_COLUMNS}
     )
     shapes: list[LaunchShape | None] = field(default_factory=list)  # kernel nodes' shapes
-    placed: int = 0  # nodes in `rows`
+    placed: int = 0  # nodes in `rows`, and group barrier nodes
     last_end_ns: int = 0
+    # group barrier nodes (graph_barriers.py) cut the template into segments: where each cut it,
+    # and the root the current segment's times are relative to (the last barrier's end)
+    cuts: list[Cut] = field(default_factory=list)
+    segment_root: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.segment_root = self.root_ns
 
     def takes_node(self) -> bool:
         """Whether the operation just placed was a node of this launch not yet in `rows`."""
@@ -75,20 +83,59 @@ class GraphRun:
         self, table: str, start_ns: int, end_ns: int, *values: int, shape: LaunchShape | None = None
     ) -> None:
         """A node placed at [start_ns, end_ns): a row of the template table `table` (values:
-        its columns after lane, start and end), relative to the root."""
+        its columns after lane, start and end), relative to its segment's root (the launch's
+        root before any group barrier node)."""
         lane = self.lane_of.get(self.node, 0)
-        self.rows[table].append((lane, start_ns - self.root_ns, end_ns - self.root_ns, *values))
+        root = self.segment_root
+        self.rows[table].append((lane, start_ns - root, end_ns - root, *values))
         if table == KERNELS:
             self.shapes.append(shape)
         self.placed += 1
         self.last_end_ns = end_ns
 
+    def complete(self) -> bool:
+        """Whether every node was placed (a group barrier node once it ended)."""
+        return self.placed == self.count and len(self.ends) == self.count
+
     def template(self) -> GraphTemplate | None:
-        """The template, once every node was placed and every node is a kernel, copy or memset."""
-        if self.placed != self.count or len(self.ends) != self.count:
+        """The template, once every node was placed and every node is a kernel, copy or memset
+        (and none a group barrier: `graph_barriers.segmented_template`)."""
+        if self.cuts or not self.complete():
             return None
-        nodes = {table: _columns(table, rows) for table, rows in self.rows.items()}
-        return GraphTemplate(nodes, self.last_end_ns - self.root_ns, feature_columns(self.shapes))
+        return template_of(self.rows, self.last_end_ns - self.root_ns, self.shapes)
+
+    def cut(self, lane: int, arrival_ns: int) -> None:
+        """A group barrier node on `lane` arrives at arrival_ns: it closes the current segment."""
+        root = self.segment_root
+        rows = {table: len(r) for table, r in self.rows.items()}
+        last_end = max(self.last_end_ns, root) - root
+        self.cuts.append(Cut(rows, len(self.shapes), lane, arrival_ns - root, last_end))
+        self.placed += 1
+
+    def land(self, node: int, end_ns: int) -> None:
+        """Group barrier node `node` ends at end_ns: the next segment's root."""
+        self.ends[node] = self.segment_root = self.last_end_ns = end_ns
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A group barrier node of a placed graph launch: the template rows of each table and the
+    kernel shapes before it, its lane, its arrival and the end of the segment it closes (the
+    last node placed before it), both relative to that segment's root."""
+
+    rows: dict[str, int]
+    shapes: int
+    lane: int
+    arrival: int
+    last_end: int
+
+
+def template_of(
+    rows: dict[str, list[tuple[int, ...]]], last_end: int, shapes: list[LaunchShape | None]
+) -> GraphTemplate:
+    """A template of node rows by table, its last node's end and its kernel nodes' shapes."""
+    nodes = {table: _columns(table, r) for table, r in rows.items()}
+    return GraphTemplate(nodes, last_end, feature_columns(shapes))
 
 
 def _columns(table: str, rows: list[tuple[int, ...]]) -> dict[str, np.ndarray]:

@@ -306,15 +306,16 @@ class Ingest(GraphOps):
     def _collective(
         self, p: ProcessState, index: int, r: dict[str, Any], lv: Any, dur: Any
     ) -> None:
-        """An NCCL arrival. Its call row is held: if the thread's next barrier wait belongs to
-        the same call (no group), the two are one row, from the call to the resume."""
+        """An NCCL arrival, or a group barrier kernel's (eager, or a node of a graph launch). Its
+        call row is held: if the thread's next barrier wait belongs to the same call (no group),
+        the two are one row, from the call to the resume."""
         held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)
         if held is not None:
             self.sink.add("api_calls", **held)
         call = self.barriers.held_calls[(*p.key, int(r["thread"]))] = self.api_call(
             p, r, emit=False
         )
-        self.barriers.arrive(p.key, p.pid, r, call["call_id"])
+        self.barriers.arrive(p.key, p.pid, r, call["call_id"], self._barrier_node(p, r))
 
     def _barrier_call(self, p: ProcessState, r: dict[str, Any]) -> dict[str, Any]:
         held = self.barriers.held_calls.pop((*p.key, int(r["thread"])), None)

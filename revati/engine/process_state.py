@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from revati import shim
 
 if TYPE_CHECKING:  # not imported here: a process registers before numpy is loaded
+    from revati.engine.graph_barriers import SegmentedReplay, SegmentedTemplate
     from revati.engine.graph_replay import GraphRun, GraphTemplate
 
 
@@ -52,7 +53,10 @@ class ProcessState:
     last_op_end: dict[int, int] = field(default_factory=dict)
     graph_of_thread: dict[int, int] = field(default_factory=dict)
     graph_runs: dict[int, GraphRun] = field(default_factory=dict)
-    graph_templates: dict[tuple[int, int], GraphTemplate] = field(default_factory=dict)
+    graph_templates: dict[tuple[int, int], GraphTemplate | SegmentedTemplate] = field(
+        default_factory=dict
+    )
+    segment_replays: dict[int, SegmentedReplay] = field(default_factory=dict)  # by thread
     kernel_names: dict[int, str] = field(default_factory=dict)
     allocs: dict[int, dict[str, Any]] = field(default_factory=dict)
     pending_call: dict[int, dict[str, Any]] = field(default_factory=dict)

@@ -2,12 +2,17 @@
  * CUDA graphs: built by capture (capture.c) or by hand, instantiated into a topological order
  * without empty nodes, launched as one REC_GRAPH_LAUNCH followed by a REC_GRAPH_NODE header and a
  * record per node (REC_F_GRAPH), or as that one record alone (REC_GRAPH_REPLAY) when an exec of
- * kernels, copies and memsets was sent before; cloned, destroyed.
+ * kernels, copies and memsets was sent before; cloned, destroyed. A group barrier kernel node
+ * (ipc_barrier.c) is an arrival at every launch, where the launching thread waits for the
+ * group: in node order when the launch is sent node by node, after the replay record when it is
+ * replayed (the engine places the segments between the barriers), which needs every barrier
+ * node to cut the graph (exec_barriers).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_args.h"
 #include "memory.h"
 #include "objects.h"
 
@@ -57,6 +62,48 @@ API cudaGraphCreate(cudaGraph_t *g, unsigned int flags) {
     if (!g) return cudaErrorInvalidValue;
     *g = graph_new();
     return *g ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+/* The positions of e's group barrier nodes (e->barrier_at), and whether each cuts the graph:
+ * every node before it is its ancestor (each has a successor no later than it) and every node
+ * after it its descendant (each has dependencies, none earlier than it). A launch of an exec
+ * whose barriers all cut it can be replayed in segments between them; -1 if one does not (or
+ * on a failed allocation). */
+static int exec_barriers(struct revati_graph_exec *e) {
+    uint32_t n = e->count, nb = 0;
+    free(e->barrier_at);
+    e->barrier_at = NULL;
+    e->nbarriers = 0;
+    for (uint32_t i = 0; i < n; i++) nb += e->nodes[i].type == REC_LAUNCH && e->nodes[i].group_size;
+    if (!nb) return 0;
+    uint32_t *first_succ = malloc(n * sizeof *first_succ), *low_after = malloc((n + 1) * sizeof *low_after);
+    e->barrier_at = malloc(nb * sizeof *e->barrier_at);
+    int rc = first_succ && low_after && e->barrier_at ? 0 : -1;
+    if (!rc) {
+        /* first_succ[i]: i's earliest dependent; low_after[j]: 1 + the earliest dependency of
+         * the nodes from j on (0 for a node without dependencies, UINT32_MAX for none) */
+        for (uint32_t i = 0; i < n; i++) first_succ[i] = UINT32_MAX;
+        for (uint32_t j = 0; j < n; j++)
+            for (uint32_t k = e->dep_off[j]; k < e->dep_off[j + 1]; k++)
+                if (first_succ[e->deps[k]] == UINT32_MAX) first_succ[e->deps[k]] = j;
+        low_after[n] = UINT32_MAX;
+        for (uint32_t j = n; j-- > 0;) {
+            uint32_t low = e->dep_off[j] == e->dep_off[j + 1] ? 0 : UINT32_MAX;
+            for (uint32_t k = e->dep_off[j]; k < e->dep_off[j + 1]; k++) low = e->deps[k] + 1 < low ? e->deps[k] + 1 : low;
+            low_after[j] = low < low_after[j + 1] ? low : low_after[j + 1];
+        }
+        uint32_t reach = 0; /* the latest first dependent of the nodes before p */
+        for (uint32_t p = 0; p < n; p++) {
+            if (e->nodes[p].type == REC_LAUNCH && e->nodes[p].group_size) {
+                e->barrier_at[e->nbarriers++] = p;
+                if (reach > p || low_after[p + 1] < p + 1) rc = -1;
+            }
+            if (first_succ[p] > reach) reach = first_succ[p];
+        }
+    }
+    free(first_succ);
+    free(low_after);
+    return rc;
 }
 
 /* Order g's nodes topologically (Kahn; ties by creation order) and drop empty nodes, whose
@@ -133,6 +180,7 @@ static int exec_build(struct revati_graph_exec *e, const struct revati_graph *g)
     free(e->nodes); free(e->dep_off); free(e->deps);
     e->nodes = nodes; e->dep_off = dep_off; e->deps = deps; e->count = count;
     nodes = NULL; dep_off = NULL; deps = NULL;
+    if (exec_barriers(e)) e->replayable = 0;
     rc = 0;
 done:
     if (sets) for (uint32_t i = 0; i < n; i++) free(sets[i]);
@@ -206,6 +254,10 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
                 (uint64_t)ref, e->count, e->version);
     if (replay) {
         if (e->moves_data) replay_data(e);
+        for (uint32_t b = 0; b < e->nbarriers; b++) { /* its group barriers, in order */
+            const struct graph_node *n = &e->nodes[e->barrier_at[b]];
+            revati_ipc_barrier_arrive(&n->args, n->group_unit, n->group_size, ref, FN_cudaGraphLaunch, 0);
+        }
         return cudaSuccess;
     }
     uint32_t thread = revati_thread_index();
@@ -221,6 +273,9 @@ static cudaError_t graph_launch(cudaGraphExec_t exec, cudaStream_t s, int per_th
             revati_emit(REC_GRAPH_NODE, (uint8_t)c, FN_cudaGraphLaunch, 0, exit, exit, i, v[0], v[1], v[2]);
             k += c;
         } while (k < nd);
+        if (n->type == REC_LAUNCH && n->group_size &&
+            revati_ipc_barrier_arrive(&n->args, n->group_unit, n->group_size, ref, FN_cudaGraphLaunch, 0))
+            continue; /* a group barrier node: its arrival, and this thread waits for the group */
         if (n->type == REC_LAUNCH) {
             if (n->gemm.type) revati_prefix_emit(&n->gemm, thread); /* a GEMM's shape, argument bytes */
             uint64_t idx;
@@ -266,6 +321,7 @@ API cudaGraphExecDestroy(cudaGraphExec_t exec) {
     free(e->nodes);
     free(e->dep_off);
     free(e->deps);
+    free(e->barrier_at);
     free(e);
     return cudaSuccess;
 }
@@ -348,7 +404,7 @@ API cudaGraphAddKernelNode(void **node, cudaGraph_t g, const void *deps, size_t 
     if (!kernel) return cudaErrorInvalidDeviceFunction;
     struct graph_node n = {.type = REC_LAUNCH, .kernel = kernel, .grid = p->gridDim, .block = p->blockDim,
                            .shared_mem = p->sharedMemBytes};
-    revati_kernel_args_fill(p->func, p->kernelParams, &n.args);
+    revati_kernel_node_fill(p->func, p->kernelParams, &n);
     return graph_add_node(node, g, deps, ndeps, &n);
 }
 

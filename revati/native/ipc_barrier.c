@@ -9,7 +9,9 @@
  * rank (the coordinator counts, revati/engine/barriers.py); the launching thread then waits
  * (SYNC_BARRIER) until every member arrived. A process's first launch in a group is also its
  * init arrival (the member's device), so that a member's death fails the others' waits. A
- * launch whose pointer lies in no shared allocation stays a plain kernel.
+ * launch whose pointer lies in no shared allocation stays a plain kernel. A launch captured into
+ * a graph is a group barrier node (its pointer checked at capture): each launch of the graph
+ * arrives and waits there, in node order, as an eager launch does (graph.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -46,17 +48,30 @@ int revati_group_size_of(const char *mangled_name) {
     return *end == 'E' && n > 0 && n < 0xffff ? (int)n : 0;
 }
 
-int revati_ipc_barrier_launch(const struct revati_args_layout *l, void *const *args, int nranks,
-                              int64_t stream_ref, uint16_t fn) {
-    struct revati_args_record kept;
-    revati_args_fill(l, args, 0, &kept);
-    uint64_t ptr, group;
-    int32_t rank, units;
-    memcpy(&ptr, kept.bytes, sizeof ptr);
-    memcpy(&rank, kept.bytes + 8, sizeof rank);
-    memcpy(&units, kept.bytes + 12, sizeof units);
-    if (rank < 0 || rank >= nranks || units <= 0 || revati_ipc_range_id((void *)(uintptr_t)ptr, &group) != 0)
-        return 0;
+/* The group, rank and message bytes of a group barrier's kept argument bytes (pointer into the
+ * group's shared buffer, int32 rank, int32 size in `unit` bytes); 0 if they name no group. */
+static int group_of(const struct revati_args_record *kept, unsigned unit, int nranks, uint64_t *group,
+                    int32_t *rank, uint64_t *bytes) {
+    uint64_t ptr;
+    int32_t units;
+    memcpy(&ptr, kept->bytes, sizeof ptr);
+    memcpy(rank, kept->bytes + 8, sizeof *rank);
+    memcpy(&units, kept->bytes + 12, sizeof units);
+    *bytes = (uint64_t)units * unit;
+    return *rank >= 0 && *rank < nranks && units > 0 && revati_ipc_range_id((void *)(uintptr_t)ptr, group) == 0;
+}
+
+int revati_ipc_barrier_node(const struct revati_args_record *kept, unsigned unit, int nranks) {
+    uint64_t group, bytes;
+    int32_t rank;
+    return unit && nranks > 0 && group_of(kept, unit, nranks, &group, &rank, &bytes);
+}
+
+int revati_ipc_barrier_arrive(const struct revati_args_record *kept, unsigned unit, int nranks, int64_t stream_ref,
+                              uint16_t fn, int charge) {
+    uint64_t group, bytes;
+    int32_t rank;
+    if (!group_of(kept, unit, nranks, &group, &rank, &bytes)) return 0;
     int arrivals = 1;
     if (first_arrival(group)) {
         int64_t now = revati_now();
@@ -65,11 +80,17 @@ int revati_ipc_barrier_launch(const struct revati_args_layout *l, void *const *a
         arrivals = 2;
     }
     int64_t enter = revati_now();
-    int64_t exit = revati_charge(COST_LAUNCH, enter);
-    uint64_t bytes = (uint64_t)units * revati_args_group_unit(l);
+    int64_t exit = charge ? revati_charge(COST_LAUNCH, enter) : enter;
     revati_emit(REC_COLLECTIVE, COLL_ALLREDUCE, fn, 0, enter, exit, group, bytes, (uint64_t)stream_ref,
                 REVATI_COLL_PACK(rank, nranks, -1, 0, 0));
     struct revati_msg out;
     revati_block(MSG_WAIT, SYNC_BARRIER, fn, arrivals, 0, 0, &out);
     return 1;
+}
+
+int revati_ipc_barrier_launch(const struct revati_args_layout *l, void *const *args, int nranks,
+                              int64_t stream_ref, uint16_t fn) {
+    struct revati_args_record kept;
+    revati_args_fill(l, args, 0, &kept);
+    return revati_ipc_barrier_arrive(&kept, revati_args_group_unit(l), nranks, stream_ref, fn, 1);
 }

@@ -31,5 +31,12 @@ int revati_group_size_of(const char *mangled_name);
  * the thread's wait until the group met. 1 if done so, 0 if the launch is a plain kernel. */
 int revati_ipc_barrier_launch(const struct revati_args_layout *l, void *const *args, int nranks,
                               int64_t stream_ref, uint16_t fn);
+/* Whether kept argument bytes of a group barrier kernel (message unit `unit`, group size `nranks`)
+ * name a group: a captured launch that is a barrier node of its graph. */
+int revati_ipc_barrier_node(const struct revati_args_record *kept, unsigned unit, int nranks);
+/* The arrival and wait of a launch whose argument bytes are `kept` (a graph node's: charge = 0,
+ * the graph launch paid its host cost); 1 if done so, 0 if they name no group. */
+int revati_ipc_barrier_arrive(const struct revati_args_record *kept, unsigned unit, int nranks, int64_t stream_ref,
+                              uint16_t fn, int charge);
 
 #endif

@@ -186,12 +186,24 @@ API __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *smem, void *stre
 
 /* ---- launch -------------------------------------------------------------------------------- */
 
+/* A kernel node's kept argument bytes, and its group size and unit if it is a group barrier
+ * (its pointer names a group now: the group's buffers are shared before a graph captures it). */
+static void kernel_node_args(const struct kernel_rec *k, void *const *args, struct graph_node *n) {
+    if (!k->args_layout || !args) return;
+    revati_args_fill(k->args_layout, args, 0, &n->args);
+    unsigned unit = revati_args_group_unit(k->args_layout);
+    if (k->group_size && revati_ipc_barrier_node(&n->args, unit, k->group_size)) {
+        n->group_size = (uint16_t)k->group_size;
+        n->group_unit = unit;
+    }
+}
+
 /* A launch on a stream that is being captured becomes a graph node, not a record. */
 static __attribute__((noinline, cold)) cudaError_t launch_captured(struct revati_stream *obj,
                                                                    const struct kernel_rec *k, dim3 g,
                                                                    dim3 b, size_t smem, void **args) {
     struct graph_node n = {.type = REC_LAUNCH, .kernel = k->id, .grid = g, .block = b, .shared_mem = (uint32_t)smem};
-    if (k->args_layout && args) revati_args_fill(k->args_layout, args, 0, &n.args);
+    kernel_node_args(k, args, &n);
     return capture_append(obj, &n) ? cudaErrorMemoryAllocation : cudaSuccess;
 }
 
@@ -316,9 +328,9 @@ uint32_t revati_kernel_id(const void *f) {
     return k ? k->id : 0;
 }
 
-void revati_kernel_args_fill(const void *f, void **args, struct revati_args_record *out) {
+void revati_kernel_node_fill(const void *f, void **args, struct graph_node *n) {
     const struct kernel_rec *k = func(f);
-    if (k && k->args_layout && args) revati_args_fill(k->args_layout, args, 0, out);
+    if (k) kernel_node_args(k, args, n);
 }
 
 API cudaFuncGetAttributes(struct cudaFuncAttributes *a, const void *f) {

@@ -35,6 +35,8 @@ struct graph_node {
     uint64_t bytes;
     int value;
     unsigned int element_size; /* memset nodes: 1, 2 or 4 */
+    uint16_t group_size;       /* a group barrier kernel node (ipc_barrier.c): its group size, else 0 */
+    uint32_t group_unit;       /* and its message unit in bytes */
     void (*host_fn)(void *);   /* host nodes */
     void *host_data;
     struct graph_node_handle *handle; /* the cudaGraphNode_t handed out (lazily), or NULL */
@@ -89,13 +91,16 @@ struct revati_graph_exec {
     uint32_t id;
     uint32_t count;
     uint32_t version;      /* bumped by cudaGraphExecUpdate */
-    int replayable;        /* every node is a kernel, copy or memset: replays can be sent as one
-                              record */
+    int replayable;        /* every node is a kernel, copy or memset, and every group barrier
+                              node cuts the graph: replays can be sent as one record (and the
+                              barriers' arrivals) */
     int moves_data;        /* some node is a copy or memset: a replay moves its bytes */
     int nodes_sent;        /* a launch of this version sent its node records (atomic) */
     struct graph_node *nodes;
     uint32_t *dep_off;
     uint32_t *deps;
+    uint32_t *barrier_at;  /* positions of the group barrier nodes, in order */
+    uint32_t nbarriers;
 };
 
 struct revati_stream {
@@ -141,8 +146,9 @@ void revati_launch_record(uint32_t kernel, dim3 g, dim3 b, uint32_t smem, int64_
 /* Append a record that precedes a kernel's launch record (a REC_GEMM shape, REC_KERNEL_ARGS
  * bytes) as this thread's (gemm.c). */
 void revati_prefix_emit(const void *record, uint32_t thread);
-/* The argument bytes a launch of kernel `f` with `args` keeps, if its layout is known (launch.c). */
-void revati_kernel_args_fill(const void *f, void **args, struct revati_args_record *out);
+/* A kernel node of `f` launched with `args`: its kept argument bytes, and whether it is a group
+ * barrier (launch.c). */
+void revati_kernel_node_fill(const void *f, void **args, struct graph_node *n);
 /* The capture a stream joined is over when its event's graph is no longer capturing. */
 int capture_live(const struct revati_graph *g);
 
