@@ -34,9 +34,9 @@ FEATURES = (
     + [f"log_tiles_{a}x{b}" for a, b in COUNT_TILES]
     + ["log_k_per_sm", "log_flops", "log_intensity", "m_padding"]
 )  # fmt: skip
-TREES = 100
-DEPTH = 3
-RATE = 0.1
+TREES = 60
+DEPTH = 4
+RATE = 0.15
 MIN_LEAF = 50
 CLIP = 1.0  # |log residual| beyond this (a factor e) is an outlier the trees should not chase
 
