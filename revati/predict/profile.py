@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,24 @@ class Profile:
             "sources": self.sources,
             "models": self.models,
         }
-        return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+        return _NUMBER_LIST.sub(_one_line, json.dumps(doc, indent=1, sort_keys=True)) + "\n"
 
     def save(self, path: Path) -> None:
         text = self.to_json()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+
+
+# a JSON list of numbers (or "inf"), written one item per line by json.dumps(indent=...)
+_NUMBER_LIST = re.compile(
+    r'\[(?:\s*(?:-?[0-9][0-9.eE+-]*|"inf"),)*\s*(?:-?[0-9][0-9.eE+-]*|"inf")\s*\]'
+)
+
+
+def _one_line(match: re.Match) -> str:
+    """A list of numbers on one line: fitted tables and trees stay a reviewable size."""
+    return "[" + ", ".join(v.strip() for v in match.group(0)[1:-1].split(",")) + "]"
 
 
 def resolve_profile_path(profile: str) -> Path:

@@ -35,8 +35,9 @@ def test_cross_validated_report_on_the_vidur_tables(cli, test_data):
     doc = json.loads(proc.stdout)
     fams = {f["family"]: f for f in doc["families"]}
     assert set(fams) == {"gemm", "elementwise", "collective"}
-    # Figures measured when this was written: gemm 8.5, elementwise 9.7, collective 4.6 (MAPE %).
-    assert fams["gemm"]["mape"] < 12 and fams["gemm"]["count"] == 13572
+    # Figures measured when this was written: gemm 6.0 (7.4 without the tile correction),
+    # elementwise 9.7, collective 4.6 (MAPE %).
+    assert fams["gemm"]["mape"] < 7 and fams["gemm"]["count"] == 13572
     assert fams["elementwise"]["mape"] < 14 and fams["elementwise"]["count"] == 20097
     assert fams["collective"]["mape"] < 10
     assert fams["gemm"]["models"] == {"gemm": 13572}  # held-out shapes: the surface, not the tables

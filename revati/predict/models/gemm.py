@@ -10,6 +10,10 @@ GEMM MAPE from 7.84 % to 7.44 %); e_c = sigmoid(quadratic in log m, n, k)
 times a wave-quantisation factor (128×128 tiles over the SMs) raised to a fitted power; e_m a
 fitted memory efficiency; p a fitted smoothness. Efficiencies are relative to the device's
 peaks, so a profile fitted on one GPU transfers to another of the same family.
+
+The surface is smooth; cuBLAS's time steps with the kernel it picks per shape. A tile correction
+(`gemm_tiles`: boosted trees over wave-quantisation and tile features, fitted on the surface's
+log residual) multiplies it, and a per-kernel-name factor the product.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from revati.predict.batch import OpBatch
 from revati.predict.catalog import DeviceSpec
 from revati.predict.models.base import DurationModel, Params, peak_flops_of
+from revati.predict.models.gemm_tiles import fit_tile_correction, tile_correction, tile_features
 
 TILE = 128.0
 M_TILE = 128  # rows per output tile along m in fitted profiles (older profiles: 1, no rounding)
@@ -128,7 +133,13 @@ class GemmModel(DurationModel):
         )
         theta = [round(float(v), 6) for v in result.x]
         params = {"theta": theta, "m_tile": M_TILE, "samples": int(keep.sum())}
-        params["log_bounds"] = fitted_bounds(batch.take(keep))
+        kept, kept_ns = batch.take(keep), measured_ns[keep]
+        params["log_bounds"] = fitted_bounds(kept)
+        first = fit_name_factors(params, device, kept, kept_ns)
+        surface = surface_ns(params, kept, device) * name_factors(kept, first)
+        resid = np.log(kept_ns / surface)
+        features, inverse = _distinct_shape_features(kept, device)
+        params["tiles"] = fit_tile_correction(features[inverse], resid)
         params["by_name"] = fit_name_factors(params, device, batch.take(keep), measured_ns[keep])
         return params
 
@@ -186,10 +197,23 @@ def fitted_bounds(batch: OpBatch) -> list[list[float]]:
 
 
 def surface_ns(params: Params, batch: OpBatch, device: DeviceSpec) -> np.ndarray:
-    """The fitted surface's ns for `batch` (no per-name factor)."""
+    """The fitted surface's ns for `batch` times its tile correction (no per-name factor)."""
     theta = np.asarray(params["theta"])
     m_tile = int(params.get("m_tile", 1))
-    return _seconds(theta, batch, device, m_tile, params.get("log_bounds")) * 1e9
+    ns = _seconds(theta, batch, device, m_tile, params.get("log_bounds")) * 1e9
+    if not params.get("tiles"):
+        return ns
+    features, inverse = _distinct_shape_features(batch, device)
+    return ns * tile_correction(params["tiles"], features)[inverse]
+
+
+def _distinct_shape_features(batch: OpBatch, device: DeviceSpec) -> tuple[np.ndarray, np.ndarray]:
+    """`tile_features` of each distinct (m, n, k, count), and each record's row among them."""
+    cols = (batch.gemm_m, batch.gemm_n, batch.gemm_k, batch.batch)
+    shapes = np.stack([np.maximum(c, 1) for c in cols], axis=1)
+    uniq, inverse = np.unique(shapes, axis=0, return_inverse=True)
+    m, n, k, count = uniq.T
+    return tile_features(m, n, k, count, device.sm_count), inverse.ravel()
 
 
 def _seconds(
