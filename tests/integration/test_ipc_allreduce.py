@@ -59,9 +59,10 @@ def test_the_straggler_releases_the_barrier_on_both_streams(trace: Path) -> None
            WHERE b.collective = 'allreduce' ORDER BY b.barrier_id, a.rank""",
     )[2:4]
     (rank0, wait0, start0, end0), (rank1, wait1, start1, end1) = second
-    # rank 1 slept before its second launch: rank 0's kernel waited about as long (less the
-    # host time rank 0 spent meanwhile) on its stream for rank 1's, and both end together
-    assert (rank0, rank1) == (0, 1) and wait0 > SLEEP_NS * 9 // 10 and wait1 == 0
+    # rank 1 slept before its second launch: rank 0's kernel waited for rank 1's on its stream,
+    # as long as the sleep less the host time rank 0 spent meanwhile (at wall speed: on a loaded
+    # machine a descheduled rank 0 once spent 2+ ms of it), and both end together
+    assert (rank0, rank1) == (0, 1) and wait0 > SLEEP_NS // 2 and wait1 == 0
     assert start1 - start0 == wait0 and end0 == end1 > start1
 
 
