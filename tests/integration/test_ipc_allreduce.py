@@ -138,7 +138,8 @@ def test_the_straggler_of_a_launch_holds_the_other_rank_and_what_follows(
         (rank1, wait1, _, start1, end1, _, after1),
     ) = third
     assert (rank0, rank1, straggler) == (0, 1, 1)
-    assert wait0 > SLEEP_NS * 9 // 10 and wait1 == 0 and start1 - start0 == wait0
+    # (as in the eager case: rank 0's host time meanwhile, at wall speed, shortens its wait)
+    assert wait0 > SLEEP_NS // 2 and wait1 == 0 and start1 - start0 == wait0
     assert end0 == end1 == bend == after0 == after1
 
 
