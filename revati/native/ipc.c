@@ -73,6 +73,21 @@ static struct shared_range *range_locked(const void *addr, int opened) {
     return NULL;
 }
 
+/* Take the range at addr (exported: opened 0, or opened here: 1) off the list; NULL if none. */
+static struct shared_range *take_range(const void *addr, int opened) {
+    pthread_mutex_lock(&g_lock);
+    struct shared_range *found = NULL;
+    for (struct shared_range **link = &g_ranges; *link; link = &(*link)->next) {
+        if ((*link)->addr == addr && (*link)->opened == opened) {
+            found = *link;
+            *link = found->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}
+
 /* Move the allocation's bytes into a new file mapped shared over it; the file's name in name. */
 static int share_allocation(const struct revati_alloc *a, char *name) {
     char path[600];
@@ -176,16 +191,7 @@ API cudaIpcCloseMemHandle(void *ptr) {
     revati_ensure_init();
     struct revati_alloc a;
     if (!revati_device_lookup(ptr, &a)) return revati_ret(cudaErrorInvalidValue);
-    pthread_mutex_lock(&g_lock);
-    struct shared_range *found = NULL;
-    for (struct shared_range **link = &g_ranges; *link; link = &(*link)->next) {
-        if ((*link)->addr == a.addr && (*link)->opened) {
-            found = *link;
-            *link = found->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&g_lock);
+    struct shared_range *found = take_range(a.addr, 1);
     if (!found) return revati_ret(cudaErrorInvalidValue);
     free(found);
     revati_device_free(a.addr, &a);
@@ -194,20 +200,11 @@ API cudaIpcCloseMemHandle(void *ptr) {
     return cudaSuccess;
 }
 
-/* An allocation freed here stops being shared: its exported name is forgotten (a later
- * allocation at the same address gets a name of its own) and its file unlinked (peers that
- * opened it keep their mapping until they close it, as on a GPU). Called by every free. */
+/* An allocation freed here stops being shared: its exported name is forgotten and the file
+ * holding its bytes unlinked from the run folder (peers that opened it keep their mapping until
+ * they close it, as on a GPU). Called by every free. */
 void revati_ipc_forget(const void *base) {
-    pthread_mutex_lock(&g_lock);
-    struct shared_range *found = NULL;
-    for (struct shared_range **link = &g_ranges; *link; link = &(*link)->next) {
-        if ((*link)->addr == base && !(*link)->opened) {
-            found = *link;
-            *link = found->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&g_lock);
+    struct shared_range *found = take_range(base, 0);
     if (!found) return;
     if (strncmp(found->name, "ipc-", 4) == 0) {
         char path[600];
