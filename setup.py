@@ -6,6 +6,7 @@ Sub-packages are discovered here so a new folder needs no edit.
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -32,6 +33,9 @@ class BuildPyWithShim(build_py):
 
     def run(self) -> None:
         super().run()
+        # build.py reads the entry-point table from revati/native/entry_table.py; the isolated
+        # build environment has no revati installed, so it is imported from this checkout.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         spec = importlib.util.spec_from_file_location(
             "revati_native_build", Path("revati/native/build.py")
         )
