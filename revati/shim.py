@@ -25,7 +25,7 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
@@ -299,7 +299,15 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_now.restype = ctypes.c_int64
     lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(PageSnapshotC)]
     lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
-    lib.revati_page_wake.argtypes = [vp, vp, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64)]
+    lib.revati_page_wake.argtypes = [
+        vp,
+        vp,
+        ctypes.c_int64,
+        ctypes.POINTER(ctypes.c_int64),
+        ctypes.c_int,
+    ]
+    lib.revati_page_spinning.argtypes = [vp, vp, ctypes.c_int32]
+    lib.revati_page_spinning.restype = None
     lib.revati_page_wake.restype = ctypes.c_int64
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
@@ -338,7 +346,7 @@ PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
-RING_OFF_RUNNING_REAL = 56
+RING_OFF_PROC_SPINNING, RING_OFF_RUNNING_REAL = 52, 56
 
 
 def coordinator_pid(page: Path) -> int | None:
@@ -402,15 +410,23 @@ class ClockPage:
         """Change `running` by delta on behalf of a thread of `ring`'s process."""
         self._lib.revati_page_adjust(self.address, ring.header_address if ring else None, delta)
 
-    def wake(self, ring: Ring | None, not_before_ns: int) -> tuple[int, int] | None:
-        """Count a woken thread of `ring`'s process as running again if virtual time has reached
-        `not_before_ns`: (the time it resumes at, the page sequence number to send it, or 0: it
-        re-bases the clock if nothing changed since). None if the time has not come: a woken
-        thread re-based the clock since the caller looked at it."""
+    def take_back_spinning(self, ring: Ring, share: int) -> None:
+        """A dead process's share of `spinning` (its threads spun when it died)."""
+        self._lib.revati_page_spinning(self.address, ring.header_address, -share)
+
+    def wake(
+        self, ring: Ring | None, not_before_ns: int, spinner: bool = False
+    ) -> tuple[int, int] | None:
+        """Count a woken thread of `ring`'s process as running again (and a spin waiter as
+        spinning) if virtual time has reached `not_before_ns`: (the time it resumes at, the page
+        sequence number to send it, or 0: it re-bases the clock if nothing changed since). None
+        if the time has not come: a woken thread re-based the clock since the caller looked."""
         resume = ctypes.c_int64(0)
         header = ring.header_address if ring else None
         seq = int(
-            self._lib.revati_page_wake(self.address, header, not_before_ns, ctypes.byref(resume))
+            self._lib.revati_page_wake(
+                self.address, header, not_before_ns, ctypes.byref(resume), int(spinner)
+            )
         )
         return None if seq < 0 else (resume.value, seq)
 
@@ -469,6 +485,10 @@ class Ring:
     @property
     def proc_running(self) -> int:
         return int(self._i32[RING_OFF_PROC_RUNNING // 4])
+
+    @property
+    def proc_spinning(self) -> int:
+        return int(self._i32[RING_OFF_PROC_SPINNING // 4])
 
     def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
         """Committed records from the tail on (a copy); returns (index of the first, records)."""

@@ -18,6 +18,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -390,12 +391,17 @@ class Coordinator:
 
     # ---- waking and jumping ----------------------------------------------------------------
 
+    @cached_property
+    def _spin_wait_fn(self) -> int:
+        """The fn of a spin waiter's WAIT (revati/native/spin_wait.c)."""
+        return int(shim.FN_NAMES.index("sched_yield"))
+
     def _wake(self, w: Waiter, not_before_ns: int = 0, result: int = 0) -> bool:
         """Resume a blocked thread at the clock's present time, once that is `not_before_ns` or
         later. The page reads the time and counts the thread as running under one lock: a time
         read earlier could be taken back by a just-woken thread's re-base, leaving this thread
         ahead of the clock and a later jump past its deadline. False: not yet (ask again)."""
-        waking = self.page.wake(w.proc.ring, not_before_ns)
+        waking = self.page.wake(w.proc.ring, not_before_ns, w.msg.pad == self._spin_wait_fn)
         if waking is None:
             return False
         v, seq = waking
@@ -533,6 +539,8 @@ class Coordinator:
         share = p.ring.proc_running
         if share:
             self.page.adjust(p.ring, -share)
+        if spinning := p.ring.proc_spinning:
+            self.page.take_back_spinning(p.ring, spinning)
         for w in [w for w in self.waiters.values() if w.proc is p]:
             self.waiters.pop(w.conn, None)
         if attached:

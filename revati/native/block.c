@@ -17,12 +17,16 @@
 static __thread int t_conn = -1;
 
 void revati_block_thread_exit(void) {
+    revati_spin_end();
     revati_timed_thread_exit();
     if (t_conn >= 0) close(t_conn);
     t_conn = -1;
 }
 
-void revati_block_after_fork(void) { t_conn = -1; }
+void revati_block_after_fork(void) {
+    t_conn = -1;
+    revati_spin_after_fork();
+}
 
 int revati_thread_conn(void) {
     if (t_conn >= 0) return t_conn;
@@ -55,7 +59,8 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
      * wakes the coordinator, which may take the CPU from us, and that must not be program time
      * (it made the first sync of a run resume late). The coordinator does not jump while this
      * announced wait has not arrived. */
-    revati_page_block_enter(g_page, g_ring);
+    revati_spin_end();
+    revati_page_block_enter(g_page, g_ring, 0);
     int fd = revati_thread_conn();
     if (fd < 0) return coordinator_lost();
     struct revati_msg m = {.type = msg_type, .pid = (int32_t)getpid(), .serial = g_serial,
@@ -98,7 +103,11 @@ static int block_until(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t
     int64_t enter = revati_now();
     uint64_t idx = revati_emit(REC_SYNC, SYNC_POLL, fn, 0, enter, enter, n, 0, (uint64_t)deadline, MSG_WAIT);
     struct pollfd *all = calloc(n + 1, sizeof *all);
-    revati_page_block_enter(g_page, g_ring); /* before connecting: see revati_block */
+    /* A spin waiter leaves `spinning` with `running` and the coordinator's wake puts it back in
+     * both; any other wait ends a spin. */
+    int spinner = fn == FN_sched_yield && revati_spin_marked();
+    if (!spinner) revati_spin_end();
+    revati_page_block_enter(g_page, g_ring, spinner); /* before connecting: see revati_block */
     int fd = revati_thread_conn();
     if (fd < 0 || !all) goto lost;
     if (n) memcpy(all, fds, n * sizeof *fds);

@@ -79,7 +79,8 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
 
 /* The process's share of `running` changes (under the page lock): close or open its interval
  * of holding a share. */
-static void ring_adjust(struct revati_ring_header *r, int32_t delta, int64_t now) {
+static void ring_adjust(struct revati_ring_header *r, int32_t delta, int32_t spin_delta, int64_t now) {
+    if (spin_delta) __atomic_add_fetch(&r->proc_spinning, spin_delta, __ATOMIC_ACQ_REL);
     int32_t before = __atomic_fetch_add(&r->proc_running, delta, __ATOMIC_ACQ_REL);
     int32_t after = before + delta;
     if (before <= 0 && after > 0) __atomic_sub_fetch(&r->running_real_ns, now, __ATOMIC_ACQ_REL);
@@ -92,10 +93,12 @@ int64_t revati_ring_running_real(const struct revati_ring_header *r) {
     return sum;
 }
 
-/* Change `running` by delta (and the process's share); freeze at 0, unfreeze leaving 0.
- * Returns 1 if this change unfroze the clock. */
+/* Change `running` by delta and `spinning` by spin_delta (and the process's shares); freeze at 0,
+ * unfreeze leaving 0. A spin waiter's own wake (spin_delta > 0) does not count in `unfreezes`:
+ * the other spinners watch it for someone who may have written what they wait for. Returns 1 if
+ * this change unfroze the clock. */
 static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta,
-                          int announce) {
+                          int32_t spin_delta, int announce) {
     int64_t now = revati_real_monotonic_ns();
     int32_t before = p->running;
     int32_t after = before + delta;
@@ -110,26 +113,35 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
     } else if (before <= 0 && after > 0 && p->frozen) {
         p->base_real = now;
         p->frozen = 0;
-        p->unfreezes++;
+        if (spin_delta <= 0) p->unfreezes++;
         unfroze = 1;
     }
     p->running = after;
+    if (spin_delta) __atomic_add_fetch(&p->spinning, spin_delta, __ATOMIC_ACQ_REL);
     if (announce) p->waits_announced++;
     write_end(p);
-    if (r) ring_adjust(r, delta, now);
+    if (r) ring_adjust(r, delta, spin_delta, now);
     return unfroze;
 }
 
-void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r) {
+/* A thread blocks (announced: the coordinator counts WAITs); a spinner leaves `spinning` too. */
+void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r, int spinner) {
     page_lock(p);
-    adjust_locked(p, r, -1, 1);
+    adjust_locked(p, r, -1, spinner ? -1 : 0, 1);
     page_unlock(p);
 }
 
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta) {
     page_lock(p);
-    adjust_locked(p, r, delta, 0);
+    adjust_locked(p, r, delta, 0, 0);
     page_unlock(p);
+}
+
+/* A running thread starts or stops spinning, or the coordinator takes back a dead process's
+ * share (delta < 0 with r). */
+void revati_page_spinning(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta) {
+    __atomic_add_fetch(&p->spinning, delta, __ATOMIC_ACQ_REL);
+    if (r) __atomic_add_fetch(&r->proc_spinning, delta, __ATOMIC_ACQ_REL);
 }
 
 /* The coordinator wakes a blocked thread: if virtual time has reached `not_before`, count the
@@ -139,16 +151,16 @@ void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *
  * has not come (the clock was re-based since the coordinator looked: ask again later); else the
  * page's sequence number right after, if this unfroze the clock (the woken thread is the only one
  * running), or 0; the thread passes it to revati_page_rebase so its wake-up latency is not
- * program time. */
+ * program time. A spin waiter (`spinner`) resumes counted in `spinning` as well. */
 int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r, int64_t not_before,
-                         int64_t *resume_ns) {
+                         int64_t *resume_ns, int spinner) {
     page_lock(p);
     int64_t now = raw_virtual(p, revati_real_monotonic_ns()) + __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
     if (now < not_before) {
         page_unlock(p);
         return -1;
     }
-    int unfroze = adjust_locked(p, r, +1, 0);
+    int unfroze = adjust_locked(p, r, +1, spinner ? 1 : 0, 0);
     uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     page_unlock(p);
     *resume_ns = now;

@@ -21,10 +21,11 @@ int64_t revati_real_monotonic_ns(void);
 void revati_page_init(struct revati_clock_page *p, double dilation, int64_t epoch_realtime_ns);
 int64_t revati_page_now(const struct revati_clock_page *p);
 void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_snapshot *out);
-void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r);
+void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r, int spinner);
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
+void revati_page_spinning(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
 int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r, int64_t not_before,
-                         int64_t *resume_ns);
+                         int64_t *resume_ns, int spinner);
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target);
 void revati_page_rebase(struct revati_clock_page *p, uint32_t expected_seq);
 void revati_page_charge(struct revati_clock_page *p, int64_t ns);

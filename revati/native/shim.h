@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 9
+#define REVATI_PROTOCOL_VERSION 10
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -59,8 +59,11 @@ struct revati_clock_page {
     int64_t mem_capacity[REVATI_MAX_DEVICES];
     int64_t mem_used[REVATI_MAX_DEVICES]; /* atomic: capacity accounting across processes */
     int64_t flowed_ns;         /* virtual ns the clock flowed (unfrozen) up to the last freeze */
-    uint64_t unfreezes;        /* times `running` left 0: someone ran (spin waits watch it) */
-    uint8_t reserved[240];
+    uint64_t unfreezes;        /* times `running` left 0, but for a spin waiter's own wake:
+                                * someone ran (spin waits watch it) */
+    int32_t spinning;          /* threads counted in `running` that spin on sched_yield (atomic) */
+    uint32_t pad1;
+    uint8_t reserved[232];
 };
 
 /* ---- ring: one per participant process, multi-producer, single consumer ----------------- */
@@ -75,13 +78,12 @@ struct revati_ring_header {
     int32_t proc_running;     /* this process's share of page->running */
     int32_t pid;
     int32_t parent_pid;
-    uint32_t flags;           /* REVATI_RING_EXECED once the process exec'd another image */
+    int32_t proc_spinning;    /* this process's share of page->spinning */
     /* CLOCK_MONOTONIC ns this process held a share of `running` (it kept the clock flowing):
      * the closed intervals' sum, less the start of the open one while proc_running > 0 (add
      * now to read it then). Changed with proc_running, under the page lock. */
     int64_t running_real_ns;
 };
-#define REVATI_RING_EXECED 1u
 
 /* A record is committed when `commit` == (uint32_t)(index + 1); it is written last. */
 struct revati_record {

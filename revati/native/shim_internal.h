@@ -90,6 +90,12 @@ struct pollfd;
 int revati_block_io(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n);
 /* The same wait on a condition no fd signals, checked every millisecond of real time. */
 int revati_block_ready(uint16_t fn, int64_t deadline, int (*ready)(void *), void *arg);
+
+/* spin_wait.c: whether this thread counts in the page's `spinning`; end that (it blocks
+ * elsewhere, exits, or stopped spinning); a fork's child thread does not count. */
+int revati_spin_marked(void);
+void revati_spin_end(void);
+void revati_spin_after_fork(void);
 /* Both: ready when an fd is or when `ready` says so. */
 int revati_block_io_ready(uint16_t fn, int64_t deadline, struct pollfd *fds, unsigned long n,
                           int (*ready)(void *), void *arg);

@@ -5,12 +5,18 @@
  *   window_s   a lone spinner spins until 2 s of its own clock have passed, as a busy-loop
  *              window does: the loop ends after 2 virtual seconds
  *   spins      yields of that loop
+ * With the argument `pair`, two processes spin at once on a flag in shared memory (the readers
+ * of one queue, as vLLM's tensor-parallel workers are) that a thread of the first sets after
+ * sleeping 3 s: each prints the flag_s it saw (`child_flag_s` for the second).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +37,43 @@ static void *setter(void *arg) {
     return NULL;
 }
 
-int main(void) {
+struct shared_flag {
+    int flag;
+    int64_t stored_ns;
+};
+
+static void *shared_setter(void *arg) {
+    struct shared_flag *s = arg;
+    sleep(3);
+    __atomic_store_n(&s->stored_ns, now_ns(), __ATOMIC_RELEASE);
+    __atomic_store_n(&s->flag, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int pair(void) {
+    struct shared_flag *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) return 1;
+    int64_t t0 = now_ns();
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        while (!__atomic_load_n(&s->flag, __ATOMIC_ACQUIRE)) sched_yield();
+        printf("child_flag_s=%.6f\n", (now_ns() - t0) / 1e9);
+        return 0;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, shared_setter, s);
+    while (!__atomic_load_n(&s->flag, __ATOMIC_ACQUIRE)) sched_yield();
+    int64_t seen = now_ns();
+    pthread_join(t, NULL);
+    waitpid(child, NULL, 0);
+    printf("flag_s=%.6f\n", (seen - t0) / 1e9);
+    printf("late_us=%.1f\n", (seen - __atomic_load_n(&s->stored_ns, __ATOMIC_ACQUIRE)) / 1e3);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "pair") == 0) return pair();
     pthread_t t;
     int64_t t0 = now_ns();
     pthread_create(&t, NULL, setter, NULL);

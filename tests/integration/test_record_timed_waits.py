@@ -162,3 +162,23 @@ def test_a_lone_sched_yield_spinner_lets_the_clock_jump_and_sees_the_store_at_on
         "SELECT count(*) FROM syncs JOIN api_calls USING (call_id) WHERE name = 'sched_yield'",
     )[0]
     assert waits > 10
+
+
+def test_two_processes_spinning_at_once_let_the_clock_jump(tmp_path: Path) -> None:
+    """Two processes spin on one flag in shared memory (the readers of one queue, as vLLM's
+    tensor-parallel workers spin on its broadcast queue), set by a thread that sleeps 3 s first.
+    Each spinner counts the other as spinning, not working, so both wait out of `running`: the
+    sleep passes in jumps instead of 3 s of wall time with the clock flowing, and both see the
+    store."""
+    program = tmp_path / "spin_yield"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", str(SPIN_SOURCE), "-o", str(program), "-lpthread"], check=True
+    )
+    v, trace = record(tmp_path, str(program), "pair")
+    assert 3.0 <= float(v["flag_s"]) < 3.0 + HOST_SLACK_S
+    assert 3.0 <= float(v["child_flag_s"]) < 3.0 + HOST_SLACK_S
+    assert 0 <= float(v["late_us"]) < 20000  # within the second spinner's 10 ms quantum and more
+    (unfrozen_wall_ns,) = q(trace, "SELECT config.unfrozen_wall_ns::BIGINT FROM run")[0]
+    assert unfrozen_wall_ns < 1.5e9  # it was the whole 3 s while the spinners kept it flowing
+    (jumps,) = q(trace, "SELECT count(*) FROM jumps")[0]
+    assert jumps > 10

@@ -88,6 +88,7 @@ def python_side() -> dict[str, int]:
     out[f"offsetof({RING}, tail)"] = shim.RING_OFF_TAIL
     out[f"offsetof({RING}, dropped)"] = shim.RING_OFF_DROPPED
     out[f"offsetof({RING}, proc_running)"] = shim.RING_OFF_PROC_RUNNING
+    out[f"offsetof({RING}, proc_spinning)"] = shim.RING_OFF_PROC_SPINNING
     out[f"offsetof({RING}, running_real_ns)"] = shim.RING_OFF_RUNNING_REAL
     for name, _ctype in shim.PageSnapshotC._fields_:
         out[f"offsetof({SNAPSHOT}, {name})"] = getattr(shim.PageSnapshotC, name).offset
