@@ -273,6 +273,9 @@ class PageSnapshotC(ctypes.Structure):
         ("waits_announced", ctypes.c_uint64),
         ("now_ns", ctypes.c_int64),
         ("flowed_ns", ctypes.c_int64),
+        ("flowed_real_ns", ctypes.c_int64),
+        ("dilation", ctypes.c_double),
+        ("wake_wait_ns", ctypes.c_int64),
     ]
 
 
@@ -308,6 +311,8 @@ def _helper() -> ctypes.CDLL:
     ]
     lib.revati_page_spinning.argtypes = [vp, vp, ctypes.c_int32]
     lib.revati_page_spinning.restype = None
+    lib.revati_page_set_dilation.argtypes = [vp, ctypes.c_double]
+    lib.revati_page_set_dilation.restype = None
     lib.revati_page_wake.restype = ctypes.c_int64
     lib.revati_page_try_jump.argtypes = [vp, ctypes.c_uint32, ctypes.c_int64]
     lib.revati_page_try_jump.restype = ctypes.c_int
@@ -396,11 +401,28 @@ class ClockPage:
     def now(self) -> int:
         return int(self._lib.revati_page_now(self.address))
 
-    def flowed_ns(self) -> int:
-        """Virtual ns the clock has flowed at wall speed (unfrozen: some thread ran)."""
+    def flowed(self) -> tuple[int, int]:
+        """(virtual, real) ns the clock has flowed (unfrozen: some thread ran); the virtual is
+        the real divided by the dilation of the time."""
         s = PageSnapshotC()
         self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
-        return int(s.flowed_ns)
+        return int(s.flowed_ns), int(s.flowed_real_ns)
+
+    def wake_wait_ns(self) -> int:
+        """What woken threads waited for a CPU before they ran, summed (the shim's count)."""
+        s = PageSnapshotC()
+        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        return int(s.wake_wait_ns)
+
+    @property
+    def dilation(self) -> float:
+        s = PageSnapshotC()
+        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        return float(s.dilation)
+
+    def set_dilation(self, dilation: float) -> None:
+        """Host time counts 1/dilation from now on (what flowed so far stays)."""
+        self._lib.revati_page_set_dilation(self.address, dilation)
 
     def running_real_ns(self, ring: Ring) -> int:
         """Real ns `ring`'s process has held a share of `running` (kept the clock flowing)."""

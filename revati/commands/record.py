@@ -83,6 +83,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="host time dilation K: host CPU work counts 1/K in virtual time (default: 1)",
     )
     p.add_argument(
+        "--cpu-wait",
+        choices=("discount", "count"),
+        default="discount",
+        help="time participant threads wait for a CPU (more runnable threads than cores, "
+        "revati's own work, other programs): 'discount' slows the virtual clock by the share "
+        "of their CPU demand that waited, so a busy machine does not lengthen host phases; "
+        "'count' lets it flow at wall speed, as before (default: %(default)s)",
+    )
+    p.add_argument(
         "--backed-max",
         type=int,
         default=4 << 20,
@@ -132,6 +141,7 @@ def record_config(args: argparse.Namespace, argv: tuple[str, ...]) -> RecordConf
         device_count=devices,
         nodes=args.nodes,
         dilation=args.dilation,
+        cpu_wait=args.cpu_wait,
         backed_max=args.backed_max,
         graph_replay=not args.graph_nodes_every_launch,
         overwrite=args.force,

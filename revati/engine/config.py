@@ -50,6 +50,14 @@ class RecordConfig:
     dilation: float = field(
         default=1.0, metadata={"help": "host time dilation: host work counts 1/K"}
     )
+    cpu_wait: str = field(
+        default="discount",
+        metadata={
+            "help": "participant threads waiting for a CPU: 'discount' slows the clock by the "
+            "share of their CPU demand that waited (docs/time-model.md); 'count' keeps it at "
+            "wall speed"
+        },
+    )
     backed_max: int = field(
         default=4 << 20, metadata={"help": "allocations up to this many bytes hold real data"}
     )

@@ -39,6 +39,10 @@ if TYPE_CHECKING:  # imported by `attach`, once the program is started
 
 DROPPED = (1 << 64) - 1
 FLUSH_EVERY_S = 0.25
+# How often participant threads' CPU waits are sampled (and, with --cpu-wait discount, the
+# clock's dilation set from them), and the largest share of host time discounted.
+CPU_WAIT_EVERY_S = 0.05
+MAX_DISCOUNT = 0.9
 IDLE_TIMEOUT_S = 0.02
 # While rings fill, look at them this often even without a message: a sync then finds most of
 # what was launched before it already placed, and waits only for the rest. Only with cores to
@@ -152,7 +156,8 @@ class Coordinator:
         self.jumps = 0
         self.syncs = 0
         self.lifetimes = Lifetimes()
-        self.cpu_wait = CpuWait()  # sampled at each flush
+        self.cpu_wait = CpuWait()  # sampled every CPU_WAIT_EVERY_S
+        self._last_cpu_wait = time.monotonic()
         self._retry = False
         self._busy = False  # the last drain found records
         self._last_flush = time.monotonic()
@@ -259,6 +264,7 @@ class Coordinator:
         self._schedule()
         self.ingest.write_later()
         self._reap()
+        self.sample_cpu_wait()
         if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
             self.flush()
 
@@ -289,7 +295,7 @@ class Coordinator:
             if w.resolution and w.resolution.deadline_ns is not None
         ]
         if deadlines:
-            left = (min(deadlines) - self.page.now()) * self.config.dilation / 1e9
+            left = (min(deadlines) - self.page.now()) * self.page.dilation / 1e9
             return max(0.0, min(idle, left))
         return idle
 
@@ -549,9 +555,23 @@ class Coordinator:
 
     # ---- the end ---------------------------------------------------------------------------
 
+    def sample_cpu_wait(self) -> None:
+        """Every CPU_WAIT_EVERY_S (from the first registration on, the engine loaded or not): sum
+        what participant threads waited for a CPU since the last sample; with `--cpu-wait
+        discount`, host time counts the share of their demand that did not wait from now on:
+        the clock's dilation is the run's (--dilation) over that share."""
+        now = time.monotonic()
+        if now - self._last_cpu_wait < CPU_WAIT_EVERY_S:
+            return
+        self._last_cpu_wait = now
+        share = self.cpu_wait.sample(
+            (p.pid for p in self.procs.values() if not p.dead), self.page.wake_wait_ns()
+        )
+        if share is not None and self.config.cpu_wait == "discount":
+            self.page.set_dilation(self.config.dilation / (1.0 - min(share, MAX_DISCOUNT)))
+
     def flush(self) -> None:
         self.ingest.write_later()
-        self.cpu_wait.sample(p.pid for p in self.procs.values() if not p.dead)
         for s in self.model.new_streams:
             self.sink.add(
                 "streams",

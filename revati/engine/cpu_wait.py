@@ -3,8 +3,12 @@
 Host work counts in virtual time at wall speed (docs/time-model.md). A thread that is ready to
 run but waits for a core (more runnable threads than cores: the program's own, revati's, anyone
 else's) stretches its host phases, and with them virtual time. Linux keeps that wait per thread
-(`run_delay`, the second field of /proc/PID/task/TID/schedstat); the coordinator sums its growth
-over the participant threads, so a trace says how much of its host time a busier machine added.
+(`run_delay`, the second field of /proc/PID/task/TID/schedstat, beside the time it ran, the
+first); the coordinator samples both over the participant threads every few tens of
+milliseconds: the summed wait says in the trace how much host time a busier machine added, and
+the share of the threads' CPU demand (ran + waited) that waited slows the clock for the next
+interval (`--cpu-wait discount`), so that host phases count about what they take on a machine
+with a core for every thread.
 """
 
 from __future__ import annotations
@@ -16,45 +20,73 @@ from collections.abc import Iterable
 WARN_SHARE = 0.01
 
 
-def _run_delays(pid: int) -> dict[int, int]:
-    """run_delay (ns) of each thread of `pid` ({} if it is gone or schedstat is missing)."""
-    delays: dict[int, int] = {}
+# A sample whose threads asked for less CPU than this says too little about the share.
+MIN_DEMAND_NS = 1_000_000
+
+
+def _schedstats(pid: int) -> dict[int, tuple[int, int]]:
+    """(ran, waited) ns of each thread of `pid` ({} if it is gone or schedstat is missing)."""
+    stats: dict[int, tuple[int, int]] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return delays
+        return stats
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
                 fields = f.read().split()
-            delays[int(tid)] = int(fields[1])
+            stats[int(tid)] = (int(fields[0]), int(fields[1]))
         except (OSError, IndexError, ValueError):
             continue
-    return delays
+    return stats
 
 
 class CpuWait:
-    """The summed growth of participant threads' run_delay between samples."""
+    """The summed growth of participant threads' run_delay between samples, and the share of
+    their CPU demand that waited in the last one."""
 
     def __init__(self) -> None:
         self.total_ns = 0
-        self._last: dict[int, int] = {}  # by tid
+        self._last: dict[int, tuple[int, int]] = {}  # by tid
+        self._wake_wait_ns = 0
 
-    def sample(self, pids: Iterable[int]) -> None:
+    def sample(self, pids: Iterable[int], wake_wait_ns: int = 0) -> float | None:
         """Add what each thread of `pids` waited since the last sample (a new thread: since it
-        started, which is when its schedstat began counting)."""
+        started, which is when its schedstat began counting); return the share of the threads'
+        CPU demand since then that waited, or None if they asked for too little to tell.
+        `wake_wait_ns` (the page's running sum) is the part of the waits that woken threads
+        spent before they ran: the emulator's, left out of the share."""
+        woken = max(0, wake_wait_ns - self._wake_wait_ns)
+        self._wake_wait_ns = wake_wait_ns
+        waited = demand = 0
         for pid in set(pids):
-            for tid, delay in _run_delays(pid).items():
-                self.total_ns += max(0, delay - self._last.get(tid, 0))
-                self._last[tid] = delay
+            for tid, (ran, delay) in _schedstats(pid).items():
+                last_ran, last_delay = self._last.get(tid, (0, 0))
+                w = max(0, delay - last_delay)
+                waited += w
+                demand += w + max(0, ran - last_ran)
+                self._last[tid] = (ran, delay)
+        self.total_ns += waited
+        woken = min(woken, waited)
+        waited, demand = waited - woken, demand - woken
+        return waited / demand if demand >= MIN_DEMAND_NS else None
 
-    def warning(self, wall_ns: int) -> str | None:
-        """A line for the user if the threads waited long enough to inflate virtual times."""
+    def warning(self, wall_ns: int, discounted_ns: int | None = None) -> str | None:
+        """A line for the user if the threads waited long enough to inflate virtual times
+        (`discounted_ns`: what --cpu-wait discount took off virtual host time; None: off)."""
         if wall_ns <= 0 or self.total_ns <= WARN_SHARE * wall_ns:
             return None
-        return (
+        waited = (
             f"participant threads waited {self.total_ns / 1e9:.3g} s for a CPU "
-            f"({self.total_ns / wall_ns:.0%} of the run's wall time; {os.cpu_count()} CPUs): "
-            "their host phases took that much longer than on an idle machine, and virtual "
-            "host time with them; run on a quieter machine or with more cores"
+            f"({self.total_ns / wall_ns:.0%} of the run's wall time; {os.cpu_count()} CPUs)"
+        )
+        if discounted_ns is None:
+            return (
+                f"{waited}: their host phases took that much longer than on an idle machine, "
+                "and virtual host time with them; run on a quieter machine or with more cores"
+            )
+        return (
+            f"{waited}; the clock discounted {discounted_ns / 1e9:.3g} s of host time for it "
+            "(--cpu-wait discount), an estimate: a quieter machine or more cores measure host "
+            "phases better"
         )

@@ -230,7 +230,11 @@ def _run(
     program_wall = time.monotonic_ns() - coord.wall_start  # from before the program started
     coord.lifetimes.reaped_by_us(child.pid, child.returncode)
     virtual_end = coord.finish()
-    waited = coord.cpu_wait.warning(wall)
+    flowed_virtual, flowed_real = coord.page.flowed()
+    discounted = max(0, round(flowed_real / config.dilation) - flowed_virtual)
+    waited = coord.cpu_wait.warning(
+        program_wall, discounted if config.cpu_wait == "discount" else None
+    )
     if waited:
         print(f"revati: warning: {waited}", file=sys.stderr)
     life = coord.lifetimes.by_pid.get(child.pid)
@@ -247,7 +251,8 @@ def _run(
         config={
             **_run_config(config),
             "cpu_wait_ns": coord.cpu_wait.total_ns,
-            "unfrozen_wall_ns": round(coord.page.flowed_ns() * config.dilation),
+            "unfrozen_wall_ns": flowed_real,
+            "cpu_wait_discount_ns": discounted,
             "program_wall_ns": program_wall,
             "host_cpus": os.cpu_count(),
         },
@@ -302,6 +307,7 @@ def _start_engine(
     loader.start()
     while loader.is_alive():
         coord.receive(0.002)
+        coord.sample_cpu_wait()
     if failed:
         raise failed[0]
     model, writer = loaded[0]

@@ -8,15 +8,54 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core.h"
 
 static __thread int t_conn = -1;
 
+/* ---- wake-up waits ------------------------------------------------------------------------
+ * A thread the coordinator wakes is ready to run at once and may wait for a CPU before it runs.
+ * That wait is the emulator's, not the program's: the coordinator's CPU-wait share (`--cpu-wait
+ * discount`) leaves it out. The thread reads its own run_delay (schedstat, through an fd kept
+ * per thread, with raw system calls the shim does not see) before it blocks and after it
+ * resumes, and adds the growth to the page's `wake_wait_ns`: while blocked it is not runnable,
+ * so what grew is the wait between its wake and its running. */
+static __thread int t_schedstat = -2; /* -2: not opened yet, -1: unavailable */
+static __thread int64_t t_delay_before;
+
+static int64_t own_run_delay(void) {
+    if (t_schedstat == -2)
+        t_schedstat = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (t_schedstat < 0) return -1;
+    char buf[96];
+    long n = syscall(SYS_pread64, t_schedstat, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strchr(buf, ' ');
+    return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
+static void wake_wait_begin(void) { t_delay_before = own_run_delay(); }
+
+static void wake_wait_end(void) {
+    if (t_delay_before < 0) return;
+    int64_t after = own_run_delay();
+    if (after > t_delay_before)
+        __atomic_add_fetch(&g_page->wake_wait_ns, after - t_delay_before, __ATOMIC_ACQ_REL);
+}
+
+static void close_schedstat(void) {
+    if (t_schedstat >= 0) syscall(SYS_close, t_schedstat);
+    t_schedstat = -2;
+}
+
 void revati_block_thread_exit(void) {
+    close_schedstat();
     revati_spin_end();
     revati_timed_thread_exit();
     if (t_conn >= 0) close(t_conn);
@@ -25,6 +64,7 @@ void revati_block_thread_exit(void) {
 
 void revati_block_after_fork(void) {
     t_conn = -1;
+    close_schedstat(); /* it reads the parent's thread */
     revati_spin_after_fork();
 }
 
@@ -37,6 +77,7 @@ int revati_thread_conn(void) {
 
 /* The coordinator's answer to a wait: take its virtual time as this thread's now. */
 static void resume(const struct revati_msg *in) {
+    wake_wait_end();
     /* The coordinator counted us as running again before it answered (a = page seq then). */
     if (in->a) revati_page_rebase(g_page, (uint32_t)in->a);
     revati_clock_not_before(in->v);
@@ -60,6 +101,7 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
      * (it made the first sync of a run resume late). The coordinator does not jump while this
      * announced wait has not arrived. */
     revati_spin_end();
+    wake_wait_begin();
     revati_page_block_enter(g_page, g_ring, 0);
     int fd = revati_thread_conn();
     if (fd < 0) return coordinator_lost();
@@ -107,6 +149,7 @@ static int block_until(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t
      * both; any other wait ends a spin. */
     int spinner = fn == FN_sched_yield && revati_spin_marked();
     if (!spinner) revati_spin_end();
+    wake_wait_begin();
     revati_page_block_enter(g_page, g_ring, spinner); /* before connecting: see revati_block */
     int fd = revati_thread_conn();
     if (fd < 0 || !all) goto lost;

@@ -72,6 +72,9 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
         int64_t now = revati_real_monotonic_ns();
         out->now_ns = raw_virtual(p, now);
         out->flowed_ns = p->flowed_ns + (p->frozen ? 0 : flowed(p, now));
+        out->flowed_real_ns = p->flowed_real_ns + (p->frozen ? 0 : now - p->base_real);
+        out->dilation = p->dilation;
+        out->wake_wait_ns = __atomic_load_n(&p->wake_wait_ns, __ATOMIC_ACQUIRE);
         s2 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     } while ((s1 & 1u) || s1 != s2);
     out->now_ns += __atomic_load_n(&p->charge_ns, __ATOMIC_ACQUIRE);
@@ -108,6 +111,7 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
         int64_t f = flowed(p, now);
         p->base_virtual += f;
         p->flowed_ns += f;
+        p->flowed_real_ns += now - p->base_real;
         p->base_real = now;
         p->frozen = 1;
     } else if (before <= 0 && after > 0 && p->frozen) {
@@ -182,6 +186,27 @@ int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int
     }
     page_unlock(p);
     return ok;
+}
+
+/* A new host time dilation from now on: the time flowed so far is kept at the old one (the clock
+ * never moves back), the rest flows at the new. */
+void revati_page_set_dilation(struct revati_clock_page *p, double dilation) {
+    if (!(dilation > 0)) return;
+    page_lock(p);
+    if (dilation != p->dilation) {
+        write_begin(p);
+        if (!p->frozen) {
+            int64_t now = revati_real_monotonic_ns();
+            int64_t f = flowed(p, now);
+            p->base_virtual += f;
+            p->flowed_ns += f;
+            p->flowed_real_ns += now - p->base_real;
+            p->base_real = now;
+        }
+        p->dilation = dilation;
+        write_end(p);
+    }
+    page_unlock(p);
 }
 
 void revati_page_charge(struct revati_clock_page *p, int64_t ns) {

@@ -13,6 +13,9 @@ struct revati_page_snapshot {
     uint64_t waits_announced;
     int64_t now_ns;
     int64_t flowed_ns; /* virtual ns the clock has flowed (unfrozen) since the run started */
+    int64_t flowed_real_ns; /* real ns it flowed */
+    double dilation;
+    int64_t wake_wait_ns;   /* woken threads' waits for a CPU before they ran (block.c) */
 };
 
 /* CLOCK_MONOTONIC in ns, never through the shim's own interposer. */
@@ -29,6 +32,7 @@ int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header 
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target);
 void revati_page_rebase(struct revati_clock_page *p, uint32_t expected_seq);
 void revati_page_charge(struct revati_clock_page *p, int64_t ns);
+void revati_page_set_dilation(struct revati_clock_page *p, double dilation);
 /* Real ns the ring's process has held a share of `running` (kept the clock flowing). */
 int64_t revati_ring_running_real(const struct revati_ring_header *r);
 int64_t revati_page_mem_reserve(struct revati_clock_page *p, int device, int64_t bytes);

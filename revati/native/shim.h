@@ -47,7 +47,8 @@ struct revati_clock_page {
     uint32_t frozen;           /* 1 while running == 0 */
     uint64_t generation;       /* bumped by every jump */
     uint64_t waits_announced;  /* blocking entries ever made; the coordinator counts WAITs */
-    double dilation;           /* host time dilation (>= 1 slows host time down) */
+    double dilation;           /* host time dilation (>= 1 slows host time down; the coordinator
+                                * raises it while participant threads wait for a CPU) */
     int64_t epoch_realtime_ns; /* CLOCK_REALTIME at V = 0 */
     int64_t proposal_target;   /* two-phase jump: proposed V (prepare) */
     uint64_t proposal_generation;
@@ -63,7 +64,9 @@ struct revati_clock_page {
                                 * someone ran (spin waits watch it) */
     int32_t spinning;          /* threads counted in `running` that spin on sched_yield (atomic) */
     uint32_t pad1;
-    uint8_t reserved[232];
+    int64_t flowed_real_ns;    /* real ns the clock flowed (unfrozen) up to the last freeze */
+    int64_t wake_wait_ns;      /* atomic: run_delay of woken threads before they ran (block.c) */
+    uint8_t reserved[216];
 };
 
 /* ---- ring: one per participant process, multi-producer, single consumer ----------------- */

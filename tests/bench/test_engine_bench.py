@@ -74,10 +74,11 @@ def empty_run(engine_load: Path, tmp_path_factory: pytest.TempPathFactory) -> Ru
     return record(tmp_path_factory.mktemp("empty"), engine_load, "empty")
 
 
-def record(tmp_path: Path, program: Path, *args: str) -> Run:
+def record(tmp_path: Path, program: Path, *args: str, options: tuple[str, ...] = ()) -> Run:
     tmp_path.mkdir(parents=True, exist_ok=True)
     trace = tmp_path / "bench.duckdb"
-    cmd = [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--"]
+    cmd = [sys.executable, "-m", "revati.cli", "record", "--quiet", *options, "-o", str(trace)]
+    cmd.append("--")
     invoked = time.time_ns()
     t0 = time.monotonic_ns()
     proc = subprocess.Popen([*cmd, str(program), *args], stdout=subprocess.PIPE, text=True)
@@ -285,9 +286,15 @@ def test_engine_cpu_per_graph_replay_with_copies(tmp_path: Path) -> None:
     )
 
 
-def _median_step_ns(run: Run) -> float:
-    steps = [v for k, v in run.values.items() if k.startswith("step_ns_")]
+def _median_step_ns(run: Run, prefix: str = "step_ns_") -> float:
+    """The median over workers of their median `prefix` figure (steps, host phases, phase CPU)."""
+    steps = [v for k, v in run.values.items() if k.startswith(prefix)]
     return float(np.median(steps))
+
+
+def _phase_ratio(run: Run) -> float:
+    """A host phase's virtual time over its CPU time (1.0: as with a core to itself)."""
+    return _median_step_ns(run, "phase_ns_") / _median_step_ns(run, "phase_cpu_ns_")
 
 
 def _cpu_wait_ns(trace: Path) -> tuple[int, int]:
@@ -298,19 +305,22 @@ def _cpu_wait_ns(trace: Path) -> tuple[int, int]:
     return int(wait), int(cpus)
 
 
+@pytest.mark.parametrize("cpu_wait", ["count", "discount"])
 @pytest.mark.parametrize(
     ("procs", "threads", "steps"), [(1, 1, 100), (1, 4, 50), (2, 2, 50)], ids=str
 )
 def test_virtual_time_under_load(
-    tmp_path: Path, engine_load: Path, procs: int, threads: int, steps: int
+    tmp_path: Path, engine_load: Path, procs: int, threads: int, steps: int, cpu_wait: str
 ) -> None:
     """The same decode-like steps (a fixed host phase, 20 launches, a sync) recorded as the
-    machine is and with a process spinning on another core: how far the virtual step moves."""
+    machine is and with a process spinning on another core: how far the virtual step moves,
+    with CPU waits counted at wall speed and discounted (`--cpu-wait`)."""
     args = ("steps", str(procs), str(threads), str(steps))
-    quiet = record(tmp_path / "quiet", engine_load, *args)
+    options = ("--cpu-wait", cpu_wait)
+    quiet = record(tmp_path / "quiet", engine_load, *args, options=options)
     spinner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
     try:
-        busy = record(tmp_path / "busy", engine_load, *args)
+        busy = record(tmp_path / "busy", engine_load, *args, options=options)
     finally:
         spinner.kill()
         spinner.wait()
@@ -321,10 +331,13 @@ def test_virtual_time_under_load(
         assert _cpu_wait_ns(run.trace)[1] == os.cpu_count()
     a, b = _median_step_ns(quiet), _median_step_ns(busy)
     print(
-        f"\n{procs} process(es) x {threads} thread(s), {steps} steps: median virtual step "
+        f"\n--cpu-wait {cpu_wait}, {procs} process(es) x {threads} thread(s), {steps} steps: "
+        "median virtual step "
         f"{a / 1e3:.0f} µs as is, {b / 1e3:.0f} µs with another core busy ({(b - a) / a:+.1%}; "
         f"goal within 1%); participants waited for a CPU {_cpu_wait_ns(quiet.trace)[0] / 1e6:.0f}"
-        f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; {_load()}"
+        f" / {_cpu_wait_ns(busy.trace)[0] / 1e6:.0f} ms; host phase virtual / CPU time "
+        f"{_phase_ratio(quiet):.2f} as is, {_phase_ratio(busy):.2f} busy (1.00: a core to "
+        f"itself); {_load()}"
     )
 
 

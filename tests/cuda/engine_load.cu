@@ -12,7 +12,9 @@
 //   engine_load steps P T S     decode-like steps: P processes (fork) of T threads, each doing S
 //                               steps of a fixed host phase (a loop of arithmetic, the same work
 //                               whatever the load), 20 launches and a stream sync; prints
-//                               `step_ns_<i>` (the median virtual step time of worker i)
+//                               `step_ns_<i>` (the median virtual step time of worker i),
+//                               `phase_ns_<i>` and `phase_cpu_ns_<i>` (its host phase's median
+//                               virtual and CPU time)
 // Timed loops start after one cudaDeviceSynchronize (the engine is up; `revati record` loads it
 // while the program starts). Prints `key=value` lines: the counts; `host_wall_ns` (unwarped wall
 // time of the loop, read with a raw syscall, which the shim does not see) and `sync_wall_ns`
@@ -158,38 +160,59 @@ static long long clock_ns() {
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static long long median_step_ns(long steps) {
+// The thread's CPU time (real under revati: the clock of the work itself).
+static long long thread_cpu_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long median(std::vector<long long> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+struct step_worker { long steps; long long step, phase, phase_cpu; };
+
+// Steps of a host phase, 20 launches and a sync: the medians of the step's virtual time, of the
+// host phase's virtual time and of its CPU time (what the phase takes with a core to itself).
+static void measure_steps(step_worker *w) {
     cudaStream_t s;
     CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     float *x;
     CHECK(cudaMalloc(&x, 4096 * sizeof(float)));
     CHECK(cudaStreamSynchronize(s));
-    std::vector<long long> times;
-    for (long i = 0; i < steps; i++) {
-        long long t0 = clock_ns();
+    std::vector<long long> step, phase, phase_cpu;
+    for (long i = 0; i < w->steps; i++) {
+        long long t0 = clock_ns(), c0 = thread_cpu_ns();
         host_phase();
+        long long t1 = clock_ns(), c1 = thread_cpu_ns();
         for (int k = 0; k < 20; k++) tiny<<<16, 256, 0, s>>>(x, 4096);
         CHECK(cudaStreamSynchronize(s));
-        times.push_back(clock_ns() - t0);
+        step.push_back(clock_ns() - t0);
+        phase.push_back(t1 - t0);
+        phase_cpu.push_back(c1 - c0);
     }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
+    w->step = median(step);
+    w->phase = median(phase);
+    w->phase_cpu = median(phase_cpu);
 }
 
-struct step_worker { long steps; long long median; };
-
 static void *step_thread(void *p) {
-    step_worker *w = (step_worker *)p;
-    w->median = median_step_ns(w->steps);
+    measure_steps((step_worker *)p);
     return nullptr;
 }
 
 static void threaded_steps(int process, int threads, long steps) {
     std::vector<pthread_t> t(threads);
-    std::vector<step_worker> w(threads, step_worker{steps, 0});
+    std::vector<step_worker> w(threads, step_worker{steps, 0, 0, 0});
     for (int i = 0; i < threads; i++) pthread_create(&t[i], nullptr, step_thread, &w[i]);
     for (int i = 0; i < threads; i++) pthread_join(t[i], nullptr);
-    for (int i = 0; i < threads; i++) printf("step_ns_%d=%lld\n", process * threads + i, w[i].median);
+    for (int i = 0; i < threads; i++) {
+        int n = process * threads + i;
+        printf("step_ns_%d=%lld\nphase_ns_%d=%lld\nphase_cpu_ns_%d=%lld\n", n, w[i].step, n,
+               w[i].phase, n, w[i].phase_cpu);
+    }
     fflush(stdout);
 }
 
