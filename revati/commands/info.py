@@ -102,6 +102,8 @@ def clock_summary(reader: TraceReader, run: dict[str, Any]) -> dict[str, Any] | 
         "jumps": int(jumps),
         "jumped_ns": int(jumped),
         "unfrozen_wall_ns": config.get("unfrozen_wall_ns"),
+        "cpu_wait_ns": config.get("cpu_wait_ns"),
+        "cpu_wait_discount_ns": config.get("cpu_wait_discount_ns"),
     }
 
 
@@ -113,7 +115,13 @@ def format_clock(clock: dict[str, Any]) -> str:
     if unfrozen is None:
         return text
     share = unfrozen / clock["wall_ns"] * 100
-    return f"{text}, unfrozen {_s(unfrozen)} of wall ({share:.0f}%)"
+    text = f"{text}, unfrozen {_s(unfrozen)} of wall ({share:.0f}%)"
+    waited, discounted = clock.get("cpu_wait_ns"), clock.get("cpu_wait_discount_ns")
+    if waited:
+        text += f"; threads waited {_s(int(waited))} for a CPU"
+        if discounted is not None:
+            text += f", {_s(int(discounted))} of host time discounted"
+    return text
 
 
 def _s(ns: int) -> str:

@@ -58,3 +58,13 @@ def test_discounted_cpu_waits_leave_host_time_at_its_cpu_time(
         "config.unfrozen_wall_ns::BIGINT FROM run",
     )[0]
     assert waited > 0 and 0.3 * flowed < discounted < flowed
+
+
+def test_info_says_how_long_threads_waited_and_what_was_discounted(
+    tmp_path: Path, cpu_burn: Path
+) -> None:
+    _, _, trace = burn(tmp_path, cpu_burn)
+    proc = run_cli("info", str(trace))
+    assert proc.returncode == 0, proc.stderr
+    (clock,) = [line for line in proc.stdout.splitlines() if line.startswith("clock")]
+    assert "for a CPU" in clock and "of host time discounted" in clock
