@@ -158,6 +158,9 @@ class Coordinator:
         self.lifetimes = Lifetimes()
         self.cpu_wait = CpuWait()  # sampled every CPU_WAIT_EVERY_S
         self._last_cpu_wait = time.monotonic()
+        # the page's sequence number right after the last wake that unfroze the clock: while
+        # it is unchanged, the woken thread has yet to re-base (a dilation change would undo it)
+        self._unfreezing_wake_seq = -1
         self._retry = False
         self._busy = False  # the last drain found records
         self._last_flush = time.monotonic()
@@ -411,6 +414,8 @@ class Coordinator:
         if waking is None:
             return False
         v, seq = waking
+        if seq:
+            self._unfreezing_wake_seq = seq
         self.waiters.pop(w.conn, None)
         res = w.resolution or Resolution(v)
         reply = shim.MSG_ANSWER if w.query else shim.MSG_WAKE
@@ -567,8 +572,11 @@ class Coordinator:
         share = self.cpu_wait.sample(
             (p.pid for p in self.procs.values() if not p.dead), self.page.wake_wait_ns()
         )
-        if share is not None and self.config.cpu_wait == "discount":
-            self.page.set_dilation(self.config.dilation / (1.0 - min(share, MAX_DISCOUNT)))
+        if share is None or self.config.cpu_wait != "discount":
+            return
+        if self.page.snapshot().seq == self._unfreezing_wake_seq:
+            return  # a woken thread's re-base is pending: it would fail after a change (next time)
+        self.page.set_dilation(self.config.dilation / (1.0 - min(share, MAX_DISCOUNT)))
 
     def flush(self) -> None:
         self.ingest.write_later()

@@ -88,7 +88,10 @@ def gemm_seconds(
     p = np.exp(np.clip(theta[8], -2, 3))
     comp = flops / (peak * e_c) * 1e6  # microseconds keep the p-norm in range
     mem = nbytes / (bw * e_m) * 1e6
-    return (np.exp(theta[9]) + (comp**p + mem**p) ** (1.0 / p)) * 1e-6
+    # the p-norm of (comp, mem) as hi * (1 + (lo / hi)^p)^(1/p): no power of a large time
+    hi, lo = np.maximum(comp, mem), np.minimum(comp, mem)
+    ratio = np.divide(lo, hi, out=np.zeros_like(hi, dtype=np.float64), where=hi > 0)
+    return (np.exp(theta[9]) + hi * (1.0 + ratio**p) ** (1.0 / p)) * 1e-6
 
 
 class GemmModel(DurationModel):
