@@ -4,7 +4,9 @@ prompt and 128 output tokens at 1, 4 and 16 requests/s; REVATI_BENCH_MODEL (a fo
 traces/models, e.g. llama-3-8b-2l), REVATI_BENCH_PROMPTS, REVATI_BENCH_LENGTHS (INPUT:OUTPUT),
 REVATI_BENCH_RATES (comma-separated) change them, and REVATI_BENCH_TP=N serves with tensor
 parallelism N on N virtual GPUs (`revati bench --devices N`, `--tensor-parallel-size N`, vLLM's
-custom all-reduce with FlashInfer's off as in tests/integration/test_vllm_parallel.py).
+custom all-reduce with FlashInfer's off as in tests/integration/test_vllm_parallel.py);
+REVATI_BENCH_CPU_WAIT=count records with `--cpu-wait count` (host time at wall speed, as before
+the CPU-wait discount).
 
 Prints the figures of tests/bench/serve_bench.py for each rate. Asserts only that every
 request was served with its forced length.
@@ -36,6 +38,7 @@ def test_vllm_serve(tmp_path: Path, rate: str) -> None:
     trace, port = tmp_path / "bench.duckdb", free_port()
     args = [
         "-o", str(trace), "--quiet", "--devices", str(tp),
+        "--cpu-wait", os.environ.get("REVATI_BENCH_CPU_WAIT", "discount"),
         "--num-prompts", str(prompts), "--request-rate", rate,
         "--input-len", str(input_len), "--output-len", str(output_len),
         "--url", f"http://127.0.0.1:{port}",
