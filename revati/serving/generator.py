@@ -22,6 +22,8 @@ from revati.serving.request_log import STATUS_OK, RequestLog, RequestRecord
 # A streamed response may take as long as the server needs: no total timeout.
 NO_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=60)
 
+KEEPALIVE_S = 1.0  # seconds an idle connection stays in the pool
+
 
 async def _test_request(
     session: aiohttp.ClientSession, url: str, endpoint: str, model: str | None, req: PlannedRequest
@@ -55,7 +57,10 @@ async def _paced(
 ) -> None:
     limit = asyncio.Semaphore(config.max_concurrency or len(planned) or 1)
     url = config.url.rstrip("/") + config.endpoint
-    connector = aiohttp.TCPConnector(limit=0)
+    # An idle pooled connection is dropped after 1 s, before the server's keep-alive timeout
+    # (uvicorn's, vLLM's and transformers' server: 5 s) can close it under a request just being
+    # sent on it, which aiohttp reports as ServerDisconnectedError (seen once in 200 requests).
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S)
 
     async def one(
         session: aiohttp.ClientSession, req: PlannedRequest, extensions: tuple[str, ...]
