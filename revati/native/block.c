@@ -101,8 +101,8 @@ int revati_block(uint32_t msg_type, uint8_t sync_kind, uint16_t fn, int64_t a, i
      * (it made the first sync of a run resume late). The coordinator does not jump while this
      * announced wait has not arrived. */
     revati_spin_end();
-    wake_wait_begin();
     revati_page_block_enter(g_page, g_ring, 0);
+    wake_wait_begin(); /* out of `running`: reading schedstat is not program time */
     int fd = revati_thread_conn();
     if (fd < 0) return coordinator_lost();
     struct revati_msg m = {.type = msg_type, .pid = (int32_t)getpid(), .serial = g_serial,
@@ -149,8 +149,8 @@ static int block_until(uint16_t fn, int64_t deadline, struct pollfd *fds, nfds_t
      * both; any other wait ends a spin. */
     int spinner = fn == FN_sched_yield && revati_spin_marked();
     if (!spinner) revati_spin_end();
-    wake_wait_begin();
     revati_page_block_enter(g_page, g_ring, spinner); /* before connecting: see revati_block */
+    wake_wait_begin();
     int fd = revati_thread_conn();
     if (fd < 0 || !all) goto lost;
     if (n) memcpy(all, fds, n * sizeof *fds);
