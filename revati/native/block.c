@@ -6,9 +6,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -22,9 +22,10 @@ static __thread int t_conn = -1;
  * A thread the coordinator wakes is ready to run at once and may wait for a CPU before it runs.
  * That wait is the emulator's, not the program's: the coordinator's CPU-wait share (`--cpu-wait
  * discount`) leaves it out. The thread reads its own run_delay (schedstat, through an fd kept
- * per thread, with raw system calls the shim does not see) before it blocks and after it
- * resumes, and adds the growth to the page's `wake_wait_ns`: while blocked it is not runnable,
- * so what grew is the wait between its wake and its running. */
+ * per thread, with raw system calls the shim does not see) once it has left `running` (the
+ * first read opens the file: not program time) and after it resumes, and adds the growth to the
+ * page's `wake_wait_ns`: while blocked it is not runnable, so what grew is the wait between its
+ * wake and its running. */
 static __thread int t_schedstat = -2; /* -2: not opened yet, -1: unavailable */
 static __thread int64_t t_delay_before;
 
