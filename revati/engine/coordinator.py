@@ -659,6 +659,7 @@ class Coordinator:
         return end
 
     def close(self) -> None:
+        self.cpu_wait.close()
         sink = getattr(self, "sink", None)  # None: closed before `attach`
         if sink is not None:
             self.ingest.write_later()  # the rows of the last batch, if `finish` did not run

@@ -24,21 +24,56 @@ WARN_SHARE = 0.01
 MIN_DEMAND_NS = 1_000_000
 
 
-def _schedstats(pid: int) -> dict[int, tuple[int, int]]:
-    """(ran, waited) ns of each thread of `pid` ({} if it is gone or schedstat is missing)."""
-    stats: dict[int, tuple[int, int]] = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return stats
-    for tid in tids:
+# schedstat files kept open between samples (a read is ~4x cheaper than an open and a read);
+# the threads beyond this many are opened at each sample, leaving fds for the run's connections.
+MAX_OPEN_FILES = 256
+
+
+class _SchedstatFiles:
+    """Open schedstat files of participant threads, by tid."""
+
+    def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
+
+    def read(self, pid: int) -> dict[int, tuple[int, int]]:
+        """(ran, waited) ns of each thread of `pid` ({} if it is gone or schedstat is missing)."""
+        stats: dict[int, tuple[int, int]] = {}
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                fields = f.read().split()
-            stats[int(tid)] = (int(fields[0]), int(fields[1]))
-        except (OSError, IndexError, ValueError):
-            continue
-    return stats
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except (OSError, ValueError):
+            return stats
+        for tid in tids:
+            try:
+                fields = self._read(pid, tid).split()
+                stats[tid] = (int(fields[0]), int(fields[1]))
+            except (OSError, IndexError, ValueError):
+                self._forget(tid)
+        return stats
+
+    def _read(self, pid: int, tid: int) -> bytes:
+        fd = self._fds.get(tid)
+        if fd is not None:
+            return os.pread(fd, 128, 0)
+        path = f"/proc/{pid}/task/{tid}/schedstat"
+        if len(self._fds) >= MAX_OPEN_FILES:
+            with open(path, "rb") as f:
+                return f.read()
+        fd = self._fds[tid] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, 128, 0)
+
+    def keep_only(self, tids: set[int]) -> None:
+        """Close the files of threads that are gone (not in `tids`)."""
+        for tid in [t for t in self._fds if t not in tids]:
+            self._forget(tid)
+
+    def _forget(self, tid: int) -> None:
+        fd = self._fds.pop(tid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for tid in list(self._fds):
+            self._forget(tid)
 
 
 class CpuWait:
@@ -49,6 +84,7 @@ class CpuWait:
         self.total_ns = 0
         self._last: dict[int, tuple[int, int]] = {}  # by tid
         self._wake_wait_ns = 0
+        self._files = _SchedstatFiles()
 
     def sample(self, pids: Iterable[int], wake_wait_ns: int = 0) -> float | None:
         """Add what each thread of `pids` waited since the last sample (a new thread: since it
@@ -59,17 +95,23 @@ class CpuWait:
         woken = max(0, wake_wait_ns - self._wake_wait_ns)
         self._wake_wait_ns = wake_wait_ns
         waited = demand = 0
+        seen: set[int] = set()
         for pid in set(pids):
-            for tid, (ran, delay) in _schedstats(pid).items():
+            for tid, (ran, delay) in self._files.read(pid).items():
                 last_ran, last_delay = self._last.get(tid, (0, 0))
                 w = max(0, delay - last_delay)
                 waited += w
                 demand += w + max(0, ran - last_ran)
                 self._last[tid] = (ran, delay)
+                seen.add(tid)
+        self._files.keep_only(seen)
         self.total_ns += waited
         woken = min(woken, waited)
         waited, demand = waited - woken, demand - woken
         return waited / demand if demand >= MIN_DEMAND_NS else None
+
+    def close(self) -> None:
+        self._files.close()
 
     def warning(self, wall_ns: int, discounted_ns: int | None = None) -> str | None:
         """A line for the user if the threads waited long enough to inflate virtual times
