@@ -89,7 +89,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="time participant threads wait for a CPU (more runnable threads than cores, "
         "revati's own work, other programs): 'discount' slows the virtual clock by the share "
         "of their CPU demand that waited, so a busy machine does not lengthen host phases; "
-        "'count' lets it flow at wall speed, as before (default: %(default)s)",
+        "'count' lets host time flow at wall speed (over --dilation) however busy the machine "
+        "is (default: %(default)s)",
     )
     p.add_argument(
         "--backed-max",
