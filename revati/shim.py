@@ -390,9 +390,14 @@ class ClockPage:
             struct.pack_into("<q", self._mm, PAGE_OFF_MEM_CAPACITY + 8 * i, cap)
         struct.pack_into("<II", self._mm, PAGE_OFF_COORDINATOR_PID, os.getpid(), len(capacities))
 
-    def snapshot(self) -> PageSnapshot:
+    def _read(self) -> PageSnapshotC:
+        """All of the page's snapshot fields, read consistently (revati_page_snapshot)."""
         s = PageSnapshotC()
         self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        return s
+
+    def snapshot(self) -> PageSnapshot:
+        s = self._read()
         stalled = struct.unpack_from("<i", self._mm, PAGE_OFF_STALLED)[0]
         return PageSnapshot(
             s.seq, s.running, bool(s.frozen), s.generation, s.waits_announced, s.now_ns, stalled
@@ -404,21 +409,16 @@ class ClockPage:
     def flowed(self) -> tuple[int, int]:
         """(virtual, real) ns the clock has flowed (unfrozen: some thread ran); the virtual is
         the real divided by the dilation of the time."""
-        s = PageSnapshotC()
-        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
+        s = self._read()
         return int(s.flowed_ns), int(s.flowed_real_ns)
 
     def wake_wait_ns(self) -> int:
         """What woken threads waited for a CPU before they ran, summed (the shim's count)."""
-        s = PageSnapshotC()
-        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
-        return int(s.wake_wait_ns)
+        return int(self._read().wake_wait_ns)
 
     @property
     def dilation(self) -> float:
-        s = PageSnapshotC()
-        self._lib.revati_page_snapshot(self.address, ctypes.byref(s))
-        return float(s.dilation)
+        return float(self._read().dilation)
 
     def set_dilation(self, dilation: float) -> None:
         """Host time counts 1/dilation from now on (what flowed so far stays)."""
