@@ -105,6 +105,7 @@ class CpuWait:
                 self._last[tid] = (ran, delay)
                 seen.add(tid)
         self._files.keep_only(seen)
+        self._last = {tid: self._last[tid] for tid in seen}  # ended threads' figures go
         self.total_ns += waited
         woken = min(woken, waited)
         waited, demand = waited - woken, demand - woken
