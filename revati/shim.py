@@ -25,14 +25,14 @@ from revati.native.entry_table import fn_names
 if TYPE_CHECKING:
     import numpy as np
 
-PROTOCOL_VERSION = 10
+PROTOCOL_VERSION = 11
 PAGE_MAGIC = 0x52565443
 RING_MAGIC = 0x52565452
 MAX_DEVICES = 16
 # a default stream's ref in a record: (node device << this) | 0 legacy or 2 per-thread
 DEFAULT_STREAM_DEVICE_SHIFT = 8
 RECORD_SIZE = 64
-RING_HEADER_SIZE = 64
+RING_HEADER_SIZE = 128
 
 # struct revati_record, two views of the same 64 bytes (numpy dtypes RECORD_DTYPE and
 # LAUNCH_DTYPE, built on first use: numpy is loaded with the first ring, after a run's program
@@ -268,7 +268,7 @@ class PageSnapshotC(ctypes.Structure):
         ("seq", ctypes.c_uint32),
         ("running", ctypes.c_int32),
         ("frozen", ctypes.c_uint32),
-        ("pad", ctypes.c_uint32),
+        ("stalled", ctypes.c_int32),
         ("generation", ctypes.c_uint64),
         ("waits_announced", ctypes.c_uint64),
         ("now_ns", ctypes.c_int64),
@@ -302,6 +302,7 @@ def _helper() -> ctypes.CDLL:
     lib.revati_page_now.restype = ctypes.c_int64
     lib.revati_page_snapshot.argtypes = [vp, ctypes.POINTER(PageSnapshotC)]
     lib.revati_page_adjust.argtypes = [vp, vp, ctypes.c_int32]
+    lib.revati_page_unstall_dead.argtypes = [vp, vp]
     lib.revati_page_wake.argtypes = [
         vp,
         vp,
@@ -351,7 +352,8 @@ PAGE_SIZE = 4096  # the page file; struct revati_clock_page fits in it
 # struct revati_ring_header: the coordinator reads these fields of a ring
 RING_HEADER_START = struct.Struct("<IIII")  # magic, version, capacity, record_size at 0
 RING_OFF_HEAD, RING_OFF_TAIL, RING_OFF_DROPPED, RING_OFF_PROC_RUNNING = 16, 24, 32, 40
-RING_OFF_PROC_SPINNING, RING_OFF_RUNNING_REAL = 52, 56
+RING_OFF_PROC_SPINNING, RING_OFF_RUNNING_REAL, RING_OFF_PROC_WAITS_ANNOUNCED = 52, 56, 64
+RING_OFF_PROC_STALLED = 72
 
 
 def coordinator_pid(page: Path) -> int | None:
@@ -398,9 +400,8 @@ class ClockPage:
 
     def snapshot(self) -> PageSnapshot:
         s = self._read()
-        stalled = struct.unpack_from("<i", self._mm, PAGE_OFF_STALLED)[0]
         return PageSnapshot(
-            s.seq, s.running, bool(s.frozen), s.generation, s.waits_announced, s.now_ns, stalled
+            s.seq, s.running, bool(s.frozen), s.generation, s.waits_announced, s.now_ns, s.stalled
         )
 
     def now(self) -> int:
@@ -435,6 +436,10 @@ class ClockPage:
     def take_back_spinning(self, ring: Ring, share: int) -> None:
         """A dead process's share of `spinning` (its threads spun when it died)."""
         self._lib.revati_page_spinning(self.address, ring.header_address, -share)
+
+    def take_back_stalled(self, ring: Ring) -> None:
+        """A dead process's share of `stalled` (it died moving bytes or waiting for ring room)."""
+        self._lib.revati_page_unstall_dead(self.address, ring.header_address)
 
     def wake(
         self, ring: Ring | None, not_before_ns: int, spinner: bool = False
@@ -511,6 +516,15 @@ class Ring:
     @property
     def proc_spinning(self) -> int:
         return int(self._i32[RING_OFF_PROC_SPINNING // 4])
+
+    @property
+    def proc_stalled(self) -> int:
+        return int(self._i32[RING_OFF_PROC_STALLED // 4])
+
+    @property
+    def proc_waits_announced(self) -> int:
+        """Blocking entries this process announced (each sends the coordinator a WAIT)."""
+        return int(self._u64[RING_OFF_PROC_WAITS_ANNOUNCED // 8])
 
     def drain(self, limit: int = 1 << 16) -> tuple[int, np.ndarray]:
         """Committed records from the tail on (a copy); returns (index of the first, records)."""

@@ -16,6 +16,7 @@ import select
 import selectors
 import socket
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +55,8 @@ SPARE_CORES = (os.cpu_count() or 1) > 2
 # whole ms epoll rounds up to: a thread woken late resumes late in virtual time.
 PRECISE_WAIT_S = 0.005
 PREPARE_TIMEOUT_S = 2.0
+# A jump held this long (wall) while nobody runs is reported: something may never arrive.
+HELD_WARN_S = 10.0
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Participant:
     started_ns: int
     closed: bool = False
     dead: bool = False
+    waits_received: int = 0  # WAITs and QUERYs taken in (the ring header counts those announced)
     before_exec: bool = False  # a vfork child: its parent's copy until it execs
 
 
@@ -152,8 +156,9 @@ class Coordinator:
         self.selector.register(self.listener, selectors.EVENT_READ, ("listener", None))
         self.procs: dict[tuple[int, int], Participant] = {}
         self.waiters: dict[socket.socket, Waiter] = {}
-        self.waits_received = 0
         self.jumps = 0
+        self._held_since: float | None = None  # since when nobody runs but a jump is held
+        self._held_warned = False
         self.syncs = 0
         self.lifetimes = Lifetimes()
         self.cpu_wait = CpuWait()  # sampled every CPU_WAIT_EVERY_S
@@ -322,11 +327,11 @@ class Coordinator:
         if msg.type == shim.MSG_REGISTER:
             self._register(conn, msg)
         elif msg.type in (shim.MSG_WAIT, shim.MSG_QUERY):
-            self.waits_received += 1
             p = self.procs.get((msg.pid, msg.serial))
             if p is None:  # unknown process: answer at once rather than hang it
                 conn.send(shim.Message(shim.MSG_WAKE, v=self.page.now()).pack())
                 return
+            p.waits_received += 1
             self.waiters[conn] = Waiter(conn, p, msg)
         elif msg.type in (shim.MSG_VETO, shim.MSG_ACCEPT):
             pass  # a late answer to a PREPARE that was already settled
@@ -455,13 +460,13 @@ class Coordinator:
         for w, deadline in due:
             if not self._wake(w, deadline):
                 self._retry = True  # the clock was re-based under us: look again
-        if (
-            due
-            or snap.running > 0
-            or snap.stalled > 0
-            or snap.waits_announced != self.waits_received
-        ):
+        if due or snap.running > 0:
+            self._held_since = None
             return
+        if held := self._jump_held(snap):
+            self._warn_if_held_long(held)
+            return
+        self._held_since = None
         if not self.waiters or any(w.resolution is None for w in self.waiters.values()):
             return
         timed = [
@@ -494,6 +499,33 @@ class Coordinator:
                 continue
             if not self._wake(w, r.deadline_ns):
                 self._retry = True  # not expected: the clock stands at `target`
+
+    def _jump_held(self, snap: shim.PageSnapshot) -> str:
+        """Why the clock may not jump although nobody runs ('' if it may): a thread is stalled,
+        or a live process announced a wait that has not reached us yet. Announced waits are
+        counted per process: one killed between announcing a wait and sending it never sends it
+        (its stalls are taken back when it dies)."""
+        if snap.stalled > 0:
+            return f"{snap.stalled} stalled thread(s) (a full ring, or emulated bytes being moved)"
+        late = [
+            p.pid
+            for p in self.procs.values()
+            if not p.dead and p.ring.proc_waits_announced != p.waits_received
+        ]
+        return f"a wait announced by pid {', '.join(map(str, late))} to arrive" if late else ""
+
+    def _warn_if_held_long(self, held: str) -> None:
+        """Say so once if the clock has been held this way for HELD_WARN_S of wall time."""
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since, self._held_warned = now, False
+        elif now - self._held_since > HELD_WARN_S and not self._held_warned:
+            self._held_warned = True
+            print(
+                f"revati: warning: the clock has waited {now - self._held_since:.0f} s for {held};"
+                " if the run never ends, Ctrl-C stops it and keeps the trace",
+                file=sys.stderr,
+            )
 
     def _prepare(self, target: int) -> bool:
         """Phase 1 of a jump: every thread waiting on fds checks them and may veto."""
@@ -552,6 +584,8 @@ class Coordinator:
             self.page.adjust(p.ring, -share)
         if spinning := p.ring.proc_spinning:
             self.page.take_back_spinning(p.ring, spinning)
+        if p.ring.proc_stalled:
+            self.page.take_back_stalled(p.ring)
         for w in [w for w in self.waiters.values() if w.proc is p]:
             self.waiters.pop(w.conn, None)
         if attached:

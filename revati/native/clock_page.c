@@ -67,6 +67,7 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
         out->seq = s1;
         out->running = p->running;
         out->frozen = p->frozen;
+        out->stalled = __atomic_load_n(&p->stalled, __ATOMIC_ACQUIRE);
         out->generation = p->generation;
         out->waits_announced = p->waits_announced;
         int64_t now = revati_real_monotonic_ns();
@@ -101,7 +102,7 @@ int64_t revati_ring_running_real(const struct revati_ring_header *r) {
  * the other spinners watch it for someone who may have written what they wait for. Returns 1 if
  * this change unfroze the clock. */
 static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta,
-                          int32_t spin_delta, int announce) {
+                          int32_t spin_delta, int32_t stall_delta, int announce) {
     int64_t now = revati_real_monotonic_ns();
     int32_t before = p->running;
     int32_t after = before + delta;
@@ -122,7 +123,14 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
     }
     p->running = after;
     if (spin_delta) __atomic_add_fetch(&p->spinning, spin_delta, __ATOMIC_ACQ_REL);
-    if (announce) p->waits_announced++;
+    if (stall_delta) {
+        __atomic_add_fetch(&p->stalled, stall_delta, __ATOMIC_ACQ_REL);
+        if (r) __atomic_add_fetch(&r->proc_stalled, stall_delta, __ATOMIC_ACQ_REL);
+    }
+    if (announce) {
+        p->waits_announced++;
+        if (r) __atomic_add_fetch(&r->proc_waits_announced, 1, __ATOMIC_ACQ_REL);
+    }
     write_end(p);
     if (r) ring_adjust(r, delta, spin_delta, now);
     return unfroze;
@@ -131,13 +139,32 @@ static int adjust_locked(struct revati_clock_page *p, struct revati_ring_header 
 /* A thread blocks (announced: the coordinator counts WAITs); a spinner leaves `spinning` too. */
 void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r, int spinner) {
     page_lock(p);
-    adjust_locked(p, r, -1, spinner ? -1 : 0, 1);
+    adjust_locked(p, r, -1, spinner ? -1 : 0, 0, 1);
     page_unlock(p);
 }
 
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta) {
     page_lock(p);
-    adjust_locked(p, r, delta, 0, 0);
+    adjust_locked(p, r, delta, 0, 0, 0);
+    page_unlock(p);
+}
+
+/* A thread holds off jumps while out of `running` (the shim's own work, a full ring): +1 leaves
+ * `running` and enters `stalled`, -1 the reverse, with the process's shares, in one page write,
+ * so the coordinator can take back what a process killed meanwhile held. */
+void revati_page_stall(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta) {
+    page_lock(p);
+    adjust_locked(p, r, -delta, 0, delta, 0);
+    page_unlock(p);
+}
+
+/* The coordinator takes back a dead process's share of `stalled`. */
+void revati_page_unstall_dead(struct revati_clock_page *p, struct revati_ring_header *r) {
+    page_lock(p);
+    int32_t share = __atomic_exchange_n(&r->proc_stalled, 0, __ATOMIC_ACQ_REL);
+    write_begin(p);
+    __atomic_sub_fetch(&p->stalled, share, __ATOMIC_ACQ_REL);
+    write_end(p);
     page_unlock(p);
 }
 
@@ -164,7 +191,7 @@ int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header 
         page_unlock(p);
         return -1;
     }
-    int unfroze = adjust_locked(p, r, +1, spinner ? 1 : 0, 0);
+    int unfroze = adjust_locked(p, r, +1, spinner ? 1 : 0, 0, 0);
     uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     page_unlock(p);
     *resume_ns = now;

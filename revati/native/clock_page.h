@@ -8,7 +8,7 @@ struct revati_page_snapshot {
     uint32_t seq;
     int32_t running;
     uint32_t frozen;
-    uint32_t pad;
+    int32_t stalled; /* threads holding off jumps (ring.c) */
     uint64_t generation;
     uint64_t waits_announced;
     int64_t now_ns;
@@ -27,6 +27,8 @@ void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_
 void revati_page_block_enter(struct revati_clock_page *p, struct revati_ring_header *r, int spinner);
 void revati_page_adjust(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
 void revati_page_spinning(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
+void revati_page_stall(struct revati_clock_page *p, struct revati_ring_header *r, int32_t delta);
+void revati_page_unstall_dead(struct revati_clock_page *p, struct revati_ring_header *r);
 int64_t revati_page_wake(struct revati_clock_page *p, struct revati_ring_header *r, int64_t not_before,
                          int64_t *resume_ns, int spinner);
 int revati_page_try_jump(struct revati_clock_page *p, uint32_t expected_seq, int64_t target);

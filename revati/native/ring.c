@@ -112,15 +112,11 @@ void revati_adjust_running(int32_t delta) {
 /* The shim's own work (moving emulated bytes) is not the program's: leave `running` while doing
  * it, and hold off jumps (`stalled`) so no deadline is passed meanwhile. */
 void revati_pause_begin(void) {
-    if (!revati_recording()) return;
-    __atomic_add_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
-    revati_page_adjust(g_page, g_ring, -1);
+    if (revati_recording()) revati_page_stall(g_page, g_ring, +1);
 }
 
 void revati_pause_end(void) {
-    if (!revati_recording()) return;
-    revati_page_adjust(g_page, g_ring, +1);
-    __atomic_sub_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+    if (revati_recording()) revati_page_stall(g_page, g_ring, -1);
 }
 
 /* ---- ring ---------------------------------------------------------------------------------- */
@@ -128,12 +124,10 @@ void revati_pause_end(void) {
 static void ring_stall_wait(void) {
     /* The ring is full: leave `running` while we wait so the engine's pace never leaks into
      * virtual time; the coordinator does not jump while anyone is stalled. */
-    __atomic_add_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
-    revati_page_adjust(g_page, g_ring, -1);
+    revati_page_stall(g_page, g_ring, +1);
     struct timespec ts = {0, 200000};
     REAL(nanosleep)(&ts, NULL);
-    revati_page_adjust(g_page, g_ring, +1);
-    __atomic_sub_fetch(&g_page->stalled, 1, __ATOMIC_ACQ_REL);
+    revati_page_stall(g_page, g_ring, -1);
 }
 
 /* The ring is full: wait for the coordinator (outside `running`) until slot `head` is free.

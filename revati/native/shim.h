@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define REVATI_PROTOCOL_VERSION 10
+#define REVATI_PROTOCOL_VERSION 11
 #define REVATI_PAGE_MAGIC 0x52565443u /* "RVTC" */
 #define REVATI_RING_MAGIC 0x52565452u /* "RVTR" */
 #define REVATI_MAX_DEVICES 16
@@ -55,7 +55,7 @@ struct revati_clock_page {
     uint32_t coordinator_pid;
     uint32_t device_count;
     int64_t epoch_monotonic_ns; /* CLOCK_MONOTONIC a traced program reads at V = 0 */
-    int32_t stalled;           /* producers waiting for ring space: the coordinator must not jump */
+    int32_t stalled;           /* threads waiting for ring space or moving emulated bytes: no jump */
     uint32_t pad0;
     int64_t mem_capacity[REVATI_MAX_DEVICES];
     int64_t mem_used[REVATI_MAX_DEVICES]; /* atomic: capacity accounting across processes */
@@ -86,6 +86,12 @@ struct revati_ring_header {
      * the closed intervals' sum, less the start of the open one while proc_running > 0 (add
      * now to read it then). Changed with proc_running, under the page lock. */
     int64_t running_real_ns;
+    /* This process's blocking entries ever announced (with page->waits_announced, in the same
+     * page write): the coordinator jumps only when every live process's WAITs have arrived, and
+     * a process killed between announcing and sending its WAIT no longer counts. */
+    uint64_t proc_waits_announced;
+    int32_t proc_stalled;     /* this process's share of page->stalled */
+    uint8_t reserved[52];
 };
 
 /* A record is committed when `commit` == (uint32_t)(index + 1); it is written last. */
@@ -110,7 +116,7 @@ struct revati_record {
     } p;
 };
 _Static_assert(sizeof(struct revati_record) == 64, "ring record must be 64 bytes");
-_Static_assert(sizeof(struct revati_ring_header) == 64, "ring header must be 64 bytes");
+_Static_assert(sizeof(struct revati_ring_header) == 128, "ring header must be 128 bytes");
 
 enum revati_record_type {
     REC_API = 1,           /* plain call: p.u = args summary (fn-specific) */

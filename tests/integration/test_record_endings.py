@@ -230,3 +230,26 @@ def test_the_third_interrupt_kills_a_program_that_ignores_them(tmp_path: Path) -
     assert proc.returncode == 128 + signal.SIGKILL
     assert "SIGTERM received 3 times; killing the program" in err
     assert q(out, "SELECT exit_signal, interrupted_by FROM run") == [(9, "SIGTERM")]
+
+
+@pytest.mark.parametrize("held", ["announce", "stall"])
+def test_a_process_killed_while_it_holds_off_jumps_does_not_stop_the_clock(
+    tmp_path: Path, held: str
+) -> None:
+    """The coordinator jumps only once every announced wait has arrived and nobody is stalled; a
+    process killed between announcing a wait and sending it never sends it, and one killed while
+    stalled never ends the stall: the others' sleeps must still end by jumps."""
+    trace = tmp_path / f"{held}.duckdb"
+    script = Path(__file__).with_name("die_holding_the_clock.py")
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--",
+         sys.executable, str(script), held],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("slept 2.0"), proc.stdout
+    assert time.monotonic() - start < 60  # the 2 s sleep was a jump, not 2 s of waiting
+    jumps = q(trace, "SELECT count(*), max(to_ns - from_ns) FROM jumps")
+    assert jumps[0][0] >= 1 and jumps[0][1] > 1.5e9, jumps
+    assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]

@@ -90,6 +90,8 @@ def python_side() -> dict[str, int]:
     out[f"offsetof({RING}, proc_running)"] = shim.RING_OFF_PROC_RUNNING
     out[f"offsetof({RING}, proc_spinning)"] = shim.RING_OFF_PROC_SPINNING
     out[f"offsetof({RING}, running_real_ns)"] = shim.RING_OFF_RUNNING_REAL
+    out[f"offsetof({RING}, proc_waits_announced)"] = shim.RING_OFF_PROC_WAITS_ANNOUNCED
+    out[f"offsetof({RING}, proc_stalled)"] = shim.RING_OFF_PROC_STALLED
     for name, _ctype in shim.PageSnapshotC._fields_:
         out[f"offsetof({SNAPSHOT}, {name})"] = getattr(shim.PageSnapshotC, name).offset
     for c_name in c_constants():
