@@ -2,7 +2,10 @@
  * The clock page: one virtual clock per run (docs/design.md §3). Compiled into the shim and into
  * librevati_clock.so, which the coordinator loads with ctypes so both sides use real atomics.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <stddef.h>
@@ -11,14 +14,58 @@
 
 #include "clock_page.h"
 
+/* ---- the page lock, and a writer killed holding it ----------------------------------------
+ * `lock` holds the writer's process id. A process killed inside a write (torchrun's SIGTERM, a
+ * SIGKILL: any instruction) would leave the lock taken and `seq` odd, and every thread of the run
+ * would spin forever; so a thread that has waited long for either checks whether the holder is
+ * gone (no /proc entry, or a zombie) and, if so, ends its write and frees the lock. The fields it
+ * was writing may be half-changed: the run goes on with them rather than hang. */
+#define LOCK_SPINS_BEFORE_CHECK (1u << 12)
+#define READ_SPINS_BEFORE_CHECK (1u << 20)
+
+static uint32_t self_pid(void) { return (uint32_t)syscall(SYS_getpid); }
+
+/* Raw syscalls only: the shim interposes open and read. */
+static int holder_gone(uint32_t pid) {
+    if (pid == 0) return 0;
+    char path[40];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT;
+    char buf[512];
+    long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char *state = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold spaces */
+    return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+}
+
+static __attribute__((noinline, cold)) void take_over_if_gone(struct revati_clock_page *p) {
+    uint32_t holder = __atomic_load_n(&p->lock, __ATOMIC_ACQUIRE);
+    if (!holder_gone(holder)) return;
+    if (!__atomic_compare_exchange_n(&p->lock, &holder, self_pid(), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return; /* someone else took it over first */
+    uint32_t seq = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1u) __atomic_store_n(&p->seq, seq + 1u, __ATOMIC_RELEASE);
+    __atomic_store_n(&p->lock, 0u, __ATOMIC_RELEASE);
+}
+
 static void page_lock(struct revati_clock_page *p) {
-    int spins = 0;
-    while (__atomic_exchange_n(&p->lock, 1u, __ATOMIC_ACQUIRE)) {
+    uint32_t me = self_pid(), spins = 0, free_ = 0;
+    while (!__atomic_compare_exchange_n(&p->lock, &free_, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        free_ = 0;
         if (++spins > 64) syscall(SYS_sched_yield); /* not the shim's own sched_yield */
+        if (spins % LOCK_SPINS_BEFORE_CHECK == 0) take_over_if_gone(p);
     }
 }
 
 static void page_unlock(struct revati_clock_page *p) { __atomic_store_n(&p->lock, 0u, __ATOMIC_RELEASE); }
+
+/* A reader found `seq` odd: spin, and now and then see whether the writer is gone. */
+static void read_wait(const struct revati_clock_page *p, uint32_t *spins) {
+    if (++*spins % READ_SPINS_BEFORE_CHECK == 0) take_over_if_gone((struct revati_clock_page *)p);
+}
 
 static void write_begin(struct revati_clock_page *p) {
     __atomic_add_fetch(&p->seq, 1u, __ATOMIC_ACQ_REL);
@@ -48,11 +95,14 @@ void revati_page_init(struct revati_clock_page *p, double dilation, int64_t epoc
 }
 
 int64_t revati_page_now(const struct revati_clock_page *p) {
-    uint32_t s1, s2;
+    uint32_t s1, s2, spins = 0;
     int64_t v;
     do {
         s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-        if (s1 & 1u) continue;
+        if (s1 & 1u) {
+            read_wait(p, &spins);
+            continue;
+        }
         v = raw_virtual(p, revati_real_monotonic_ns());
         s2 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
     } while ((s1 & 1u) || s1 != s2);
@@ -60,10 +110,13 @@ int64_t revati_page_now(const struct revati_clock_page *p) {
 }
 
 void revati_page_snapshot(const struct revati_clock_page *p, struct revati_page_snapshot *out) {
-    uint32_t s1, s2;
+    uint32_t s1, s2, spins = 0;
     do {
         s1 = __atomic_load_n(&p->seq, __ATOMIC_ACQUIRE);
-        if (s1 & 1u) continue;
+        if (s1 & 1u) {
+            read_wait(p, &spins);
+            continue;
+        }
         out->seq = s1;
         out->running = p->running;
         out->frozen = p->frozen;

@@ -38,7 +38,7 @@
 struct revati_clock_page {
     uint32_t magic;
     uint32_t version;
-    uint32_t lock;             /* writers' spinlock */
+    uint32_t lock;             /* writers' spinlock: the holder's process id, 0 when free */
     uint32_t seq;              /* seqlock sequence: odd while a writer is inside */
     int64_t base_real;         /* CLOCK_MONOTONIC ns at the last unfreeze/jump */
     int64_t base_virtual;      /* virtual ns at base_real (without charge) */

@@ -253,3 +253,27 @@ def test_a_process_killed_while_it_holds_off_jumps_does_not_stop_the_clock(
     jumps = q(trace, "SELECT count(*), max(to_ns - from_ns) FROM jumps")
     assert jumps[0][0] >= 1 and jumps[0][1] > 1.5e9, jumps
     assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]
+
+
+def test_a_process_killed_inside_a_clock_page_write_does_not_hang_the_run(tmp_path: Path) -> None:
+    """A process killed holding the clock page's lock with `seq` odd: the others find the holder
+    gone, end its write and go on (the parent's 2 s sleep is still a jump)."""
+    repo = Path(__file__).parents[2]
+    program = tmp_path / "die_holding_the_page_lock"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", "-I", str(repo / "revati" / "native"), "-o", str(program),
+         str(repo / "tests" / "cuda" / "die_holding_the_page_lock.c")],
+        check=True,
+    )  # fmt: skip
+    trace = tmp_path / "lock.duckdb"
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--",
+         str(program)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("slept 2.0"), proc.stdout
+    assert time.monotonic() - start < 60
+    assert q(trace, "SELECT count(*) FROM jumps WHERE to_ns - from_ns > 1.5e9") == [(1,)]
+    assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]
