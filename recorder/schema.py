@@ -344,6 +344,22 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "clock_samples",
+        "The clock against wall time, sampled every 50 ms of wall time while the run records "
+        "(what maps a virtual time to the wall time it was reached: the clock may flow slower "
+        "than wall time, freeze and jump).",
+        (
+            _c(
+                "wall_ns",
+                "BIGINT",
+                "wall-clock time since run start (as `jumps.wall_ns`: from before the program's spawn)",
+            ),
+            _c("virtual_ns", "BIGINT", "virtual time then"),
+            _c("dilation", "DOUBLE", "host time dilation then (wall ns per virtual ns flowed)"),
+            _c("frozen", "BOOLEAN", "the clock stood still (no participant thread ran)"),
+        ),
+    ),
+    Table(
         "barriers",
         "Every cross-rank collective (a causality barrier).",
         (
@@ -515,7 +531,7 @@ TABLE_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
 # Tables added to this version without a bump (see the rules above): a reader opening a trace
 # written before them sees them empty (TEMP tables), so older traces of the version still open.
-ADDED_IN_VERSION: tuple[str, ...] = ("requests", "request_tokens")
+ADDED_IN_VERSION: tuple[str, ...] = ("requests", "request_tokens", "clock_samples")
 
 # Tables of the graph replays, and the schema version that added each: a reader of an older
 # trace sees the ones it lacks empty.

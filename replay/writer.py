@@ -262,6 +262,9 @@ def _rebuild_derived(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP VIEW IF EXISTS events")
     for table in DERIVED:
         con.execute(f"DROP TABLE IF EXISTS {table}")
+    tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "clock_samples" in tables:  # a replay has no clock: these map the parent's times
+        con.execute("DELETE FROM clock_samples")
     con.execute(f"DELETE FROM {schema.META_TABLE} WHERE key IN (?, ?)", [META_KEY, OVERVIEW_KEY])
     con.execute("SET preserve_insertion_order = true")
     write_event_order(con)

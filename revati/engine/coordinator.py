@@ -163,6 +163,7 @@ class Coordinator:
         self.lifetimes = Lifetimes()
         self.cpu_wait = CpuWait()  # sampled every CPU_WAIT_EVERY_S
         self._last_cpu_wait = time.monotonic()
+        self._clock_samples: list[tuple[int, int, float, bool]] = []  # before attach
         # the page's sequence number right after the last wake that unfroze the clock: while
         # it is unchanged, the woken thread has yet to re-base (a dilation change would undo it)
         self._unfreezing_wake_seq = -1
@@ -603,6 +604,7 @@ class Coordinator:
         if now - self._last_cpu_wait < CPU_WAIT_EVERY_S:
             return
         self._last_cpu_wait = now
+        self._sample_clock()
         share = self.cpu_wait.sample(
             (p.pid for p in self.procs.values() if not p.dead), self.page.wake_wait_ns()
         )
@@ -611,6 +613,22 @@ class Coordinator:
         if self.page.snapshot().seq == self._unfreezing_wake_seq:
             return  # a woken thread's re-base is pending: it would fail after a change (next time)
         self.page.set_dilation(self.config.dilation / (1.0 - min(share, MAX_DISCOUNT)))
+
+    def _sample_clock(self) -> None:
+        """One `clock_samples` row (kept until the engine is attached and writes them)."""
+        snap = self.page.snapshot()
+        wall = time.monotonic_ns() - self.wall_start
+        self._clock_samples.append((wall, snap.now_ns, self.page.dilation, snap.frozen))
+        if hasattr(self, "sink"):
+            for wall_ns, virtual_ns, dilation, frozen in self._clock_samples:
+                self.sink.add(
+                    "clock_samples",
+                    wall_ns=wall_ns,
+                    virtual_ns=virtual_ns,
+                    dilation=dilation,
+                    frozen=frozen,
+                )
+            self._clock_samples.clear()
 
     def flush(self) -> None:
         self.ingest.write_later()
@@ -648,6 +666,7 @@ class Coordinator:
         """Drain what is left, write the processes and return the virtual end time."""
         self._notice_ended()
         self.drain()
+        self._sample_clock()
         self.lifetimes.settle()
         end = max(self.ingest.virtual_end_ns, self.ingest.barriers.virtual_end_ns, self.page.now())
         barriers = self.ingest.barriers

@@ -29,10 +29,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wall_at(trace: Path, virtual_ns: int) -> float:
-    """Seconds of wall time since the start when the run's clock read virtual_ns."""
-    rows = q(trace, f"SELECT to_ns, wall_ns FROM jumps WHERE to_ns <= {virtual_ns} ORDER BY to_ns")
-    to_ns, wall_ns = rows[-1] if rows else (0, 0)
-    return (wall_ns + virtual_ns - to_ns) / 1e9
+    """Seconds of wall time since the start when the run's clock first read virtual_ns, between
+    the two clock samples (every 50 ms) around it."""
+    rows = q(trace, "SELECT wall_ns, virtual_ns FROM clock_samples ORDER BY wall_ns")
+    before = (0, 0)
+    for wall_ns, at_ns in rows:
+        if at_ns >= virtual_ns:
+            w0, v0 = before
+            share = (virtual_ns - v0) / (at_ns - v0) if at_ns > v0 else 1.0
+            return (w0 + share * (wall_ns - w0)) / 1e9
+        before = (wall_ns, at_ns)
+    return before[0] / 1e9
 
 
 def bench(bench_args: list[str], env: dict[str, str]) -> tuple[dict[str, float], float, float]:

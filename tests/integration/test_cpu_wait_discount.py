@@ -68,3 +68,22 @@ def test_info_says_how_long_threads_waited_and_what_was_discounted(
     assert proc.returncode == 0, proc.stderr
     (clock,) = [line for line in proc.stdout.splitlines() if line.startswith("clock")]
     assert "for a CPU" in clock and "of host time discounted" in clock
+
+
+def test_clock_samples_map_virtual_time_to_wall_time(tmp_path: Path, cpu_burn: Path) -> None:
+    """With the discount the clock flows slower than wall time: `clock_samples` (every 50 ms and
+    at the end) say when it read what, so a virtual time maps to the wall time it was reached."""
+    _, _, trace = burn(tmp_path, cpu_burn)
+    samples = q(trace, "SELECT wall_ns, virtual_ns, dilation, frozen FROM clock_samples")
+    ((run_wall, run_virtual),) = q(  # wall time as `jumps` count it: from the program's spawn
+        trace, "SELECT config.program_wall_ns::BIGINT, virtual_end_ns FROM run"
+    )
+    assert 0.5 * run_wall / 50e6 < len(samples) < 2 * run_wall / 50e6 + 2, len(samples)
+    walls = [s[0] for s in samples]
+    assert walls == sorted(walls) and abs(walls[-1] - run_wall) < 100e6  # the last: at the end
+    assert samples[-1][1] <= run_virtual
+    assert max(s[2] for s in samples) > 1.2  # threads waited for a CPU: host time slowed
+    jumps = q(trace, "SELECT wall_ns, to_ns - from_ns FROM jumps")
+    for (w0, v0, _, _), (w1, v1, _, _) in zip(samples, samples[1:], strict=False):
+        jumped = sum(d for w, d in jumps if w0 <= w <= w1)
+        assert 0 <= v1 - v0 <= (w1 - w0) + jumped + 1_000_000, (w0, v0, w1, v1, jumped)
