@@ -232,6 +232,20 @@ def test_the_third_interrupt_kills_a_program_that_ignores_them(tmp_path: Path) -
     assert q(out, "SELECT exit_signal, interrupted_by FROM run") == [(9, "SIGTERM")]
 
 
+def record_a_death_then_a_sleep(trace: Path, *argv: str) -> None:
+    """Record a program whose child is SIGKILLed at a point the clock depends on and whose parent
+    then sleeps 2 s: the run must end, the sleep by a jump, not by 2 s of waiting."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--", *argv],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("slept 2.0"), proc.stdout
+    assert time.monotonic() - start < 60  # the 2 s sleep was a jump, not 2 s of waiting
+    assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]
+
+
 @pytest.mark.parametrize("held", ["announce", "stall"])
 def test_a_process_killed_while_it_holds_off_jumps_does_not_stop_the_clock(
     tmp_path: Path, held: str
@@ -241,18 +255,9 @@ def test_a_process_killed_while_it_holds_off_jumps_does_not_stop_the_clock(
     stalled never ends the stall: the others' sleeps must still end by jumps."""
     trace = tmp_path / f"{held}.duckdb"
     script = Path(__file__).with_name("die_holding_the_clock.py")
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--",
-         sys.executable, str(script), held],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2],
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith("slept 2.0"), proc.stdout
-    assert time.monotonic() - start < 60  # the 2 s sleep was a jump, not 2 s of waiting
+    record_a_death_then_a_sleep(trace, sys.executable, str(script), held)
     jumps = q(trace, "SELECT count(*), max(to_ns - from_ns) FROM jumps")
     assert jumps[0][0] >= 1 and jumps[0][1] > 1.5e9, jumps
-    assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]
 
 
 def test_a_process_killed_inside_a_clock_page_write_does_not_hang_the_run(tmp_path: Path) -> None:
@@ -266,14 +271,5 @@ def test_a_process_killed_inside_a_clock_page_write_does_not_hang_the_run(tmp_pa
         check=True,
     )  # fmt: skip
     trace = tmp_path / "lock.duckdb"
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "revati.cli", "record", "--quiet", "-o", str(trace), "--",
-         str(program)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith("slept 2.0"), proc.stdout
-    assert time.monotonic() - start < 60
+    record_a_death_then_a_sleep(trace, str(program))
     assert q(trace, "SELECT count(*) FROM jumps WHERE to_ns - from_ns > 1.5e9") == [(1,)]
-    assert q(trace, "SELECT exit_signal FROM processes WHERE exit_signal IS NOT NULL") == [(9,)]
